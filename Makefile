@@ -1,0 +1,144 @@
+# parfetch - build, test, install, demo, bench and sanitizer targets.
+#
+#   make              build/parfetch.so (plugin) and build/parfetch (CLI host)
+#   make test         unit + integration tests, then the unit and integration
+#                     suites again under ASan+UBSan and TSan
+#   make demo         serve a generated 256 MiB file from nginx on loopback and
+#                     download it with 8 streams and a progress bar
+#   make bench        compare with aria2c, axel, wget2, rclone and curl
+#   make install      honours PREFIX, DESTDIR, LIBDIR, SYSCONFDIR
+#
+# The user's CFLAGS/LDFLAGS are kept apart from the project's own flags.
+
+VERSION    := $(shell sed -n 's/^\#define PF_VERSION "\(.*\)"/\1/p' plugin/include/parfetch.h)
+ABI_MAJOR  := $(shell sed -n 's/^\#define PF_ABI_MAJOR \([0-9]*\)/\1/p' plugin/include/parfetch.h)
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+PLUGINDIR  ?= $(LIBDIR)/parfetch
+INCLUDEDIR ?= $(PREFIX)/include
+SYSCONFDIR ?= /etc
+DOCDIR     ?= $(PREFIX)/share/doc/parfetch
+DESTDIR    ?=
+
+BUILD      ?= build
+SAN        ?=
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+LDFLAGS    ?=
+
+PKGS       := libcurl yaml-0.1 libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+PF_CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
+              -Wmissing-prototypes -Wno-unused-parameter -pthread -fPIC \
+              -Iplugin/include -Iplugin -Ihost-shim $(PKG_CFLAGS) $(SAN) \
+              -DPF_PLUGINDIR='"$(PLUGINDIR)"' -DPF_SYSCONFDIR='"$(SYSCONFDIR)/parfetch"'
+PF_LDFLAGS := -pthread $(SAN)
+
+PLUGIN_SRC := $(wildcard plugin/*.c)
+HOST_LIB   := $(filter-out host-shim/main.c,$(wildcard host-shim/*.c))
+UNIT_SRC   := $(wildcard tests/unit/*.c)
+FAULT_SRC  := $(wildcard tests/fault/*.c)
+
+PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(BUILD)/obj/%.o)
+HOST_OBJ   := $(HOST_LIB:%.c=$(BUILD)/obj/%.o)
+UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
+
+EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+
+.PHONY: all deps test unit integration examples demo bench install uninstall \
+        clean asan tsan test-sanitizers format
+
+all: $(BUILD)/parfetch.so $(BUILD)/parfetch
+
+deps:
+	@bash scripts/deps.sh build
+
+$(BUILD)/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h host-shim/*.h tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+# The plugin: everything hidden but the one entry symbol.
+$(BUILD)/parfetch.so: $(PLUGIN_OBJ) plugin/parfetch.map
+	$(CC) -shared -fvisibility=hidden -Wl,--version-script=plugin/parfetch.map \
+	  -Wl,-soname,parfetch.so.$(ABI_MAJOR) -Wl,-z,defs -o $@ $(PLUGIN_OBJ) \
+	  $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS)
+
+$(BUILD)/parfetch: $(BUILD)/obj/host-shim/main.o $(HOST_OBJ)
+	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1)
+
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ)
+	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -ldl -lcunit
+
+$(BUILD)/examples/%: examples/%.c $(HOST_OBJ) plugin/include/parfetch.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(HOST_OBJ) $(PF_LDFLAGS) $(LDFLAGS) -ldl \
+	  $(shell pkg-config --libs yaml-0.1)
+
+$(BUILD)/fault_server: $(FAULT_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) $(shell pkg-config --libs libmicrohttpd)
+
+examples: $(EXAMPLES)
+
+unit: $(BUILD)/unit_tests
+	$(BUILD)/unit_tests
+
+integration: all examples
+	BUILD=$(BUILD) bash tests/integration/run.sh
+
+# Everything a change must pass; starts its own servers on loopback.
+test:
+	@bash scripts/deps.sh test
+	$(MAKE) all examples $(BUILD)/unit_tests
+	$(BUILD)/unit_tests
+	BUILD=$(BUILD) bash tests/integration/run.sh
+	$(MAKE) test-sanitizers
+
+test-sanitizers:
+	$(MAKE) BUILD=build/asan SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' CFLAGS='-O1 -g' all examples build/asan/unit_tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/asan/unit_tests
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 BUILD=build/asan PF_QUICK=1 bash tests/integration/run.sh
+	$(MAKE) BUILD=build/tsan SAN='-fsanitize=thread' CFLAGS='-O1 -g' all examples build/tsan/unit_tests
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/unit_tests
+	TSAN_OPTIONS=halt_on_error=1 BUILD=build/tsan PF_QUICK=1 bash tests/integration/run.sh
+
+asan:
+	$(MAKE) BUILD=build/asan SAN='-fsanitize=address,undefined -fno-omit-frame-pointer' CFLAGS='-O1 -g' all examples
+
+tsan:
+	$(MAKE) BUILD=build/tsan SAN='-fsanitize=thread' CFLAGS='-O1 -g' all examples
+
+demo:
+	@bash scripts/deps.sh demo
+	$(MAKE) all
+	BUILD=$(BUILD) bash scripts/demo.sh
+
+bench:
+	@bash scripts/deps.sh bench
+	$(MAKE) all
+	BUILD=$(BUILD) bash bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/parfetch/conf.d $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(BUILD)/parfetch $(DESTDIR)$(BINDIR)/parfetch
+	install -m 0644 $(BUILD)/parfetch.so $(DESTDIR)$(PLUGINDIR)/parfetch.so
+	install -m 0644 plugin/include/parfetch.h $(DESTDIR)$(INCLUDEDIR)/parfetch.h
+	install -m 0644 config/parfetch.yaml $(DESTDIR)$(SYSCONFDIR)/parfetch/config.yaml
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/parfetch $(DESTDIR)$(PLUGINDIR)/parfetch.so \
+	  $(DESTDIR)$(INCLUDEDIR)/parfetch.h $(DESTDIR)$(SYSCONFDIR)/parfetch/config.yaml
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+format:
+	clang-format -i plugin/*.c plugin/*.h plugin/include/*.h host-shim/*.c host-shim/*.h \
+	  tests/unit/*.c examples/*.c
+
+clean:
+	rm -rf build

@@ -1,0 +1,17 @@
+/* suites.h - every CUnit suite of build/unit_tests. Each tests/unit/test_*.c
+ * defines one function that adds its suite to the registry; main.c calls
+ * them all. Return CUE_SUCCESS or a CUnit error. */
+#ifndef PF_TEST_SUITES_H
+#define PF_TEST_SUITES_H
+
+#include <CUnit/CUnit.h>
+
+int pf_suite_plan(void);     /* test_plan.c: the planner */
+int pf_suite_http(void);     /* test_http.c: Content-Range and header parsing */
+int pf_suite_queue(void);    /* test_queue.c: bounded queue, backpressure, shutdown */
+int pf_suite_ranges(void);   /* test_ranges.c: written-range set and digest frontier */
+int pf_suite_digest(void);   /* test_digest.c: checksum spec parsing, EVP digests */
+int pf_suite_config(void);   /* test_config.c: YAML config, units, every error path */
+int pf_suite_host(void);     /* test_host.c: loader and config discovery */
+
+#endif
