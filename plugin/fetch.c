@@ -1,0 +1,771 @@
+/*
+ * fetch.c - libcurl transfers: the probe, ranged GETs, reply validation and
+ * retries.
+ *
+ * A transfer (pf_xfer) is one CURL easy handle inside a multi handle of its
+ * own. The multi interface lets the probe pause on its first body byte and
+ * hand its still-open reply to part 0 later, and lets a transfer notice a
+ * stop request every 100 ms instead of blocking in curl_easy_perform. Each
+ * worker owns one transfer and reuses it (and its connection) for every part
+ * it fetches. A transfer is used by one thread at a time.
+ *
+ * Every reply is checked before a byte of it is passed on: status, exact
+ * Content-Range, total size and validator (ETag, else Last-Modified) against
+ * the probe. A failed attempt resumes from the exact byte it reached.
+ *
+ * Global state: only the curl_global_init reference count below.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "internal.h"
+
+/* ---- curl_global_init, reference counted -------------------------------- */
+
+static pthread_mutex_t global_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned global_refs; /* guarded by global_mu */
+
+int pf_curl_global_ref(void) {
+  int rc = 0;
+  pthread_mutex_lock(&global_mu);
+  if (global_refs == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    rc = -1;
+  else
+    global_refs++;
+  pthread_mutex_unlock(&global_mu);
+  return rc;
+}
+
+void pf_curl_global_unref(void) {
+  pthread_mutex_lock(&global_mu);
+  if (global_refs > 0 && --global_refs == 0)
+    curl_global_cleanup();
+  pthread_mutex_unlock(&global_mu);
+}
+
+/* ---- transfers ---------------------------------------------------------- */
+
+struct pf_xfer {
+  pf_session *s;
+  CURL *easy;
+  CURLM *multi;
+  struct curl_slist *hdrs_all;    /* the user's headers */
+  struct curl_slist *hdrs_public; /* without credentials, for other hosts */
+  char errbuf[CURL_ERROR_SIZE];
+  uint64_t rng;
+
+  /* the current reply, reset at every status line */
+  long status;
+  char etag[256], last_modified[128], content_type[128];
+  int have_cr, cr_unsat, have_cl;
+  uint64_t cr_start, cr_end, cr_total, cl;
+  long retry_after;
+
+  /* the current request */
+  int probe_mode; /* pause on the first body byte */
+  int paused;
+  int checked;       /* reply validated */
+  int in_multi;
+  uint64_t req_start; /* offset asked for */
+  uint64_t req_end;   /* exclusive end asked for, PF_SIZE_UNKNOWN = to the end */
+  uint64_t cur;       /* object offset of the next body byte to arrive */
+  uint64_t pos;       /* next object offset to deliver */
+  uint64_t stop_at;   /* deliver up to here, PF_SIZE_UNKNOWN = to the end */
+  int stopped_early;  /* we ended the reply ourselves at stop_at */
+  int fn_abort;       /* the data callback asked to stop */
+  pf_status verdict;  /* a bad reply found by a callback */
+  char why[512];
+  pf_data_fn fn;
+  void *ctx;
+
+  struct pf_xfer *next; /* idle list */
+};
+
+/* The outcome of one attempt. */
+typedef struct attempt {
+  pf_status st;  /* PF_OK or the error if it is final */
+  int retry;     /* worth another attempt */
+  long wait_s;   /* Retry-After, -1 if none */
+  char why[600];
+} attempt;
+
+static void why(struct pf_xfer *x, pf_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void why(struct pf_xfer *x, pf_status st, const char *fmt, ...) {
+  if (x->verdict != PF_OK)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(x->why, sizeof x->why, fmt, ap);
+  va_end(ap);
+  x->verdict = st;
+}
+
+static void reset_reply(struct pf_xfer *x) {
+  x->status = 0;
+  x->etag[0] = x->last_modified[0] = x->content_type[0] = '\0';
+  x->have_cr = x->cr_unsat = x->have_cl = 0;
+  x->cr_start = x->cr_end = x->cr_total = x->cl = 0;
+  x->retry_after = -1;
+}
+
+static void copy_value(char *dst, size_t cap, const char *v, size_t len) {
+  if (len >= cap)
+    len = cap - 1;
+  memcpy(dst, v, len);
+  dst[len] = '\0';
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *arg) {
+  struct pf_xfer *x = arg;
+  size_t len = size * nmemb;
+  int code = pf_http_status_line(line, len);
+  if (code >= 0) {
+    reset_reply(x);
+    x->status = code;
+    return len;
+  }
+  const char *name, *value;
+  size_t nl, vl;
+  if (pf_http_header_split(line, len, &name, &nl, &value, &vl) != 0)
+    return len;
+  if (pf_http_name_is(name, nl, "etag")) {
+    copy_value(x->etag, sizeof x->etag, value, vl);
+  } else if (pf_http_name_is(name, nl, "last-modified")) {
+    copy_value(x->last_modified, sizeof x->last_modified, value, vl);
+  } else if (pf_http_name_is(name, nl, "content-type")) {
+    copy_value(x->content_type, sizeof x->content_type, value, vl);
+  } else if (pf_http_name_is(name, nl, "content-range")) {
+    x->have_cr = pf_http_content_range(value, vl, &x->cr_start, &x->cr_end, &x->cr_total,
+                                       &x->cr_unsat) == 0
+                     ? 1
+                     : -1; /* -1: present but malformed */
+  } else if (pf_http_name_is(name, nl, "content-length")) {
+    char buf[32];
+    copy_value(buf, sizeof buf, value, vl);
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(buf, &end, 10);
+    if (errno == 0 && end != buf && *end == '\0' && buf[0] != '-') {
+      x->cl = v;
+      x->have_cl = 1;
+    }
+  } else if (pf_http_name_is(name, nl, "retry-after")) {
+    x->retry_after = pf_http_retry_after(value, vl, (long long)time(NULL));
+  }
+  return len;
+}
+
+/* Does the reply's validator match the probe's? */
+static int same_validator(const pf_session *s, const struct pf_xfer *x) {
+  if (s->etag && x->etag[0])
+    return strcmp(s->etag, x->etag) == 0;
+  if (s->last_modified && x->last_modified[0])
+    return strcmp(s->last_modified, x->last_modified) == 0;
+  return 1;
+}
+
+static int http_retryable(long status) {
+  return status == 408 || status == 429 || (status >= 500 && status <= 599);
+}
+
+/* Check a part's reply before any of its bytes are used. Sets x->cur to the
+ * offset of its first body byte. Returns 0 if it may be used. */
+static int check_reply(struct pf_xfer *x) {
+  pf_session *s = x->s;
+  const char *url = s->effective_url ? s->effective_url : s->url;
+  if (x->status >= 400 || x->status < 200 || (x->status >= 300 && x->status < 400)) {
+    why(x, PF_E_HTTP, "HTTP %ld from %s", x->status, url);
+    return -1;
+  }
+  if (!same_validator(s, x)) {
+    if (s->etag && x->etag[0])
+      why(x, PF_E_CHANGED, "the object changed during the download: %s had ETag %s, now %s", url,
+          s->etag, x->etag);
+    else
+      why(x, PF_E_CHANGED,
+          "the object changed during the download: %s had Last-Modified %s, now %s", url,
+          s->last_modified, x->last_modified);
+    return -1;
+  }
+  if (x->req_start != 0 || x->req_end != PF_SIZE_UNKNOWN) { /* a ranged request */
+    if (!s->ranges)
+      goto whole;
+    if (x->status != 206) {
+      why(x, PF_E_BAD_REPLY, "%s answered %ld to a request for bytes %llu-%llu", url, x->status,
+          (unsigned long long)x->req_start,
+          (unsigned long long)(x->req_end == PF_SIZE_UNKNOWN ? 0 : x->req_end - 1));
+      return -1;
+    }
+    if (x->have_cr != 1 || x->cr_unsat) {
+      why(x, PF_E_BAD_REPLY, "%s sent a 206 without a valid Content-Range", url);
+      return -1;
+    }
+    if (s->size != PF_SIZE_UNKNOWN && x->cr_total != s->size) {
+      why(x, PF_E_CHANGED, "the object changed during the download: %s was %llu bytes, now %llu",
+          url, (unsigned long long)s->size, (unsigned long long)x->cr_total);
+      return -1;
+    }
+    uint64_t want_last = x->req_end == PF_SIZE_UNKNOWN ? s->size - 1 : x->req_end - 1;
+    if (x->cr_start != x->req_start || x->cr_end != want_last) {
+      why(x, PF_E_BAD_REPLY, "%s sent bytes %llu-%llu for a request of bytes %llu-%llu", url,
+          (unsigned long long)x->cr_start, (unsigned long long)x->cr_end,
+          (unsigned long long)x->req_start, (unsigned long long)want_last);
+      return -1;
+    }
+    if (x->have_cl && x->cl != x->cr_end - x->cr_start + 1) {
+      why(x, PF_E_BAD_REPLY, "%s sent Content-Length %llu for a range of %llu bytes", url,
+          (unsigned long long)x->cl, (unsigned long long)(x->cr_end - x->cr_start + 1));
+      return -1;
+    }
+    x->cur = x->cr_start;
+    return 0;
+  }
+whole:
+  /* the whole object, from byte 0 */
+  if (x->status == 206) {
+    if (x->have_cr != 1 || x->cr_unsat || x->cr_start != 0 ||
+        (s->size != PF_SIZE_UNKNOWN && x->cr_total != s->size)) {
+      why(x, PF_E_BAD_REPLY, "%s sent a 206 with an unexpected Content-Range", url);
+      return -1;
+    }
+  } else if (x->status != 200) {
+    why(x, PF_E_BAD_REPLY, "%s answered %ld", url, x->status);
+    return -1;
+  } else if (s->size != PF_SIZE_UNKNOWN && x->have_cl && x->cl != s->size) {
+    why(x, PF_E_CHANGED, "the object changed during the download: %s was %llu bytes, now %llu",
+        url, (unsigned long long)s->size, (unsigned long long)x->cl);
+    return -1;
+  }
+  x->cur = 0;
+  return 0;
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
+  struct pf_xfer *x = arg;
+  pf_session *s = x->s;
+  size_t n = size * nmemb;
+  if (!x->checked) {
+    if (x->probe_mode) {
+      x->paused = 1;
+      return CURL_WRITEFUNC_PAUSE;
+    }
+    if (check_reply(x) != 0)
+      return 0;
+    x->checked = 1;
+  }
+  atomic_fetch_add(&s->bytes_fetched, n);
+  uint64_t first = x->cur;
+  x->cur += n;
+  /* deliver [from, to): skip bytes we already have (a retry without ranges)
+   * and stop at the part's end */
+  uint64_t from = x->pos > first ? x->pos : first;
+  uint64_t to = x->cur;
+  if (x->stop_at != PF_SIZE_UNKNOWN && to > x->stop_at)
+    to = x->stop_at;
+  if (to > from) {
+    if (x->fn(x->ctx, from, data + (from - first), (size_t)(to - from)) != 0) {
+      x->fn_abort = 1;
+      return 0;
+    }
+    x->pos = to;
+  }
+  if (x->stop_at != PF_SIZE_UNKNOWN && x->pos >= x->stop_at && x->cur > x->stop_at) {
+    x->stopped_early = 1; /* more than we need from this reply: end it */
+    return 0;
+  }
+  if (x->stop_at != PF_SIZE_UNKNOWN && x->pos >= x->stop_at) {
+    /* reached the part's end; end the reply if the server has more */
+    uint64_t reply_end = PF_SIZE_UNKNOWN;
+    if (x->status == 206 && x->have_cr == 1)
+      reply_end = x->cr_end + 1;
+    else if (x->have_cl)
+      reply_end = x->cl;
+    if (reply_end == PF_SIZE_UNKNOWN || reply_end > x->stop_at) {
+      x->stopped_early = 1;
+      return 0;
+    }
+  }
+  return n;
+}
+
+static struct curl_slist *append_header(struct curl_slist *l, const char *h, int *ok) {
+  struct curl_slist *n = curl_slist_append(l, h);
+  if (!n)
+    *ok = 0;
+  return n ? n : l;
+}
+
+/* Headers that carry credentials: never sent to a host reached by redirect. */
+static int is_secret_header(const pf_config *c, const char *h) {
+  static const char *const builtin[] = {"authorization", "cookie", "proxy-authorization"};
+  const char *colon = strchr(h, ':');
+  size_t nl = colon ? (size_t)(colon - h) : strlen(h);
+  while (nl > 0 && (h[nl - 1] == ' ' || h[nl - 1] == '\t'))
+    nl--;
+  for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++)
+    if (pf_http_name_is(h, nl, builtin[i]))
+      return 1;
+  for (size_t i = 0; i < c->nsecret_headers; i++)
+    if (pf_http_name_is(h, nl, c->secret_headers[i]))
+      return 1;
+  return 0;
+}
+
+struct pf_xfer *pf_xfer_new(pf_session *s) {
+  const pf_config *c = s->cfg;
+  struct pf_xfer *x = calloc(1, sizeof *x);
+  if (!x)
+    return NULL;
+  x->s = s;
+  x->rng = pf_now_ns() ^ (uintptr_t)x ^ 0x9e3779b97f4a7c15ULL;
+  x->easy = curl_easy_init();
+  x->multi = curl_multi_init();
+  int ok = x->easy && x->multi;
+  for (size_t i = 0; ok && i < c->nheaders; i++) {
+    x->hdrs_all = append_header(x->hdrs_all, c->headers[i], &ok);
+    if (ok && !is_secret_header(c, c->headers[i]))
+      x->hdrs_public = append_header(x->hdrs_public, c->headers[i], &ok);
+  }
+  if (!ok) {
+    pf_xfer_free(x);
+    return NULL;
+  }
+  CURL *e = x->easy;
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, c->max_redirects > 0 ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)c->max_redirects);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
+  if (c->proxy)
+    curl_easy_setopt(e, CURLOPT_PROXY, c->proxy);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+  long stall_s = (c->stall_timeout_ms + 999) / 1000;
+  if (stall_s > 0) {
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall_s);
+  }
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  long bufsize = c->chunk_size > 512 * 1024 ? 512 * 1024 : (long)c->chunk_size;
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, bufsize);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
+  if (c->tls_cacert) {
+    /* add to the system store rather than replace it */
+    curl_easy_setopt(e, CURLOPT_CAINFO, c->tls_cacert);
+    if (!c->tls_capath && access("/etc/ssl/certs", R_OK) == 0)
+      curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
+  }
+  if (c->tls_capath)
+    curl_easy_setopt(e, CURLOPT_CAPATH, c->tls_capath);
+  long hv = c->http_version == PF_HTTP_1_1 ? CURL_HTTP_VERSION_1_1
+            : c->http_version == PF_HTTP_2 ? CURL_HTTP_VERSION_2_0
+                                           : CURL_HTTP_VERSION_2TLS;
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, hv);
+  return x;
+}
+
+void pf_xfer_free(struct pf_xfer *x) {
+  if (!x)
+    return;
+  if (x->in_multi)
+    curl_multi_remove_handle(x->multi, x->easy);
+  if (x->easy)
+    curl_easy_cleanup(x->easy);
+  if (x->multi)
+    curl_multi_cleanup(x->multi);
+  curl_slist_free_all(x->hdrs_all);
+  curl_slist_free_all(x->hdrs_public);
+  free(x);
+}
+
+struct pf_xfer *pf_xfer_get(pf_session *s) {
+  pthread_mutex_lock(&s->pool_mu);
+  struct pf_xfer *x = s->idle;
+  if (x)
+    s->idle = x->next;
+  pthread_mutex_unlock(&s->pool_mu);
+  return x ? x : pf_xfer_new(s);
+}
+
+void pf_xfer_put(pf_session *s, struct pf_xfer *x) {
+  pthread_mutex_lock(&s->pool_mu);
+  x->next = s->idle;
+  s->idle = x;
+  pthread_mutex_unlock(&s->pool_mu);
+}
+
+void pf_xfer_drain(pf_session *s) {
+  while (s->idle) {
+    struct pf_xfer *next = s->idle->next;
+    pf_xfer_free(s->idle);
+    s->idle = next;
+  }
+}
+
+/* Prepare a request for bytes [start, end) (end PF_SIZE_UNKNOWN: to the end;
+ * ranged = 0: the whole object) and add it to the multi handle. */
+static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_t start,
+                         uint64_t end, int credentials) {
+  if (x->in_multi) {
+    curl_multi_remove_handle(x->multi, x->easy);
+    x->in_multi = 0;
+  }
+  char range[64];
+  if (ranged) {
+    if (end == PF_SIZE_UNKNOWN)
+      snprintf(range, sizeof range, "%llu-", (unsigned long long)start);
+    else
+      snprintf(range, sizeof range, "%llu-%llu", (unsigned long long)start,
+               (unsigned long long)(end - 1));
+  }
+  curl_easy_setopt(x->easy, CURLOPT_URL, url);
+  curl_easy_setopt(x->easy, CURLOPT_RANGE, ranged ? range : NULL);
+  curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, credentials ? x->hdrs_all : x->hdrs_public);
+  x->req_start = ranged ? start : 0;
+  x->req_end = ranged ? end : PF_SIZE_UNKNOWN;
+  x->cur = x->req_start;
+  x->checked = x->paused = x->stopped_early = x->fn_abort = 0;
+  x->verdict = PF_OK;
+  x->why[0] = x->errbuf[0] = '\0';
+  reset_reply(x);
+  if (curl_multi_add_handle(x->multi, x->easy) != CURLM_OK)
+    return -1;
+  x->in_multi = 1;
+  return 0;
+}
+
+/* Run the transfer until it ends, it pauses (until_paused), or the session
+ * stops. Returns the transfer's CURLcode; CURLE_ABORTED_BY_CALLBACK when
+ * stopped; CURLE_AGAIN when paused. */
+static CURLcode drive(struct pf_xfer *x, int until_paused) {
+  pf_session *s = x->s;
+  for (;;) {
+    int running = 0;
+    if (curl_multi_perform(x->multi, &running) != CURLM_OK)
+      return CURLE_OUT_OF_MEMORY;
+    if (until_paused && x->paused)
+      return CURLE_AGAIN;
+    if (!running)
+      break;
+    if (atomic_load(&s->stop))
+      return CURLE_ABORTED_BY_CALLBACK;
+    if (curl_multi_poll(x->multi, NULL, 0, 100, NULL) != CURLM_OK)
+      return CURLE_OUT_OF_MEMORY;
+  }
+  CURLcode rc = CURLE_OK;
+  CURLMsg *m;
+  int left;
+  while ((m = curl_multi_info_read(x->multi, &left)))
+    if (m->msg == CURLMSG_DONE)
+      rc = m->data.result;
+  return rc;
+}
+
+static int curl_retryable(CURLcode rc) {
+  switch (rc) {
+  case CURLE_COULDNT_CONNECT:
+  case CURLE_OPERATION_TIMEDOUT:
+  case CURLE_PARTIAL_FILE:
+  case CURLE_RECV_ERROR:
+  case CURLE_SEND_ERROR:
+  case CURLE_GOT_NOTHING:
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM:
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_WEIRD_SERVER_REPLY:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+/* Turn a finished attempt into an outcome. */
+static attempt judge(struct pf_xfer *x, CURLcode rc) {
+  pf_session *s = x->s;
+  attempt a = {PF_OK, 0, -1, ""};
+  const char *url = x->probe_mode ? s->url : (s->effective_url ? s->effective_url : s->url);
+  if (rc == CURLE_ABORTED_BY_CALLBACK || (x->fn_abort && !x->stopped_early)) {
+    a.st = PF_E_CANCELLED;
+    snprintf(a.why, sizeof a.why, "stopped");
+    return a;
+  }
+  if (x->stopped_early)
+    return a;
+  if (x->verdict != PF_OK) {
+    a.st = x->verdict;
+    snprintf(a.why, sizeof a.why, "%s", x->why);
+    /* a 206 that says the wrong thing, or an error page, may be a glitch */
+    a.retry = x->verdict == PF_E_BAD_REPLY || (x->verdict == PF_E_HTTP && http_retryable(x->status));
+    a.wait_s = x->retry_after;
+    return a;
+  }
+  if (rc == CURLE_OK && !x->checked && !x->probe_mode) {
+    /* an empty body never reached the write callback */
+    if (check_reply(x) != 0)
+      return judge(x, rc);
+    x->checked = 1;
+  }
+  if (rc != CURLE_OK) {
+    a.st = rc == CURLE_URL_MALFORMAT ? PF_E_URL : PF_E_NETWORK;
+    a.retry = curl_retryable(rc);
+    snprintf(a.why, sizeof a.why, "%s: %s", url, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+    return a;
+  }
+  if (x->probe_mode)
+    return a;
+  uint64_t want = x->stop_at;
+  if (want != PF_SIZE_UNKNOWN && x->pos < want) {
+    a.st = PF_E_NETWORK;
+    a.retry = 1;
+    snprintf(a.why, sizeof a.why, "%s: the reply ended at byte %llu of %llu", url,
+             (unsigned long long)x->pos, (unsigned long long)want);
+  }
+  return a;
+}
+
+/* Sleep for the backoff of `tries` failed attempts (or Retry-After), in
+ * slices, returning early if the session stops. */
+static void backoff(struct pf_xfer *x, unsigned tries, long wait_s) {
+  const pf_config *c = x->s->cfg;
+  long ms = c->retry_wait_ms;
+  for (unsigned i = 1; i < tries && ms < c->retry_max_wait_ms; i++)
+    ms *= 2;
+  if (ms > c->retry_max_wait_ms)
+    ms = c->retry_max_wait_ms;
+  x->rng ^= x->rng << 13;
+  x->rng ^= x->rng >> 7;
+  x->rng ^= x->rng << 17;
+  ms = ms / 2 + (long)(x->rng % (uint64_t)(ms / 2 + 1)); /* jitter: [ms/2, ms] */
+  if (wait_s >= 0 && wait_s * 1000 > ms)
+    ms = wait_s * 1000 > 600000 ? 600000 : wait_s * 1000;
+  while (ms > 0 && !atomic_load(&x->s->stop)) {
+    long step = ms > 100 ? 100 : ms;
+    struct timespec ts = {0, step * 1000000L};
+    nanosleep(&ts, NULL);
+    ms -= step;
+  }
+}
+
+static int discard_data(void *ctx, uint64_t off, const void *buf, size_t len) {
+  (void)ctx, (void)off, (void)buf, (void)len;
+  return 0;
+}
+
+static int same_host(const char *a, const char *b) {
+  int same = 0;
+  CURLU *ua = curl_url(), *ub = curl_url();
+  char *ha = NULL, *hb = NULL, *pa = NULL, *pb = NULL, *sa = NULL, *sb = NULL;
+  if (ua && ub && curl_url_set(ua, CURLUPART_URL, a, 0) == CURLUE_OK &&
+      curl_url_set(ub, CURLUPART_URL, b, 0) == CURLUE_OK &&
+      curl_url_get(ua, CURLUPART_HOST, &ha, 0) == CURLUE_OK &&
+      curl_url_get(ub, CURLUPART_HOST, &hb, 0) == CURLUE_OK &&
+      curl_url_get(ua, CURLUPART_PORT, &pa, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+      curl_url_get(ub, CURLUPART_PORT, &pb, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+      curl_url_get(ua, CURLUPART_SCHEME, &sa, 0) == CURLUE_OK &&
+      curl_url_get(ub, CURLUPART_SCHEME, &sb, 0) == CURLUE_OK)
+    same = strcasecmp(ha, hb) == 0 && strcmp(pa, pb) == 0 && strcasecmp(sa, sb) == 0;
+  curl_free(ha), curl_free(hb), curl_free(pa), curl_free(pb), curl_free(sa), curl_free(sb);
+  curl_url_cleanup(ua);
+  curl_url_cleanup(ub);
+  return same;
+}
+
+static char *dup_or_null(const char *v) {
+  return v && v[0] ? strdup(v) : NULL;
+}
+
+/* Learn size, validator and range support from the probe's headers. */
+static pf_status learn(pf_session *s, struct pf_xfer *x) {
+  const char *url = s->url;
+  if (x->status == 206) {
+    if (x->have_cr != 1 || x->cr_unsat || x->cr_start != 0)
+      return pf_fail(s, PF_E_BAD_REPLY, "%s answered 206 without a valid Content-Range for bytes 0-",
+                     url);
+    s->size = x->cr_total;
+    s->ranges = s->size != PF_SIZE_UNKNOWN;
+  } else if (x->status == 200) {
+    s->size = x->have_cl ? x->cl : PF_SIZE_UNKNOWN;
+    s->ranges = 0;
+  } else if (x->status == 416 && x->have_cr == 1 && x->cr_unsat && x->cr_total == 0) {
+    s->size = 0; /* an empty object */
+    s->ranges = 0;
+  } else {
+    return pf_fail(s, PF_E_HTTP, "HTTP %ld from %s", x->status, url);
+  }
+  char *eff = NULL;
+  curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &eff);
+  long hv = 0;
+  curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &hv);
+  s->http_version = hv == CURL_HTTP_VERSION_1_0   ? 10
+                    : hv == CURL_HTTP_VERSION_1_1 ? 11
+                    : hv == CURL_HTTP_VERSION_2_0 ? 20
+                    : hv == CURL_HTTP_VERSION_3   ? 30
+                                                  : 0;
+  s->effective_url = strdup(eff ? eff : s->url);
+  s->etag = dup_or_null(x->etag);
+  s->last_modified = dup_or_null(x->last_modified);
+  s->content_type = dup_or_null(x->content_type);
+  if (!s->effective_url)
+    return pf_fail(s, PF_E_NOMEM, "out of memory");
+  s->cross_host = !same_host(s->url, s->effective_url);
+  return PF_OK;
+}
+
+pf_status pf_probe(pf_session *s) {
+  struct pf_xfer *x = pf_xfer_new(s);
+  if (!x)
+    return pf_fail(s, PF_E_NOMEM, "cannot create a transfer for %s", s->url);
+  x->probe_mode = 1;
+  x->fn = discard_data;
+  for (unsigned tries = 1;; tries++) {
+    if (start_request(x, s->url, 1, 0, PF_SIZE_UNKNOWN, 1) != 0) {
+      pf_xfer_free(x);
+      return pf_fail(s, PF_E_NOMEM, "cannot start a transfer for %s", s->url);
+    }
+    CURLcode rc = drive(x, 1);
+    attempt a = {PF_OK, 0, -1, ""};
+    if (rc != CURLE_AGAIN) {
+      a = judge(x, rc);
+    }
+    if (a.st == PF_OK && http_retryable(x->status)) {
+      a.st = PF_E_HTTP;
+      a.retry = 1;
+      a.wait_s = x->retry_after;
+      snprintf(a.why, sizeof a.why, "HTTP %ld from %s", x->status, s->url);
+    }
+    /* nothing listening, or a name that does not resolve: say so at once */
+    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
+      a.retry = 0;
+    if (a.st == PF_OK) {
+      pf_status st = learn(s, x);
+      if (st != PF_OK) {
+        pf_xfer_free(x);
+        return st;
+      }
+      if (rc != CURLE_AGAIN) { /* the whole reply has come: no body */
+        pf_xfer_free(x);
+        x = NULL;
+      }
+      break;
+    }
+    if (!a.retry || tries >= s->cfg->retries || atomic_load(&s->stop)) {
+      pf_xfer_free(x);
+      if (atomic_load(&s->cancelled))
+        return pf_fail(s, PF_E_CANCELLED, "cancelled");
+      return pf_fail(s, a.st, "%s", a.why);
+    }
+    atomic_fetch_add(&s->retries, 1);
+    backoff(x, tries, a.wait_s);
+  }
+  if (x) {
+    x->probe_mode = 0;
+    x->checked = 1;
+    x->cur = 0;
+    x->pos = 0;
+  }
+  s->probe = x;
+  return PF_OK;
+}
+
+/* Take the paused probe if part 0 may use it. */
+static struct pf_xfer *take_probe(pf_session *s) {
+  pthread_mutex_lock(&s->probe_mu);
+  struct pf_xfer *p = s->probe;
+  s->probe = NULL;
+  pthread_mutex_unlock(&s->probe_mu);
+  return p;
+}
+
+pf_status pf_fetch(pf_session *s, struct pf_xfer *x, const pf_part *part, pf_data_fn fn,
+                   void *ctx) {
+  uint64_t end = part->length == PF_SIZE_UNKNOWN ? PF_SIZE_UNKNOWN : part->offset + part->length;
+  struct pf_xfer *probe = part->offset == 0 ? take_probe(s) : NULL;
+  if (part->length == 0) {
+    pf_xfer_free(probe);
+    atomic_fetch_add(&s->parts_done, 1);
+    return PF_OK;
+  }
+  const char *url = s->effective_url ? s->effective_url : s->url;
+  uint64_t pos = part->offset;
+  unsigned tries = 0;
+  attempt a;
+  atomic_fetch_add(&s->active, 1);
+  unsigned act = atomic_load(&s->active), mx = atomic_load(&s->max_active);
+  while (act > mx && !atomic_compare_exchange_weak(&s->max_active, &mx, act))
+    ;
+  for (;;) {
+    struct pf_xfer *t = probe ? probe : x;
+    CURLcode rc;
+    t->fn = fn;
+    t->ctx = ctx;
+    t->stop_at = end;
+    if (probe) {
+      /* continue the probe's reply: its first bytes are part 0's */
+      if (probe->paused) {
+        probe->paused = 0;
+        curl_easy_pause(probe->easy, CURLPAUSE_CONT);
+      }
+      rc = drive(probe, 0);
+    } else {
+      t->pos = pos;
+      if (start_request(t, url, s->ranges, pos, end, !s->cross_host) != 0) {
+        a.st = PF_E_NOMEM;
+        snprintf(a.why, sizeof a.why, "cannot start a transfer for %s", url);
+        break;
+      }
+      rc = drive(t, 0);
+    }
+    a = judge(t, rc);
+    uint64_t reached = t->pos;
+    if (probe) {
+      pf_xfer_free(probe);
+      probe = NULL;
+    }
+    if (reached > pos)
+      tries = 0; /* progress: the attempt count starts again */
+    pos = reached;
+    if (a.st == PF_OK)
+      break;
+    tries++;
+    if (!a.retry || tries >= s->cfg->retries || atomic_load(&s->stop))
+      break;
+    atomic_fetch_add(&s->retries, 1);
+    backoff(x, tries, a.wait_s);
+  }
+  atomic_fetch_sub(&s->active, 1);
+  if (a.st == PF_OK) {
+    atomic_fetch_add(&s->parts_done, 1);
+    if (end == PF_SIZE_UNKNOWN) {
+      pthread_mutex_lock(&s->mu);
+      s->end_seen = pos;
+      s->size_final = 1;
+      pthread_mutex_unlock(&s->mu);
+    }
+    return PF_OK;
+  }
+  if (a.st == PF_E_CANCELLED) {
+    if (atomic_load(&s->cancelled))
+      return pf_fail(s, PF_E_CANCELLED, "cancelled");
+    pthread_mutex_lock(&s->mu);
+    pf_status first = s->err;
+    pthread_mutex_unlock(&s->mu);
+    return first != PF_OK ? first : pf_fail(s, PF_E_CANCELLED, "stopped by the data callback");
+  }
+  if (tries >= s->cfg->retries && a.retry)
+    return pf_fail(s, a.st, "%s (gave up after %u attempts)", a.why, tries);
+  return pf_fail(s, a.st, "%s", a.why);
+}

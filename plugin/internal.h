@@ -1,0 +1,200 @@
+/*
+ * internal.h - what the plugin's subsystems share. Nothing here is visible
+ * to hosts (the .so exports only parfetch_entry).
+ *
+ * Subsystems, one file each:
+ *   plan.c    pure planner: size + config -> parts
+ *   http.c    pure parsers: status line, header lines, Content-Range, Retry-After
+ *   ranges.c  set of written byte ranges (completion, digest frontier)
+ *   digest.c  "ALGO=HEX" parsing and OpenSSL EVP digests
+ *   queue.c   bounded blocking queue with close (backpressure, shutdown)
+ *   sink.c    side file / host sink, in-order digest, commit by rename
+ *   fetch.c   libcurl transfers: probe, ranged GETs, validation, retries
+ *   run.c     the built-in dispatcher: worker threads + one writer thread
+ *   entry.c   the exported entry struct, open/close, stats, errors
+ */
+#ifndef PF_INTERNAL_H
+#define PF_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "parfetch.h"
+
+/* ---- plan.c ------------------------------------------------------------ */
+
+/* Parts for an object of `size` bytes: streams = size / min_part_size capped
+ * by max_streams, at least 1; part i gets remaining / parts_left bytes, so the
+ * last parts absorb the remainder. One part if the size is unknown, 0, or the
+ * server has no ranges. Returns the number of parts; writes at most cap. */
+size_t pf_plan(uint64_t size, int ranges, uint64_t min_part_size, unsigned max_streams,
+               pf_part *parts, size_t cap);
+
+/* ---- http.c ------------------------------------------------------------ */
+
+/* "HTTP/1.1 206 Partial Content" -> 206; -1 if not a status line. */
+int pf_http_status_line(const char *line, size_t len);
+
+/* Split "Name: value\r\n" into trimmed name and value (pointers into line,
+ * not NUL-terminated). Returns 0, or -1 if there is no colon. */
+int pf_http_header_split(const char *line, size_t len, const char **name, size_t *name_len,
+                         const char **value, size_t *value_len);
+
+/* Case-insensitive name comparison with a NUL-terminated literal. */
+int pf_http_name_is(const char *name, size_t len, const char *want);
+
+/* Content-Range "bytes a-b/t", "bytes a-b/ *" (total unknown: PF_SIZE_UNKNOWN)
+ * or "bytes * /t" (unsatisfied: *unsat = 1, start = end = 0). Strict: digits
+ * only, a <= b, b < t. Returns 0 or -1. */
+int pf_http_content_range(const char *value, size_t len, uint64_t *start, uint64_t *end,
+                          uint64_t *total, int *unsat);
+
+/* Retry-After: delta-seconds or an HTTP-date (relative to now). Returns the
+ * delay in seconds (>= 0), or -1 if malformed. */
+long pf_http_retry_after(const char *value, size_t len, long long now);
+
+/* ---- ranges.c ---------------------------------------------------------- */
+
+typedef struct pf_range {
+  uint64_t start, end; /* [start, end) */
+} pf_range;
+
+typedef struct pf_rangeset {
+  pf_range *v; /* sorted, disjoint, non-adjacent */
+  size_t n, cap;
+} pf_rangeset;
+
+void pf_rangeset_init(pf_rangeset *rs);
+void pf_rangeset_free(pf_rangeset *rs);
+/* Add [start, end). Returns 0, -1 on out of memory, 1 if it overlaps a range
+ * already in the set (the set is then unchanged). */
+int pf_rangeset_add(pf_rangeset *rs, uint64_t start, uint64_t end);
+/* End of the contiguous run that starts at 0 (0 if none). */
+uint64_t pf_rangeset_prefix(const pf_rangeset *rs);
+/* Bytes covered. */
+uint64_t pf_rangeset_total(const pf_rangeset *rs);
+
+/* ---- digest.c ---------------------------------------------------------- */
+
+typedef struct pf_digest pf_digest;
+
+/* Parse "ALGO=HEX" (sha1, sha256, sha512, md5; hex of the right length, any
+ * case). On error returns NULL with a message in err. */
+pf_digest *pf_digest_new(const char *spec, char *err, size_t errlen);
+void pf_digest_free(pf_digest *d);
+int pf_digest_update(pf_digest *d, const void *buf, size_t len);
+/* Finish and compare. Returns 1 on a match, 0 on a mismatch (got_hex then
+ * holds the actual digest), -1 on an OpenSSL failure. */
+int pf_digest_verify(pf_digest *d, char *got_hex, size_t got_len);
+const char *pf_digest_algo(const pf_digest *d);
+
+/* ---- queue.c ----------------------------------------------------------- */
+
+/* A bounded FIFO of pointers guarded by one mutex and two condition
+ * variables. push blocks while full; pop blocks while empty. close() makes
+ * every later push fail at once and lets pop drain what is left; every
+ * blocked thread wakes. Waits are sliced (100 ms) so that an external stop
+ * flag is seen even though cancel() cannot signal a condition variable. */
+typedef struct pf_queue {
+  pthread_mutex_t mu;
+  pthread_cond_t not_full, not_empty;
+  void **items;
+  size_t cap, head, len;
+  int closed;
+  atomic_int *stop; /* optional external stop flag (session cancel/abort) */
+} pf_queue;
+
+int pf_queue_init(pf_queue *q, size_t cap, atomic_int *stop);
+void pf_queue_destroy(pf_queue *q);
+/* 0 on success; -1 if the queue is closed or *stop is set. */
+int pf_queue_push(pf_queue *q, void *item);
+/* 0 and *item set; -1 when closed and empty (or *stop is set). */
+int pf_queue_pop(pf_queue *q, void **item);
+void pf_queue_close(pf_queue *q);
+size_t pf_queue_len(pf_queue *q);
+
+/* ---- sessions ---------------------------------------------------------- */
+
+struct pf_xfer; /* fetch.c */
+
+struct pf_session {
+  pf_config *cfg; /* private copy */
+  char *url;
+
+  /* what the probe learned */
+  uint64_t size;
+  int ranges;
+  char *etag, *last_modified, *content_type, *effective_url;
+  long http_version;
+  int cross_host;         /* redirected to another host: no credentials there */
+  struct pf_xfer *probe; /* the paused probe transfer, taken by part 0 */
+  pthread_mutex_t probe_mu;
+
+  /* output */
+  char *out_path, *side_path;
+  int fd;            /* side file, -1 with a host sink */
+  pf_sink host_sink; /* valid when fd < 0 */
+  int in_order;      /* sink needs ascending offsets: plan one part */
+  pf_digest *digest;
+  char *checksum;           /* the host's "ALGO=HEX" */
+  const char *checksum_hex; /* points into checksum */
+  uint64_t digest_pos;      /* bytes hashed so far (always a prefix) */
+  unsigned char *scratch;   /* digest catch-up buffer */
+  pf_rangeset written;      /* under mu */
+  uint64_t end_seen;        /* unknown size: bytes delivered when the part ended */
+  int size_final;           /* unknown size resolved by a finished single part */
+
+  /* errors: the first one wins */
+  pthread_mutex_t mu;       /* guards written, digest, err, sink writes */
+  pf_status err;
+  char errmsg[1024];
+
+  atomic_int stop;          /* cancel() or the first error: everyone stops */
+  atomic_int cancelled;
+
+  /* idle transfers for host-driven fetch_part (connection reuse) */
+  pthread_mutex_t pool_mu;
+  struct pf_xfer *idle;
+
+  /* counters */
+  _Atomic uint64_t bytes_written, bytes_fetched;
+  atomic_uint active, max_active, parts_done, retries;
+  uint32_t parts_total;
+  uint64_t t0_ns;
+  int curl_ref; /* holds a curl_global_init reference */
+};
+
+/* Record the session's first error (later ones are dropped) and stop every
+ * worker. Returns st. printf-style detail. */
+pf_status pf_fail(pf_session *s, pf_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+uint64_t pf_now_ns(void);
+
+/* sink.c */
+pf_status pf_sink_prepare(pf_session *s); /* after the probe: create the side file */
+pf_status pf_sink_store(pf_session *s, uint64_t offset, const void *buf, size_t len);
+pf_status pf_sink_commit(pf_session *s);  /* verify, sync, rename */
+void pf_sink_discard(pf_session *s);      /* remove the side file */
+
+/* fetch.c */
+int pf_curl_global_ref(void);
+void pf_curl_global_unref(void);
+pf_status pf_probe(pf_session *s);
+struct pf_xfer *pf_xfer_new(pf_session *s);
+void pf_xfer_free(struct pf_xfer *x);
+/* Idle transfers of host-driven fetch_part, kept for connection reuse. */
+struct pf_xfer *pf_xfer_get(pf_session *s); /* an idle one, or a new one */
+void pf_xfer_put(pf_session *s, struct pf_xfer *x);
+void pf_xfer_drain(pf_session *s); /* free them all (close) */
+/* Fetch [part->offset, +length) with retries; data to fn. Uses the paused
+ * probe transfer for the part at offset 0 when it is still there. */
+pf_status pf_fetch(pf_session *s, struct pf_xfer *x, const pf_part *part, pf_data_fn fn,
+                   void *ctx);
+
+/* run.c */
+pf_status pf_run(pf_session *s);
+
+#endif /* PF_INTERNAL_H */

@@ -1,0 +1,33 @@
+/*
+ * plan.c - the planner: a pure function of the object's size and the config.
+ * It follows b2sdk's ParallelDownloader: streams = size / min_part_size,
+ * capped by max_streams, at least 1; part i gets remaining / parts_left
+ * bytes, so the last parts absorb the remainder. No I/O, no threads.
+ */
+#include "internal.h"
+
+size_t pf_plan(uint64_t size, int ranges, uint64_t min_part_size, unsigned max_streams,
+               pf_part *parts, size_t cap) {
+  uint64_t n = 1;
+  if (size != PF_SIZE_UNKNOWN && ranges && size > 0 && min_part_size > 0) {
+    n = size / min_part_size;
+    if (n > max_streams)
+      n = max_streams;
+    if (n < 1)
+      n = 1;
+  }
+  if (!parts)
+    return (size_t)n;
+  uint64_t off = 0, remaining = size;
+  for (uint64_t i = 0; i < n && i < cap; i++) {
+    uint64_t len = (size == PF_SIZE_UNKNOWN) ? PF_SIZE_UNKNOWN : remaining / (n - i);
+    parts[i].index = (uint32_t)i;
+    parts[i].offset = off;
+    parts[i].length = len;
+    if (size != PF_SIZE_UNKNOWN) {
+      off += len;
+      remaining -= len;
+    }
+  }
+  return (size_t)n;
+}

@@ -1,0 +1,102 @@
+/*
+ * queue.c - the bounded queue between the workers (producers) and the writer
+ * thread (consumer). A mutex and two condition variables guard a ring of
+ * pointers; waiters loop on their predicate. Backpressure: push blocks while
+ * the ring is full. Shutdown: close() fails every later push at once, wakes
+ * every waiter, and lets pop drain what is left. Waits are sliced (100 ms)
+ * so that a stop flag set from a signal handler (cancel) is seen promptly.
+ *
+ * Lock order: q->mu is a leaf lock; nothing else is taken while holding it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "internal.h"
+
+int pf_queue_init(pf_queue *q, size_t cap, atomic_int *stop) {
+  q->items = calloc(cap ? cap : 1, sizeof *q->items);
+  if (!q->items)
+    return -1;
+  q->cap = cap ? cap : 1;
+  q->head = q->len = 0;
+  q->closed = 0;
+  q->stop = stop;
+  pthread_mutex_init(&q->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&q->not_full, &ca);
+  pthread_cond_init(&q->not_empty, &ca);
+  pthread_condattr_destroy(&ca);
+  return 0;
+}
+
+void pf_queue_destroy(pf_queue *q) {
+  pthread_cond_destroy(&q->not_full);
+  pthread_cond_destroy(&q->not_empty);
+  pthread_mutex_destroy(&q->mu);
+  free(q->items);
+  q->items = NULL;
+}
+
+static int stopped(const pf_queue *q) {
+  return q->stop && atomic_load(q->stop);
+}
+
+static void wait_slice(pthread_cond_t *cv, pthread_mutex_t *mu) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ts.tv_nsec += 100 * 1000 * 1000;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  pthread_cond_timedwait(cv, mu, &ts);
+}
+
+int pf_queue_push(pf_queue *q, void *item) {
+  pthread_mutex_lock(&q->mu);
+  while (q->len == q->cap && !q->closed && !stopped(q))
+    wait_slice(&q->not_full, &q->mu);
+  if (q->closed || stopped(q)) {
+    pthread_mutex_unlock(&q->mu);
+    return -1;
+  }
+  q->items[(q->head + q->len) % q->cap] = item;
+  q->len++;
+  pthread_cond_signal(&q->not_empty);
+  pthread_mutex_unlock(&q->mu);
+  return 0;
+}
+
+int pf_queue_pop(pf_queue *q, void **item) {
+  pthread_mutex_lock(&q->mu);
+  while (q->len == 0 && !q->closed && !stopped(q))
+    wait_slice(&q->not_empty, &q->mu);
+  if (q->len == 0 || stopped(q)) {
+    pthread_mutex_unlock(&q->mu);
+    return -1;
+  }
+  *item = q->items[q->head];
+  q->head = (q->head + 1) % q->cap;
+  q->len--;
+  pthread_cond_signal(&q->not_full);
+  pthread_mutex_unlock(&q->mu);
+  return 0;
+}
+
+void pf_queue_close(pf_queue *q) {
+  pthread_mutex_lock(&q->mu);
+  q->closed = 1;
+  pthread_cond_broadcast(&q->not_full);
+  pthread_cond_broadcast(&q->not_empty);
+  pthread_mutex_unlock(&q->mu);
+}
+
+size_t pf_queue_len(pf_queue *q) {
+  pthread_mutex_lock(&q->mu);
+  size_t n = q->len;
+  pthread_mutex_unlock(&q->mu);
+  return n;
+}

@@ -1,0 +1,202 @@
+/*
+ * run.c - the built-in dispatcher.
+ *
+ * Threads:
+ *   - N workers (N = min(streams, parts)). Each owns one transfer (and so one
+ *     connection) and takes the next unplanned part until none is left. Its
+ *     data callback copies the reply into a pooled chunk and pushes full
+ *     chunks onto the bounded queue.
+ *   - One writer. It pops chunks, stores them (pwrite + digest) and returns
+ *     them to the pool.
+ * Memory is bounded: the pool holds queue_depth + N chunks of chunk_size and
+ * nothing else buffers the body. A worker that finds the pool empty or the
+ * queue full blocks: that is the backpressure that keeps a fast network from
+ * outrunning a slow disk.
+ * Failure: the first error (pf_fail) sets s->stop; every blocked push/pop
+ * and every transfer sees it within 100 ms, so nobody waits on a queue that
+ * nobody drains and nobody produces for a writer that died.
+ *
+ * Lock order: rc->mu (part dispenser) and the queues' mutexes are leaves;
+ * s->mu is taken by the writer inside pf_sink_store only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct chunk {
+  uint64_t off;
+  size_t len;
+  unsigned char *buf;
+} chunk;
+
+typedef struct run_ctx {
+  pf_session *s;
+  pf_part *parts;
+  size_t nparts, next; /* next: under mu */
+  pthread_mutex_t mu;
+  pf_queue full;  /* filled chunks, to the writer */
+  pf_queue empty; /* the pool */
+  size_t chunk_size;
+} run_ctx;
+
+typedef struct worker {
+  run_ctx *rc;
+  pthread_t th;
+  int started;
+  chunk *cur; /* being filled */
+} worker;
+
+static void flush(worker *w) {
+  if (!w->cur)
+    return;
+  if (w->cur->len == 0 || pf_queue_push(&w->rc->full, w->cur) != 0)
+    pf_queue_push(&w->rc->empty, w->cur); /* never blocks: the pool has room for all */
+  w->cur = NULL;
+}
+
+/* The workers' data callback: copy into pooled chunks. */
+static int enqueue(void *ctx, uint64_t off, const void *buf, size_t len) {
+  worker *w = ctx;
+  const unsigned char *p = buf;
+  while (len > 0) {
+    if (w->cur && w->cur->off + w->cur->len != off)
+      flush(w);
+    if (!w->cur) {
+      void *item;
+      if (pf_queue_pop(&w->rc->empty, &item) != 0)
+        return -1; /* stopping */
+      w->cur = item;
+      w->cur->off = off;
+      w->cur->len = 0;
+    }
+    size_t n = w->rc->chunk_size - w->cur->len;
+    if (n > len)
+      n = len;
+    memcpy(w->cur->buf + w->cur->len, p, n);
+    w->cur->len += n;
+    p += n;
+    off += n;
+    len -= n;
+    if (w->cur->len == w->rc->chunk_size)
+      flush(w);
+    if (atomic_load(&w->rc->s->stop))
+      return -1;
+  }
+  return 0;
+}
+
+static void *worker_main(void *arg) {
+  worker *w = arg;
+  run_ctx *rc = w->rc;
+  pf_session *s = rc->s;
+  struct pf_xfer *x = pf_xfer_new(s);
+  if (!x) {
+    pf_fail(s, PF_E_NOMEM, "cannot create a transfer");
+    return NULL;
+  }
+  for (;;) {
+    pthread_mutex_lock(&rc->mu);
+    size_t i = rc->next < rc->nparts && !atomic_load(&s->stop) ? rc->next++ : rc->nparts;
+    pthread_mutex_unlock(&rc->mu);
+    if (i >= rc->nparts)
+      break;
+    pf_status st = pf_fetch(s, x, &rc->parts[i], enqueue, w);
+    flush(w); /* what arrived before a failure is good data too */
+    if (st != PF_OK)
+      break;
+  }
+  flush(w);
+  pf_xfer_free(x);
+  return NULL;
+}
+
+static void *writer_main(void *arg) {
+  run_ctx *rc = arg;
+  void *item;
+  while (pf_queue_pop(&rc->full, &item) == 0) {
+    chunk *c = item;
+    pf_status st = pf_sink_store(rc->s, c->off, c->buf, c->len);
+    pf_queue_push(&rc->empty, c);
+    if (st != PF_OK)
+      break; /* pf_fail has stopped everyone */
+  }
+  return NULL;
+}
+
+pf_status pf_run(pf_session *s) {
+  const pf_config *c = s->cfg;
+  run_ctx rc;
+  memset(&rc, 0, sizeof rc);
+  rc.s = s;
+  rc.chunk_size = c->chunk_size;
+  size_t nparts = pf_plan(s->size, s->ranges && !s->in_order, c->min_part_size, c->max_streams,
+                          NULL, 0);
+  rc.parts = calloc(nparts, sizeof *rc.parts);
+  if (!rc.parts)
+    return pf_fail(s, PF_E_NOMEM, "out of memory");
+  rc.nparts = pf_plan(s->size, s->ranges && !s->in_order, c->min_part_size, c->max_streams,
+                      rc.parts, nparts);
+  s->parts_total = (uint32_t)rc.nparts;
+  size_t nworkers = rc.nparts < c->max_streams ? rc.nparts : c->max_streams;
+  size_t depth = c->queue_depth ? c->queue_depth : 2 * nworkers;
+  size_t pool = depth + nworkers;
+
+  chunk *chunks = calloc(pool, sizeof *chunks);
+  unsigned char *mem = malloc(pool * rc.chunk_size);
+  worker *ws = calloc(nworkers, sizeof *ws);
+  pf_status st = PF_OK;
+  if (!chunks || !mem || !ws || pthread_mutex_init(&rc.mu, NULL) != 0) {
+    st = pf_fail(s, PF_E_NOMEM, "cannot allocate %zu chunks of %zu bytes", pool, rc.chunk_size);
+    goto out_mem;
+  }
+  if (pf_queue_init(&rc.full, depth, &s->stop) != 0) {
+    st = pf_fail(s, PF_E_NOMEM, "out of memory");
+    goto out_mu;
+  }
+  if (pf_queue_init(&rc.empty, pool, &s->stop) != 0) {
+    st = pf_fail(s, PF_E_NOMEM, "out of memory");
+    goto out_full;
+  }
+  for (size_t i = 0; i < pool; i++) {
+    chunks[i].buf = mem + i * rc.chunk_size;
+    pf_queue_push(&rc.empty, &chunks[i]);
+  }
+
+  pthread_t writer;
+  if (pthread_create(&writer, NULL, writer_main, &rc) != 0) {
+    st = pf_fail(s, PF_E_INTERNAL, "cannot start the writer thread");
+    goto out_empty;
+  }
+  size_t started = 0;
+  for (size_t i = 0; i < nworkers; i++) {
+    ws[i].rc = &rc;
+    ws[i].started = pthread_create(&ws[i].th, NULL, worker_main, &ws[i]) == 0;
+    started += (size_t)ws[i].started;
+  }
+  if (started == 0)
+    pf_fail(s, PF_E_INTERNAL, "cannot start any worker thread");
+  for (size_t i = 0; i < nworkers; i++)
+    if (ws[i].started)
+      pthread_join(ws[i].th, NULL);
+  pf_queue_close(&rc.full); /* the writer drains what is left, then ends */
+  pthread_join(writer, NULL);
+
+  pthread_mutex_lock(&s->mu);
+  st = s->err;
+  pthread_mutex_unlock(&s->mu);
+  if (st == PF_OK && atomic_load(&s->cancelled))
+    st = pf_fail(s, PF_E_CANCELLED, "cancelled");
+out_empty:
+  pf_queue_destroy(&rc.empty);
+out_full:
+  pf_queue_destroy(&rc.full);
+out_mu:
+  pthread_mutex_destroy(&rc.mu);
+out_mem:
+  free(ws);
+  free(mem);
+  free(chunks);
+  free(rc.parts);
+  return st;
+}

@@ -1,0 +1,87 @@
+/* test_http.c - reply parsing: status lines, header lines, Content-Range
+ * (strict) and Retry-After. */
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+
+#include "internal.h"
+#include "suites.h"
+
+#define S(lit) lit, sizeof(lit) - 1
+
+static void test_status_line(void) {
+  CU_ASSERT_EQUAL(pf_http_status_line(S("HTTP/1.1 206 Partial Content\r\n")), 206);
+  CU_ASSERT_EQUAL(pf_http_status_line(S("HTTP/2 200\r\n")), 200);
+  CU_ASSERT_EQUAL(pf_http_status_line(S("HTTP/1.0 404 Not Found\r\n")), 404);
+  CU_ASSERT_EQUAL(pf_http_status_line(S("Content-Range: bytes 0-1/2\r\n")), -1);
+  CU_ASSERT_EQUAL(pf_http_status_line(S("HTTP/1.1 2x6 Partial\r\n")), -1);
+  CU_ASSERT_EQUAL(pf_http_status_line(S("HTTP/1.1 2066 Partial\r\n")), -1);
+  CU_ASSERT_EQUAL(pf_http_status_line(S("\r\n")), -1);
+}
+
+static void test_header_split(void) {
+  const char *n, *v;
+  size_t nl, vl;
+  CU_ASSERT_EQUAL(pf_http_header_split(S("ETag:  \"abc\" \r\n"), &n, &nl, &v, &vl), 0);
+  CU_ASSERT_EQUAL(nl, 4);
+  CU_ASSERT(pf_http_name_is(n, nl, "etag"));
+  CU_ASSERT_EQUAL(vl, 5);
+  CU_ASSERT_EQUAL(strncmp(v, "\"abc\"", vl), 0);
+  CU_ASSERT_EQUAL(pf_http_header_split(S("X-Empty:\r\n"), &n, &nl, &v, &vl), 0);
+  CU_ASSERT_EQUAL(vl, 0);
+  CU_ASSERT_EQUAL(pf_http_header_split(S("no colon here\r\n"), &n, &nl, &v, &vl), -1);
+  CU_ASSERT_EQUAL(pf_http_header_split(S(": value\r\n"), &n, &nl, &v, &vl), -1);
+  CU_ASSERT(!pf_http_name_is("ETags", 5, "etag"));
+}
+
+static void test_content_range_good(void) {
+  uint64_t a, b, t;
+  int u;
+  CU_ASSERT_EQUAL(pf_http_content_range(S("bytes 0-99/100"), &a, &b, &t, &u), 0);
+  CU_ASSERT(a == 0 && b == 99 && t == 100 && u == 0);
+  CU_ASSERT_EQUAL(pf_http_content_range(S("bytes 5-5/6"), &a, &b, &t, &u), 0);
+  CU_ASSERT(a == 5 && b == 5 && t == 6);
+  CU_ASSERT_EQUAL(pf_http_content_range(S("bytes */0"), &a, &b, &t, &u), 0);
+  CU_ASSERT(u == 1 && t == 0);
+  CU_ASSERT_EQUAL(pf_http_content_range(S("bytes 0-9/*"), &a, &b, &t, &u), 0);
+  CU_ASSERT_EQUAL(t, PF_SIZE_UNKNOWN);
+  CU_ASSERT_EQUAL(
+      pf_http_content_range(S("bytes 4294967296-8589934591/8589934592"), &a, &b, &t, &u), 0);
+  CU_ASSERT(a == 4294967296ull && b == 8589934591ull && t == 8589934592ull);
+  CU_ASSERT_EQUAL(pf_http_content_range(S("BYTES 1-2/3"), &a, &b, &t, &u), 0);
+}
+
+static void test_content_range_bad(void) {
+  uint64_t a, b, t;
+  int u;
+  const char *bad[] = {"bytes 10-5/100",  /* start > end */
+                       "bytes 0-100/100", /* end past total */
+                       "bytes 0-99",      "bytes -1-99/100", "bytes 0-99/100x", "items 0-99/100",
+                       "bytes 0 - 99/100", "bytes=0-99/100", "bytes 0-99/",    "bytes */",
+                       "bytes 0-18446744073709551616/18446744073709551617", ""};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    CU_ASSERT_EQUAL(pf_http_content_range(bad[i], strlen(bad[i]), &a, &b, &t, &u), -1);
+}
+
+static void test_retry_after(void) {
+  CU_ASSERT_EQUAL(pf_http_retry_after(S("3"), 0), 3);
+  CU_ASSERT_EQUAL(pf_http_retry_after(S("0"), 0), 0);
+  CU_ASSERT_EQUAL(pf_http_retry_after(S("999999999"), 0), 86400);
+  /* Sun, 06 Nov 1994 08:49:37 GMT = 784111777 */
+  CU_ASSERT_EQUAL(pf_http_retry_after(S("Sun, 06 Nov 1994 08:49:37 GMT"), 784111770LL), 7);
+  CU_ASSERT_EQUAL(pf_http_retry_after(S("Sun, 06 Nov 1994 08:49:37 GMT"), 784111800LL), 0);
+  CU_ASSERT_EQUAL(pf_http_retry_after(S("soon"), 0), -1);
+  CU_ASSERT_EQUAL(pf_http_retry_after(S("-5"), 0), -1);
+  CU_ASSERT_EQUAL(pf_http_retry_after("", 0, 0), -1);
+}
+
+int pf_suite_http(void) {
+  CU_pSuite s = CU_add_suite("http", NULL, NULL);
+  if (!s || !CU_add_test(s, "status line", test_status_line) ||
+      !CU_add_test(s, "header split", test_header_split) ||
+      !CU_add_test(s, "Content-Range accepted", test_content_range_good) ||
+      !CU_add_test(s, "Content-Range rejected", test_content_range_bad) ||
+      !CU_add_test(s, "Retry-After", test_retry_after))
+    return CU_get_error();
+  return CUE_SUCCESS;
+}
