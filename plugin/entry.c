@@ -106,13 +106,15 @@ static void e_config_free(pf_config *cfg) {
 
 /* ---- sessions ----------------------------------------------------------- */
 
-static void session_free(pf_session *s) {
-  pf_sink_discard(s);
+static void session_free(pf_session *s, int keep) {
+  pf_sink_close(s, keep);
   pf_xfer_free(s->probe);
   pf_xfer_drain(s);
   pf_digest_free(s->digest);
   pf_rangeset_free(&s->written);
   free(s->scratch);
+  free(s->journal_buf);
+  free(s->journal_snap);
   free(s->checksum);
   free(s->url);
   free(s->etag);
@@ -125,6 +127,8 @@ static void session_free(pf_session *s) {
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->probe_mu);
   pthread_mutex_destroy(&s->pool_mu);
+  pthread_mutex_destroy(&s->journal_mu);
+  pthread_cond_destroy(&s->journal_cv);
   if (s->curl_ref)
     pf_curl_global_unref();
   free(s);
@@ -170,11 +174,18 @@ static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_arg
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->probe_mu, NULL);
   pthread_mutex_init(&s->pool_mu, NULL);
+  pthread_mutex_init(&s->journal_mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&s->journal_cv, &ca);
+  pthread_condattr_destroy(&ca);
+  s->resume = (args->flags & PF_OPEN_RESUME) != 0;
   pf_rangeset_init(&s->written);
   s->cfg = pf_config_dup(cfg);
   s->url = strdup(url);
   if (!s->cfg || !s->url) {
-    session_free(s);
+    session_free(s, 0);
     return PF_E_NOMEM;
   }
   *out = s;
@@ -217,24 +228,31 @@ static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_arg
   st = pf_sink_prepare(s);
   if (st != PF_OK)
     return st;
-  s->parts_total = (uint32_t)pf_plan(s->size, s->ranges && !s->in_order, s->cfg->min_part_size,
-                                     s->cfg->max_streams, NULL, 0);
+  pf_part *parts;
+  size_t n;
+  st = pf_sink_plan(s, &parts, &n);
+  if (st != PF_OK)
+    return st;
+  free(parts);
+  s->parts_total = (uint32_t)n;
   return PF_OK;
 }
 
 static pf_status e_plan_parts(pf_session *s, pf_part *parts, size_t cap, size_t *count) {
   if (!s || !count)
     return PF_E_INVALID;
-  const pf_config *c = s->cfg;
-  int ranges = s->ranges && !s->in_order;
-  size_t n = pf_plan(s->size, ranges, c->min_part_size, c->max_streams, NULL, 0);
+  pf_part *plan;
+  size_t n;
+  pf_status st = pf_sink_plan(s, &plan, &n);
+  if (st != PF_OK)
+    return st;
   *count = n;
-  if (!parts)
-    return PF_OK;
-  if (cap < n)
-    return PF_E_INVALID;
-  pf_plan(s->size, ranges, c->min_part_size, c->max_streams, parts, cap);
-  return PF_OK;
+  if (parts && cap < n)
+    st = PF_E_INVALID;
+  else if (parts)
+    memcpy(parts, plan, n * sizeof *plan);
+  free(plan);
+  return st;
 }
 
 static int to_sink(void *ctx, uint64_t off, const void *buf, size_t len) {
@@ -270,6 +288,29 @@ static pf_status e_write_sink(pf_session *s, uint64_t offset, const void *buf, s
   return pf_sink_store(s, offset, buf, len);
 }
 
+/* The object changed and the config says start over: forget everything the
+ * probe learned and every stored byte, and probe again. */
+static pf_status restart(pf_session *s) {
+  pf_drop_probe(s);
+  pf_status st = pf_sink_reset(s);
+  if (st != PF_OK)
+    return st;
+  pthread_mutex_lock(&s->mu);
+  s->err = PF_OK;
+  s->errmsg[0] = '\0';
+  pthread_mutex_unlock(&s->mu);
+  atomic_store(&s->stop, 0);
+  atomic_store(&s->parts_done, 0);
+  free(s->etag), free(s->last_modified), free(s->content_type), free(s->effective_url);
+  s->etag = s->last_modified = s->content_type = s->effective_url = NULL;
+  s->size = PF_SIZE_UNKNOWN;
+  s->resume = 0;
+  st = pf_probe(s);
+  return st == PF_OK ? pf_sink_prepare(s) : st;
+}
+
+#define MAX_RESTARTS 3
+
 static pf_status e_run(pf_session *s) {
   if (!s)
     return PF_E_INVALID;
@@ -278,7 +319,15 @@ static pf_status e_run(pf_session *s) {
   pthread_mutex_unlock(&s->mu);
   if (st != PF_OK)
     return st;
-  return pf_run(s);
+  for (unsigned restarts = 0;; restarts++) {
+    st = pf_run(s);
+    if (st != PF_E_CHANGED || s->cfg->on_change != PF_ON_CHANGE_RESTART ||
+        restarts == MAX_RESTARTS || atomic_load(&s->cancelled))
+      return st;
+    st = restart(s);
+    if (st != PF_OK)
+      return st;
+  }
 }
 
 static void e_cancel(pf_session *s) {
@@ -320,6 +369,7 @@ static pf_status e_get_stats(pf_session *s, pf_stats *stats) {
   v.parts_done = atomic_load(&s->parts_done);
   v.retries = atomic_load(&s->retries);
   v.elapsed_ns = pf_now_ns() - s->t0_ns;
+  v.bytes_resumed = s->bytes_resumed;
   memcpy(stats, &v, v.struct_size);
   return PF_OK;
 }
@@ -339,7 +389,14 @@ static pf_status e_close(pf_session *s, unsigned flags) {
     if (st == PF_OK)
       st = pf_sink_commit(s);
   }
-  session_free(s); /* discards the side file unless it was renamed */
+  pthread_mutex_lock(&s->mu);
+  pf_status first = s->err;
+  pthread_mutex_unlock(&s->mu);
+  /* bytes of a changed object, or bytes that failed their checksum, are
+   * worth nothing to a later run */
+  int keep = !(flags & PF_CLOSE_DISCARD) && first != PF_E_CHECKSUM && first != PF_E_CHANGED &&
+             first != PF_E_INVALID;
+  session_free(s, keep); /* the side file is gone or kept unless it was renamed */
   return st;
 }
 

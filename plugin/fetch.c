@@ -690,6 +690,10 @@ static struct pf_xfer *take_probe(pf_session *s) {
   return p;
 }
 
+void pf_drop_probe(pf_session *s) {
+  pf_xfer_free(take_probe(s));
+}
+
 pf_status pf_fetch(pf_session *s, struct pf_xfer *x, const pf_part *part, pf_data_fn fn,
                    void *ctx) {
   uint64_t end = part->length == PF_SIZE_UNKNOWN ? PF_SIZE_UNKNOWN : part->offset + part->length;

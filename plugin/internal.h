@@ -26,12 +26,23 @@
 
 /* ---- plan.c ------------------------------------------------------------ */
 
+typedef struct pf_range {
+  uint64_t start, end; /* [start, end) */
+} pf_range;
+
+
 /* Parts for an object of `size` bytes: streams = size / min_part_size capped
  * by max_streams, at least 1; part i gets remaining / parts_left bytes, so the
  * last parts absorb the remainder. One part if the size is unknown, 0, or the
  * server has no ranges. Returns the number of parts; writes at most cap. */
 size_t pf_plan(uint64_t size, int ranges, uint64_t min_part_size, unsigned max_streams,
                pf_part *parts, size_t cap);
+
+/* The parts of `full` minus the ranges already done (sorted, disjoint):
+ * each part split around what is done, renumbered in order. Returns the
+ * number of parts; writes at most cap. */
+size_t pf_plan_missing(const pf_part *full, size_t nfull, const pf_range *done, size_t ndone,
+                       pf_part *out, size_t cap);
 
 /* ---- http.c ------------------------------------------------------------ */
 
@@ -57,10 +68,6 @@ int pf_http_content_range(const char *value, size_t len, uint64_t *start, uint64
 long pf_http_retry_after(const char *value, size_t len, long long now);
 
 /* ---- ranges.c ---------------------------------------------------------- */
-
-typedef struct pf_range {
-  uint64_t start, end; /* [start, end) */
-} pf_range;
 
 typedef struct pf_rangeset {
   pf_range *v; /* sorted, disjoint, non-adjacent */
@@ -146,6 +153,22 @@ struct pf_session {
   pf_rangeset written;      /* under mu */
   uint64_t end_seen;        /* unknown size: bytes delivered when the part ended */
   int size_final;           /* unknown size resolved by a finished single part */
+  int resume;               /* PF_OPEN_RESUME */
+  uint64_t bytes_resumed;   /* taken from an earlier run's side file */
+
+  /* resume journal (sink.c, journal.c): a thread that flushes the side
+   * file and then records what is durable, every few MiB */
+  int journal_on;
+  pthread_t journal_th;
+  int journal_started;
+  pthread_mutex_t journal_mu; /* guards journal_quit with journal_cv */
+  pthread_cond_t journal_cv;
+  int journal_quit;
+  atomic_uint_fast64_t unjournaled; /* bytes stored since the last record */
+  uint64_t journal_seq;
+  unsigned char *journal_buf;       /* one slot */
+  pf_range *journal_snap;           /* copy of written, taken under mu */
+  size_t journal_snap_cap;
 
   /* errors: the first one wins */
   pthread_mutex_t mu;       /* guards written, digest, err, sink writes */
@@ -177,12 +200,19 @@ uint64_t pf_now_ns(void);
 pf_status pf_sink_prepare(pf_session *s); /* after the probe: create the side file */
 pf_status pf_sink_store(pf_session *s, uint64_t offset, const void *buf, size_t len);
 pf_status pf_sink_commit(pf_session *s);  /* verify, sync, rename */
-void pf_sink_discard(pf_session *s);      /* remove the side file */
+/* Close the side file: keep it (with a final journal record) when a later
+ * run can resume it and keep != 0, otherwise remove it. */
+void pf_sink_close(pf_session *s, int keep);
+/* Start over (the object changed): an empty side file, nothing written. */
+pf_status pf_sink_reset(pf_session *s);
+/* The parts still to fetch: the plan minus what is stored. Caller frees. */
+pf_status pf_sink_plan(pf_session *s, pf_part **parts, size_t *n);
 
 /* fetch.c */
 int pf_curl_global_ref(void);
 void pf_curl_global_unref(void);
 pf_status pf_probe(pf_session *s);
+void pf_drop_probe(pf_session *s); /* free the paused probe if nobody took it */
 struct pf_xfer *pf_xfer_new(pf_session *s);
 void pf_xfer_free(struct pf_xfer *x);
 /* Idle transfers of host-driven fetch_part, kept for connection reuse. */

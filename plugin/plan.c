@@ -31,3 +31,28 @@ size_t pf_plan(uint64_t size, int ranges, uint64_t min_part_size, unsigned max_s
   }
   return (size_t)n;
 }
+
+size_t pf_plan_missing(const pf_part *full, size_t nfull, const pf_range *done, size_t ndone,
+                       pf_part *out, size_t cap) {
+  size_t n = 0, d = 0;
+  for (size_t i = 0; i < nfull; i++) {
+    uint64_t pos = full[i].offset, end = full[i].offset + full[i].length;
+    while (d < ndone && done[d].end <= pos)
+      d++;
+    for (size_t k = d; pos < end; k++) {
+      uint64_t gap_end = (k < ndone && done[k].start < end) ? done[k].start : end;
+      if (gap_end > pos) {
+        if (n < cap) {
+          out[n].index = (uint32_t)n;
+          out[n].offset = pos;
+          out[n].length = gap_end - pos;
+        }
+        n++;
+      }
+      if (k >= ndone || done[k].start >= end)
+        break;
+      pos = done[k].end;
+    }
+  }
+  return n;
+}

@@ -130,14 +130,16 @@ pf_status pf_run(pf_session *s) {
   memset(&rc, 0, sizeof rc);
   rc.s = s;
   rc.chunk_size = c->chunk_size;
-  size_t nparts = pf_plan(s->size, s->ranges && !s->in_order, c->min_part_size, c->max_streams,
-                          NULL, 0);
-  rc.parts = calloc(nparts, sizeof *rc.parts);
-  if (!rc.parts)
-    return pf_fail(s, PF_E_NOMEM, "out of memory");
-  rc.nparts = pf_plan(s->size, s->ranges && !s->in_order, c->min_part_size, c->max_streams,
-                      rc.parts, nparts);
+  pf_status st = pf_sink_plan(s, &rc.parts, &rc.nparts);
+  if (st != PF_OK)
+    return st;
   s->parts_total = (uint32_t)rc.nparts;
+  if (rc.nparts == 0 || rc.parts[0].offset != 0)
+    pf_drop_probe(s); /* byte 0 is stored already: nobody will take it */
+  if (rc.nparts == 0) {
+    free(rc.parts);
+    return PF_OK;
+  }
   size_t nworkers = rc.nparts < c->max_streams ? rc.nparts : c->max_streams;
   size_t depth = c->queue_depth ? c->queue_depth : 2 * nworkers;
   size_t pool = depth + nworkers;
@@ -145,7 +147,6 @@ pf_status pf_run(pf_session *s) {
   chunk *chunks = calloc(pool, sizeof *chunks);
   unsigned char *mem = malloc(pool * rc.chunk_size);
   worker *ws = calloc(nworkers, sizeof *ws);
-  pf_status st = PF_OK;
   if (!chunks || !mem || !ws || pthread_mutex_init(&rc.mu, NULL) != 0) {
     st = pf_fail(s, PF_E_NOMEM, "cannot allocate %zu chunks of %zu bytes", pool, rc.chunk_size);
     goto out_mem;

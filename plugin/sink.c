@@ -21,12 +21,159 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "journal.h"
 
 #define SCRATCH_SIZE (256 * 1024)
 #define CATCH_UP_BUDGET (8ull * 1024 * 1024) /* digest read-back per store */
+#define JOURNAL_EVERY (4ull * 1024 * 1024)   /* a record after this many bytes */
+#define JOURNAL_PERIOD_MS 500                /* or after this long, if anything new */
+
+static int file_read(int fd, uint64_t off, unsigned char *p, size_t len);
+static int file_write(int fd, uint64_t off, const unsigned char *p, size_t len);
+
+/* ---- journal ------------------------------------------------------------ */
+
+/* Can a later run resume this download? A file, a known size and a
+ * validator to prove it is the same object. */
+static int resumable(const pf_session *s) {
+  return s->out_path && s->size != PF_SIZE_UNKNOWN && s->size > 0 &&
+         (s->etag || s->last_modified);
+}
+
+/* Flush the side file, then record what was stored before the flush. Only
+ * the journal thread (or close, after joining it) calls this. */
+static pf_status journal_checkpoint(pf_session *s) {
+  pthread_mutex_lock(&s->mu);
+  size_t n = s->written.n;
+  if (n > s->journal_snap_cap) {
+    pf_range *v = realloc(s->journal_snap, n * sizeof *v);
+    if (!v) {
+      pthread_mutex_unlock(&s->mu);
+      return PF_E_NOMEM;
+    }
+    s->journal_snap = v;
+    s->journal_snap_cap = n;
+  }
+  if (n)
+    memcpy(s->journal_snap, s->written.v, n * sizeof *s->journal_snap);
+  atomic_store(&s->unjournaled, 0);
+  pthread_mutex_unlock(&s->mu);
+
+  if (fdatasync(s->fd) != 0)
+    return pf_fail(s, PF_E_IO, "cannot sync %s: %s", s->side_path, strerror(errno));
+  pf_journal j = {s->journal_seq, s->size, s->url, s->etag, s->last_modified, s->journal_snap, n};
+  size_t len = pf_journal_encode(&j, s->journal_buf, PF_JOURNAL_SLOT);
+  if (len == 0)
+    return PF_OK; /* a URL too long to record: not resumable, not an error */
+  uint64_t at = pf_journal_offset(s->size) + (s->journal_seq % 2) * PF_JOURNAL_SLOT;
+  int e = file_write(s->fd, at, s->journal_buf, len);
+  if (e != 0)
+    return pf_fail(s, PF_E_IO, "cannot write the journal of %s: %s", s->side_path, strerror(e));
+  s->journal_seq++;
+  return PF_OK;
+}
+
+static void *journal_main(void *arg) {
+  pf_session *s = arg;
+  uint64_t last = pf_now_ns();
+  pthread_mutex_lock(&s->journal_mu);
+  while (!s->journal_quit) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += 100 * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&s->journal_cv, &s->journal_mu, &ts);
+    uint64_t pending = atomic_load(&s->unjournaled);
+    int due = pending >= JOURNAL_EVERY ||
+              (pending > 0 && pf_now_ns() - last >= JOURNAL_PERIOD_MS * 1000000ull);
+    if (!due || s->journal_quit)
+      continue;
+    pthread_mutex_unlock(&s->journal_mu);
+    pf_status st = journal_checkpoint(s);
+    last = pf_now_ns();
+    pthread_mutex_lock(&s->journal_mu);
+    if (st != PF_OK)
+      break;
+  }
+  pthread_mutex_unlock(&s->journal_mu);
+  return NULL;
+}
+
+static void journal_stop(pf_session *s) {
+  if (!s->journal_started)
+    return;
+  pthread_mutex_lock(&s->journal_mu);
+  s->journal_quit = 1;
+  pthread_cond_signal(&s->journal_cv);
+  pthread_mutex_unlock(&s->journal_mu);
+  pthread_join(s->journal_th, NULL);
+  s->journal_started = 0;
+}
+
+static pf_status journal_start(pf_session *s) {
+  if (!s->journal_buf && !(s->journal_buf = malloc(PF_JOURNAL_SLOT)))
+    return pf_fail(s, PF_E_NOMEM, "out of memory");
+  s->journal_quit = 0;
+  if (pthread_create(&s->journal_th, NULL, journal_main, s) != 0)
+    return pf_fail(s, PF_E_INTERNAL, "cannot start the journal thread");
+  s->journal_started = 1;
+  return PF_OK;
+}
+
+/* Read the side file's journal; if it describes this very object, take its
+ * ranges as stored. Returns 1 if resumed, 0 if not. */
+static int journal_load(pf_session *s) {
+  struct stat st;
+  uint64_t at = pf_journal_offset(s->size);
+  if (fstat(s->fd, &st) != 0 || (uint64_t)st.st_size < at + 2 * PF_JOURNAL_SLOT)
+    return 0;
+  unsigned char *buf = malloc(PF_JOURNAL_SLOT);
+  pf_journal_view *v = malloc(sizeof *v), *best = malloc(sizeof *best);
+  int have = 0, ok = 0;
+  unsigned char *bestbuf = malloc(PF_JOURNAL_SLOT);
+  if (!buf || !v || !best || !bestbuf)
+    goto out;
+  for (int slot = 0; slot < 2; slot++) {
+    if (file_read(s->fd, at + (uint64_t)slot * PF_JOURNAL_SLOT, buf, PF_JOURNAL_SLOT) != 0)
+      continue;
+    if (pf_journal_decode(buf, PF_JOURNAL_SLOT, v) != 0)
+      continue;
+    if (!have || v->seq > best->seq) {
+      memcpy(bestbuf, buf, PF_JOURNAL_SLOT);
+      *best = *v;
+      best->ranges = bestbuf + (v->ranges - buf);
+      have = 1;
+    }
+  }
+  /* a journal of another object is never applied */
+  if (!have || best->size != s->size || strcmp(best->url, s->url) != 0 ||
+      strcmp(best->etag, s->etag ? s->etag : "") != 0 ||
+      strcmp(best->last_modified, s->last_modified ? s->last_modified : "") != 0)
+    goto out;
+  for (uint32_t i = 0; i < best->nranges; i++) {
+    uint64_t a, b;
+    pf_journal_range(best, i, &a, &b);
+    if (pf_rangeset_add(&s->written, a, b) != 0) {
+      pf_rangeset_free(&s->written);
+      goto out;
+    }
+  }
+  s->bytes_resumed = pf_rangeset_total(&s->written);
+  s->journal_seq = best->seq + 1;
+  ok = 1;
+out:
+  free(buf);
+  free(v);
+  free(best);
+  free(bestbuf);
+  return ok;
+}
 
 pf_status pf_sink_prepare(pf_session *s) {
   if (s->digest) {
@@ -39,19 +186,30 @@ pf_status pf_sink_prepare(pf_session *s) {
   struct stat st;
   if (stat(s->out_path, &st) == 0 && S_ISDIR(st.st_mode))
     return pf_fail(s, PF_E_IO, "%s: is a directory", s->out_path);
-  s->fd = open(s->side_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  s->journal_on = resumable(s);
+  if (s->resume && s->journal_on) {
+    s->fd = open(s->side_path, O_RDWR | O_CLOEXEC);
+    if (s->fd >= 0 && !journal_load(s)) {
+      close(s->fd); /* another object, or no journal: start over */
+      s->fd = -1;
+    }
+  }
+  if (s->fd < 0)
+    s->fd = open(s->side_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (s->fd < 0)
     return pf_fail(s, PF_E_IO, "cannot create %s: %s", s->side_path, strerror(errno));
   if (s->size != PF_SIZE_UNKNOWN && s->size > 0) {
-    /* reserve the space now: a full disk is reported before the download */
-    int e = posix_fallocate(s->fd, 0, (off_t)s->size);
+    /* reserve the space now (and the journal's): a full disk is reported
+     * before the download starts */
+    uint64_t total = s->journal_on ? pf_journal_offset(s->size) + 2 * PF_JOURNAL_SLOT : s->size;
+    int e = posix_fallocate(s->fd, 0, (off_t)total);
     if (e == ENOSPC || e == EFBIG || e == EDQUOT)
       return pf_fail(s, PF_E_IO, "cannot reserve %llu bytes for %s: %s",
-                     (unsigned long long)s->size, s->side_path, strerror(e));
-    if (e != 0 && ftruncate(s->fd, (off_t)s->size) != 0)
+                     (unsigned long long)total, s->side_path, strerror(e));
+    if (e != 0 && ftruncate(s->fd, (off_t)total) != 0)
       return pf_fail(s, PF_E_IO, "cannot size %s: %s", s->side_path, strerror(errno));
   }
-  return PF_OK;
+  return s->journal_on ? journal_start(s) : PF_OK;
 }
 
 static int file_write(int fd, uint64_t off, const unsigned char *p, size_t len) {
@@ -157,6 +315,8 @@ pf_status pf_sink_store(pf_session *s, uint64_t offset, const void *buf, size_t 
   atomic_fetch_add(&s->bytes_written, len);
   st = digest_advance(s, offset, buf, len, CATCH_UP_BUDGET);
   pthread_mutex_unlock(&s->mu);
+  if (s->journal_on && atomic_fetch_add(&s->unjournaled, len) + len >= JOURNAL_EVERY)
+    pthread_cond_signal(&s->journal_cv);
   return st;
 }
 
@@ -187,6 +347,9 @@ pf_status pf_sink_commit(pf_session *s) {
   }
   if (s->fd < 0)
     return PF_OK;
+  journal_stop(s);
+  if (s->journal_on && ftruncate(s->fd, (off_t)expected) != 0) /* drop the journal */
+    return pf_fail(s, PF_E_IO, "cannot truncate %s: %s", s->side_path, strerror(errno));
   if (fsync(s->fd) != 0)
     return pf_fail(s, PF_E_IO, "cannot sync %s: %s", s->side_path, strerror(errno));
   if (close(s->fd) != 0) {
@@ -210,10 +373,63 @@ pf_status pf_sink_commit(pf_session *s) {
   return PF_OK;
 }
 
-void pf_sink_discard(pf_session *s) {
-  if (s->fd >= 0) {
-    close(s->fd);
-    s->fd = -1;
+void pf_sink_close(pf_session *s, int keep) {
+  journal_stop(s);
+  if (s->fd < 0)
+    return;
+  keep = keep && s->journal_on && pf_rangeset_total(&s->written) > 0;
+  if (keep && journal_checkpoint(s) != PF_OK)
+    keep = 0;
+  close(s->fd);
+  s->fd = -1;
+  if (!keep)
     unlink(s->side_path);
+}
+
+pf_status pf_sink_reset(pf_session *s) {
+  pf_sink_close(s, 0);
+  pf_rangeset_free(&s->written);
+  s->bytes_resumed = 0;
+  s->journal_seq = 0;
+  s->digest_pos = 0;
+  s->end_seen = 0;
+  s->size_final = 0;
+  atomic_store(&s->bytes_written, 0);
+  atomic_store(&s->unjournaled, 0);
+  if (s->digest) {
+    char err[256];
+    pf_digest_free(s->digest);
+    s->digest = pf_digest_new(s->checksum, err, sizeof err);
+    if (!s->digest)
+      return pf_fail(s, PF_E_INTERNAL, "%s", err);
   }
+  return PF_OK;
+}
+
+pf_status pf_sink_plan(pf_session *s, pf_part **parts, size_t *n) {
+  const pf_config *c = s->cfg;
+  int ranges = s->ranges && !s->in_order;
+  size_t nfull = pf_plan(s->size, ranges, c->min_part_size, c->max_streams, NULL, 0);
+  pf_part *full = calloc(nfull, sizeof *full);
+  if (!full)
+    return pf_fail(s, PF_E_NOMEM, "out of memory");
+  pf_plan(s->size, ranges, c->min_part_size, c->max_streams, full, nfull);
+  pthread_mutex_lock(&s->mu);
+  if (s->written.n == 0 || s->size == PF_SIZE_UNKNOWN) {
+    pthread_mutex_unlock(&s->mu);
+    *parts = full;
+    *n = nfull;
+    return PF_OK;
+  }
+  size_t m = pf_plan_missing(full, nfull, s->written.v, s->written.n, NULL, 0);
+  pf_part *left = calloc(m ? m : 1, sizeof *left);
+  if (left)
+    pf_plan_missing(full, nfull, s->written.v, s->written.n, left, m);
+  pthread_mutex_unlock(&s->mu);
+  free(full);
+  if (!left)
+    return pf_fail(s, PF_E_NOMEM, "out of memory");
+  *parts = left;
+  *n = m;
+  return PF_OK;
 }

@@ -95,7 +95,8 @@ typedef struct pf_sink {
 } pf_sink;
 
 /* What open() is asked to do. Zero-initialise, set struct_size, fill in. */
-#define PF_OPEN_RESUME 0x1u /* resume a partial side file of the same object (-C) */
+#define PF_OPEN_RESUME 0x1u /* resume the side file if its journal names the same URL,
+                               size and validator; otherwise start over (-C) */
 
 typedef struct pf_open_args {
   size_t struct_size;
@@ -136,6 +137,7 @@ typedef struct pf_stats {
   uint32_t parts_done;
   uint32_t retries;        /* requests retried */
   uint64_t elapsed_ns;     /* since open() */
+  uint64_t bytes_resumed;  /* bytes taken from an earlier run's side file (-C) */
 } pf_stats;
 
 /* Data callback of fetch_part(): called in the calling thread, with
@@ -145,7 +147,8 @@ typedef struct pf_stats {
 typedef int (*pf_data_fn)(void *ctx, uint64_t offset, const void *buf, size_t len);
 
 /* close() flags */
-#define PF_CLOSE_COMMIT 0x1u /* verify, sync and rename into place */
+#define PF_CLOSE_COMMIT 0x1u  /* verify, sync and rename into place */
+#define PF_CLOSE_DISCARD 0x2u /* remove the side file even if it could be resumed */
 
 typedef struct pf_entry {
   uint32_t abi_major; /* PF_ABI_MAJOR: a host refuses any other */
@@ -234,9 +237,13 @@ typedef struct pf_entry {
 
   /* [not concurrently with any other call on s] With PF_CLOSE_COMMIT: check
    * that every byte is stored, verify the checksum, flush and sync, and
-   * rename the side file into place; returns the first failure. Without it
-   * (or on any failure) the side file is removed and an existing file at the
-   * output path is left untouched. Frees s in every case. */
+   * rename the side file into place; returns the first failure. Without it,
+   * or on any failure, nothing appears at the output path and an existing
+   * file there is left untouched; the side file is kept for a later
+   * PF_OPEN_RESUME when it can be resumed (a file, a known size, a
+   * validator, some bytes stored, and no checksum mismatch or object
+   * change), and removed otherwise or with PF_CLOSE_DISCARD. Frees s in
+   * every case. */
   pf_status (*close)(pf_session *s, unsigned flags);
 
   /* [any-thread] A static, human-readable text for a status code. */

@@ -11,6 +11,7 @@ int pf_suite_http(void);     /* test_http.c: Content-Range and header parsing */
 int pf_suite_queue(void);    /* test_queue.c: bounded queue, backpressure, shutdown */
 int pf_suite_ranges(void);   /* test_ranges.c: written-range set and digest frontier */
 int pf_suite_digest(void);   /* test_digest.c: checksum spec parsing, EVP digests */
+int pf_suite_journal(void);  /* test_journal.c: resume journal, plan of missing ranges */
 int pf_suite_config(void);   /* test_config.c: YAML config, units, every error path */
 int pf_suite_host(void);     /* test_host.c: loader and config discovery */
 

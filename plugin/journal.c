@@ -1,0 +1,167 @@
+/*
+ * journal.c - the resume journal: what a side file holds, described by the
+ * side file itself.
+ *
+ * Layout of OUTPUT.pfpart for an object of `size` bytes:
+ *   [0, size)                 the object's bytes, each at its own offset
+ *   [J, J + SLOT)             journal slot 0     J = size rounded up to 4 KiB
+ *   [J + SLOT, J + 2 * SLOT)  journal slot 1
+ * Records alternate between the slots, so a record torn by a crash leaves
+ * the previous one intact; the valid record with the highest sequence
+ * number wins. A record (little-endian):
+ *   "PFJOURN1" | u32 version | u32 crc32(payload) | u32 payload_len |
+ *   payload: u64 seq | u64 size | str url | str etag | str last_modified |
+ *            u32 n | n x (u64 start, u64 end)          str = u16 len + bytes
+ * A record only ever claims ranges whose bytes were flushed (fdatasync)
+ * before the record was written. On commit the file is cut to `size`.
+ *
+ * This file is pure (encode/decode/crc) apart from nothing: sink.c does the
+ * I/O. Unit-tested in tests/unit/test_journal.c.
+ */
+#include <string.h>
+
+#include "journal.h"
+
+static const char MAGIC[8] = {'P', 'F', 'J', 'O', 'U', 'R', 'N', '1'};
+#define HEADER 20 /* magic + version + crc + payload_len */
+
+uint32_t pf_crc32(const void *data, size_t len) {
+  const unsigned char *p = data;
+  uint32_t crc = 0xffffffffu;
+  for (size_t i = 0; i < len; i++) {
+    crc ^= p[i];
+    for (int k = 0; k < 8; k++)
+      crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+uint64_t pf_journal_offset(uint64_t size) {
+  return (size + 4095) & ~(uint64_t)4095;
+}
+
+typedef struct wbuf {
+  unsigned char *p;
+  size_t len, cap;
+  int overflow;
+} wbuf;
+
+static void put(wbuf *w, const void *v, size_t n) {
+  if (w->len + n > w->cap) {
+    w->overflow = 1;
+    return;
+  }
+  memcpy(w->p + w->len, v, n);
+  w->len += n;
+}
+
+static void put_le(wbuf *w, uint64_t v, int bytes) {
+  unsigned char b[8];
+  for (int i = 0; i < bytes; i++)
+    b[i] = (unsigned char)(v >> (8 * i));
+  put(w, b, (size_t)bytes);
+}
+
+static void put_str(wbuf *w, const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  if (n > 0xffff)
+    n = 0xffff;
+  put_le(w, n, 2);
+  put(w, s, n);
+}
+
+size_t pf_journal_encode(const pf_journal *j, unsigned char *buf, size_t cap) {
+  if (cap < HEADER)
+    return 0;
+  wbuf w = {buf, HEADER, cap, 0};
+  put_le(&w, j->seq, 8);
+  put_le(&w, j->size, 8);
+  put_str(&w, j->url);
+  put_str(&w, j->etag);
+  put_str(&w, j->last_modified);
+  if (w.overflow || w.len + 4 > cap)
+    return 0;
+  /* as many ranges as fit: claiming fewer than were written is always safe */
+  size_t room = (cap - w.len - 4) / 16;
+  size_t n = j->nranges < room ? j->nranges : room;
+  put_le(&w, n, 4);
+  for (size_t i = 0; i < n; i++) {
+    put_le(&w, j->ranges[i].start, 8);
+    put_le(&w, j->ranges[i].end, 8);
+  }
+  if (w.overflow)
+    return 0;
+  uint32_t plen = (uint32_t)(w.len - HEADER);
+  memcpy(buf, MAGIC, 8);
+  wbuf h = {buf + 8, 0, 12, 0};
+  put_le(&h, PF_JOURNAL_VERSION, 4);
+  put_le(&h, pf_crc32(buf + HEADER, plen), 4);
+  put_le(&h, plen, 4);
+  return w.len;
+}
+
+typedef struct rbuf {
+  const unsigned char *p;
+  size_t len, pos;
+  int bad;
+} rbuf;
+
+static uint64_t get_le(rbuf *r, int bytes) {
+  if (r->pos + (size_t)bytes > r->len) {
+    r->bad = 1;
+    return 0;
+  }
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; i++)
+    v |= (uint64_t)r->p[r->pos + (size_t)i] << (8 * i);
+  r->pos += (size_t)bytes;
+  return v;
+}
+
+static void get_str(rbuf *r, char *dst, size_t cap) {
+  size_t n = (size_t)get_le(r, 2);
+  if (r->bad || r->pos + n > r->len || n >= cap) {
+    r->bad = 1;
+    return;
+  }
+  memcpy(dst, r->p + r->pos, n);
+  dst[n] = '\0';
+  r->pos += n;
+}
+
+int pf_journal_decode(const unsigned char *buf, size_t len, pf_journal_view *out) {
+  if (len < HEADER || memcmp(buf, MAGIC, 8) != 0)
+    return -1;
+  rbuf h = {buf + 8, 12, 0, 0};
+  uint32_t version = (uint32_t)get_le(&h, 4);
+  uint32_t crc = (uint32_t)get_le(&h, 4);
+  uint32_t plen = (uint32_t)get_le(&h, 4);
+  if (version != PF_JOURNAL_VERSION || plen > len - HEADER ||
+      pf_crc32(buf + HEADER, plen) != crc)
+    return -1;
+  rbuf r = {buf + HEADER, plen, 0, 0};
+  out->seq = get_le(&r, 8);
+  out->size = get_le(&r, 8);
+  get_str(&r, out->url, sizeof out->url);
+  get_str(&r, out->etag, sizeof out->etag);
+  get_str(&r, out->last_modified, sizeof out->last_modified);
+  uint32_t n = (uint32_t)get_le(&r, 4);
+  if (r.bad || n > (plen - r.pos) / 16)
+    return -1;
+  out->nranges = n;
+  out->ranges = buf + HEADER + r.pos;
+  uint64_t prev_end = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    uint64_t a = get_le(&r, 8), b = get_le(&r, 8);
+    if (r.bad || a >= b || b > out->size || (i > 0 && a <= prev_end))
+      return -1; /* ranges must be sorted, disjoint, inside the object */
+    prev_end = b;
+  }
+  return 0;
+}
+
+void pf_journal_range(const pf_journal_view *v, uint32_t i, uint64_t *start, uint64_t *end) {
+  rbuf r = {v->ranges, (size_t)v->nranges * 16, (size_t)i * 16, 0};
+  *start = get_le(&r, 8);
+  *end = get_le(&r, 8);
+}

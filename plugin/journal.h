@@ -1,0 +1,44 @@
+/*
+ * journal.h - the resume journal kept at the end of the side file; see
+ * journal.c for the layout. Pure encoding and decoding, no I/O.
+ */
+#ifndef PF_JOURNAL_H
+#define PF_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+#define PF_JOURNAL_VERSION 1u
+#define PF_JOURNAL_SLOT (64u * 1024) /* bytes per slot; two slots */
+
+typedef struct pf_journal {
+  uint64_t seq;
+  uint64_t size;
+  const char *url, *etag, *last_modified; /* NULL = none */
+  const pf_range *ranges;                 /* sorted, disjoint */
+  size_t nranges;
+} pf_journal;
+
+typedef struct pf_journal_view {
+  uint64_t seq, size;
+  char url[8192], etag[512], last_modified[256];
+  uint32_t nranges;
+  const unsigned char *ranges; /* encoded; read with pf_journal_range */
+} pf_journal_view;
+
+uint32_t pf_crc32(const void *data, size_t len);
+/* Where the slots start in the side file of an object of `size` bytes. */
+uint64_t pf_journal_offset(uint64_t size);
+/* Encode into buf (cap bytes, at most a slot). Returns the length, or 0 if
+ * even the header and strings do not fit. Ranges that do not fit are left
+ * out (claiming less is safe). */
+size_t pf_journal_encode(const pf_journal *j, unsigned char *buf, size_t cap);
+/* Decode and validate (magic, version, CRC, bounds, sorted ranges inside the
+ * object). Returns 0, or -1 for anything torn, foreign or corrupt. The view
+ * points into buf. */
+int pf_journal_decode(const unsigned char *buf, size_t len, pf_journal_view *out);
+void pf_journal_range(const pf_journal_view *v, uint32_t i, uint64_t *start, uint64_t *end);
+
+#endif /* PF_JOURNAL_H */

@@ -1,0 +1,115 @@
+/* test_journal.c - the resume journal's encoding (round trip, torn and
+ * foreign records refused) and the planner's "what is still missing". */
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+
+#include "journal.h"
+#include "suites.h"
+
+static unsigned char slot[PF_JOURNAL_SLOT];
+
+static void test_round_trip(void) {
+  pf_range r[3] = {{0, 4096}, {10000, 20000}, {1u << 30, (1u << 30) + 5}};
+  pf_journal j = {7, 5ull << 30, "http://127.0.0.1/x", "\"abc\"", NULL, r, 3};
+  size_t len = pf_journal_encode(&j, slot, sizeof slot);
+  CU_ASSERT_FATAL(len > 0);
+  pf_journal_view v;
+  CU_ASSERT_EQUAL_FATAL(pf_journal_decode(slot, sizeof slot, &v), 0);
+  CU_ASSERT_EQUAL(v.seq, 7);
+  CU_ASSERT_EQUAL(v.size, 5ull << 30);
+  CU_ASSERT_STRING_EQUAL(v.url, "http://127.0.0.1/x");
+  CU_ASSERT_STRING_EQUAL(v.etag, "\"abc\"");
+  CU_ASSERT_STRING_EQUAL(v.last_modified, "");
+  CU_ASSERT_EQUAL_FATAL(v.nranges, 3);
+  for (uint32_t i = 0; i < 3; i++) {
+    uint64_t a, b;
+    pf_journal_range(&v, i, &a, &b);
+    CU_ASSERT_EQUAL(a, r[i].start);
+    CU_ASSERT_EQUAL(b, r[i].end);
+  }
+}
+
+static void test_torn_or_corrupt_refused(void) {
+  pf_range r[1] = {{0, 100}};
+  pf_journal j = {1, 1000, "http://h/x", "\"e\"", "Mon", r, 1};
+  size_t len = pf_journal_encode(&j, slot, sizeof slot);
+  CU_ASSERT_FATAL(len > 0);
+  pf_journal_view v;
+  /* any flipped byte is caught */
+  for (size_t i = 0; i < len; i++) {
+    slot[i] ^= 0x40;
+    CU_ASSERT_EQUAL(pf_journal_decode(slot, sizeof slot, &v), -1);
+    slot[i] ^= 0x40;
+  }
+  CU_ASSERT_EQUAL(pf_journal_decode(slot, sizeof slot, &v), 0);
+  /* a record cut short (torn write) */
+  CU_ASSERT_EQUAL(pf_journal_decode(slot, len - 1, &v), -1);
+  /* zeroes, as fallocate leaves a slot that was never written */
+  memset(slot, 0, sizeof slot);
+  CU_ASSERT_EQUAL(pf_journal_decode(slot, sizeof slot, &v), -1);
+}
+
+static void test_ranges_outside_object_refused(void) {
+  pf_range r[2] = {{0, 100}, {50, 200}}; /* overlapping: never written by us */
+  pf_journal j = {1, 1000, "u", NULL, NULL, r, 2};
+  CU_ASSERT_FATAL(pf_journal_encode(&j, slot, sizeof slot) > 0);
+  pf_journal_view v;
+  CU_ASSERT_EQUAL(pf_journal_decode(slot, sizeof slot, &v), -1);
+  pf_range past[1] = {{900, 1001}};
+  pf_journal k = {1, 1000, "u", NULL, NULL, past, 1};
+  CU_ASSERT_FATAL(pf_journal_encode(&k, slot, sizeof slot) > 0);
+  CU_ASSERT_EQUAL(pf_journal_decode(slot, sizeof slot, &v), -1);
+}
+
+static void test_too_many_ranges_truncated_safely(void) {
+  static pf_range r[10000];
+  for (size_t i = 0; i < 10000; i++) {
+    r[i].start = i * 10;
+    r[i].end = i * 10 + 5;
+  }
+  pf_journal j = {3, 200000, "u", NULL, NULL, r, 10000};
+  CU_ASSERT_FATAL(pf_journal_encode(&j, slot, sizeof slot) > 0);
+  pf_journal_view v;
+  CU_ASSERT_EQUAL_FATAL(pf_journal_decode(slot, sizeof slot, &v), 0);
+  CU_ASSERT(v.nranges > 1000 && v.nranges < 10000); /* fewer claimed: safe */
+  uint64_t a, b;
+  pf_journal_range(&v, v.nranges - 1, &a, &b);
+  CU_ASSERT_EQUAL(a, (uint64_t)(v.nranges - 1) * 10);
+}
+
+static void test_crc32_vector(void) {
+  CU_ASSERT_EQUAL(pf_crc32("123456789", 9), 0xcbf43926u);
+  CU_ASSERT_EQUAL(pf_journal_offset(0), 0);
+  CU_ASSERT_EQUAL(pf_journal_offset(1), 4096);
+  CU_ASSERT_EQUAL(pf_journal_offset(4096), 4096);
+}
+
+static void test_plan_missing(void) {
+  pf_part full[4];
+  CU_ASSERT_EQUAL(pf_plan(400, 1, 100, 4, full, 4), 4); /* 0-100-200-300-400 */
+  pf_range done[3] = {{0, 150}, {210, 220}, {300, 400}};
+  pf_part out[8];
+  size_t n = pf_plan_missing(full, 4, done, 3, out, 8);
+  CU_ASSERT_EQUAL_FATAL(n, 3);
+  CU_ASSERT(out[0].offset == 150 && out[0].length == 50 && out[0].index == 0);
+  CU_ASSERT(out[1].offset == 200 && out[1].length == 10 && out[1].index == 1);
+  CU_ASSERT(out[2].offset == 220 && out[2].length == 80 && out[2].index == 2);
+  /* nothing done: the plan itself; everything done: nothing */
+  CU_ASSERT_EQUAL(pf_plan_missing(full, 4, NULL, 0, out, 8), 4);
+  CU_ASSERT(out[3].offset == 300 && out[3].length == 100);
+  pf_range all[1] = {{0, 400}};
+  CU_ASSERT_EQUAL(pf_plan_missing(full, 4, all, 1, out, 8), 0);
+}
+
+int pf_suite_journal(void) {
+  CU_pSuite s = CU_add_suite("journal", NULL, NULL);
+  if (!s || !CU_add_test(s, "round trip", test_round_trip) ||
+      !CU_add_test(s, "torn or corrupt records refused", test_torn_or_corrupt_refused) ||
+      !CU_add_test(s, "impossible ranges refused", test_ranges_outside_object_refused) ||
+      !CU_add_test(s, "too many ranges: fewer claimed", test_too_many_ranges_truncated_safely) ||
+      !CU_add_test(s, "crc32 and slot offset", test_crc32_vector) ||
+      !CU_add_test(s, "plan of what is missing", test_plan_missing))
+    return CU_get_error();
+  return CUE_SUCCESS;
+}
