@@ -234,7 +234,7 @@ static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_arg
   if (st != PF_OK)
     return st;
   free(parts);
-  s->parts_total = (uint32_t)n;
+  atomic_store(&s->parts_total, (unsigned)n);
   return PF_OK;
 }
 
@@ -277,7 +277,7 @@ static pf_status e_fetch_part(pf_session *s, const pf_part *part, pf_data_fn fn,
   struct pf_xfer *x = pf_xfer_get(s);
   if (!x)
     return pf_fail(s, PF_E_NOMEM, "cannot create a transfer");
-  pf_status st = pf_fetch(s, x, part, fn ? fn : to_sink, fn ? ctx : s);
+  pf_status st = pf_fetch(s, x, part, fn ? fn : to_sink, fn ? ctx : s, NULL);
   pf_xfer_put(s, x);
   return st;
 }
@@ -365,11 +365,12 @@ static pf_status e_get_stats(pf_session *s, pf_stats *stats) {
   v.bytes_fetched = atomic_load(&s->bytes_fetched);
   v.streams_active = atomic_load(&s->active);
   v.streams_max = atomic_load(&s->max_active);
-  v.parts_total = s->parts_total;
+  v.parts_total = atomic_load(&s->parts_total);
   v.parts_done = atomic_load(&s->parts_done);
   v.retries = atomic_load(&s->retries);
   v.elapsed_ns = pf_now_ns() - s->t0_ns;
   v.bytes_resumed = s->bytes_resumed;
+  v.steals = atomic_load(&s->steals);
   memcpy(stats, &v, v.struct_size);
   return PF_OK;
 }

@@ -84,6 +84,7 @@ struct pf_xfer {
   char why[512];
   pf_data_fn fn;
   void *ctx;
+  pf_span *span; /* the part's end may move (work stealing) */
 
   struct pf_xfer *next; /* idle list */
 };
@@ -268,8 +269,19 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
    * and stop at the part's end */
   uint64_t from = x->pos > first ? x->pos : first;
   uint64_t to = x->cur;
-  if (x->stop_at != PF_SIZE_UNKNOWN && to > x->stop_at)
+  if (x->span) {
+    /* claim the bytes before delivering them: a thief may have taken the
+     * rest of the part */
+    pthread_mutex_lock(&x->span->mu);
+    x->stop_at = x->span->end;
+    if (to > x->stop_at)
+      to = x->stop_at;
+    if (to > x->span->claimed)
+      x->span->claimed = to;
+    pthread_mutex_unlock(&x->span->mu);
+  } else if (x->stop_at != PF_SIZE_UNKNOWN && to > x->stop_at) {
     to = x->stop_at;
+  }
   if (to > from) {
     if (x->fn(x->ctx, from, data + (from - first), (size_t)(to - from)) != 0) {
       x->fn_abort = 1;
@@ -528,6 +540,11 @@ static attempt judge(struct pf_xfer *x, CURLcode rc) {
   if (x->probe_mode)
     return a;
   uint64_t want = x->stop_at;
+  if (x->span) {
+    pthread_mutex_lock(&x->span->mu);
+    want = x->span->end;
+    pthread_mutex_unlock(&x->span->mu);
+  }
   if (want != PF_SIZE_UNKNOWN && x->pos < want) {
     a.st = PF_E_NETWORK;
     a.retry = 1;
@@ -694,8 +711,17 @@ void pf_drop_probe(pf_session *s) {
   pf_xfer_free(take_probe(s));
 }
 
+static uint64_t span_end(pf_span *span, uint64_t fixed) {
+  if (!span)
+    return fixed;
+  pthread_mutex_lock(&span->mu);
+  uint64_t e = span->end;
+  pthread_mutex_unlock(&span->mu);
+  return e;
+}
+
 pf_status pf_fetch(pf_session *s, struct pf_xfer *x, const pf_part *part, pf_data_fn fn,
-                   void *ctx) {
+                   void *ctx, pf_span *span) {
   uint64_t end = part->length == PF_SIZE_UNKNOWN ? PF_SIZE_UNKNOWN : part->offset + part->length;
   struct pf_xfer *probe = part->offset == 0 ? take_probe(s) : NULL;
   if (part->length == 0) {
@@ -714,8 +740,16 @@ pf_status pf_fetch(pf_session *s, struct pf_xfer *x, const pf_part *part, pf_dat
   for (;;) {
     struct pf_xfer *t = probe ? probe : x;
     CURLcode rc;
+    end = span_end(span, end);
+    if (end != PF_SIZE_UNKNOWN && pos >= end) { /* a thief took the rest */
+      pf_xfer_free(probe);
+      probe = NULL;
+      a.st = PF_OK;
+      break;
+    }
     t->fn = fn;
     t->ctx = ctx;
+    t->span = span;
     t->stop_at = end;
     if (probe) {
       /* continue the probe's reply: its first bytes are part 0's */

@@ -123,6 +123,20 @@ int pf_queue_pop(pf_queue *q, void **item);
 void pf_queue_close(pf_queue *q);
 size_t pf_queue_len(pf_queue *q);
 
+/* ---- work stealing ----------------------------------------------------- */
+
+/* A part in flight whose end a thief may lower (run.c). The fetching thread
+ * claims bytes under mu before it delivers them; a thief never moves end
+ * below claimed, so no byte is ever delivered twice. */
+typedef struct pf_span {
+  pthread_mutex_t mu;
+  uint64_t start;   /* where the current request began */
+  uint64_t claimed; /* delivered (or being delivered) up to here */
+  uint64_t end;     /* exclusive; lowered by a thief */
+  uint64_t t0_ns;   /* when the current request began */
+  int active;
+} pf_span;
+
 /* ---- sessions ---------------------------------------------------------- */
 
 struct pf_xfer; /* fetch.c */
@@ -184,8 +198,8 @@ struct pf_session {
 
   /* counters */
   _Atomic uint64_t bytes_written, bytes_fetched;
-  atomic_uint active, max_active, parts_done, retries;
-  uint32_t parts_total;
+  atomic_uint active, max_active, parts_done, retries, steals;
+  atomic_uint parts_total;
   uint64_t t0_ns;
   int curl_ref; /* holds a curl_global_init reference */
 };
@@ -220,9 +234,10 @@ struct pf_xfer *pf_xfer_get(pf_session *s); /* an idle one, or a new one */
 void pf_xfer_put(pf_session *s, struct pf_xfer *x);
 void pf_xfer_drain(pf_session *s); /* free them all (close) */
 /* Fetch [part->offset, +length) with retries; data to fn. Uses the paused
- * probe transfer for the part at offset 0 when it is still there. */
+ * probe transfer for the part at offset 0 when it is still there. With a
+ * span, the part's end is span->end, which a thief may lower meanwhile. */
 pf_status pf_fetch(pf_session *s, struct pf_xfer *x, const pf_part *part, pf_data_fn fn,
-                   void *ctx);
+                   void *ctx, pf_span *span);
 
 /* run.c */
 pf_status pf_run(pf_session *s);

@@ -12,17 +12,31 @@
  * nothing else buffers the body. A worker that finds the pool empty or the
  * queue full blocks: that is the backpressure that keeps a fast network from
  * outrunning a slow disk.
+ * Work stealing: a worker that runs out of planned parts takes over the tail
+ * of the part that will take longest to finish (remaining bytes over that
+ * stream's own rate). The victim keeps what it can fetch by the time the
+ * whole pool would finish the remaining bytes at the pool's current rate
+ * (equal streams: an equal share; a stream far slower than its peers: a
+ * sliver), the thief takes the rest if it is at least MIN_STEAL (or
+ * MIN_STEAL_SLOW when the victim has more than SLOW_SECS left). The victim's
+ * transfer sees its new end in its data callback (pf_span) and ends its
+ * reply there. The number of connections never exceeds the worker count.
  * Failure: the first error (pf_fail) sets s->stop; every blocked push/pop
  * and every transfer sees it within 100 ms, so nobody waits on a queue that
  * nobody drains and nobody produces for a writer that died.
  *
- * Lock order: rc->mu (part dispenser) and the queues' mutexes are leaves;
- * s->mu is taken by the writer inside pf_sink_store only.
+ * Lock order: rc->mu (part dispenser) before a worker's span.mu; the
+ * queues' mutexes are leaves; s->mu is taken inside pf_sink_store only.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+
+#define MIN_STEAL (1024u * 1024)     /* smallest range worth a new request */
+#define MIN_STEAL_SLOW (64u * 1024)  /* ... from a stream with > SLOW_SECS left */
+#define SLOW_SECS 0.5
+#define RATE_WARMUP_NS 300000000ull  /* a stream's rate is known after 300 ms */
 
 typedef struct chunk {
   uint64_t off;
@@ -30,11 +44,16 @@ typedef struct chunk {
   unsigned char *buf;
 } chunk;
 
+struct worker;
+
 typedef struct run_ctx {
   pf_session *s;
   pf_part *parts;
   size_t nparts, next; /* next: under mu */
   pthread_mutex_t mu;
+  struct worker *ws;
+  size_t nworkers;
+  uint64_t t0_ns, fetched0; /* for the pool's rate */
   pf_queue full;  /* filled chunks, to the writer */
   pf_queue empty; /* the pool */
   size_t chunk_size;
@@ -44,7 +63,8 @@ typedef struct worker {
   run_ctx *rc;
   pthread_t th;
   int started;
-  chunk *cur; /* being filled */
+  chunk *cur;   /* being filled */
+  pf_span span; /* the part in flight */
 } worker;
 
 static void flush(worker *w) {
@@ -86,6 +106,68 @@ static int enqueue(void *ctx, uint64_t off, const void *buf, size_t len) {
   return 0;
 }
 
+/* Take over the tail of the slowest-finishing part. Called with rc->mu
+ * held. Returns 1 and fills *part if there was something worth taking. */
+static int steal(run_ctx *rc, worker *self, pf_part *part) {
+  uint64_t now = pf_now_ns();
+  double elapsed = (double)(now - rc->t0_ns) / 1e9;
+  double pool_rate =
+      elapsed > 0 ? (double)(atomic_load(&rc->s->bytes_fetched) - rc->fetched0) / elapsed : 0;
+  worker *best = NULL;
+  double best_left = 0, best_rate = 0;
+  uint64_t all_remaining = 0;
+  for (size_t i = 0; i < rc->nworkers; i++) {
+    worker *w = &rc->ws[i];
+    if (w == self)
+      continue;
+    pthread_mutex_lock(&w->span.mu);
+    if (w->span.active && w->span.end > w->span.claimed) {
+      uint64_t remaining = w->span.end - w->span.claimed;
+      uint64_t ran = now - w->span.t0_ns, done = w->span.claimed - w->span.start;
+      double rate = ran > RATE_WARMUP_NS && done > MIN_STEAL_SLOW ? (double)done / (ran / 1e9) : 0;
+      double per_stream = pool_rate > 0 ? pool_rate / (double)rc->nworkers : 0;
+      double left = rate > 0 ? remaining / rate
+                    : per_stream > 0 ? remaining / per_stream
+                                     : (double)remaining; /* no rates yet: the largest */
+      all_remaining += remaining;
+      if (!best || left > best_left) {
+        best = w;
+        best_left = left;
+        best_rate = rate;
+      }
+    }
+    pthread_mutex_unlock(&w->span.mu);
+  }
+  if (!best)
+    return 0;
+  int got = 0;
+  pthread_mutex_lock(&best->span.mu);
+  uint64_t remaining = best->span.active ? best->span.end - best->span.claimed : 0;
+  if (remaining > 0) {
+    /* the victim keeps what it can fetch while the pool finishes the rest */
+    uint64_t keep = remaining / 2;
+    if (best_rate > 0 && pool_rate > 0) {
+      double k = best_rate * (double)all_remaining / pool_rate;
+      keep = k < (double)remaining ? (uint64_t)k : remaining;
+    }
+    if (keep < MIN_STEAL_SLOW)
+      keep = remaining < MIN_STEAL_SLOW ? remaining : MIN_STEAL_SLOW;
+    uint64_t take = remaining - keep;
+    uint64_t least = best_left > SLOW_SECS ? MIN_STEAL_SLOW : MIN_STEAL;
+    if (take >= least) {
+      part->offset = best->span.end - take;
+      part->length = take;
+      part->index = (uint32_t)atomic_fetch_add(&rc->s->parts_total, 1);
+      best->span.end = part->offset;
+      got = 1;
+    }
+  }
+  pthread_mutex_unlock(&best->span.mu);
+  if (got)
+    atomic_fetch_add(&rc->s->steals, 1);
+  return got;
+}
+
 static void *worker_main(void *arg) {
   worker *w = arg;
   run_ctx *rc = w->rc;
@@ -95,13 +177,34 @@ static void *worker_main(void *arg) {
     pf_fail(s, PF_E_NOMEM, "cannot create a transfer");
     return NULL;
   }
+  int stealing = s->ranges && !s->in_order;
   for (;;) {
+    pf_part part;
+    int have = 0;
     pthread_mutex_lock(&rc->mu);
-    size_t i = rc->next < rc->nparts && !atomic_load(&s->stop) ? rc->next++ : rc->nparts;
+    if (!atomic_load(&s->stop)) {
+      if (rc->next < rc->nparts) {
+        part = rc->parts[rc->next++];
+        have = 1;
+      } else if (stealing) {
+        have = steal(rc, w, &part);
+      }
+    }
+    if (have) {
+      pthread_mutex_lock(&w->span.mu);
+      w->span.start = w->span.claimed = part.offset;
+      w->span.end = part.length == PF_SIZE_UNKNOWN ? PF_SIZE_UNKNOWN : part.offset + part.length;
+      w->span.t0_ns = pf_now_ns();
+      w->span.active = 1;
+      pthread_mutex_unlock(&w->span.mu);
+    }
     pthread_mutex_unlock(&rc->mu);
-    if (i >= rc->nparts)
+    if (!have)
       break;
-    pf_status st = pf_fetch(s, x, &rc->parts[i], enqueue, w);
+    pf_status st = pf_fetch(s, x, &part, enqueue, w, &w->span);
+    pthread_mutex_lock(&w->span.mu);
+    w->span.active = 0;
+    pthread_mutex_unlock(&w->span.mu);
     flush(w); /* what arrived before a failure is good data too */
     if (st != PF_OK)
       break;
@@ -133,7 +236,7 @@ pf_status pf_run(pf_session *s) {
   pf_status st = pf_sink_plan(s, &rc.parts, &rc.nparts);
   if (st != PF_OK)
     return st;
-  s->parts_total = (uint32_t)rc.nparts;
+  atomic_store(&s->parts_total, (unsigned)rc.nparts);
   if (rc.nparts == 0 || rc.parts[0].offset != 0)
     pf_drop_probe(s); /* byte 0 is stored already: nobody will take it */
   if (rc.nparts == 0) {
@@ -170,6 +273,12 @@ pf_status pf_run(pf_session *s) {
     goto out_empty;
   }
   size_t started = 0;
+  rc.ws = ws;
+  rc.nworkers = nworkers;
+  rc.t0_ns = pf_now_ns();
+  rc.fetched0 = atomic_load(&s->bytes_fetched);
+  for (size_t i = 0; i < nworkers; i++)
+    pthread_mutex_init(&ws[i].span.mu, NULL);
   for (size_t i = 0; i < nworkers; i++) {
     ws[i].rc = &rc;
     ws[i].started = pthread_create(&ws[i].th, NULL, worker_main, &ws[i]) == 0;
@@ -182,6 +291,8 @@ pf_status pf_run(pf_session *s) {
       pthread_join(ws[i].th, NULL);
   pf_queue_close(&rc.full); /* the writer drains what is left, then ends */
   pthread_join(writer, NULL);
+  for (size_t i = 0; i < nworkers; i++)
+    pthread_mutex_destroy(&ws[i].span.mu);
 
   pthread_mutex_lock(&s->mu);
   st = s->err;

@@ -138,6 +138,7 @@ typedef struct pf_stats {
   uint32_t retries;        /* requests retried */
   uint64_t elapsed_ns;     /* since open() */
   uint64_t bytes_resumed;  /* bytes taken from an earlier run's side file (-C) */
+  uint32_t steals;         /* ranges taken over from a slower stream by run() */
 } pf_stats;
 
 /* Data callback of fetch_part(): called in the calling thread, with
