@@ -51,18 +51,29 @@ struct pf_config {
 
   char err[1024];          /* last error; "" if none */
   char getbuf[64];         /* scratch for pf_config_get's numeric answers */
+  char *getstr;            /* pf_config_get's joined lists; owned, freed with the config */
 };
 
 pf_config *pf_config_new(void);
 pf_config *pf_config_dup(const pf_config *cfg);
 void pf_config_free(pf_config *cfg);
 
-/* Merge a YAML file, or a YAML text (origin names it in messages). */
+/* Merge a YAML file, or a YAML text (origin names it in messages; NULL means
+ * "<string>"). Later loads override scalars; lists (headers, secret_headers)
+ * append. A load is all-or-nothing: on any error cfg is left exactly as it
+ * was and cfg->err reads "ORIGIN:LINE:COLUMN: KEY: expected ..., got ...".
+ * PF_E_CONFIG for every problem of the file or text, PF_E_NOMEM, or
+ * PF_E_INVALID for NULL arguments. A successful load clears cfg->err. */
 pf_status pf_config_load_file(pf_config *cfg, const char *path);
 pf_status pf_config_load_string(pf_config *cfg, const char *yaml, size_t len, const char *origin);
 
 /* One key from a string (command-line flags). Nested keys are dotted
- * ("tls.verify"); list keys ("headers", "secret_headers") append. */
+ * ("tls.verify"); list keys ("headers", "secret_headers") append one item;
+ * "" unsets a string key. On error nothing changes and cfg->err reads
+ * "command line: KEY: ...". pf_config_get returns the value as text (sizes in
+ * bytes, durations as "20000ms", booleans "true"/"false", lists joined with
+ * "\n"), valid until the next call on cfg; NULL for an unset string or an
+ * unknown key (which also sets cfg->err). */
 pf_status pf_config_set(pf_config *cfg, const char *key, const char *value);
 const char *pf_config_get(pf_config *cfg, const char *key);
 const char *pf_config_error(const pf_config *cfg);
