@@ -40,6 +40,19 @@ pf_status pf_fail(pf_session *s, pf_status st, const char *fmt, ...) {
   return st;
 }
 
+void pf_log(pf_session *s, const char *fmt, ...) {
+  if (!s->log)
+    return;
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  pthread_mutex_lock(&s->log_mu);
+  s->log(s->log_ctx, line);
+  pthread_mutex_unlock(&s->log_mu);
+}
+
 static const char *e_strerror(pf_status st) {
   switch (st) {
   case PF_OK:
@@ -128,6 +141,7 @@ static void session_free(pf_session *s, int keep) {
   pthread_mutex_destroy(&s->probe_mu);
   pthread_mutex_destroy(&s->pool_mu);
   pthread_mutex_destroy(&s->journal_mu);
+  pthread_mutex_destroy(&s->log_mu);
   pthread_cond_destroy(&s->journal_cv);
   if (s->curl_ref)
     pf_curl_global_unref();
@@ -175,6 +189,11 @@ static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_arg
   pthread_mutex_init(&s->probe_mu, NULL);
   pthread_mutex_init(&s->pool_mu, NULL);
   pthread_mutex_init(&s->journal_mu, NULL);
+  pthread_mutex_init(&s->log_mu, NULL);
+  if (args->struct_size >= offsetof(pf_open_args, log_ctx) + sizeof(void *)) {
+    s->log = args->log;
+    s->log_ctx = args->log_ctx;
+  }
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

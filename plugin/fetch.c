@@ -64,6 +64,7 @@ struct pf_xfer {
   /* the current reply, reset at every status line */
   long status;
   char etag[256], last_modified[128], content_type[128];
+  char location[2048];
   int have_cr, cr_unsat, have_cl;
   uint64_t cr_start, cr_end, cr_total, cl;
   long retry_after;
@@ -111,7 +112,7 @@ static void why(struct pf_xfer *x, pf_status st, const char *fmt, ...) {
 
 static void reset_reply(struct pf_xfer *x) {
   x->status = 0;
-  x->etag[0] = x->last_modified[0] = x->content_type[0] = '\0';
+  x->etag[0] = x->last_modified[0] = x->content_type[0] = x->location[0] = '\0';
   x->have_cr = x->cr_unsat = x->have_cl = 0;
   x->cr_start = x->cr_end = x->cr_total = x->cl = 0;
   x->retry_after = -1;
@@ -141,6 +142,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg) {
     copy_value(x->etag, sizeof x->etag, value, vl);
   } else if (pf_http_name_is(name, nl, "last-modified")) {
     copy_value(x->last_modified, sizeof x->last_modified, value, vl);
+  } else if (pf_http_name_is(name, nl, "location")) {
+    copy_value(x->location, sizeof x->location, value, vl);
   } else if (pf_http_name_is(name, nl, "content-type")) {
     copy_value(x->content_type, sizeof x->content_type, value, vl);
   } else if (pf_http_name_is(name, nl, "content-range")) {
@@ -258,9 +261,14 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
       x->paused = 1;
       return CURL_WRITEFUNC_PAUSE;
     }
-    if (check_reply(x) != 0)
+    if (check_reply(x) != 0) {
+      pf_log(s, "rejected: %s", x->why);
       return 0;
+    }
     x->checked = 1;
+    if (s->log)
+      pf_log(s, "HTTP %ld, bytes %llu-%llu", x->status, (unsigned long long)x->cur,
+             x->have_cr == 1 ? (unsigned long long)x->cr_end : (unsigned long long)x->cl);
   }
   atomic_fetch_add(&s->bytes_fetched, n);
   uint64_t first = x->cur;
@@ -359,8 +367,9 @@ struct pf_xfer *pf_xfer_new(pf_session *s) {
   curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, c->max_redirects > 0 ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)c->max_redirects);
+  /* redirects are followed by pf_probe itself, so that credentials go only
+   * to the host the user named */
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
   if (c->proxy)
     curl_easy_setopt(e, CURLOPT_PROXY, c->proxy);
@@ -457,6 +466,19 @@ static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_
   if (curl_multi_add_handle(x->multi, x->easy) != CURLM_OK)
     return -1;
   x->in_multi = 1;
+  if (x->s->log) {
+    pf_log(x->s, "GET %s%s%s", url, ranged ? " Range: bytes=" : "", ranged ? range : "");
+    for (size_t i = 0; i < x->s->cfg->nheaders; i++) {
+      const char *h = x->s->cfg->headers[i];
+      int secret = is_secret_header(x->s->cfg, h);
+      if (secret && !credentials)
+        pf_log(x->s, "  (not sent to this host: %.*s)", (int)strcspn(h, ":"), h);
+      else if (secret)
+        pf_log(x->s, "  %.*s: <redacted>", (int)strcspn(h, ":"), h);
+      else
+        pf_log(x->s, "  %s", h);
+    }
+  }
   return 0;
 }
 
@@ -606,8 +628,7 @@ static char *dup_or_null(const char *v) {
 }
 
 /* Learn size, validator and range support from the probe's headers. */
-static pf_status learn(pf_session *s, struct pf_xfer *x) {
-  const char *url = s->url;
+static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
   if (x->status == 206) {
     if (x->have_cr != 1 || x->cr_unsat || x->cr_start != 0)
       return pf_fail(s, PF_E_BAD_REPLY, "%s answered 206 without a valid Content-Range for bytes 0-",
@@ -623,8 +644,6 @@ static pf_status learn(pf_session *s, struct pf_xfer *x) {
   } else {
     return pf_fail(s, PF_E_HTTP, "HTTP %ld from %s", x->status, url);
   }
-  char *eff = NULL;
-  curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &eff);
   long hv = 0;
   curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &hv);
   s->http_version = hv == CURL_HTTP_VERSION_1_0   ? 10
@@ -632,7 +651,7 @@ static pf_status learn(pf_session *s, struct pf_xfer *x) {
                     : hv == CURL_HTTP_VERSION_2_0 ? 20
                     : hv == CURL_HTTP_VERSION_3   ? 30
                                                   : 0;
-  s->effective_url = strdup(eff ? eff : s->url);
+  s->effective_url = strdup(url);
   s->etag = dup_or_null(x->etag);
   s->last_modified = dup_or_null(x->last_modified);
   s->content_type = dup_or_null(x->content_type);
@@ -642,6 +661,72 @@ static pf_status learn(pf_session *s, struct pf_xfer *x) {
   return PF_OK;
 }
 
+/* Location (maybe relative) against the URL it came from; malloc'd, or
+ * NULL if malformed or not http(s). */
+static char *resolve(const char *base, const char *location) {
+  CURLU *u = curl_url();
+  char *abs = NULL, *scheme = NULL, *out = NULL;
+  if (u && curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
+      curl_url_set(u, CURLUPART_URL, location, CURLU_URLENCODE) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+      (strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0) &&
+      curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK)
+    out = strdup(abs);
+  curl_free(abs);
+  curl_free(scheme);
+  curl_url_cleanup(u);
+  return out;
+}
+
+static int is_redirect(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/* One probe attempt: GET url with "Range: bytes=0-", following redirects
+ * ourselves so that credentials go only to the host the user named. Returns
+ * the final CURLcode (CURLE_AGAIN: paused on the first body byte) and the
+ * URL it ended at in *final (malloc'd, or NULL for s->url). */
+static CURLcode probe_once(pf_session *s, struct pf_xfer *x, char **final, attempt *a) {
+  const char *url = s->url;
+  char *owned = NULL;
+  CURLcode rc;
+  for (unsigned hops = 0;; hops++) {
+    int creds = owned == NULL || same_host(s->url, url);
+    if (start_request(x, url, 1, 0, PF_SIZE_UNKNOWN, creds) != 0) {
+      rc = CURLE_OUT_OF_MEMORY;
+      break;
+    }
+    rc = drive(x, 1);
+    if ((rc != CURLE_AGAIN && rc != CURLE_OK) || !is_redirect(x->status) || !x->location[0])
+      break;
+    char *loc = resolve(url, x->location);
+    if (!loc) {
+      a->st = PF_E_BAD_REPLY;
+      snprintf(a->why, sizeof a->why, "%.300s: redirect to a malformed URL \"%.200s\"", url,
+               x->location);
+      free(owned);
+      *final = NULL;
+      return CURLE_WEIRD_SERVER_REPLY;
+    }
+    if (hops >= s->cfg->max_redirects) {
+      free(loc);
+      a->st = PF_E_HTTP;
+      snprintf(a->why, sizeof a->why, "%s: more than %u redirects", s->url,
+               s->cfg->max_redirects);
+      free(owned);
+      *final = NULL;
+      return CURLE_TOO_MANY_REDIRECTS;
+    }
+    pf_log(s, "redirect %ld to %s%s", x->status, loc,
+           same_host(s->url, loc) ? "" : " (another host: credentials withheld)");
+    free(owned);
+    owned = loc;
+    url = owned;
+  }
+  *final = owned;
+  return rc;
+}
+
 pf_status pf_probe(pf_session *s) {
   struct pf_xfer *x = pf_xfer_new(s);
   if (!x)
@@ -649,26 +734,24 @@ pf_status pf_probe(pf_session *s) {
   x->probe_mode = 1;
   x->fn = discard_data;
   for (unsigned tries = 1;; tries++) {
-    if (start_request(x, s->url, 1, 0, PF_SIZE_UNKNOWN, 1) != 0) {
-      pf_xfer_free(x);
-      return pf_fail(s, PF_E_NOMEM, "cannot start a transfer for %s", s->url);
-    }
-    CURLcode rc = drive(x, 1);
     attempt a = {PF_OK, 0, -1, ""};
-    if (rc != CURLE_AGAIN) {
+    char *final = NULL;
+    CURLcode rc = probe_once(s, x, &final, &a);
+    const char *url = final ? final : s->url;
+    if (a.st == PF_OK && rc != CURLE_AGAIN)
       a = judge(x, rc);
-    }
     if (a.st == PF_OK && http_retryable(x->status)) {
       a.st = PF_E_HTTP;
       a.retry = 1;
       a.wait_s = x->retry_after;
-      snprintf(a.why, sizeof a.why, "HTTP %ld from %s", x->status, s->url);
+      snprintf(a.why, sizeof a.why, "HTTP %ld from %s", x->status, url);
     }
     /* nothing listening, or a name that does not resolve: say so at once */
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
       a.retry = 0;
     if (a.st == PF_OK) {
-      pf_status st = learn(s, x);
+      pf_status st = learn(s, x, url);
+      free(final);
       if (st != PF_OK) {
         pf_xfer_free(x);
         return st;
@@ -679,6 +762,7 @@ pf_status pf_probe(pf_session *s) {
       }
       break;
     }
+    free(final);
     if (!a.retry || tries >= s->cfg->retries || atomic_load(&s->stop)) {
       pf_xfer_free(x);
       if (atomic_load(&s->cancelled))
@@ -686,6 +770,7 @@ pf_status pf_probe(pf_session *s) {
       return pf_fail(s, a.st, "%s", a.why);
     }
     atomic_fetch_add(&s->retries, 1);
+    pf_log(s, "probe failed (%s); attempt %u of %u", a.why, tries + 1, s->cfg->retries);
     backoff(x, tries, a.wait_s);
   }
   if (x) {
@@ -782,6 +867,9 @@ pf_status pf_fetch(pf_session *s, struct pf_xfer *x, const pf_part *part, pf_dat
     if (!a.retry || tries >= s->cfg->retries || atomic_load(&s->stop))
       break;
     atomic_fetch_add(&s->retries, 1);
+    pf_log(s, "bytes %llu-%llu: %s; attempt %u of %u", (unsigned long long)pos,
+           (unsigned long long)(end == PF_SIZE_UNKNOWN ? 0 : end - 1), a.why, tries + 1,
+           s->cfg->retries);
     backoff(x, tries, a.wait_s);
   }
   atomic_fetch_sub(&s->active, 1);

@@ -201,6 +201,9 @@ struct pf_session {
   atomic_uint active, max_active, parts_done, retries, steals;
   atomic_uint parts_total;
   uint64_t t0_ns;
+  void (*log)(void *ctx, const char *line); /* the host's, or NULL */
+  void *log_ctx;
+  pthread_mutex_t log_mu;
   int curl_ref; /* holds a curl_global_init reference */
 };
 
@@ -208,6 +211,8 @@ struct pf_session {
  * worker. Returns st. printf-style detail. */
 pf_status pf_fail(pf_session *s, pf_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* One line to the host's log callback, if it gave one (serialised). */
+void pf_log(pf_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 uint64_t pf_now_ns(void);
 
 /* sink.c */

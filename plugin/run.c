@@ -163,8 +163,13 @@ static int steal(run_ctx *rc, worker *self, pf_part *part) {
     }
   }
   pthread_mutex_unlock(&best->span.mu);
-  if (got)
+  if (got) {
     atomic_fetch_add(&rc->s->steals, 1);
+    pf_log(rc->s, "stream %zu takes bytes %llu-%llu from stream %zu (%.1f s left there)",
+           (size_t)(self - rc->ws), (unsigned long long)part->offset,
+           (unsigned long long)(part->offset + part->length - 1), (size_t)(best - rc->ws),
+           best_left);
+  }
   return got;
 }
 

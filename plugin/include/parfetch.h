@@ -110,6 +110,12 @@ typedef struct pf_open_args {
    * NULL. Copied by open(). */
   const char *checksum;
   unsigned flags; /* PF_OPEN_* */
+  /* Optional: a line of detail at a time (requests with their headers,
+   * replies, redirects, retries and why, steals). Credential headers are
+   * shown as <redacted>. Called from the session's threads, one call at a
+   * time; line is valid only during the call. */
+  void (*log)(void *ctx, const char *line);
+  void *log_ctx;
 } pf_open_args;
 
 /* What the probe learned. Strings are owned by the session and stay valid
