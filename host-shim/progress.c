@@ -1,0 +1,335 @@
+/*
+ * progress.c - the terminal progress bar (see progress.h).
+ *
+ * Threads: the caller's thread runs start()/stop(); one progress thread of our
+ * own polls get_stats() every POLL_MS and redraws at most every DRAW_MS. The
+ * only shared state is `stop`, guarded by `mu` and signalled through `cv`;
+ * everything else in struct pfh_progress belongs to the progress thread while
+ * it runs and to the caller after the join.
+ */
+#include "progress.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POLL_MS 100
+#define DRAW_MS 200 /* at most 5 redraws a second */
+#define RING 32     /* samples for the rate: about 3 s at POLL_MS */
+#define MIN_RATE_SPAN 0.5
+#define MAX_BAR 40
+#define TAIL_BUDGET 56
+
+struct sample {
+  double t;
+  uint64_t bytes;
+};
+
+struct pfh_progress {
+  const pf_entry *entry;
+  pf_session *s;
+  int fd;
+
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int stop; /* guarded by mu */
+
+  /* Owned by the progress thread while it runs. */
+  struct sample ring[RING];
+  size_t nsamples, head; /* head: next slot */
+  double start, last_draw;
+  uint64_t base; /* bytes already stored at start (a resumed download) */
+  int drawn;
+};
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+char *pfh_human_bytes(uint64_t n, char *buf, size_t len) {
+  static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  if (n < 1024) {
+    snprintf(buf, len, "%" PRIu64 " B", n);
+    return buf;
+  }
+  double v = (double)n / 1024.0;
+  size_t u = 0;
+  while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
+    v /= 1024.0;
+    u++;
+  }
+  snprintf(buf, len, "%.1f %s", v, units[u]);
+  return buf;
+}
+
+char *pfh_human_duration(double seconds, char *buf, size_t len) {
+  if (!(seconds >= 0) || seconds > 99.0 * 86400) {
+    snprintf(buf, len, "--:--");
+    return buf;
+  }
+  long s = (long)(seconds + 0.5);
+  long h = s / 3600, m = (s / 60) % 60, sec = s % 60;
+  if (h)
+    snprintf(buf, len, "%ld:%02ld:%02ld", h, m, sec);
+  else
+    snprintf(buf, len, "%ld:%02ld", m, sec);
+  return buf;
+}
+
+size_t pfh_progress_format(char *buf, size_t len, const pfh_progress_view *v, int width) {
+  if (len == 0)
+    return 0;
+  char done[32], total[32], rate[40], when[32], tail[160];
+  pfh_human_bytes(v->done, done, sizeof done);
+  if (v->rate >= 0) {
+    char r[32];
+    snprintf(rate, sizeof rate, "%s/s", pfh_human_bytes((uint64_t)v->rate, r, sizeof r));
+  } else {
+    snprintf(rate, sizeof rate, "--/s");
+  }
+  const char *streams_word = v->streams == 1 ? "stream" : "streams";
+
+  int n;
+  if (v->total == PF_SIZE_UNKNOWN) {
+    if (v->final)
+      snprintf(when, sizeof when, "  in %s", pfh_human_duration(v->elapsed, tail, sizeof tail));
+    else
+      when[0] = '\0';
+    n = snprintf(buf, len, "%s  %s%s  %" PRIu32 " %s", done, rate, when, v->streams, streams_word);
+  } else {
+    unsigned pct = 100;
+    if (v->total > 0 && v->done < v->total)
+      pct = (unsigned)((double)v->done * 100.0 / (double)v->total);
+    pfh_human_bytes(v->total, total, sizeof total);
+    char dur[32];
+    if (v->final) {
+      snprintf(when, sizeof when, "in %s", pfh_human_duration(v->elapsed, dur, sizeof dur));
+    } else {
+      double eta = -1;
+      if (v->rate > 0 && v->done <= v->total)
+        eta = (double)(v->total - v->done) / v->rate;
+      snprintf(when, sizeof when, "ETA %s", pfh_human_duration(eta, dur, sizeof dur));
+    }
+    int tl = snprintf(tail, sizeof tail, " %s/%s  %s  %s  %" PRIu32 " %s", done, total, rate, when,
+                      v->streams, streams_word);
+    /* Size the bar for a tail of at least TAIL_BUDGET columns, so that it
+     * does not jump as the numbers change width. */
+    int bar = width - 7 /* "100% [" + "]" */ - (tl > TAIL_BUDGET ? tl : TAIL_BUDGET);
+    if (bar > MAX_BAR)
+      bar = MAX_BAR;
+    if (bar >= 5) {
+      char cells[MAX_BAR + 1];
+      int filled =
+          (int)((double)bar *
+                (v->total ? (double)(v->done < v->total ? v->done : v->total) / (double)v->total
+                          : 1.0));
+      for (int i = 0; i < bar; i++)
+        cells[i] = i < filled ? '#' : '.';
+      cells[bar] = '\0';
+      n = snprintf(buf, len, "%3u%% [%s]%s", pct, cells, tail);
+    } else {
+      n = snprintf(buf, len, "%3u%%%s", pct, tail);
+    }
+  }
+  size_t out = n < 0 ? 0 : (size_t)n;
+  if (out >= len)
+    out = len - 1;
+  if (width > 0 && out > (size_t)width) { /* a very narrow terminal: cut, never wrap */
+    out = (size_t)width;
+    buf[out] = '\0';
+  }
+  return out;
+}
+
+static int term_width(int fd) {
+  struct winsize ws;
+  if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+    return ws.ws_col;
+  return 80;
+}
+
+static void write_all(int fd, const char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t w = write(fd, buf, len);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return; /* progress is best effort */
+    }
+    buf += w;
+    len -= (size_t)w;
+  }
+}
+
+static void draw(struct pfh_progress *p, const pfh_progress_view *v, int newline) {
+  char line[512];
+  line[0] = '\r';
+  /* One column spare: writing the last column makes some terminals wrap. */
+  size_t n = 1 + pfh_progress_format(line + 1, sizeof line - 8, v, term_width(p->fd) - 1);
+  memcpy(line + n, "\033[K", 3); /* erase what a longer previous line left */
+  n += 3;
+  if (newline)
+    line[n++] = '\n';
+  write_all(p->fd, line, n);
+  p->drawn = 1;
+}
+
+static void add_sample(struct pfh_progress *p, double t, uint64_t bytes) {
+  p->ring[p->head] = (struct sample){t, bytes};
+  p->head = (p->head + 1) % RING;
+  if (p->nsamples < RING)
+    p->nsamples++;
+}
+
+/* Bytes/s over the samples in the ring (about the last 3 s); -1 if the ring
+ * spans less than MIN_RATE_SPAN. */
+static double window_rate(const struct pfh_progress *p) {
+  if (p->nsamples < 2)
+    return -1;
+  const struct sample *newest = &p->ring[(p->head + RING - 1) % RING];
+  const struct sample *oldest = &p->ring[(p->head + RING - p->nsamples) % RING];
+  double span = newest->t - oldest->t;
+  if (span < MIN_RATE_SPAN || newest->bytes < oldest->bytes)
+    return -1;
+  return (double)(newest->bytes - oldest->bytes) / span;
+}
+
+static int poll_stats(struct pfh_progress *p, pf_stats *st) {
+  memset(st, 0, sizeof *st); /* fields an older plugin does not know stay 0 */
+  st->struct_size = sizeof *st;
+  return p->entry->get_stats(p->s, st) == PF_OK;
+}
+
+/* Bytes of the object stored so far: this session's writes plus what an
+ * earlier run left in the side file (-C). */
+static uint64_t stored(const pf_stats *st) {
+  return st->bytes_written + st->bytes_resumed;
+}
+
+static void tick(struct pfh_progress *p) {
+  pf_stats st;
+  if (!poll_stats(p, &st))
+    return;
+  double t = now_s();
+  add_sample(p, t, stored(&st));
+  if (p->drawn && t - p->last_draw < DRAW_MS / 1000.0)
+    return;
+  pfh_progress_view v = {.done = stored(&st),
+                         .total = st.size,
+                         .rate = window_rate(p),
+                         .streams = st.streams_active,
+                         .final = 0,
+                         .elapsed = t - p->start};
+  draw(p, &v, 0);
+  p->last_draw = t;
+}
+
+static void *progress_main(void *arg) {
+  struct pfh_progress *p = arg;
+  pthread_mutex_lock(&p->mu);
+  while (!p->stop) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_nsec += POLL_MS * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+      deadline.tv_sec++;
+      deadline.tv_nsec -= 1000000000L;
+    }
+    int rc = 0;
+    while (!p->stop && rc != ETIMEDOUT)
+      rc = pthread_cond_timedwait(&p->cv, &p->mu, &deadline);
+    if (p->stop)
+      break;
+    pthread_mutex_unlock(&p->mu);
+    tick(p); /* outside the lock: get_stats and write may take a while */
+    pthread_mutex_lock(&p->mu);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+pfh_progress *pfh_progress_start(const pf_entry *entry, pf_session *s, int fd) {
+  struct pfh_progress *p = calloc(1, sizeof *p);
+  if (!p)
+    return NULL;
+  p->entry = entry;
+  p->s = s;
+  p->fd = fd;
+  p->start = now_s();
+
+  pthread_condattr_t ca;
+  if (pthread_condattr_init(&ca) != 0) {
+    free(p);
+    return NULL;
+  }
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  int ok = pthread_cond_init(&p->cv, &ca) == 0;
+  pthread_condattr_destroy(&ca);
+  if (!ok) {
+    free(p);
+    return NULL;
+  }
+  pthread_mutex_init(&p->mu, NULL);
+
+  /* The baseline: bytes already stored (a resumed download) are not speed. */
+  pf_stats st;
+  if (poll_stats(p, &st)) {
+    p->base = stored(&st);
+    add_sample(p, p->start, p->base);
+  }
+
+  /* The thread starts with every signal blocked, so the host's SIGINT and
+   * SIGTERM handlers never run on it. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(&p->thread, NULL, progress_main, p);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != 0) {
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+    return NULL;
+  }
+  return p;
+}
+
+void pfh_progress_stop(pfh_progress *p, int done) {
+  if (!p)
+    return;
+  pthread_mutex_lock(&p->mu);
+  p->stop = 1;
+  pthread_cond_signal(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  pthread_join(p->thread, NULL);
+
+  pf_stats st;
+  if (done && poll_stats(p, &st)) {
+    double elapsed = now_s() - p->start;
+    double rate = -1; /* the average over this run, resumed bytes excluded */
+    if (elapsed > 0 && stored(&st) >= p->base)
+      rate = (double)(stored(&st) - p->base) / elapsed;
+    pfh_progress_view v = {.done = stored(&st),
+                           .total = st.size,
+                           .rate = rate,
+                           .streams = st.streams_max,
+                           .final = 1,
+                           .elapsed = elapsed};
+    draw(p, &v, 1);
+  } else if (p->drawn) {
+    write_all(p->fd, "\n", 1);
+  }
+  pthread_cond_destroy(&p->cv);
+  pthread_mutex_destroy(&p->mu);
+  free(p);
+}
