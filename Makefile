@@ -87,22 +87,22 @@ examples: $(EXAMPLES)
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
-integration: all examples
+integration: all examples $(BUILD)/fault_server
 	BUILD=$(BUILD) bash tests/integration/run.sh
 
 # Everything a change must pass; starts its own servers on loopback.
 test:
 	@bash scripts/deps.sh test
-	$(MAKE) all examples $(BUILD)/unit_tests
+	$(MAKE) all examples $(BUILD)/unit_tests $(BUILD)/fault_server
 	$(BUILD)/unit_tests
 	BUILD=$(BUILD) bash tests/integration/run.sh
 	$(MAKE) test-sanitizers
 
 test-sanitizers:
-	$(MAKE) BUILD=build/asan SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' CFLAGS='-O1 -g' all examples build/asan/unit_tests
+	$(MAKE) BUILD=build/asan SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' CFLAGS='-O1 -g' all examples build/asan/unit_tests build/asan/fault_server
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/asan/unit_tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 BUILD=build/asan PF_QUICK=1 bash tests/integration/run.sh
-	$(MAKE) BUILD=build/tsan SAN='-fsanitize=thread' CFLAGS='-O1 -g' all examples build/tsan/unit_tests
+	$(MAKE) BUILD=build/tsan SAN='-fsanitize=thread' CFLAGS='-O1 -g' all examples build/tsan/unit_tests build/tsan/fault_server
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/unit_tests
 	TSAN_OPTIONS=halt_on_error=1 BUILD=build/tsan PF_QUICK=1 bash tests/integration/run.sh
 

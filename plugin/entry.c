@@ -40,6 +40,15 @@ pf_status pf_fail(pf_session *s, pf_status st, const char *fmt, ...) {
   return st;
 }
 
+int pf_stopping(pf_session *s) {
+  if (s->cancel_flag && __atomic_load_n(s->cancel_flag, __ATOMIC_ACQUIRE) &&
+      !atomic_load(&s->cancelled)) {
+    atomic_store(&s->cancelled, 1);
+    atomic_store(&s->stop, 1);
+  }
+  return atomic_load(&s->stop);
+}
+
 void pf_log(pf_session *s, const char *fmt, ...) {
   if (!s->log)
     return;
@@ -194,6 +203,8 @@ static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_arg
     s->log = args->log;
     s->log_ctx = args->log_ctx;
   }
+  if (args->struct_size >= offsetof(pf_open_args, cancel_flag) + sizeof(void *))
+    s->cancel_flag = args->cancel_flag;
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -398,17 +409,26 @@ static const char *e_errmsg(pf_session *s) {
   return s ? s->errmsg : "";
 }
 
+static pf_status e_commit(pf_session *s) {
+  if (!s)
+    return PF_E_INVALID;
+  if (s->committed)
+    return PF_OK;
+  pthread_mutex_lock(&s->mu);
+  pf_status st = s->err;
+  pthread_mutex_unlock(&s->mu);
+  if (st == PF_OK)
+    st = pf_sink_commit(s);
+  s->committed = st == PF_OK;
+  return st;
+}
+
 static pf_status e_close(pf_session *s, unsigned flags) {
   if (!s)
     return PF_E_INVALID;
   pf_status st = PF_OK;
-  if (flags & PF_CLOSE_COMMIT) {
-    pthread_mutex_lock(&s->mu);
-    st = s->err;
-    pthread_mutex_unlock(&s->mu);
-    if (st == PF_OK)
-      st = pf_sink_commit(s);
-  }
+  if (flags & PF_CLOSE_COMMIT)
+    st = e_commit(s);
   pthread_mutex_lock(&s->mu);
   pf_status first = s->err;
   pthread_mutex_unlock(&s->mu);
@@ -443,4 +463,5 @@ __attribute__((visibility("default"))) const pf_entry parfetch_entry = {
     .errmsg = e_errmsg,
     .close = e_close,
     .strerror = e_strerror,
+    .commit = e_commit,
 };

@@ -495,7 +495,7 @@ static CURLcode drive(struct pf_xfer *x, int until_paused) {
       return CURLE_AGAIN;
     if (!running)
       break;
-    if (atomic_load(&s->stop))
+    if (pf_stopping(s))
       return CURLE_ABORTED_BY_CALLBACK;
     if (curl_multi_poll(x->multi, NULL, 0, 100, NULL) != CURLM_OK)
       return CURLE_OUT_OF_MEMORY;
@@ -591,7 +591,7 @@ static void backoff(struct pf_xfer *x, unsigned tries, long wait_s) {
   ms = ms / 2 + (long)(x->rng % (uint64_t)(ms / 2 + 1)); /* jitter: [ms/2, ms] */
   if (wait_s >= 0 && wait_s * 1000 > ms)
     ms = wait_s * 1000 > 600000 ? 600000 : wait_s * 1000;
-  while (ms > 0 && !atomic_load(&x->s->stop)) {
+  while (ms > 0 && !pf_stopping(x->s)) {
     long step = ms > 100 ? 100 : ms;
     struct timespec ts = {0, step * 1000000L};
     nanosleep(&ts, NULL);

@@ -201,6 +201,8 @@ struct pf_session {
   atomic_uint active, max_active, parts_done, retries, steals;
   atomic_uint parts_total;
   uint64_t t0_ns;
+  const int *cancel_flag;                   /* the host's, or NULL; atomic loads */
+  int committed;                            /* commit() succeeded */
   void (*log)(void *ctx, const char *line); /* the host's, or NULL */
   void *log_ctx;
   pthread_mutex_t log_mu;
@@ -214,6 +216,9 @@ pf_status pf_fail(pf_session *s, pf_status st, const char *fmt, ...)
 /* One line to the host's log callback, if it gave one (serialised). */
 void pf_log(pf_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 uint64_t pf_now_ns(void);
+/* Has the session been told to stop? Also turns the host's cancel_flag into
+ * a cancel. For loops that wait. */
+int pf_stopping(pf_session *s);
 
 /* sink.c */
 pf_status pf_sink_prepare(pf_session *s); /* after the probe: create the side file */

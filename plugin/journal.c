@@ -47,6 +47,8 @@ typedef struct wbuf {
 } wbuf;
 
 static void put(wbuf *w, const void *v, size_t n) {
+  if (n == 0)
+    return;
   if (w->len + n > w->cap) {
     w->overflow = 1;
     return;

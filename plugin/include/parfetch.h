@@ -116,6 +116,12 @@ typedef struct pf_open_args {
    * time; line is valid only during the call. */
   void (*log)(void *ctx, const char *line);
   void *log_ctx;
+  /* Optional: a flag the host sets to non-zero (from a signal handler, say)
+   * to stop open() and run() as cancel() would; polled every 100 ms. Lets a
+   * host interrupt the probe, before it has a session to cancel. The plugin
+   * reads it with an atomic load; the host must write it atomically, e.g.
+   * __atomic_store_n(&flag, 1, __ATOMIC_RELEASE) (lock-free, signal-safe). */
+  const int *cancel_flag;
 } pf_open_args;
 
 /* What the probe learned. Strings are owned by the session and stay valid
@@ -255,6 +261,13 @@ typedef struct pf_entry {
 
   /* [any-thread] A static, human-readable text for a status code. */
   const char *(*strerror)(pf_status status);
+
+  /* [not concurrently with any other call on s] What close(PF_CLOSE_COMMIT)
+   * does, without freeing s: check every byte is stored, verify the
+   * checksum, sync and rename into place. On failure errmsg() says why (the
+   * expected and actual digest, the path and errno); the host then calls
+   * close(s, 0). After success, close(s, 0) only frees. */
+  pf_status (*commit)(pf_session *s);
 } pf_entry;
 
 /* The one exported symbol. */
