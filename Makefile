@@ -49,7 +49,7 @@ UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 
 EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: all deps test unit integration examples demo bench install uninstall \
+.PHONY: all deps test unit integration examples testbins demo bench install uninstall \
         clean asan tsan test-sanitizers format
 
 all: $(BUILD)/parfetch.so $(BUILD)/parfetch
@@ -82,27 +82,36 @@ $(BUILD)/fault_server: $(FAULT_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) $(shell pkg-config --libs libmicrohttpd)
 
+# Test hosts that drive the ABI into corners the CLI cannot reach.
+$(BUILD)/engine_host: tests/integration/fixtures/engine_host.c $(HOST_OBJ) plugin/include/parfetch.h
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(HOST_OBJ) $(PF_LDFLAGS) $(LDFLAGS) -ldl \
+	  $(shell pkg-config --libs yaml-0.1)
+
+TESTBINS = $(BUILD)/unit_tests $(BUILD)/fault_server $(BUILD)/engine_host
+
 examples: $(EXAMPLES)
 
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
-integration: all examples $(BUILD)/fault_server
+testbins: $(TESTBINS)
+
+integration: all examples testbins
 	BUILD=$(BUILD) bash tests/integration/run.sh
 
 # Everything a change must pass; starts its own servers on loopback.
 test:
 	@bash scripts/deps.sh test
-	$(MAKE) all examples $(BUILD)/unit_tests $(BUILD)/fault_server
+	$(MAKE) all examples testbins
 	$(BUILD)/unit_tests
 	BUILD=$(BUILD) bash tests/integration/run.sh
 	$(MAKE) test-sanitizers
 
 test-sanitizers:
-	$(MAKE) BUILD=build/asan SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' CFLAGS='-O1 -g' all examples build/asan/unit_tests build/asan/fault_server
+	$(MAKE) BUILD=build/asan SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' CFLAGS='-O1 -g' all examples testbins
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/asan/unit_tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 BUILD=build/asan PF_QUICK=1 bash tests/integration/run.sh
-	$(MAKE) BUILD=build/tsan SAN='-fsanitize=thread' CFLAGS='-O1 -g' all examples build/tsan/unit_tests build/tsan/fault_server
+	$(MAKE) BUILD=build/tsan SAN='-fsanitize=thread' CFLAGS='-O1 -g' all examples testbins
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/unit_tests
 	TSAN_OPTIONS=halt_on_error=1 BUILD=build/tsan PF_QUICK=1 bash tests/integration/run.sh
 

@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# t_engine.sh - the engine's promises that need a real server and a real
+# process to break: the writer dies (a full host sink) and nothing hangs;
+# cancel() stops run() within a second; a host sink with read() gets a
+# verified digest; overlapping write_sink is refused; SIGKILL mid-download
+# and --continue fetch only what was left (counted by nginx); a journal of
+# another object is never applied. (An object that changes mid-download is
+# tested with the fault server, which can change it between two requests:
+# nginx keeps serving the old file to requests already in flight.)
+set -uo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+pf_init || exit 1
+pf_isolate_config
+
+pf_check "nginx serves HTTP/1.1, HTTPS and HTTP/2 on 127.0.0.1" pf_nginx_start || { pf_done; exit 1; }
+
+# says TEXT PATTERN - TEXT (a command's output) contains PATTERN
+says() {
+  printf '%s\n' "$1" | grep -q -- "$2" && return 0
+  printf 'expected "%s" in:\n%s\n' "$2" "$1"
+  return 1
+}
+
+HOST="$PF_BUILD/engine_host"
+PLUGIN="$PF_BUILD/parfetch.so"
+MiB=$((1024 * 1024))
+pf_check "the test host is built ($HOST)" test -x "$HOST" || { pf_done; exit 1; }
+
+pf_mkfile "$PF_DOCROOT/e64.bin" $((64 * MiB)) 11
+pf_mkfile "$PF_DOCROOT/e8.bin" $((8 * MiB)) 12
+
+# ---- the writer dies: every worker stops, nothing hangs --------------------
+pf_expect_exit 0 "a host sink failing with ENOSPC: run() returns PF_E_IO naming the errno" \
+  timeout 60 "$HOST" "$PLUGIN" "$PF_HTTP_URL/e64.bin" failsink $((8 * MiB))
+secs=$(sed -n 's/^seconds //p' <<<"$PF_LAST_OUT")
+pf_check "... and promptly (${secs:-?} s, limit 5 s): no worker stays blocked on a full queue" \
+  awk -v s="${secs:-99}" 'BEGIN { exit !(s < 5) }'
+
+# ---- cancel() from another thread ----------------------------------------
+mkdir -p "$PF_TMP/cancel"
+pf_expect_exit 0 "cancel() from another thread: run() returns PF_E_CANCELLED" \
+  timeout 60 "$HOST" "$PLUGIN" "$PF_HTTP_URL/slow/e64.bin" cancel 700 "$PF_TMP/cancel/out"
+lat=$(sed -n 's/^latency //p' <<<"$PF_LAST_OUT")
+pf_check "... within a second of the call (${lat:-?} s)" \
+  awk -v s="${lat:-99}" 'BEGIN { exit !(s < 1.0) }'
+pf_check "... and no file at the output path" test ! -e "$PF_TMP/cancel/out"
+
+# ---- a host sink with read(): digest over out-of-order parts ----------------
+sum=$(sha256sum "$PF_DOCROOT/e64.bin" | cut -d' ' -f1)
+pf_expect_exit 0 "a memory sink with read(): 64 MiB in parallel, sha256 verified by commit()" \
+  sh -c '"$1" "$2" "$3" memsink "sha256=$4" > "$5"' _ "$HOST" "$PLUGIN" "$PF_HTTP_URL/e64.bin" \
+  "$sum" "$PF_TMP/mem.out"
+pf_check "... and the sink holds the object byte for byte" pf_same "$PF_DOCROOT/e64.bin" "$PF_TMP/mem.out"
+pf_expect_exit 1 "a memory sink with a wrong sha256: commit() fails" \
+  "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" memsink "sha256=$(printf '%064d' 0)"
+pf_check "... naming the actual digest" says "$PF_LAST_OUT" "$(sha256sum "$PF_DOCROOT/e8.bin" | cut -c1-64)"
+pf_expect_exit 0 "write_sink of bytes already written is refused (PF_E_INVALID)" \
+  "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" overlap
+
+# ---- SIGKILL, then --continue -------------------------------------------------
+# /slow/ sends 128 KiB/s per request: 8 streams of 1 MiB parts take ~8 s.
+sum_bytes() { # URI FIRST_LINE - body bytes nginx sent for URI from log line FIRST_LINE on
+  pf_log_lines "$1" | awk -F '\t' -v from="$2" 'NR >= from { b += $7 } END { print b + 0 }'
+}
+log_count() { pf_log_lines "$1" | wc -l; }
+
+K="$PF_TMP/kill"
+mkdir -p "$K"
+URI=/slow/e8.bin
+"$PF_BIN" -q -n 8 --min-part-size 1M -o "$K/out" "$PF_HTTP_URL$URI" >/dev/null 2>&1 &
+pid=$!
+sleep 3
+kill -KILL "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+sleep 1 # nginx logs a request when it notices the client is gone
+n1=$(log_count "$URI")
+b1=$(sum_bytes "$URI" 1)
+pf_check "SIGKILL mid-download leaves no file at the output path" test ! -e "$K/out"
+pf_check "... and keeps the side file with its journal" test -s "$K/out.pfpart"
+pf_note "before the kill nginx sent $b1 of $((8 * MiB)) bytes"
+pf_expect_exit 0 "--continue finishes the download" \
+  "$PF_BIN" -q -C -n 8 --min-part-size 1M -o "$K/out" "$PF_HTTP_URL$URI"
+pf_check "... the file equals the source byte for byte" pf_same "$PF_DOCROOT/e8.bin" "$K/out"
+pf_check "... no side file left" test ! -e "$K/out.pfpart"
+pf_log_wait "$URI" $((n1 + 1))
+sleep 0.5
+b2=$(sum_bytes "$URI" $((n1 + 1)))
+left=$((8 * MiB - b1))
+pf_note "the resumed run fetched $b2 bytes; $left were left when it was killed"
+pf_check "... fetching fewer bytes than the whole object (it did not start over)" \
+  test "$b2" -lt $((8 * MiB - MiB))
+pf_check "... and at most 3 MiB more than were left (what the journal had not recorded yet)" \
+  test "$b2" -le $((left + 3 * MiB))
+
+# ---- a journal of another object is never applied -----------------------------
+J="$PF_TMP/journal"
+mkdir -p "$J"
+cp "$PF_DOCROOT/e8.bin" "$PF_DOCROOT/j8.bin"
+"$PF_BIN" -q -n 8 --min-part-size 1M -o "$J/out" "$PF_HTTP_URL/slow/j8.bin" >/dev/null 2>&1 &
+pid=$!
+sleep 2
+kill -KILL "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null || true
+pf_check "killed: a side file is left" test -s "$J/out.pfpart"
+pf_mkfile "$PF_DOCROOT/j8.bin.new" $((8 * MiB)) 13
+mv "$PF_DOCROOT/j8.bin.new" "$PF_DOCROOT/j8.bin"
+touch -d '2001-01-01' "$PF_DOCROOT/j8.bin" # a new ETag for certain
+pf_expect_exit 0 "--continue after the object changed starts over" \
+  "$PF_BIN" -q -C -n 8 --min-part-size 1M -o "$J/out" "$PF_HTTP_URL/j8.bin"
+pf_check "... and delivers the new object, not a mix" pf_same "$PF_DOCROOT/j8.bin" "$J/out"
+
+pf_done; exit 1; }
+
+# says TEXT PATTERN - TEXT (a command's output) contains PATTERN
+says() {
+  printf '%s\n' "$1" | grep -q -- "$2" && return 0
+  printf 'expected "%s" in:\n%s\n' "$2" "$1"
+  return 1
+}
+
+HOST="$PF_BUILD/engine_host"
+PLUGIN="$PF_BUILD/parfetch.so"
+MiB=$((1024 * 1024))
+pf_check "the test host is built ($HOST)" test -x "$HOST" || { pf_done; exit 1; }
+
+pf_mkfile "$PF_DOCROOT/e64.bin" $((64 * MiB)) 11
+pf_mkfile "$PF_DOCROOT/e8.bin" $((8 * MiB)) 12
+
+# ---- the writer dies: every worker stops, nothing hangs --------------------
+pf_expect_exit 0 "a host sink failing with ENOSPC: run() returns PF_E_IO naming the errno" \
+  timeout 60 "$HOST" "$PLUGIN" "$PF_HTTP_URL/e64.bin" failsink $((8 * MiB))
+secs=$(sed -n 's/^seconds //p' <<<"$PF_LAST_OUT")
+pf_check "... and promptly (${secs:-?} s, limit 5 s): no worker stays blocked on a full queue" \
+  awk -v s="${secs:-99}" 'BEGIN { exit !(s < 5) }'
+
+# ---- cancel() from another thread ----------------------------------------
+mkdir -p "$PF_TMP/cancel"
+pf_expect_exit 0 "cancel() from another thread: run() returns PF_E_CANCELLED" \
+  timeout 60 "$HOST" "$PLUGIN" "$PF_HTTP_URL/slow/e64.bin" cancel 700 "$PF_TMP/cancel/out"
+lat=$(sed -n 's/^latency //p' <<<"$PF_LAST_OUT")
+pf_check "... within a second of the call (${lat:-?} s)" \
+  awk -v s="${lat:-99}" 'BEGIN { exit !(s < 1.0) }'
+pf_check "... and no file at the output path" test ! -e "$PF_TMP/cancel/out"
+
+# ---- a host sink with read(): digest over out-of-order parts ----------------
+sum=$(sha256sum "$PF_DOCROOT/e64.bin" | cut -d' ' -f1)
+pf_expect_exit 0 "a memory sink with read(): 64 MiB in parallel, sha256 verified by commit()" \
+  sh -c '"$1" "$2" "$3" memsink "sha256=$4" > "$5"' _ "$HOST" "$PLUGIN" "$PF_HTTP_URL/e64.bin" \
+  "$sum" "$PF_TMP/mem.out"
+pf_check "... and the sink holds the object byte for byte" pf_same "$PF_DOCROOT/e64.bin" "$PF_TMP/mem.out"
+pf_expect_exit 1 "a memory sink with a wrong sha256: commit() fails" \
+  "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" memsink "sha256=$(printf '%064d' 0)"
+pf_check "... naming the actual digest" says "$PF_LAST_OUT" "$(sha256sum "$PF_DOCROOT/e8.bin" | cut -c1-64)"
+pf_expect_exit 0 "write_sink of bytes already written is refused (PF_E_INVALID)" \
+  "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" overlap
+
+# ---- SIGKILL, then --continue -------------------------------------------------
+# /slow/ sends 128 KiB/s per request: 8 streams of 1 MiB parts take ~8 s.
+sum_bytes() { # URI FIRST_LINE - body bytes nginx sent for URI from log line FIRST_LINE on
+  pf_log_lines "$1" | awk -F '\t' -v from="$2" 'NR >= from { b += $7 } END { print b + 0 }'
+}
+log_count() { pf_log_lines "$1" | wc -l; }
+
+K="$PF_TMP/kill"
+mkdir -p "$K"
+URI=/slow/e8.bin
+"$PF_BIN" -q -n 8 --min-part-size 1M -o "$K/out" "$PF_HTTP_URL$URI" >/dev/null 2>&1 &
+pid=$!
+sleep 3
+kill -KILL "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+sleep 1 # nginx logs a request when it notices the client is gone
+n1=$(log_count "$URI")
+b1=$(sum_bytes "$URI" 1)
+pf_check "SIGKILL mid-download leaves no file at the output path" test ! -e "$K/out"
+pf_check "... and keeps the side file with its journal" test -s "$K/out.pfpart"
+pf_note "before the kill nginx sent $b1 of $((8 * MiB)) bytes"
+pf_expect_exit 0 "--continue finishes the download" \
+  "$PF_BIN" -q -C -n 8 --min-part-size 1M -o "$K/out" "$PF_HTTP_URL$URI"
+pf_check "... the file equals the source byte for byte" pf_same "$PF_DOCROOT/e8.bin" "$K/out"
+pf_check "... no side file left" test ! -e "$K/out.pfpart"
+pf_log_wait "$URI" $((n1 + 1))
+sleep 0.5
+b2=$(sum_bytes "$URI" $((n1 + 1)))
+left=$((8 * MiB - b1))
+pf_note "the resumed run fetched $b2 bytes; $left were left when it was killed"
+pf_check "... fetching fewer bytes than the whole object (it did not start over)" \
+  test "$b2" -lt $((8 * MiB - MiB))
+pf_check "... and at most 3 MiB more than were left (what the journal had not recorded yet)" \
+  test "$b2" -le $((left + 3 * MiB))
+
+# ---- a journal of another object is never applied -----------------------------
+J="$PF_TMP/journal"
+mkdir -p "$J"
+cp "$PF_DOCROOT/e8.bin" "$PF_DOCROOT/j8.bin"
+"$PF_BIN" -q -n 8 --min-part-size 1M -o "$J/out" "$PF_HTTP_URL/slow/j8.bin" >/dev/null 2>&1 &
+pid=$!
+sleep 2
+kill -KILL "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null || true
+pf_check "killed: a side file is left" test -s "$J/out.pfpart"
+pf_mkfile "$PF_DOCROOT/j8.bin.new" $((8 * MiB)) 13
+mv "$PF_DOCROOT/j8.bin.new" "$PF_DOCROOT/j8.bin"
+touch -d '2001-01-01' "$PF_DOCROOT/j8.bin" # a new ETag for certain
+pf_expect_exit 0 "--continue after the object changed starts over" \
+  "$PF_BIN" -q -C -n 8 --min-part-size 1M -o "$J/out" "$PF_HTTP_URL/j8.bin"
+pf_check "... and delivers the new object, not a mix" pf_same "$PF_DOCROOT/j8.bin" "$J/out"
+
+# ---- the object changes mid-download -------------------------------------------
+C="$PF_TMP/change"
+mkdir -p "$C"
+pf_mkfile "$PF_DOCROOT/c2.bin" $((2 * MiB)) 14
+echo keep >"$C/out"
+cp "$C/out" "$C/out.orig"
+( sleep 1.5; pf_mkfile "$PF_DOCROOT/c2.new" $((2 * MiB)) 15
+  touch -d '2002-02-02' "$PF_DOCROOT/c2.new"; mv "$PF_DOCROOT/c2.new" "$PF_DOCROOT/c2.bin" ) &
+changer=$!
+pf_expect_exit 3 "the object changes mid-download: exit 3" \
+  "$PF_BIN" -q -n 4 --min-part-size 256K -o "$C/out" "$PF_HTTP_URL/slow/c2.bin"
+wait "$changer"
+pf_check "... saying the object changed" says "$PF_LAST_OUT" "object changed"
+pf_check "... the existing output file is untouched" pf_same "$C/out.orig" "$C/out"
+pf_check "... and no side file is kept (its bytes are of an old version)" test ! -e "$C/out.pfpart"
+
+R="$PF_TMP/restart"
+mkdir -p "$R"
+pf_mkfile "$PF_DOCROOT/r2.bin" $((2 * MiB)) 16
+printf 'on_change: restart\n' >"$R/cfg.yaml"
+( sleep 1.5; pf_mkfile "$PF_DOCROOT/r2.new" $((2 * MiB)) 17
+  touch -d '2003-03-03' "$PF_DOCROOT/r2.new"; mv "$PF_DOCROOT/r2.new" "$PF_DOCROOT/r2.bin" ) &
+changer=$!
+pf_expect_exit 0 "on_change: restart: the object changes mid-download, exit 0" \
+  "$PF_BIN" -q -c "$R/cfg.yaml" -n 4 --min-part-size 256K -o "$R/out" "$PF_HTTP_URL/slow/r2.bin"
+wait "$changer"
+pf_check "... and the file is the new object whole" pf_same "$PF_DOCROOT/r2.bin" "$R/out"
+
+pf_done
