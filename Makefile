@@ -78,7 +78,7 @@ $(BUILD)/examples/%: examples/%.c $(HOST_OBJ) plugin/include/parfetch.h
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(HOST_OBJ) $(PF_LDFLAGS) $(LDFLAGS) -ldl \
 	  $(shell pkg-config --libs yaml-0.1)
 
-$(BUILD)/fault_server: $(FAULT_SRC)
+$(BUILD)/fault_server: $(FAULT_SRC) $(wildcard tests/fault/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) $(shell pkg-config --libs libmicrohttpd)
 
