@@ -80,7 +80,7 @@ $(BUILD)/examples/%: examples/%.c $(HOST_OBJ) plugin/include/parfetch.h
 
 $(BUILD)/fault_server: $(FAULT_SRC) $(wildcard tests/fault/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) $(shell pkg-config --libs libmicrohttpd)
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $(FAULT_SRC) $(PF_LDFLAGS) $(LDFLAGS) $(shell pkg-config --libs libmicrohttpd)
 
 # Test hosts that drive the ABI into corners the CLI cannot reach.
 $(BUILD)/engine_host: tests/integration/fixtures/engine_host.c $(HOST_OBJ) plugin/include/parfetch.h
