@@ -156,6 +156,11 @@ int pfh_plugin_path_near(const char *exe, char *buf, size_t len) {
       int w = snprintf(buf, len, "%.*s/parfetch.so", dirlen, exe);
       if (w >= 0 && (size_t)w < len && access(buf, F_OK) == 0)
         return 0;
+      /* an installed tree: PREFIX/bin/parfetch next to PREFIX/lib/parfetch/
+       * (relocatable, and right whatever PREFIX the binary was built with) */
+      w = snprintf(buf, len, "%.*s/../lib/parfetch/parfetch.so", dirlen, exe);
+      if (w >= 0 && (size_t)w < len && access(buf, F_OK) == 0)
+        return 0;
     }
   }
   int w = snprintf(buf, len, "%s", PF_PLUGINDIR "/parfetch.so");
