@@ -25,27 +25,59 @@ uint64_t pf_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-pf_status pf_fail(pf_session *s, pf_status st, const char *fmt, ...) {
-  pthread_mutex_lock(&s->mu);
-  if (s->err == PF_OK && st != PF_OK) {
-    s->err = st;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
-    va_end(ap);
+/* Keep a string the host may still hold (get_info, errmsg) until close(). */
+void pf_retire(pf_session *s, char *p) {
+  if (!p)
+    return;
+  char **v = realloc(s->retired, (s->nretired + 1) * sizeof *v);
+  if (!v) {
+    return; /* leaked rather than freed under a host's feet */
   }
+  v[s->nretired++] = p;
+  s->retired = v;
+}
+
+/* Record the first error; the caller holds s->mu. The message is published
+ * once (a release store of a finished string), so errmsg() may read it from
+ * any thread without the lock. */
+static void fail_locked(pf_session *s, pf_status st, const char *fmt, va_list ap) {
+  if (s->err != PF_OK || st == PF_OK)
+    return;
+  s->err = st;
+  char buf[1024];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  char *msg = strdup(buf);
+  if (msg)
+    atomic_store_explicit(&s->errmsg, msg, memory_order_release);
+}
+
+pf_status pf_fail(pf_session *s, pf_status st, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  pthread_mutex_lock(&s->mu);
+  fail_locked(s, st, fmt, ap);
   pthread_mutex_unlock(&s->mu);
+  va_end(ap);
+  if (st != PF_OK)
+    atomic_store(&s->stop, 1);
+  return st;
+}
+
+pf_status pf_fail_locked(pf_session *s, pf_status st, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fail_locked(s, st, fmt, ap);
+  va_end(ap);
   if (st != PF_OK)
     atomic_store(&s->stop, 1);
   return st;
 }
 
 int pf_stopping(pf_session *s) {
-  if (s->cancel_flag && __atomic_load_n(s->cancel_flag, __ATOMIC_ACQUIRE) &&
-      !atomic_load(&s->cancelled)) {
+  if (s->cancel_flag && __atomic_load_n(s->cancel_flag, __ATOMIC_ACQUIRE))
     atomic_store(&s->cancelled, 1);
+  if (atomic_load(&s->cancelled))
     atomic_store(&s->stop, 1);
-  }
   return atomic_load(&s->stop);
 }
 
@@ -135,6 +167,11 @@ static void session_free(pf_session *s, int keep) {
   pf_digest_free(s->digest);
   pf_rangeset_free(&s->written);
   free(s->scratch);
+  for (size_t i = 0; i < s->nretired; i++)
+    free(s->retired[i]);
+  free(s->retired);
+  free(atomic_load(&s->errmsg));
+  free(s->weak_etag);
   free(s->journal_buf);
   free(s->journal_snap);
   free(s->checksum);
@@ -181,11 +218,12 @@ static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_arg
   if (!out)
     return PF_E_INVALID;
   *out = NULL;
-  if (!cfg || !url || !args || args->struct_size < offsetof(pf_open_args, flags) + sizeof(unsigned))
+  /* every field of the 1.0 structs is required; later ones may be larger */
+  if (!cfg || !url || !args || args->struct_size < sizeof(pf_open_args))
     return PF_E_INVALID;
   if ((args->output_path == NULL) == (args->sink == NULL))
     return PF_E_INVALID;
-  if (args->sink && (args->sink->struct_size < offsetof(pf_sink, read) || !args->sink->write))
+  if (args->sink && (args->sink->struct_size < sizeof(pf_sink) || !args->sink->write))
     return PF_E_INVALID;
 
   pf_session *s = calloc(1, sizeof *s);
@@ -193,18 +231,16 @@ static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_arg
     return PF_E_NOMEM;
   s->fd = -1;
   s->size = PF_SIZE_UNKNOWN;
+  atomic_store(&s->size_seen, PF_SIZE_UNKNOWN);
   s->t0_ns = pf_now_ns();
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->probe_mu, NULL);
   pthread_mutex_init(&s->pool_mu, NULL);
   pthread_mutex_init(&s->journal_mu, NULL);
   pthread_mutex_init(&s->log_mu, NULL);
-  if (args->struct_size >= offsetof(pf_open_args, log_ctx) + sizeof(void *)) {
-    s->log = args->log;
-    s->log_ctx = args->log_ctx;
-  }
-  if (args->struct_size >= offsetof(pf_open_args, cancel_flag) + sizeof(void *))
-    s->cancel_flag = args->cancel_flag;
+  s->log = args->log;
+  s->log_ctx = args->log_ctx;
+  s->cancel_flag = args->cancel_flag;
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -238,9 +274,7 @@ static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_arg
     s->checksum_hex = strchr(s->checksum, '=') + 1;
   }
   if (args->sink) {
-    size_t n = args->sink->struct_size < sizeof s->host_sink ? args->sink->struct_size
-                                                              : sizeof s->host_sink;
-    memcpy(&s->host_sink, args->sink, n);
+    memcpy(&s->host_sink, args->sink, sizeof s->host_sink);
     s->in_order = (s->host_sink.flags & PF_SINK_IN_ORDER) || (s->digest && !s->host_sink.read);
   } else {
     size_t len = strlen(args->output_path);
@@ -327,14 +361,20 @@ static pf_status restart(pf_session *s) {
     return st;
   pthread_mutex_lock(&s->mu);
   s->err = PF_OK;
-  s->errmsg[0] = '\0';
+  pf_retire(s, atomic_exchange(&s->errmsg, NULL));
   pthread_mutex_unlock(&s->mu);
   atomic_store(&s->stop, 0);
+  if (pf_stopping(s)) /* a cancel that came in meanwhile is not lost */
+    return pf_fail(s, PF_E_CANCELLED, "cancelled");
   atomic_store(&s->parts_done, 0);
-  free(s->etag), free(s->last_modified), free(s->content_type), free(s->effective_url);
-  s->etag = s->last_modified = s->content_type = s->effective_url = NULL;
+  /* the host may still hold get_info's strings: keep them until close() */
+  pf_retire(s, s->etag), pf_retire(s, s->last_modified), pf_retire(s, s->weak_etag);
+  pf_retire(s, s->content_type), pf_retire(s, s->effective_url);
+  s->etag = s->last_modified = s->weak_etag = s->content_type = s->effective_url = NULL;
   s->size = PF_SIZE_UNKNOWN;
+  atomic_store(&s->size_seen, PF_SIZE_UNKNOWN);
   s->resume = 0;
+  pf_log(s, "the object changed: starting over");
   st = pf_probe(s);
   return st == PF_OK ? pf_sink_prepare(s) : st;
 }
@@ -351,8 +391,10 @@ static pf_status e_run(pf_session *s) {
     return st;
   for (unsigned restarts = 0;; restarts++) {
     st = pf_run(s);
+    /* bytes a host sink already took cannot be taken back: no restart */
+    int undoable = s->fd >= 0 || atomic_load(&s->bytes_written) == 0;
     if (st != PF_E_CHANGED || s->cfg->on_change != PF_ON_CHANGE_RESTART ||
-        restarts == MAX_RESTARTS || atomic_load(&s->cancelled))
+        restarts == MAX_RESTARTS || atomic_load(&s->cancelled) || !undoable)
       return st;
     st = restart(s);
     if (st != PF_OK)
@@ -375,7 +417,7 @@ static pf_status e_get_info(pf_session *s, pf_info *info) {
   v.struct_size = info->struct_size < sizeof v ? info->struct_size : sizeof v;
   v.size = s->size;
   v.ranges = s->ranges;
-  v.etag = s->etag;
+  v.etag = s->etag ? s->etag : s->weak_etag;
   v.last_modified = s->last_modified;
   v.effective_url = s->effective_url;
   v.content_type = s->content_type;
@@ -390,7 +432,7 @@ static pf_status e_get_stats(pf_session *s, pf_stats *stats) {
   pf_stats v;
   memset(&v, 0, sizeof v);
   v.struct_size = stats->struct_size < sizeof v ? stats->struct_size : sizeof v;
-  v.size = s->size;
+  v.size = atomic_load(&s->size_seen);
   v.bytes_written = atomic_load(&s->bytes_written);
   v.bytes_fetched = atomic_load(&s->bytes_fetched);
   v.streams_active = atomic_load(&s->active);
@@ -399,14 +441,15 @@ static pf_status e_get_stats(pf_session *s, pf_stats *stats) {
   v.parts_done = atomic_load(&s->parts_done);
   v.retries = atomic_load(&s->retries);
   v.elapsed_ns = pf_now_ns() - s->t0_ns;
-  v.bytes_resumed = s->bytes_resumed;
+  v.bytes_resumed = atomic_load(&s->bytes_resumed);
   v.steals = atomic_load(&s->steals);
   memcpy(stats, &v, v.struct_size);
   return PF_OK;
 }
 
 static const char *e_errmsg(pf_session *s) {
-  return s ? s->errmsg : "";
+  const char *m = s ? atomic_load_explicit(&s->errmsg, memory_order_acquire) : NULL;
+  return m ? m : "";
 }
 
 static pf_status e_commit(pf_session *s) {

@@ -64,7 +64,7 @@ struct pf_xfer {
   /* the current reply, reset at every status line */
   long status;
   char etag[256], last_modified[128], content_type[128];
-  char location[2048];
+  char *location; /* malloc'd: presigned URLs can be long */
   int have_cr, cr_unsat, have_cl;
   uint64_t cr_start, cr_end, cr_total, cl;
   long retry_after;
@@ -112,7 +112,9 @@ static void why(struct pf_xfer *x, pf_status st, const char *fmt, ...) {
 
 static void reset_reply(struct pf_xfer *x) {
   x->status = 0;
-  x->etag[0] = x->last_modified[0] = x->content_type[0] = x->location[0] = '\0';
+  x->etag[0] = x->last_modified[0] = x->content_type[0] = '\0';
+  free(x->location);
+  x->location = NULL;
   x->have_cr = x->cr_unsat = x->have_cl = 0;
   x->cr_start = x->cr_end = x->cr_total = x->cl = 0;
   x->retry_after = -1;
@@ -143,7 +145,10 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg) {
   } else if (pf_http_name_is(name, nl, "last-modified")) {
     copy_value(x->last_modified, sizeof x->last_modified, value, vl);
   } else if (pf_http_name_is(name, nl, "location")) {
-    copy_value(x->location, sizeof x->location, value, vl);
+    free(x->location);
+    x->location = strndup(value, vl);
+    if (!x->location)
+      return 0; /* out of memory: fail the transfer */
   } else if (pf_http_name_is(name, nl, "content-type")) {
     copy_value(x->content_type, sizeof x->content_type, value, vl);
   } else if (pf_http_name_is(name, nl, "content-range")) {
@@ -167,11 +172,14 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg) {
   return len;
 }
 
-/* Does the reply's validator match the probe's? */
+/* Does the reply carry the probe's validator? The probe's strong ETag if
+ * it had one, else its Last-Modified; a reply without it does not prove it
+ * is the same object. (A probe with neither cannot be checked: the object is
+ * then taken on trust, and a side file of it is never resumed.) */
 static int same_validator(const pf_session *s, const struct pf_xfer *x) {
-  if (s->etag && x->etag[0])
+  if (s->etag)
     return strcmp(s->etag, x->etag) == 0;
-  if (s->last_modified && x->last_modified[0])
+  if (s->last_modified)
     return strcmp(s->last_modified, x->last_modified) == 0;
   return 1;
 }
@@ -185,12 +193,20 @@ static int http_retryable(long status) {
 static int check_reply(struct pf_xfer *x) {
   pf_session *s = x->s;
   const char *url = s->effective_url ? s->effective_url : s->url;
+  if (x->status == 416 && x->have_cr == 1 && x->cr_unsat && x->cr_total != s->size) {
+    why(x, PF_E_CHANGED, "the object changed during the download: %s was %llu bytes, now %llu",
+        url, (unsigned long long)s->size, (unsigned long long)x->cr_total);
+    return -1;
+  }
   if (x->status >= 400 || x->status < 200 || (x->status >= 300 && x->status < 400)) {
     why(x, PF_E_HTTP, "HTTP %ld from %s", x->status, url);
     return -1;
   }
   if (!same_validator(s, x)) {
-    if (s->etag && x->etag[0])
+    if (s->etag && !x->etag[0])
+      why(x, PF_E_CHANGED, "the object changed during the download: %s had ETag %s, now none",
+          url, s->etag);
+    else if (s->etag)
       why(x, PF_E_CHANGED, "the object changed during the download: %s had ETag %s, now %s", url,
           s->etag, x->etag);
     else
@@ -410,6 +426,7 @@ void pf_xfer_free(struct pf_xfer *x) {
     curl_multi_cleanup(x->multi);
   curl_slist_free_all(x->hdrs_all);
   curl_slist_free_all(x->hdrs_public);
+  free(x->location);
   free(x);
 }
 
@@ -554,7 +571,9 @@ static attempt judge(struct pf_xfer *x, CURLcode rc) {
     x->checked = 1;
   }
   if (rc != CURLE_OK) {
-    a.st = rc == CURLE_URL_MALFORMAT ? PF_E_URL : PF_E_NETWORK;
+    a.st = rc == CURLE_URL_MALFORMAT    ? PF_E_URL
+           : rc == CURLE_OUT_OF_MEMORY ? PF_E_NOMEM
+                                       : PF_E_NETWORK;
     a.retry = curl_retryable(rc);
     snprintf(a.why, sizeof a.why, "%s: %s", url, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
     return a;
@@ -651,8 +670,16 @@ static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
                     : hv == CURL_HTTP_VERSION_2_0 ? 20
                     : hv == CURL_HTTP_VERSION_3   ? 30
                                                   : 0;
+  if (s->size != PF_SIZE_UNKNOWN && s->size > (uint64_t)INT64_MAX - (1u << 20))
+    return pf_fail(s, PF_E_BAD_REPLY, "%s claims %llu bytes, more than a file can hold", url,
+                   (unsigned long long)s->size);
+  atomic_store(&s->size_seen, s->size);
   s->effective_url = strdup(url);
-  s->etag = dup_or_null(x->etag);
+  /* a weak ETag does not promise the same bytes: never a validator */
+  if (strncmp(x->etag, "W/", 2) == 0)
+    s->weak_etag = dup_or_null(x->etag);
+  else
+    s->etag = dup_or_null(x->etag);
   s->last_modified = dup_or_null(x->last_modified);
   s->content_type = dup_or_null(x->content_type);
   if (!s->effective_url)
@@ -697,11 +724,12 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, char **final, attem
       break;
     }
     rc = drive(x, 1);
-    if ((rc != CURLE_AGAIN && rc != CURLE_OK) || !is_redirect(x->status) || !x->location[0])
+    if ((rc != CURLE_AGAIN && rc != CURLE_OK) || !is_redirect(x->status) || !x->location ||
+        !x->location[0])
       break;
     char *loc = resolve(url, x->location);
     if (!loc) {
-      a->st = PF_E_BAD_REPLY;
+      a->st = PF_E_HTTP;
       snprintf(a->why, sizeof a->why, "%.300s: redirect to a malformed URL \"%.200s\"", url,
                x->location);
       free(owned);
@@ -889,7 +917,9 @@ pf_status pf_fetch(pf_session *s, struct pf_xfer *x, const pf_part *part, pf_dat
     pthread_mutex_lock(&s->mu);
     pf_status first = s->err;
     pthread_mutex_unlock(&s->mu);
-    return first != PF_OK ? first : pf_fail(s, PF_E_CANCELLED, "stopped by the data callback");
+    /* the session stopped for an error elsewhere, or the host's data
+     * callback gave up this part only: the session goes on */
+    return first != PF_OK ? first : PF_E_CANCELLED;
   }
   if (tries >= s->cfg->retries && a.retry)
     return pf_fail(s, a.st, "%s (gave up after %u attempts)", a.why, tries);

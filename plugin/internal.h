@@ -79,6 +79,8 @@ void pf_rangeset_free(pf_rangeset *rs);
 /* Add [start, end). Returns 0, -1 on out of memory, 1 if it overlaps a range
  * already in the set (the set is then unchanged). */
 int pf_rangeset_add(pf_rangeset *rs, uint64_t start, uint64_t end);
+/* Does [start, end) share a byte with the set? */
+int pf_rangeset_overlaps(const pf_rangeset *rs, uint64_t start, uint64_t end);
 /* End of the contiguous run that starts at 0 (0 if none). */
 uint64_t pf_rangeset_prefix(const pf_rangeset *rs);
 /* Bytes covered. */
@@ -147,8 +149,11 @@ struct pf_session {
 
   /* what the probe learned */
   uint64_t size;
+  _Atomic uint64_t size_seen; /* size, for get_stats from other threads */
   int ranges;
-  char *etag, *last_modified, *content_type, *effective_url;
+  char *etag;      /* strong ETag only: the validator of every reply */
+  char *weak_etag; /* a weak one, shown by get_info but never trusted */
+  char *last_modified, *content_type, *effective_url;
   long http_version;
   int cross_host;         /* redirected to another host: no credentials there */
   struct pf_xfer *probe; /* the paused probe transfer, taken by part 0 */
@@ -156,7 +161,8 @@ struct pf_session {
 
   /* output */
   char *out_path, *side_path;
-  int fd;            /* side file, -1 with a host sink */
+  int fd;            /* side file (locked with flock), -1 with a host sink */
+  int side_owned;    /* we created and locked the side file: ours to remove */
   pf_sink host_sink; /* valid when fd < 0 */
   int in_order;      /* sink needs ascending offsets: plan one part */
   pf_digest *digest;
@@ -168,7 +174,7 @@ struct pf_session {
   uint64_t end_seen;        /* unknown size: bytes delivered when the part ended */
   int size_final;           /* unknown size resolved by a finished single part */
   int resume;               /* PF_OPEN_RESUME */
-  uint64_t bytes_resumed;   /* taken from an earlier run's side file */
+  _Atomic uint64_t bytes_resumed; /* taken from an earlier run's side file */
 
   /* resume journal (sink.c, journal.c): a thread that flushes the side
    * file and then records what is durable, every few MiB */
@@ -187,7 +193,9 @@ struct pf_session {
   /* errors: the first one wins */
   pthread_mutex_t mu;       /* guards written, digest, err, sink writes */
   pf_status err;
-  char errmsg[1024];
+  _Atomic(char *) errmsg;   /* published once per error (release store) */
+  char **retired;           /* strings a host may still hold, freed by close() */
+  size_t nretired;
 
   atomic_int stop;          /* cancel() or the first error: everyone stops */
   atomic_int cancelled;
@@ -213,6 +221,11 @@ struct pf_session {
  * worker. Returns st. printf-style detail. */
 pf_status pf_fail(pf_session *s, pf_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same, for a caller that holds s->mu. */
+pf_status pf_fail_locked(pf_session *s, pf_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Keep p (a string a host may hold) until close(). */
+void pf_retire(pf_session *s, char *p);
 /* One line to the host's log callback, if it gave one (serialised). */
 void pf_log(pf_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 uint64_t pf_now_ns(void);

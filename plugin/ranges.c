@@ -78,3 +78,16 @@ uint64_t pf_rangeset_total(const pf_rangeset *rs) {
     t += rs->v[i].end - rs->v[i].start;
   return t;
 }
+
+int pf_rangeset_overlaps(const pf_rangeset *rs, uint64_t start, uint64_t end) {
+  /* the first range that ends after start */
+  size_t lo = 0, hi = rs->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (rs->v[mid].end <= start)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < rs->n && rs->v[lo].start < end && start < end;
+}

@@ -108,7 +108,7 @@ static int enqueue(void *ctx, uint64_t off, const void *buf, size_t len) {
 
 /* Take over the tail of the slowest-finishing part. Called with rc->mu
  * held. Returns 1 and fills *part if there was something worth taking. */
-static int steal(run_ctx *rc, worker *self, pf_part *part) {
+static int steal(run_ctx *rc, worker *self, pf_part *part, size_t *victim, double *victim_left) {
   uint64_t now = pf_now_ns();
   double elapsed = (double)(now - rc->t0_ns) / 1e9;
   double pool_rate =
@@ -165,10 +165,8 @@ static int steal(run_ctx *rc, worker *self, pf_part *part) {
   pthread_mutex_unlock(&best->span.mu);
   if (got) {
     atomic_fetch_add(&rc->s->steals, 1);
-    pf_log(rc->s, "stream %zu takes bytes %llu-%llu from stream %zu (%.1f s left there)",
-           (size_t)(self - rc->ws), (unsigned long long)part->offset,
-           (unsigned long long)(part->offset + part->length - 1), (size_t)(best - rc->ws),
-           best_left);
+    *victim = (size_t)(best - rc->ws);
+    *victim_left = best_left;
   }
   return got;
 }
@@ -185,14 +183,16 @@ static void *worker_main(void *arg) {
   int stealing = s->ranges && !s->in_order;
   for (;;) {
     pf_part part;
-    int have = 0;
+    int have = 0, stolen = 0;
+    size_t victim = 0;
+    double victim_left = 0;
     pthread_mutex_lock(&rc->mu);
     if (!atomic_load(&s->stop)) {
       if (rc->next < rc->nparts) {
         part = rc->parts[rc->next++];
         have = 1;
       } else if (stealing) {
-        have = steal(rc, w, &part);
+        have = stolen = steal(rc, w, &part, &victim, &victim_left);
       }
     }
     if (have) {
@@ -206,6 +206,10 @@ static void *worker_main(void *arg) {
     pthread_mutex_unlock(&rc->mu);
     if (!have)
       break;
+    if (stolen) /* logged outside rc->mu: a slow log must not stall the others */
+      pf_log(s, "stream %zu takes bytes %llu-%llu from stream %zu (%.1f s left there)",
+             (size_t)(w - rc->ws), (unsigned long long)part.offset,
+             (unsigned long long)(part.offset + part.length - 1), victim, victim_left);
     pf_status st = pf_fetch(s, x, &part, enqueue, w, &w->span);
     pthread_mutex_lock(&w->span.mu);
     w->span.active = 0;

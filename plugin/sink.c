@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,7 +53,8 @@ static pf_status journal_checkpoint(pf_session *s) {
     pf_range *v = realloc(s->journal_snap, n * sizeof *v);
     if (!v) {
       pthread_mutex_unlock(&s->mu);
-      return PF_E_NOMEM;
+      pf_log(s, "out of memory for the journal of %s: not recorded this time", s->side_path);
+      return PF_OK;
     }
     s->journal_snap = v;
     s->journal_snap_cap = n;
@@ -164,7 +166,7 @@ static int journal_load(pf_session *s) {
       goto out;
     }
   }
-  s->bytes_resumed = pf_rangeset_total(&s->written);
+  atomic_store(&s->bytes_resumed, pf_rangeset_total(&s->written));
   s->journal_seq = best->seq + 1;
   ok = 1;
 out:
@@ -176,7 +178,7 @@ out:
 }
 
 pf_status pf_sink_prepare(pf_session *s) {
-  if (s->digest) {
+  if (s->digest && !s->scratch) {
     s->scratch = malloc(SCRATCH_SIZE);
     if (!s->scratch)
       return pf_fail(s, PF_E_NOMEM, "out of memory");
@@ -187,17 +189,23 @@ pf_status pf_sink_prepare(pf_session *s) {
   if (stat(s->out_path, &st) == 0 && S_ISDIR(st.st_mode))
     return pf_fail(s, PF_E_IO, "%s: is a directory", s->out_path);
   s->journal_on = resumable(s);
-  if (s->resume && s->journal_on) {
-    s->fd = open(s->side_path, O_RDWR | O_CLOEXEC);
-    if (s->fd >= 0 && !journal_load(s)) {
-      close(s->fd); /* another object, or no journal: start over */
-      s->fd = -1;
-    }
-  }
-  if (s->fd < 0)
-    s->fd = open(s->side_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (s->fd < 0)
+  /* Not O_TRUNC: another run may own this side file. Lock it first; the
+   * lock is held until the file is renamed into place or closed. */
+  int fd = open(s->side_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+  if (fd < 0)
     return pf_fail(s, PF_E_IO, "cannot create %s: %s", s->side_path, strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    close(fd);
+    if (e == EWOULDBLOCK)
+      return pf_fail(s, PF_E_IO, "%s is in use by another download to %s", s->side_path,
+                     s->out_path);
+    return pf_fail(s, PF_E_IO, "cannot lock %s: %s", s->side_path, strerror(e));
+  }
+  s->fd = fd;
+  s->side_owned = 1;
+  if (!(s->resume && s->journal_on && journal_load(s)) && ftruncate(fd, 0) != 0)
+    return pf_fail(s, PF_E_IO, "cannot truncate %s: %s", s->side_path, strerror(errno));
   if (s->size != PF_SIZE_UNKNOWN && s->size > 0) {
     /* reserve the space now (and the journal's): a full disk is reported
      * before the download starts */
@@ -256,7 +264,7 @@ static pf_status digest_advance(pf_session *s, uint64_t off, const unsigned char
   if (buf && off <= s->digest_pos && s->digest_pos < off + len) {
     size_t skip = (size_t)(s->digest_pos - off);
     if (pf_digest_update(s->digest, buf + skip, len - skip) != 0)
-      return pf_fail(s, PF_E_INTERNAL, "OpenSSL digest update failed");
+      return pf_fail_locked(s, PF_E_INTERNAL, "OpenSSL digest update failed");
     s->digest_pos = off + len;
   }
   uint64_t prefix = pf_rangeset_prefix(&s->written);
@@ -272,13 +280,13 @@ static pf_status digest_advance(pf_session *s, uint64_t off, const unsigned char
     else if (s->host_sink.read)
       e = s->host_sink.read(s->host_sink.ctx, s->digest_pos, s->scratch, (size_t)n);
     else
-      return pf_fail(s, PF_E_INTERNAL, "digest frontier behind an in-order sink");
+      return pf_fail_locked(s, PF_E_INTERNAL, "digest frontier behind an in-order sink");
     if (e != 0)
-      return pf_fail(s, PF_E_IO, "cannot read back %s at offset %llu: %s",
+      return pf_fail_locked(s, PF_E_IO, "cannot read back %s at offset %llu: %s",
                      s->side_path ? s->side_path : "the sink", (unsigned long long)s->digest_pos,
                      strerror(e));
     if (pf_digest_update(s->digest, s->scratch, (size_t)n) != 0)
-      return pf_fail(s, PF_E_INTERNAL, "OpenSSL digest update failed");
+      return pf_fail_locked(s, PF_E_INTERNAL, "OpenSSL digest update failed");
     s->digest_pos += n;
     budget -= n;
   }
@@ -290,27 +298,33 @@ pf_status pf_sink_store(pf_session *s, uint64_t offset, const void *buf, size_t 
     return PF_OK;
   pf_status st = PF_OK;
   pthread_mutex_lock(&s->mu);
-  if (s->size != PF_SIZE_UNKNOWN && (offset > s->size || len > s->size - offset)) {
+  if (offset > UINT64_MAX - len ||
+      (s->size != PF_SIZE_UNKNOWN && (offset > s->size || len > s->size - offset))) {
+    st = pf_fail_locked(s, PF_E_INVALID, "bytes %llu+%zu are past the end of the object",
+                        (unsigned long long)offset, len);
     pthread_mutex_unlock(&s->mu);
-    return pf_fail(s, PF_E_INVALID, "bytes %llu-%llu are past the end of the object (%llu bytes)",
-                   (unsigned long long)offset, (unsigned long long)(offset + len - 1),
-                   (unsigned long long)s->size);
+    return st;
   }
-  int r = pf_rangeset_add(&s->written, offset, offset + len);
-  if (r != 0) {
+  if (pf_rangeset_overlaps(&s->written, offset, offset + len)) {
+    st = pf_fail_locked(s, PF_E_INVALID, "bytes %llu-%llu were already written",
+                        (unsigned long long)offset, (unsigned long long)(offset + len - 1));
     pthread_mutex_unlock(&s->mu);
-    if (r < 0)
-      return pf_fail(s, PF_E_NOMEM, "out of memory");
-    return pf_fail(s, PF_E_INVALID, "bytes %llu-%llu were already written",
-                   (unsigned long long)offset, (unsigned long long)(offset + len - 1));
+    return st;
   }
   int e = s->fd >= 0 ? file_write(s->fd, offset, buf, len)
                      : s->host_sink.write(s->host_sink.ctx, offset, buf, len);
+  /* recorded only once stored: the journal must never claim a failed write */
   if (e != 0) {
+    st = pf_fail_locked(s, PF_E_IO, "cannot write %s at offset %llu: %s",
+                        s->side_path ? s->side_path : "to the sink", (unsigned long long)offset,
+                        strerror(e));
     pthread_mutex_unlock(&s->mu);
-    return pf_fail(s, PF_E_IO, "cannot write %s at offset %llu: %s",
-                   s->side_path ? s->side_path : "to the sink", (unsigned long long)offset,
-                   strerror(e));
+    return st;
+  }
+  if (pf_rangeset_add(&s->written, offset, offset + len) != 0) {
+    st = pf_fail_locked(s, PF_E_NOMEM, "out of memory");
+    pthread_mutex_unlock(&s->mu);
+    return st;
   }
   atomic_fetch_add(&s->bytes_written, len);
   st = digest_advance(s, offset, buf, len, CATCH_UP_BUDGET);
@@ -352,14 +366,14 @@ pf_status pf_sink_commit(pf_session *s) {
     return pf_fail(s, PF_E_IO, "cannot truncate %s: %s", s->side_path, strerror(errno));
   if (fsync(s->fd) != 0)
     return pf_fail(s, PF_E_IO, "cannot sync %s: %s", s->side_path, strerror(errno));
-  if (close(s->fd) != 0) {
-    s->fd = -1;
-    return pf_fail(s, PF_E_IO, "cannot close %s: %s", s->side_path, strerror(errno));
-  }
-  s->fd = -1;
+  /* rename while the lock is held: no other run can take the side file in
+   * between */
   if (rename(s->side_path, s->out_path) != 0)
     return pf_fail(s, PF_E_IO, "cannot rename %s to %s: %s", s->side_path, s->out_path,
                    strerror(errno));
+  s->side_owned = 0;
+  close(s->fd); /* after fsync; the bytes are in place whatever close says */
+  s->fd = -1;
   /* make the rename itself durable */
   char *copy = strdup(s->out_path);
   if (copy) {
@@ -375,21 +389,22 @@ pf_status pf_sink_commit(pf_session *s) {
 
 void pf_sink_close(pf_session *s, int keep) {
   journal_stop(s);
-  if (s->fd < 0)
-    return;
-  keep = keep && s->journal_on && pf_rangeset_total(&s->written) > 0;
+  keep = keep && s->fd >= 0 && s->journal_on && pf_rangeset_total(&s->written) > 0;
   if (keep && journal_checkpoint(s) != PF_OK)
     keep = 0;
-  close(s->fd);
-  s->fd = -1;
-  if (!keep)
+  /* unlink before close: the lock still guards the side file */
+  if (!keep && s->side_owned)
     unlink(s->side_path);
+  s->side_owned = 0;
+  if (s->fd >= 0)
+    close(s->fd);
+  s->fd = -1;
 }
 
 pf_status pf_sink_reset(pf_session *s) {
   pf_sink_close(s, 0);
   pf_rangeset_free(&s->written);
-  s->bytes_resumed = 0;
+  atomic_store(&s->bytes_resumed, 0);
   s->journal_seq = 0;
   s->digest_pos = 0;
   s->end_seen = 0;

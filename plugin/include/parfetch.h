@@ -155,8 +155,8 @@ typedef struct pf_stats {
 
 /* Data callback of fetch_part(): called in the calling thread, with
  * ascending, contiguous offsets within the part. buf is valid only during
- * the call. Return 0 to go on, non-zero to abort the part (fetch_part then
- * returns PF_E_CANCELLED). */
+ * the call. Return 0 to go on, non-zero to abort this part only (fetch_part
+ * then returns PF_E_CANCELLED; the session and other parts go on). */
 typedef int (*pf_data_fn)(void *ctx, uint64_t offset, const void *buf, size_t len);
 
 /* close() flags */
@@ -205,15 +205,19 @@ typedef struct pf_entry {
   /* [any-thread] Probe url (one GET with "Range: bytes=0-"), learn size,
    * validator and range support, and prepare the output. The probe's body
    * is kept open and becomes part 0: no second request is made for it.
-   * *out is set whenever the result is not PF_E_NOMEM or PF_E_INVALID, even
-   * on failure, so that errmsg() can explain it; the host must close() it. */
+   * *out is NULL only if open() fails before a session exists: PF_E_INVALID
+   * (a NULL argument, a struct_size below this header's, both or neither of
+   * output_path and sink) or PF_E_NOMEM. Otherwise *out is set, even on
+   * failure, so that errmsg() can explain it; the host must close() it. */
   pf_status (*open)(const pf_config *cfg, const char *url,
                     const pf_open_args *args, pf_session **out);
 
-  /* [thread-safe] The plan: *count parts covering the object. Call with
-   * parts == NULL to learn *count; then with cap >= *count. A pure function
-   * of size and config; an object of unknown size or one without range
-   * support has one part. PF_E_INVALID if cap is too small. */
+  /* [thread-safe] The plan: *count parts covering what is still missing
+   * (the whole object, unless PF_OPEN_RESUME found stored ranges). Call with
+   * parts == NULL to learn *count, then with cap >= *count, before fetching:
+   * bytes stored meanwhile change the answer. A pure function of size,
+   * config and the stored ranges; an object of unknown size or one without
+   * range support has one part. PF_E_INVALID if cap is too small. */
   pf_status (*plan_parts)(pf_session *s, pf_part *parts, size_t cap, size_t *count);
 
   /* [thread-safe; distinct, non-overlapping parts] Fetch one part with

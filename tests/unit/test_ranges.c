@@ -53,11 +53,30 @@ static void test_many_out_of_order(void) {
   pf_rangeset_free(&rs);
 }
 
+static void test_overlaps_query(void) {
+  pf_rangeset rs;
+  pf_rangeset_init(&rs);
+  CU_ASSERT_FALSE(pf_rangeset_overlaps(&rs, 0, 10));
+  CU_ASSERT_EQUAL(pf_rangeset_add(&rs, 10, 20), 0);
+  CU_ASSERT_EQUAL(pf_rangeset_add(&rs, 30, 40), 0);
+  CU_ASSERT_FALSE(pf_rangeset_overlaps(&rs, 0, 10));  /* touching is not sharing */
+  CU_ASSERT_FALSE(pf_rangeset_overlaps(&rs, 20, 30));
+  CU_ASSERT_FALSE(pf_rangeset_overlaps(&rs, 40, 50));
+  CU_ASSERT_FALSE(pf_rangeset_overlaps(&rs, 15, 15)); /* empty */
+  CU_ASSERT_TRUE(pf_rangeset_overlaps(&rs, 19, 21));
+  CU_ASSERT_TRUE(pf_rangeset_overlaps(&rs, 0, 11));
+  CU_ASSERT_TRUE(pf_rangeset_overlaps(&rs, 25, 31));
+  CU_ASSERT_TRUE(pf_rangeset_overlaps(&rs, 0, 100));
+  CU_ASSERT_TRUE(pf_rangeset_overlaps(&rs, 39, 40));
+  pf_rangeset_free(&rs);
+}
+
 int pf_suite_ranges(void) {
   CU_pSuite s = CU_add_suite("ranges", NULL, NULL);
   if (!s || !CU_add_test(s, "merge and prefix", test_merge_and_prefix) ||
       !CU_add_test(s, "overlap refused", test_overlap_refused) ||
-      !CU_add_test(s, "1000 blocks out of order", test_many_out_of_order))
+      !CU_add_test(s, "1000 blocks out of order", test_many_out_of_order) ||
+      !CU_add_test(s, "overlap query", test_overlaps_query))
     return CU_get_error();
   return CUE_SUCCESS;
 }
