@@ -81,6 +81,7 @@ struct pf_xfer {
   uint64_t stop_at;   /* deliver up to here, PF_SIZE_UNKNOWN = to the end */
   int stopped_early;  /* we ended the reply ourselves at stop_at */
   int fn_abort;       /* the data callback asked to stop */
+  uint64_t last_rx_ns; /* when the last header or body byte arrived */
   pf_status verdict;  /* a bad reply found by a callback */
   char why[512];
   pf_data_fn fn;
@@ -130,6 +131,7 @@ static void copy_value(char *dst, size_t cap, const char *v, size_t len) {
 static size_t on_header(char *line, size_t size, size_t nmemb, void *arg) {
   struct pf_xfer *x = arg;
   size_t len = size * nmemb;
+  x->last_rx_ns = pf_now_ns();
   int code = pf_http_status_line(line, len);
   if (code >= 0) {
     reset_reply(x);
@@ -312,6 +314,8 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
       return 0;
     }
     x->pos = to;
+    /* after fn: time blocked on a full queue (backpressure) is no stall */
+    x->last_rx_ns = pf_now_ns();
   }
   if (x->stop_at != PF_SIZE_UNKNOWN && x->pos >= x->stop_at && x->cur > x->stop_at) {
     x->stopped_early = 1; /* more than we need from this reply: end it */
@@ -390,11 +394,9 @@ struct pf_xfer *pf_xfer_new(pf_session *s) {
   if (c->proxy)
     curl_easy_setopt(e, CURLOPT_PROXY, c->proxy);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-  long stall_s = (c->stall_timeout_ms + 999) / 1000;
-  if (stall_s > 0) {
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall_s);
-  }
+  /* stall_timeout is enforced by drive(): libcurl's low-speed check averages
+   * over several seconds, so a stream that stops dead after a fast start
+   * would be noticed seconds late */
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   long bufsize = c->chunk_size > 512 * 1024 ? 512 * 1024 : (long)c->chunk_size;
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, bufsize);
@@ -477,6 +479,7 @@ static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_
   x->req_end = ranged ? end : PF_SIZE_UNKNOWN;
   x->cur = x->req_start;
   x->checked = x->paused = x->stopped_early = x->fn_abort = 0;
+  x->last_rx_ns = pf_now_ns();
   x->verdict = PF_OK;
   x->why[0] = x->errbuf[0] = '\0';
   reset_reply(x);
@@ -504,6 +507,7 @@ static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_
  * stopped; CURLE_AGAIN when paused. */
 static CURLcode drive(struct pf_xfer *x, int until_paused) {
   pf_session *s = x->s;
+  uint64_t stall_ns = (uint64_t)s->cfg->stall_timeout_ms * 1000000ull;
   for (;;) {
     int running = 0;
     if (curl_multi_perform(x->multi, &running) != CURLM_OK)
@@ -514,6 +518,11 @@ static CURLcode drive(struct pf_xfer *x, int until_paused) {
       break;
     if (pf_stopping(s))
       return CURLE_ABORTED_BY_CALLBACK;
+    if (stall_ns && pf_now_ns() - x->last_rx_ns > stall_ns) {
+      snprintf(x->errbuf, sizeof x->errbuf, "no data for %.1f s (stall_timeout)",
+               (double)stall_ns / 1e9);
+      return CURLE_OPERATION_TIMEDOUT;
+    }
     if (curl_multi_poll(x->multi, NULL, 0, 100, NULL) != CURLM_OK)
       return CURLE_OUT_OF_MEMORY;
   }
@@ -866,6 +875,7 @@ pf_status pf_fetch(pf_session *s, struct pf_xfer *x, const pf_part *part, pf_dat
     t->stop_at = end;
     if (probe) {
       /* continue the probe's reply: its first bytes are part 0's */
+      probe->last_rx_ns = pf_now_ns(); /* it waited for run(), not for the server */
       if (probe->paused) {
         probe->paused = 0;
         curl_easy_pause(probe->easy, CURLPAUSE_CONT);

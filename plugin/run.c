@@ -34,9 +34,10 @@
 #include "internal.h"
 
 #define MIN_STEAL (1024u * 1024)     /* smallest range worth a new request */
-#define MIN_STEAL_SLOW (64u * 1024)  /* ... from a stream with > SLOW_SECS left */
+#define MIN_STEAL_SLOW (4u * 1024)   /* ... from a stream with > SLOW_SECS left */
 #define SLOW_SECS 0.5
 #define RATE_WARMUP_NS 300000000ull  /* a stream's rate is known after 300 ms */
+#define STEAL_RETRY_NS 50000000L     /* an idle worker looks again after 50 ms */
 
 typedef struct chunk {
   uint64_t off;
@@ -107,8 +108,10 @@ static int enqueue(void *ctx, uint64_t off, const void *buf, size_t len) {
 }
 
 /* Take over the tail of the slowest-finishing part. Called with rc->mu
- * held. Returns 1 and fills *part if there was something worth taking. */
-static int steal(run_ctx *rc, worker *self, pf_part *part, size_t *victim, double *victim_left) {
+ * held. Returns 1 and fills *part if there was something worth taking;
+ * *busy says whether other parts are still in flight (worth waiting for). */
+static int steal(run_ctx *rc, worker *self, pf_part *part, size_t *victim, double *victim_left,
+                 int *busy) {
   uint64_t now = pf_now_ns();
   double elapsed = (double)(now - rc->t0_ns) / 1e9;
   double pool_rate =
@@ -116,15 +119,19 @@ static int steal(run_ctx *rc, worker *self, pf_part *part, size_t *victim, doubl
   worker *best = NULL;
   double best_left = 0, best_rate = 0;
   uint64_t all_remaining = 0;
+  *busy = 0;
   for (size_t i = 0; i < rc->nworkers; i++) {
     worker *w = &rc->ws[i];
     if (w == self)
       continue;
     pthread_mutex_lock(&w->span.mu);
     if (w->span.active && w->span.end > w->span.claimed) {
+      *busy = 1;
       uint64_t remaining = w->span.end - w->span.claimed;
       uint64_t ran = now - w->span.t0_ns, done = w->span.claimed - w->span.start;
-      double rate = ran > RATE_WARMUP_NS && done > MIN_STEAL_SLOW ? (double)done / (ran / 1e9) : 0;
+      /* a stream's own rate, once it has run long enough to say: a stream
+       * that delivered almost nothing in that time is known to be slow */
+      double rate = ran > RATE_WARMUP_NS ? ((double)done + 1) / ((double)ran / 1e9) : 0;
       double per_stream = pool_rate > 0 ? pool_rate / (double)rc->nworkers : 0;
       double left = rate > 0 ? remaining / rate
                     : per_stream > 0 ? remaining / per_stream
@@ -144,14 +151,13 @@ static int steal(run_ctx *rc, worker *self, pf_part *part, size_t *victim, doubl
   pthread_mutex_lock(&best->span.mu);
   uint64_t remaining = best->span.active ? best->span.end - best->span.claimed : 0;
   if (remaining > 0) {
-    /* the victim keeps what it can fetch while the pool finishes the rest */
+    /* the victim keeps what it can fetch while the pool finishes the rest;
+     * with no rate yet, half */
     uint64_t keep = remaining / 2;
     if (best_rate > 0 && pool_rate > 0) {
       double k = best_rate * (double)all_remaining / pool_rate;
       keep = k < (double)remaining ? (uint64_t)k : remaining;
     }
-    if (keep < MIN_STEAL_SLOW)
-      keep = remaining < MIN_STEAL_SLOW ? remaining : MIN_STEAL_SLOW;
     uint64_t take = remaining - keep;
     uint64_t least = best_left > SLOW_SECS ? MIN_STEAL_SLOW : MIN_STEAL;
     if (take >= least) {
@@ -183,7 +189,7 @@ static void *worker_main(void *arg) {
   int stealing = s->ranges && !s->in_order;
   for (;;) {
     pf_part part;
-    int have = 0, stolen = 0;
+    int have = 0, stolen = 0, busy = 0;
     size_t victim = 0;
     double victim_left = 0;
     pthread_mutex_lock(&rc->mu);
@@ -192,7 +198,7 @@ static void *worker_main(void *arg) {
         part = rc->parts[rc->next++];
         have = 1;
       } else if (stealing) {
-        have = stolen = steal(rc, w, &part, &victim, &victim_left);
+        have = stolen = steal(rc, w, &part, &victim, &victim_left, &busy);
       }
     }
     if (have) {
@@ -204,6 +210,12 @@ static void *worker_main(void *arg) {
       pthread_mutex_unlock(&w->span.mu);
     }
     pthread_mutex_unlock(&rc->mu);
+    if (!have && busy && !atomic_load(&s->stop)) {
+      /* nothing worth taking yet; a stream may turn out slow: look again */
+      struct timespec ts = {0, STEAL_RETRY_NS};
+      nanosleep(&ts, NULL);
+      continue;
+    }
     if (!have)
       break;
     if (stolen) /* logged outside rc->mu: a slow log must not stall the others */
