@@ -38,11 +38,13 @@
 #define SLOW_SECS 0.5
 #define RATE_WARMUP_NS 300000000ull  /* a stream's rate is known after 300 ms */
 #define STEAL_RETRY_NS 50000000L     /* an idle worker looks again after 50 ms */
+#define CHUNK_HOLD_NS 250000000ull   /* a partly filled chunk is flushed after 250 ms */
 
 typedef struct chunk {
   uint64_t off;
   size_t len;
   unsigned char *buf;
+  uint64_t t0_ns; /* when its first byte came */
 } chunk;
 
 struct worker;
@@ -90,6 +92,7 @@ static int enqueue(void *ctx, uint64_t off, const void *buf, size_t len) {
       w->cur = item;
       w->cur->off = off;
       w->cur->len = 0;
+      w->cur->t0_ns = pf_now_ns();
     }
     size_t n = w->rc->chunk_size - w->cur->len;
     if (n > len)
@@ -99,7 +102,9 @@ static int enqueue(void *ctx, uint64_t off, const void *buf, size_t len) {
     p += n;
     off += n;
     len -= n;
-    if (w->cur->len == w->rc->chunk_size)
+    /* full, or held long enough: a slow stream's bytes should reach the
+     * disk (and the resume journal) without waiting to fill a chunk */
+    if (w->cur->len == w->rc->chunk_size || pf_now_ns() - w->cur->t0_ns > CHUNK_HOLD_NS)
       flush(w);
     if (atomic_load(&w->rc->s->stop))
       return -1;

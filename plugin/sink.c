@@ -30,7 +30,7 @@
 #define SCRATCH_SIZE (256 * 1024)
 #define CATCH_UP_BUDGET (8ull * 1024 * 1024) /* digest read-back per store */
 #define JOURNAL_EVERY (4ull * 1024 * 1024)   /* a record after this many bytes */
-#define JOURNAL_PERIOD_MS 500                /* or after this long, if anything new */
+#define JOURNAL_PERIOD_MS 200                /* or after this long, if anything new */
 
 static int file_read(int fd, uint64_t off, unsigned char *p, size_t len);
 static int file_write(int fd, uint64_t off, const unsigned char *p, size_t len);
