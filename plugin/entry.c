@@ -241,11 +241,7 @@ static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_arg
   s->log = args->log;
   s->log_ctx = args->log_ctx;
   s->cancel_flag = args->cancel_flag;
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&s->journal_cv, &ca);
-  pthread_condattr_destroy(&ca);
+  pf_cond_init_monotonic(&s->journal_cv);
   s->resume = (args->flags & PF_OPEN_RESUME) != 0;
   pf_rangeset_init(&s->written);
   s->cfg = pf_config_dup(cfg);

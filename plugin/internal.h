@@ -117,6 +117,9 @@ typedef struct pf_queue {
 } pf_queue;
 
 int pf_queue_init(pf_queue *q, size_t cap, atomic_int *stop);
+/* Condition variables on CLOCK_MONOTONIC, and a wait of at most ms. */
+void pf_cond_init_monotonic(pthread_cond_t *cv);
+void pf_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long ms);
 void pf_queue_destroy(pf_queue *q);
 /* 0 on success; -1 if the queue is closed or *stop is set. */
 int pf_queue_push(pf_queue *q, void *item);

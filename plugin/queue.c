@@ -14,6 +14,26 @@
 
 #include "internal.h"
 
+void pf_cond_init_monotonic(pthread_cond_t *cv) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(cv, &ca);
+  pthread_condattr_destroy(&ca);
+}
+
+void pf_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ts.tv_sec += ms / 1000;
+  ts.tv_nsec += (ms % 1000) * 1000000L;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  pthread_cond_timedwait(cv, mu, &ts);
+}
+
 int pf_queue_init(pf_queue *q, size_t cap, atomic_int *stop) {
   q->items = calloc(cap ? cap : 1, sizeof *q->items);
   if (!q->items)
@@ -23,12 +43,8 @@ int pf_queue_init(pf_queue *q, size_t cap, atomic_int *stop) {
   q->closed = 0;
   q->stop = stop;
   pthread_mutex_init(&q->mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&q->not_full, &ca);
-  pthread_cond_init(&q->not_empty, &ca);
-  pthread_condattr_destroy(&ca);
+  pf_cond_init_monotonic(&q->not_full);
+  pf_cond_init_monotonic(&q->not_empty);
   return 0;
 }
 
@@ -44,21 +60,10 @@ static int stopped(const pf_queue *q) {
   return q->stop && atomic_load(q->stop);
 }
 
-static void wait_slice(pthread_cond_t *cv, pthread_mutex_t *mu) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_nsec += 100 * 1000 * 1000;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
-  pthread_cond_timedwait(cv, mu, &ts);
-}
-
 int pf_queue_push(pf_queue *q, void *item) {
   pthread_mutex_lock(&q->mu);
   while (q->len == q->cap && !q->closed && !stopped(q))
-    wait_slice(&q->not_full, &q->mu);
+    pf_cond_wait_ms(&q->not_full, &q->mu, 100);
   if (q->closed || stopped(q)) {
     pthread_mutex_unlock(&q->mu);
     return -1;
@@ -73,7 +78,7 @@ int pf_queue_push(pf_queue *q, void *item) {
 int pf_queue_pop(pf_queue *q, void **item) {
   pthread_mutex_lock(&q->mu);
   while (q->len == 0 && !q->closed && !stopped(q))
-    wait_slice(&q->not_empty, &q->mu);
+    pf_cond_wait_ms(&q->not_empty, &q->mu, 100);
   if (q->len == 0 || stopped(q)) {
     pthread_mutex_unlock(&q->mu);
     return -1;

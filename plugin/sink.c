@@ -83,14 +83,7 @@ static void *journal_main(void *arg) {
   uint64_t last = pf_now_ns();
   pthread_mutex_lock(&s->journal_mu);
   while (!s->journal_quit) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += 100 * 1000 * 1000;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&s->journal_cv, &s->journal_mu, &ts);
+    pf_cond_wait_ms(&s->journal_cv, &s->journal_mu, 100);
     uint64_t pending = atomic_load(&s->unjournaled);
     int due = pending >= JOURNAL_EVERY ||
               (pending > 0 && pf_now_ns() - last >= JOURNAL_PERIOD_MS * 1000000ull);
