@@ -36,6 +36,7 @@
 #define MIN_STEAL (1024u * 1024)     /* smallest range worth a new request */
 #define MIN_STEAL_SLOW (4u * 1024)   /* ... from a stream with > SLOW_SECS left */
 #define SLOW_SECS 0.5
+#define STEAL_MIN_LEFT_S 0.1         /* leave alone a stream that ends sooner */
 #define RATE_WARMUP_NS 300000000ull  /* a stream's rate is known after 300 ms */
 #define STEAL_RETRY_NS 50000000L     /* an idle worker looks again after 50 ms */
 #define CHUNK_HOLD_NS 250000000ull   /* a partly filled chunk is flushed after 250 ms */
@@ -150,7 +151,9 @@ static int steal(run_ctx *rc, worker *self, pf_part *part, size_t *victim, doubl
     }
     pthread_mutex_unlock(&w->span.mu);
   }
-  if (!best)
+  /* a new request costs a round trip or two: not worth it for a stream about
+   * to finish anyway */
+  if (!best || best_left < STEAL_MIN_LEFT_S)
     return 0;
   int got = 0;
   pthread_mutex_lock(&best->span.mu);
