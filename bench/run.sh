@@ -1,0 +1,669 @@
+#!/usr/bin/env bash
+# bench/run.sh - parfetch against aria2c, axel, wget2, rclone and curl, one command.
+#
+#   bash bench/run.sh [SCENARIO...] [options]        (make bench runs all of them)
+#
+# Scenarios (default: a b c d):
+#   a  SIZE_A from nginx on loopback, no limits; SIZE_A may list several sizes
+#      (default "1073741824 268435456": 1 GiB is scenario "a", every further size
+#      is a scenario of its own named a-<N>MiB, e.g. a-256MiB)
+#   b  SIZE (256 MiB), every server connection capped at CAP (8 MiB/s) with the
+#      kernel's SO_MAX_PACING_RATE (bench/pacing_shim.c preloaded into nginx)
+#   c  SIZE over a 40 ms round trip: two network namespaces joined by TUN devices
+#      and bench/delayline.c, nginx in one, the tools in the other
+#   d  b, plus the SLOW_NTH-th connection of every run paced at SLOW_RATE (100 KB/s)
+#
+# Options (each also an environment variable):
+#   -r, --runs N        RUNS      rounds per scenario (default 5)
+#   -t, --tools LIST    TOOLS     space/comma list (default: parfetch parfetch-n16
+#                                 aria2c axel wget2 rclone curl)
+#       --size-a LIST   SIZE_A    scenario a's file size(s) (default "1073741824 268435456")
+#       --size BYTES    SIZE      scenarios b, c, d (default 268435456)
+#       --cap BPS       CAP       per-connection cap in b/d, bytes/s (default 8388608)
+#       --slow-rate BPS SLOW_RATE the slow connection in d (default 100000)
+#       --slow-nth N    SLOW_NTH  which accepted connection is slow in d (default 2)
+#       --rtt-ms MS     RTT_MS    round trip in c (default 40)
+#       --timeout S     TIMEOUT   per-run limit (default: a 120, c 60, b/d 1.5 x SIZE/CAP + 10)
+#       --out DIR       OUT_DIR   results (default bench/results/<date-time>, and
+#                                 bench/results/latest points at it)
+#       --plot PNG      PLOT      plot path (default OUT_DIR/bench.png)
+#   LONG_RUN=10 LONG_RUNS=3       a tool whose run took longer than LONG_RUN s gets at
+#                                 most LONG_RUNS runs in that scenario (time budget)
+#   BUILD=build                   where build/parfetch lives
+#   BENCH_TMP=DIR                 scratch dir (default /dev/shm when it has room, else
+#                                 ${TMPDIR:-/tmp}): served files and downloads live there
+#   KEEP_TMP=1                    keep the scratch dir
+#
+# Every run: wall time (bash's EPOCHREALTIME around the command), user+sys CPU and peak
+# RSS (GNU time), output size and sha256 checked against the source (a wrong or missing
+# file is a failed run, recorded, never timed), output deleted. Tools run in a
+# round-robin order that rotates every round. Results: OUT_DIR/results.csv,
+# OUT_DIR/report.md (bench/report.py), OUT_DIR/verify.txt (measured caps and RTT),
+# OUT_DIR/env.txt (machine, versions, commit).
+#
+# Network: only 127.0.0.1 and, for c, 10.77.0.1/10.77.0.2 on TUN devices inside two
+# network namespaces this script creates and deletes (no route leaves them).
+set -euo pipefail
+
+SELF=$(readlink -f "${BASH_SOURCE[0]}")
+BENCH_DIR=$(dirname "$SELF")
+ROOT=$(dirname "$BENCH_DIR")
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ======================================================================= the run loop
+# `run.sh __loop` measures the tools of one scenario. It runs as a child process so
+# that scenario c can start it inside the client namespace; everything it needs comes
+# in exported L_* variables. One line per run goes to $L_RAW.
+
+tool_cmd() { # TOOL URL OUT -> CMD array
+  local tool=$1 url=$2 out=$3
+  case $tool in
+    parfetch) CMD=("$L_PF_BIN" -q -o "$out" "$url") ;;
+    parfetch-n16) CMD=("$L_PF_BIN" -q -n 16 -o "$out" "$url") ;;
+    aria2c) CMD=(aria2c --no-conf -x16 -s16 -k1M --file-allocation=none -q
+                 --allow-overwrite=true -d "$(dirname "$out")" -o "$(basename "$out")" "$url") ;;
+    axel) CMD=(axel -n 16 -q -o "$out" "$url") ;;
+    wget2) CMD=(wget2 --no-config --max-threads=16 --chunk-size=1M -q -O "$out" "$url") ;;
+    rclone) # the http backend + copyto: a ranged multi-thread download (copyurl is one GET)
+      CMD=(rclone copyto --config "$L_HOME/rclone.conf" -q --http-url "${url%/*}/"
+           ":http:${url##*/}" "$out" --multi-thread-streams 16 --multi-thread-cutoff 1M) ;;
+    curl) CMD=(curl -q -sSf -o "$out" "$url") ;;
+    *) return 1 ;;
+  esac
+}
+
+reset_counter() {
+  # Zero the shim's connection counter in place (it is mmap'ed by nginx: no truncation).
+  [ -n "${L_COUNTER:-}" ] && [ -f "$L_COUNTER" ] &&
+    dd if=/dev/zero of="$L_COUNTER" bs=8 count=1 conv=notrunc status=none
+  return 0
+}
+
+CHILD=
+on_loop_signal() {
+  # The measured command runs in its own process group (setsid; timeout --foreground
+  # keeps the tool in it): stop all of it.
+  [ -n "$CHILD" ] && kill -TERM -- "-$CHILD" 2>/dev/null
+  exit 143
+}
+
+run_loop() {
+  trap on_loop_signal TERM INT HUP
+  local -a tools order
+  read -r -a tools <<<"$L_TOOLS"
+  local n=${#tools[@]} round i k tool url out tf rc t0 t1 wall line note ok cpu user sys rss bytes got
+  declare -A done_runs=() long=() dead=()
+  mkdir -p "$L_WORK/out"
+  export HOME="$L_HOME" XDG_CONFIG_HOME="$L_HOME/.config" PARFETCH_SYSCONFDIR="$L_HOME/sysconf"
+  export no_proxy='*' NO_PROXY='*'
+  unset PARFETCH_CONFIG http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY ftp_proxy
+  for ((round = 1; round <= L_RUNS; round++)); do
+    order=()
+    for ((i = 0; i < n; i++)); do order+=("${tools[((i + round - 1) % n)]}"); done
+    k=0
+    for tool in "${order[@]}"; do
+      k=$((k + 1))
+      [ -n "${dead[$tool]:-}" ] && continue
+      if [ -n "${long[$tool]:-}" ] && [ "${done_runs[$tool]:-0}" -ge "$L_LONG_RUNS" ]; then
+        continue
+      fi
+      url="$L_BASE_URL/$L_SCN/r$round/$tool/$L_FILE"
+      out="$L_WORK/out/$tool.bin"
+      rm -f -- "$out"
+      tool_cmd "$tool" "$url" "$out"
+      tf="$L_WORK/time.$tool"
+      reset_counter
+      t0=$EPOCHREALTIME
+      rc=0
+      setsid /usr/bin/time -f '%e %U %S %M' -o "$tf" \
+        timeout --foreground -k 5 "$L_TIMEOUT" "${CMD[@]}" >"$L_WORK/tool.log" 2>&1 </dev/null &
+      CHILD=$!
+      wait "$CHILD" || rc=$?
+      t1=$EPOCHREALTIME
+      CHILD=
+      wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+      line=$(tail -n 1 "$tf" 2>/dev/null || true)
+      [[ $line =~ ^[0-9.]+\ [0-9.]+\ [0-9.]+\ [0-9]+$ ]] || line="0 0 0 0"
+      read -r _ user sys rss <<<"$line"
+      cpu=$(awk -v u="${user:-0}" -v s="${sys:-0}" 'BEGIN { printf "%.2f", u + s }')
+      ok=0 note=
+      if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        note="timeout>${L_TIMEOUT}s"
+        dead[$tool]=1
+      elif [ "$rc" -gt 128 ] && [ "$rc" -lt 160 ]; then
+        note="killed by signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null || echo '?'))"
+      elif [ "$rc" -ne 0 ]; then
+        note="exit $rc: $(tail -n 2 "$L_WORK/tool.log" | tr '\n,"' '  ' | cut -c1-120)"
+      elif [ ! -f "$out" ]; then
+        note="no output file"
+      else
+        bytes=$(stat -c %s -- "$out")
+        if [ "$bytes" -ne "$L_SIZE" ]; then
+          note="size $bytes != $L_SIZE"
+        else
+          got=$(sha256sum <"$out" | cut -d' ' -f1)
+          if [ "$got" != "$L_SHA" ]; then note="sha256 mismatch"; else ok=1; fi
+        fi
+      fi
+      rm -f -- "$out" "$out.aria2"
+      done_runs[$tool]=$((${done_runs[$tool]:-0} + 1))
+      if awk -v w="$wall" -v l="$L_LONG_RUN" 'BEGIN { exit !(w > l) }'; then long[$tool]=1; fi
+      # tool,scenario,run,wall_s,cpu_s,rss_kb,ok,user_s,sys_s,exit,note,position
+      printf '%s,%s,%d,%s,%s,%s,%d,%s,%s,%d,"%s",%d\n' "$tool" "$L_SCN" "$round" "$wall" "$cpu" \
+        "${rss:-0}" "$ok" "${user:-0}" "${sys:-0}" "$rc" "$note" "$k" >>"$L_RAW"
+      if [ "$ok" -eq 1 ]; then
+        log "  $L_SCN r$round $tool: ${wall}s cpu ${cpu}s rss $((${rss:-0} / 1024))MiB"
+      else
+        log "  $L_SCN r$round $tool: FAILED ($note) after ${wall}s"
+      fi
+    done
+  done
+}
+
+if [ "${1:-}" = "__loop" ]; then
+  run_loop
+  exit 0
+fi
+
+# ======================================================================= options
+SCENARIOS=${SCENARIOS:-}
+RUNS=${RUNS:-5}
+TOOLS=${TOOLS:-"parfetch parfetch-n16 aria2c axel wget2 rclone curl"}
+SIZE_A=${SIZE_A:-"1073741824 268435456"}
+SIZE=${SIZE:-268435456}
+CAP=${CAP:-8388608}
+SLOW_RATE=${SLOW_RATE:-100000}
+SLOW_NTH=${SLOW_NTH:-2}
+RTT_MS=${RTT_MS:-40}
+TIMEOUT=${TIMEOUT:-}
+LONG_RUN=${LONG_RUN:-10}
+LONG_RUNS=${LONG_RUNS:-3}
+OUT_DIR=${OUT_DIR:-}
+PLOT=${PLOT:-}
+BUILD=${BUILD:-build}
+KEEP_TMP=${KEEP_TMP:-0}
+
+usage() { sed -n '2,/^set -euo/p' "$SELF" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    a | b | c | d) SCENARIOS="$SCENARIOS $1" ;;
+    -r | --runs) RUNS=$2; shift ;;
+    -t | --tools) TOOLS=${2//,/ }; shift ;;
+    --size-a) SIZE_A=${2//,/ }; shift ;;
+    --size) SIZE=$2; shift ;;
+    --cap) CAP=$2; shift ;;
+    --slow-rate) SLOW_RATE=$2; shift ;;
+    --slow-nth) SLOW_NTH=$2; shift ;;
+    --rtt-ms) RTT_MS=$2; shift ;;
+    --timeout) TIMEOUT=$2; shift ;;
+    --out) OUT_DIR=$2; shift ;;
+    --plot) PLOT=$2; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) die "unknown argument '$1' (try --help)" ;;
+  esac
+  shift
+done
+SCENARIOS=${SCENARIOS:-"a b c d"}
+SCENARIOS=${SCENARIOS//,/ }
+for v in RUNS SIZE CAP SLOW_RATE SLOW_NTH RTT_MS LONG_RUNS; do
+  [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v must be a positive integer (got '${!v}')"
+done
+read -r -a SIZES_A <<<"$SIZE_A"
+[ ${#SIZES_A[@]} -ge 1 ] && [ ${#SIZES_A[@]} -le 4 ] || die "SIZE_A lists 1 to 4 sizes"
+SIZE_A_MAX=0
+for v in "${SIZES_A[@]}"; do
+  [[ $v =~ ^[0-9]+$ ]] && [ "$v" -gt 0 ] || die "SIZE_A: '$v' is not a positive integer"
+  [ "$v" -gt "$SIZE_A_MAX" ] && SIZE_A_MAX=$v
+done
+[ "$RUNS" -le 50 ] || die "RUNS is at most 50"
+for s in $SCENARIOS; do [[ $s =~ ^[abcd]$ ]] || die "unknown scenario '$s'"; done
+
+case $BUILD in /*) PF_BIN=$BUILD/parfetch ;; *) PF_BIN=$ROOT/$BUILD/parfetch ;; esac
+
+# ======================================================================= prerequisites
+[ -x /usr/sbin/nginx ] && PATH="$PATH:/usr/sbin"
+if [ ! -x /usr/bin/time ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    log "installing GNU time (Debian package 'time')"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null ||
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null; }
+  fi
+  [ -x /usr/bin/time ] || die "GNU time is missing: sudo apt-get install -y time"
+fi
+for c in nginx openssl curl cc sha256sum timeout; do
+  command -v "$c" >/dev/null || die "'$c' is missing (make bench installs the bench packages)"
+done
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+case " $SCENARIOS " in *" c "*)
+  [ "$(id -u)" -eq 0 ] || die "scenario c needs root (network namespaces, TUN devices)"
+  command -v ip >/dev/null || die "scenario c needs ip (iproute2)"
+  [ -c /dev/net/tun ] || die "scenario c needs /dev/net/tun"
+  ;;
+esac
+
+ALL_TOOLS=()
+for t in $TOOLS; do
+  case $t in
+    parfetch | parfetch-n16)
+      if [ ! -x "$PF_BIN" ]; then log "warning: $PF_BIN is missing; $t skipped"; continue; fi ;;
+    aria2c | axel | wget2 | rclone | curl)
+      if ! command -v "$t" >/dev/null; then log "warning: $t is not installed; skipped"; continue; fi ;;
+    *) die "unknown tool '$t'" ;;
+  esac
+  ALL_TOOLS+=("$t")
+done
+[ ${#ALL_TOOLS[@]} -gt 0 ] || die "no tool to run"
+
+# ======================================================================= scratch, cleanup
+if [ -z "${BENCH_TMP:-}" ]; then
+  BENCH_TMP=${TMPDIR:-/tmp}
+  need_kb=$(((3 * SIZE_A_MAX + 2 * SIZE) / 1024 + 1048576))
+  if [ -d /dev/shm ] && [ -w /dev/shm ] &&
+    [ "$(df -Pk /dev/shm | awk 'NR==2 { print $4 }')" -gt "$need_kb" ]; then
+    BENCH_TMP=/dev/shm
+  fi
+fi
+WORK=$(mktemp -d "$BENCH_TMP/parfetch-bench.XXXXXX")
+# Snapshot the binaries: the tree may be rebuilt while the bench runs, and every run
+# must use the same parfetch (the CLI loads the plugin next to itself).
+if [ -x "$PF_BIN" ]; then
+  mkdir -p "$WORK/pf"
+  cp -p "$PF_BIN" "$WORK/pf/parfetch"
+  [ -f "$(dirname "$PF_BIN")/parfetch.so" ] && cp -p "$(dirname "$PF_BIN")/parfetch.so" "$WORK/pf/"
+  PF_SRC=$PF_BIN
+  PF_BIN=$WORK/pf/parfetch
+fi
+NGINX_PID=
+DL_PID=
+LOOP_PID=
+NS_CLI=
+NS_SRV=
+OWNER=$BASHPID
+
+stop_pid() { # PID: TERM, wait up to 5 s, then KILL
+  local pid=$1 i
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+nginx_stop() {
+  local pid=$NGINX_PID kids
+  [ -n "$pid" ] || return 0
+  NGINX_PID=
+  kids=$(pgrep -P "$pid" 2>/dev/null || true)
+  stop_pid "$pid"
+  # shellcheck disable=SC2086
+  [ -n "$kids" ] && kill -KILL $kids 2>/dev/null || true
+}
+
+netns_down() {
+  stop_pid "$DL_PID"
+  DL_PID=
+  [ -n "$NS_CLI" ] && ip netns del "$NS_CLI" 2>/dev/null || true
+  [ -n "$NS_SRV" ] && ip netns del "$NS_SRV" 2>/dev/null || true
+  NS_CLI= NS_SRV=
+}
+
+cleanup() {
+  [ "$BASHPID" = "$OWNER" ] || return 0
+  stop_pid "$LOOP_PID"
+  LOOP_PID=
+  nginx_stop
+  netns_down
+  if [ "$KEEP_TMP" = 1 ]; then log "scratch kept: $WORK"; else rm -rf -- "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# ======================================================================= results dir
+STAMP=$(date +%Y%m%d-%H%M%S)
+if [ -z "$OUT_DIR" ]; then
+  OUT_DIR=$BENCH_DIR/results/$STAMP
+  mkdir -p "$OUT_DIR"
+  ln -sfn "$STAMP" "$BENCH_DIR/results/latest"
+fi
+mkdir -p "$OUT_DIR"
+OUT_DIR=$(cd "$OUT_DIR" && pwd)
+PLOT=${PLOT:-$OUT_DIR/bench.png}
+CSV=$OUT_DIR/results.csv
+VERIFY=$OUT_DIR/verify.txt
+META=$OUT_DIR/meta.txt
+echo "tool,scenario,run,wall_s,cpu_s,rss_kb,ok,user_s,sys_s,exit,note,position,bytes,requests,ranged,conns,peak_parallel,server_bytes" >"$CSV"
+: >"$VERIFY"
+
+{
+  echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+  echo "parfetch commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(
+    [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -1)" ] && echo ' (+ uncommitted changes in the tree)')"
+  echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)"
+  echo "kernel: $(uname -sr), congestion control $(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null), default qdisc $(sysctl -n net.core.default_qdisc 2>/dev/null)"
+  echo "os: $(. /etc/os-release && echo "$PRETTY_NAME")"
+  echo "scratch: $WORK ($(df -PT "$WORK" | awk 'NR==2 { print $2 }'))"
+  echo "parfetch: $("$PF_BIN" --version 2>&1 | tr '\n' ' ' || echo missing)(copied from ${PF_SRC:-?})"
+  for f in "$PF_BIN" "$(dirname "$PF_BIN")/parfetch.so"; do
+    [ -f "$f" ] && echo "  $(basename "$f"): built $(date -u -r "$f" '+%Y-%m-%d %H:%M:%S UTC'), sha256 $(sha256sum <"$f" | cut -c1-16)"
+  done
+  echo "aria2c: $(aria2c --version 2>/dev/null | head -1)"
+  echo "axel: $(axel --version 2>/dev/null | head -1)"
+  echo "wget2: $(wget2 --version 2>/dev/null | head -1)"
+  echo "rclone: $(rclone version 2>/dev/null | head -1)"
+  echo "curl: $(curl --version 2>/dev/null | head -1)"
+  echo "nginx: $(nginx -v 2>&1)"
+  echo "scenarios: $SCENARIOS; runs: $RUNS; tools: ${ALL_TOOLS[*]}; LONG_RUN=$LONG_RUN s LONG_RUNS=$LONG_RUNS"
+} >"$OUT_DIR/env.txt"
+cat "$OUT_DIR/env.txt" >&2
+{
+  echo "size_a=${SIZES_A[*]}"
+  echo "size=$SIZE"
+  echo "cap=$CAP"
+  echo "slow_rate=$SLOW_RATE"
+  echo "slow_nth=$SLOW_NTH"
+  echo "rtt_ms=$RTT_MS"
+  echo "runs=$RUNS"
+} >"$META"
+
+# ======================================================================= build helpers
+log "building the pacing shim and the delay line in $WORK"
+cc -O2 -Wall -shared -fPIC -o "$WORK/pacing_shim.so" "$BENCH_DIR/pacing_shim.c" -ldl ||
+  die "building bench/pacing_shim.c failed"
+cc -O2 -Wall -o "$WORK/delayline" "$BENCH_DIR/delayline.c" || die "building bench/delayline.c failed"
+
+# ======================================================================= files
+DOCROOT=$WORK/www
+mkdir -p "$DOCROOT/files" "$WORK/home/.config" "$WORK/home/sysconf" "$WORK/nginx/tmp"
+: >"$WORK/home/rclone.conf"
+
+mkfile() { # PATH SIZE : AES-128-CTR keystream, fast and incompressible
+  head -c "$2" /dev/zero | openssl enc -aes-128-ctr -nosalt \
+    -K 000102030405060708090a0b0c0d0e0f -iv "$(printf '%032x' "$2")" -out "$1"
+  [ "$(stat -c %s "$1")" -eq "$2" ] || die "making $1 failed"
+}
+
+need_a=0 need_s=0
+for s in $SCENARIOS; do case $s in a) need_a=1 ;; *) need_s=1 ;; esac; done
+declare -A FSIZE=() FSHA=()
+if [ $need_a = 1 ]; then
+  for ((i = 0; i < ${#SIZES_A[@]}; i++)); do
+    log "generating $((SIZES_A[i] / 1048576)) MiB for scenario a"
+    mkfile "$DOCROOT/files/a$i.bin" "${SIZES_A[i]}"
+    FSIZE[a$i.bin]=${SIZES_A[i]}
+    FSHA[a$i.bin]=$(sha256sum <"$DOCROOT/files/a$i.bin" | cut -d' ' -f1)
+  done
+fi
+if [ $need_s = 1 ]; then
+  log "generating $((SIZE / 1048576)) MiB for scenarios b, c, d"
+  mkfile "$DOCROOT/files/s.bin" "$SIZE"
+  FSIZE[s.bin]=$SIZE
+  FSHA[s.bin]=$(sha256sum <"$DOCROOT/files/s.bin" | cut -d' ' -f1)
+  mkfile "$DOCROOT/files/v64.bin" $((64 * 1048576))
+fi
+mkdir -p "$DOCROOT/verify"
+for f in "$DOCROOT"/files/*; do ln -f "$f" "$DOCROOT/verify/"; done
+
+link_runs() { # SCN FILE : /SCN/rN/TOOL/FILE for every run and tool, so that nginx's
+  local scn=$1 f=$2 r t # access log tells runs and tools apart
+  for ((r = 1; r <= RUNS; r++)); do
+    for t in "${ALL_TOOLS[@]}"; do
+      mkdir -p "$DOCROOT/$scn/r$r/$t"
+      ln -f "$DOCROOT/files/$f" "$DOCROOT/$scn/r$r/$t/$f"
+    done
+  done
+}
+
+# ======================================================================= nginx
+free_port() {
+  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+nginx_conf() { # LISTEN (addr:port)
+  local d=$WORK/nginx user_line=""
+  [ "$(id -u)" -eq 0 ] && user_line="user root root;"
+  cat >"$d/nginx.conf" <<EOF
+# generated by bench/run.sh
+$user_line
+worker_processes 2;
+daemon off;
+master_process on;
+pid $d/nginx.pid;
+error_log $d/error.log notice;
+events { worker_connections 1024; }
+http {
+    default_type application/octet-stream;
+    server_tokens off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    keepalive_timeout 60s;
+    client_body_temp_path $d/tmp/client_body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    log_format bench '\$msec\t\$request_time\t\$connection\t\$request_method\t\$uri\t\$status\t\$http_range\t\$body_bytes_sent\t\$http_user_agent';
+    access_log $d/access.log bench;
+    server {
+        listen $1;
+        root $DOCROOT;
+        location = /.alive { access_log off; return 200 "bench $WORK\n"; }
+    }
+}
+EOF
+}
+
+# nginx_start LISTEN_ADDR [NETNS] [ENV...] : start nginx, wait for it (max 5 s).
+# LISTEN_ADDR 127.0.0.1 picks a free port (5 attempts); in a namespace, port 8080.
+nginx_start() {
+  local addr=$1 ns=${2:-} attempt i port
+  shift 2 || shift $#
+  for attempt in 1 2 3 4 5; do
+    if [ -n "$ns" ]; then port=8080; else port=$(free_port); fi
+    nginx_conf "$addr:$port"
+    : >"$WORK/nginx/error.log"
+    : >"$WORK/nginx/access.log"
+    if [ -n "$ns" ]; then
+      env "$@" ip netns exec "$ns" nginx -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" \
+        >>"$WORK/nginx/stdout.log" 2>&1 </dev/null &
+    else
+      env "$@" nginx -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" \
+        >>"$WORK/nginx/stdout.log" 2>&1 </dev/null &
+    fi
+    NGINX_PID=$!
+    for i in $(seq 1 50); do
+      kill -0 "$NGINX_PID" 2>/dev/null || break
+      if ${ns:+ip netns exec "$ns"} curl -s --noproxy '*' --max-time 2 "http://$addr:$port/.alive" 2>/dev/null |
+        grep -qF "bench $WORK"; then
+        BASE_URL="http://$addr:$port"
+        return 0
+      fi
+      sleep 0.1
+    done
+    nginx_stop
+    grep -q 'Address already in use' "$WORK/nginx/error.log" 2>/dev/null && continue
+    break
+  done
+  cat "$WORK/nginx/error.log" >&2
+  die "nginx did not start"
+}
+
+# ======================================================================= measurement
+rate_of() { # URL [RANGE] -> "bytes seconds MiB/s"
+  local url=$1 range=${2:-} w
+  w=$(${NSX:-} curl -s --noproxy '*' -o /dev/null ${range:+-r "$range"} \
+    -w '%{size_download} %{time_total}' --max-time 120 "$url") || true
+  awk -v w="$w" 'BEGIN { split(w, a, " "); r = (a[2] > 0) ? a[1] / a[2] / 1048576 : 0;
+    printf "%d bytes in %.3f s = %.2f MiB/s", a[1], a[2], r }'
+}
+
+run_scenario_loop() { # SCN FILE TIMEOUT [NETNS]
+  local scn=$1 file=$2 tmo=$3 ns=${4:-}
+  link_runs "$scn" "$file"
+  export L_SCN=$scn L_FILE=$file L_SIZE=${FSIZE[$file]} L_SHA=${FSHA[$file]} L_TIMEOUT=$tmo
+  export L_BASE_URL=$BASE_URL L_TOOLS="${ALL_TOOLS[*]}" L_RUNS=$RUNS L_WORK=$WORK
+  export L_HOME=$WORK/home L_PF_BIN=$PF_BIN L_LONG_RUN=$LONG_RUN L_LONG_RUNS=$LONG_RUNS
+  export L_RAW=$WORK/raw.$scn.csv L_COUNTER=${COUNTER:-}
+  : >"$L_RAW"
+  log "scenario $scn: ${ALL_TOOLS[*]} x $RUNS rounds, timeout ${tmo}s, $BASE_URL"
+  # In the background and waited for, so that an interrupt reaches the trap at once.
+  if [ -n "$ns" ]; then
+    ip netns exec "$ns" bash "$SELF" __loop &
+  else
+    bash "$SELF" __loop &
+  fi
+  LOOP_PID=$!
+  wait "$LOOP_PID" || die "the run loop of scenario $scn failed"
+  LOOP_PID=
+  sleep 1 # nginx logs a request when it is finished
+  "$PY" "$BENCH_DIR/report.py" logstats --log "$WORK/nginx/access.log" --raw "$L_RAW" \
+    --size "${FSIZE[$file]}" >>"$CSV"
+  cp "$WORK/nginx/access.log" "$OUT_DIR/access.$scn.log"
+}
+
+scenario_a() {
+  local i label
+  COUNTER=
+  nginx_start 127.0.0.1 ""
+  for ((i = 0; i < ${#SIZES_A[@]}; i++)); do
+    label=a
+    [ "$i" -gt 0 ] && label=a-$((SIZES_A[i] / 1048576))MiB
+    log "=== scenario $label: $((SIZES_A[i] / 1048576)) MiB, loopback, no limits"
+    run_scenario_loop "$label" "a$i.bin" "${TIMEOUT:-120}"
+  done
+  nginx_stop
+}
+
+shim_env() { # RATE SLOW_NTH SLOW_RATE -> SHIM_ENV array
+  COUNTER=$WORK/counter
+  dd if=/dev/zero of="$COUNTER" bs=8 count=1 status=none
+  SHIM_ENV=(LD_PRELOAD="$WORK/pacing_shim.so" PFB_PACING_RATE="$1" PFB_SLOW_NTH="$2"
+    PFB_SLOW_RATE="$3" PFB_COUNTER_FILE="$COUNTER" PFB_MSS=1448
+    PFB_SHIM_LOG="$WORK/shim.log")
+}
+
+capped_timeout() { awk -v s="$SIZE" -v c="$CAP" 'BEGIN { printf "%d", 1.5 * s / c + 10 }'; }
+
+scenario_b() {
+  log "=== scenario b: $((SIZE / 1048576)) MiB, every connection paced at $CAP B/s"
+  shim_env "$CAP" 0 0
+  nginx_start 127.0.0.1 "" "${SHIM_ENV[@]}"
+  local r1 r2 r3
+  dd if=/dev/zero of="$COUNTER" bs=8 count=1 conv=notrunc status=none
+  r1=$(rate_of "$BASE_URL/verify/v64.bin")
+  r2=$(rate_of "$BASE_URL/verify/v64.bin" 0-2097151)
+  r3=$(rate_of "$BASE_URL/verify/v64.bin" 0-262143)
+  {
+    echo "b: cap $CAP B/s = $(awk -v c="$CAP" 'BEGIN { printf "%.2f", c / 1048576 }') MiB/s per connection (SO_MAX_PACING_RATE, MSS 1448)"
+    echo "b: curl, one connection, 64 MiB file:  $r1"
+    echo "b: curl, one connection, 2 MiB range:  $r2"
+    echo "b: curl, one connection, 256 KiB range: $r3"
+  } | tee -a "$VERIFY" >&2
+  run_scenario_loop b s.bin "${TIMEOUT:-$(capped_timeout)}"
+  nginx_stop
+}
+
+scenario_d() {
+  log "=== scenario d: b, plus connection #$SLOW_NTH of every run paced at $SLOW_RATE B/s"
+  shim_env "$CAP" "$SLOW_NTH" "$SLOW_RATE"
+  nginx_start 127.0.0.1 "" "${SHIM_ENV[@]}"
+  local i r
+  dd if=/dev/zero of="$COUNTER" bs=8 count=1 conv=notrunc status=none
+  for ((i = 1; i <= SLOW_NTH + 1 && i <= 4; i++)); do
+    if [ "$i" -eq "$SLOW_NTH" ]; then
+      r=$(rate_of "$BASE_URL/verify/v64.bin" 0-262143)
+      echo "d: curl, connection #$i (the slow one), 256 KiB range: $r" | tee -a "$VERIFY" >&2
+    else
+      r=$(rate_of "$BASE_URL/verify/v64.bin" 0-2097151)
+      echo "d: curl, connection #$i, 2 MiB range: $r" | tee -a "$VERIFY" >&2
+    fi
+  done
+  run_scenario_loop d s.bin "${TIMEOUT:-$(capped_timeout)}"
+  nginx_stop
+}
+
+# ----------------------------------------------------------------------- scenario c
+C_MEM_MAX=${C_MEM_MAX:-67108864}
+
+netns_up() { # DELAY_US
+  NS_CLI=pfbench-cli-$$ NS_SRV=pfbench-srv-$$
+  ip netns add "$NS_CLI"
+  ip netns add "$NS_SRV"
+  local ns
+  for ns in "$NS_CLI" "$NS_SRV"; do
+    ip -n "$ns" link set lo up
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 || true
+    ip netns exec "$ns" sysctl -qw net.ipv4.tcp_rmem="4096 131072 $C_MEM_MAX" \
+      net.ipv4.tcp_wmem="4096 16384 $C_MEM_MAX"
+  done
+  dl_start "$1"
+}
+
+dl_start() { # DELAY_US : start the delay line, address and raise the TUN devices
+  local i
+  : >"$WORK/dl.out"
+  "$WORK/delayline" "/var/run/netns/$NS_CLI" pfb0 "/var/run/netns/$NS_SRV" pfb1 "$1" 3600 \
+    >"$WORK/dl.out" 2>>"$WORK/dl.err" &
+  DL_PID=$!
+  for i in $(seq 1 50); do grep -q ready "$WORK/dl.out" && break; sleep 0.1; done
+  grep -q ready "$WORK/dl.out" || { cat "$WORK/dl.err" >&2; die "delayline did not start"; }
+  ip -n "$NS_CLI" addr add 10.77.0.1 peer 10.77.0.2 dev pfb0
+  ip -n "$NS_SRV" addr add 10.77.0.2 peer 10.77.0.1 dev pfb1
+  ip -n "$NS_CLI" link set pfb0 up
+  ip -n "$NS_SRV" link set pfb1 up
+}
+
+scenario_c() {
+  log "=== scenario c: $((SIZE / 1048576)) MiB over a ${RTT_MS} ms round trip (namespaces + TUN delay line)"
+  local half=$((RTT_MS * 500)) r ping_out cc
+  COUNTER=
+  NSX=
+  # 1. the delay line's own capacity, with no delay
+  netns_up 0
+  nginx_start 10.77.0.2 "$NS_SRV"
+  NSX="ip netns exec $NS_CLI"
+  r=$(rate_of "$BASE_URL/verify/s.bin")
+  r=$(rate_of "$BASE_URL/verify/s.bin")
+  echo "c: delay line capacity (0 ms delay), curl one stream, $((SIZE / 1048576)) MiB: $r" | tee -a "$VERIFY" >&2
+  nginx_stop
+  stop_pid "$DL_PID"
+  DL_PID=
+  # 2. the real thing
+  dl_start "$half"
+  nginx_start 10.77.0.2 "$NS_SRV"
+  if command -v ping >/dev/null; then
+    ping_out=$(ip netns exec "$NS_CLI" ping -n -q -c 10 -i 0.2 -w 10 10.77.0.2 | tail -1 || true)
+    echo "c: ping 10.77.0.2 x10 from the client namespace: ${ping_out:-failed}" | tee -a "$VERIFY" >&2
+  else
+    echo "c: ping not installed (Debian: iputils-ping); TCP handshake times below" | tee -a "$VERIFY" >&2
+  fi
+  for i in 1 2 3; do
+    r=$($NSX curl -s --noproxy '*' -o /dev/null -w '%{time_connect}' "$BASE_URL/.alive" || true)
+    echo "c: TCP connect (SYN -> SYN/ACK) with curl: $(awk -v t="$r" 'BEGIN { printf "%.2f ms", t * 1000 }')" | tee -a "$VERIFY" >&2
+  done
+  cc=$(ip netns exec "$NS_CLI" sysctl -n net.ipv4.tcp_congestion_control)
+  r=$(rate_of "$BASE_URL/verify/s.bin")
+  echo "c: curl one stream, $((SIZE / 1048576)) MiB, 40 ms: $r; tcp_rmem/tcp_wmem max $C_MEM_MAX in both namespaces (buffer / RTT = $(awk -v m="$C_MEM_MAX" -v t="$RTT_MS" 'BEGIN { printf "%.0f", m / (t / 1000) / 1048576 }') MiB/s; the advertised window is a fraction of the buffer); congestion control $cc; MTU 1500 (TSO offload to the delay line)" | tee -a "$VERIFY" >&2
+  NSX=
+  run_scenario_loop c s.bin "${TIMEOUT:-60}" "$NS_CLI"
+  nginx_stop
+  netns_down
+  grep 'delayline:' "$WORK/dl.err" | tail -2 | sed 's/^/c: /' | tee -a "$VERIFY" >&2 || true
+}
+
+# ======================================================================= main
+T_START=$(date +%s)
+for s in $SCENARIOS; do
+  "scenario_$s"
+done
+log "all scenarios done in $(($(date +%s) - T_START)) s"
+cp "$VERIFY" "$OUT_DIR/verify.txt" 2>/dev/null || true
+"$PY" "$BENCH_DIR/report.py" --csv "$CSV" --meta "$META" --verify "$VERIFY" --env "$OUT_DIR/env.txt" \
+  --plot "$PLOT" --md "$OUT_DIR/report.md" || log "report.py failed"
+log "results: $OUT_DIR (results.csv, report.md, verify.txt, env.txt, $(basename "$PLOT"))"
