@@ -85,9 +85,11 @@ void pf_log(pf_session *s, const char *fmt, ...) {
   if (!s->log)
     return;
   char line[1024];
+  /* the time since open(): a -v trace reads as a timeline */
+  int n = snprintf(line, sizeof line, "%8.3f ", (double)(pf_now_ns() - s->t0_ns) / 1e9);
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
   va_end(ap);
   pthread_mutex_lock(&s->log_mu);
   s->log(s->log_ctx, line);

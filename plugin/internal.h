@@ -166,6 +166,7 @@ struct pf_session {
   char *out_path, *side_path;
   int fd;            /* side file (locked with flock), -1 with a host sink */
   int side_owned;    /* we created and locked the side file: ours to remove */
+  int reserve_pending; /* space not allocated yet (under mu) */
   pf_sink host_sink; /* valid when fd < 0 */
   int in_order;      /* sink needs ascending offsets: plan one part */
   pf_digest *digest;
@@ -239,6 +240,9 @@ int pf_stopping(pf_session *s);
 /* sink.c */
 pf_status pf_sink_prepare(pf_session *s); /* after the probe: create the side file */
 pf_status pf_sink_store(pf_session *s, uint64_t offset, const void *buf, size_t len);
+/* Allocate the side file's space now (the writer does it as run() starts;
+ * otherwise the first store does). */
+pf_status pf_sink_reserve(pf_session *s);
 pf_status pf_sink_commit(pf_session *s);  /* verify, sync, rename */
 /* Close the side file: keep it (with a final journal record) when a later
  * run can resume it and keep != 0, otherwise remove it. */

@@ -246,6 +246,9 @@ static void *worker_main(void *arg) {
 static void *writer_main(void *arg) {
   run_ctx *rc = arg;
   void *item;
+  /* while the workers connect: a full disk stops everyone before a byte */
+  if (pf_sink_reserve(rc->s) != PF_OK)
+    return NULL;
   while (pf_queue_pop(&rc->full, &item) == 0) {
     chunk *c = item;
     pf_status st = pf_sink_store(rc->s, c->off, c->buf, c->len);

@@ -199,18 +199,33 @@ pf_status pf_sink_prepare(pf_session *s) {
   s->side_owned = 1;
   if (!(s->resume && s->journal_on && journal_load(s)) && ftruncate(fd, 0) != 0)
     return pf_fail(s, PF_E_IO, "cannot truncate %s: %s", s->side_path, strerror(errno));
-  if (s->size != PF_SIZE_UNKNOWN && s->size > 0) {
-    /* reserve the space now (and the journal's): a full disk is reported
-     * before the download starts */
-    uint64_t total = s->journal_on ? pf_journal_offset(s->size) + 2 * PF_JOURNAL_SLOT : s->size;
-    int e = posix_fallocate(s->fd, 0, (off_t)total);
-    if (e == ENOSPC || e == EFBIG || e == EDQUOT)
-      return pf_fail(s, PF_E_IO, "cannot reserve %llu bytes for %s: %s",
-                     (unsigned long long)total, s->side_path, strerror(e));
-    if (e != 0 && ftruncate(s->fd, (off_t)total) != 0)
-      return pf_fail(s, PF_E_IO, "cannot size %s: %s", s->side_path, strerror(errno));
-  }
+  /* the space is reserved by the writer as the transfers start (allocating
+   * a large file can take tens of milliseconds: not on the critical path) */
+  s->reserve_pending = s->size != PF_SIZE_UNKNOWN && s->size > 0;
   return s->journal_on ? journal_start(s) : PF_OK;
+}
+
+/* Reserve the whole object (and the journal's slots) before the first byte
+ * is stored, so that a full disk is reported at once. Caller holds s->mu. */
+static pf_status reserve_locked(pf_session *s) {
+  if (!s->reserve_pending || s->fd < 0)
+    return PF_OK;
+  s->reserve_pending = 0;
+  uint64_t total = s->journal_on ? pf_journal_offset(s->size) + 2 * PF_JOURNAL_SLOT : s->size;
+  int e = posix_fallocate(s->fd, 0, (off_t)total);
+  if (e == ENOSPC || e == EFBIG || e == EDQUOT)
+    return pf_fail_locked(s, PF_E_IO, "cannot reserve %llu bytes for %s: %s",
+                          (unsigned long long)total, s->side_path, strerror(e));
+  if (e != 0 && ftruncate(s->fd, (off_t)total) != 0)
+    return pf_fail_locked(s, PF_E_IO, "cannot size %s: %s", s->side_path, strerror(errno));
+  return PF_OK;
+}
+
+pf_status pf_sink_reserve(pf_session *s) {
+  pthread_mutex_lock(&s->mu);
+  pf_status st = reserve_locked(s);
+  pthread_mutex_unlock(&s->mu);
+  return st;
 }
 
 static int file_write(int fd, uint64_t off, const unsigned char *p, size_t len) {
@@ -291,6 +306,10 @@ pf_status pf_sink_store(pf_session *s, uint64_t offset, const void *buf, size_t 
     return PF_OK;
   pf_status st = PF_OK;
   pthread_mutex_lock(&s->mu);
+  if (s->reserve_pending && (st = reserve_locked(s)) != PF_OK) {
+    pthread_mutex_unlock(&s->mu);
+    return st;
+  }
   if (offset > UINT64_MAX - len ||
       (s->size != PF_SIZE_UNKNOWN && (offset > s->size || len > s->size - offset))) {
     st = pf_fail_locked(s, PF_E_INVALID, "bytes %llu+%zu are past the end of the object",
