@@ -31,24 +31,8 @@ unset PARFETCH_CONFIG
 export XDG_CONFIG_HOME="$T/xdg" PARFETCH_SYSCONFDIR="$T/etc"
 mkdir -p "$XDG_CONFIG_HOME" "$PARFETCH_SYSCONFDIR" "$T/work"
 
-PASS=0
-FAIL=0
-ok() {
-  echo "ok - $1"
-  PASS=$((PASS + 1))
-}
-not_ok() { # NAME [DETAIL...]
-  echo "not ok - $1"
-  shift
-  local line
-  for line in "$@"; do echo "#   $line"; done
-  FAIL=$((FAIL + 1))
-}
-finish() {
-  echo "t_cli.sh: $PASS passed, $FAIL failed"
-  [ "$FAIL" -eq 0 ]
-  exit
-}
+# shellcheck source=tests/integration/tap.sh
+. "$(dirname "$0")/tap.sh"
 
 # run CMD... - run with a time limit in $T/work; sets RC, OUT, ERR.
 run() {
