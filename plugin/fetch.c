@@ -82,6 +82,7 @@ struct pf_xfer {
   int stopped_early;  /* we ended the reply ourselves at stop_at */
   int fn_abort;       /* the data callback asked to stop */
   uint64_t last_rx_ns; /* when the last header or body byte arrived */
+  int warm;            /* the last reply ended as the server meant: its connection lives on */
   pf_status verdict;  /* a bad reply found by a callback */
   char why[512];
   pf_data_fn fn;
@@ -557,6 +558,11 @@ static int curl_retryable(CURLcode rc) {
 static attempt judge(struct pf_xfer *x, CURLcode rc) {
   pf_session *s = x->s;
   attempt a = {PF_OK, 0, -1, ""};
+  /* a reply we cut short closes an HTTP/1.1 connection; a finished one
+   * leaves it open for the next request (HTTP/2 keeps it either way) */
+  long hv = 0;
+  curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &hv);
+  x->warm = rc == CURLE_OK || (hv == CURL_HTTP_VERSION_2_0 && x->stopped_early);
   const char *url = x->probe_mode ? s->url : (s->effective_url ? s->effective_url : s->url);
   if (rc == CURLE_ABORTED_BY_CALLBACK || (x->fn_abort && !x->stopped_early)) {
     a.st = PF_E_CANCELLED;
@@ -827,6 +833,10 @@ static struct pf_xfer *take_probe(pf_session *s) {
   s->probe = NULL;
   pthread_mutex_unlock(&s->probe_mu);
   return p;
+}
+
+int pf_xfer_warm(const struct pf_xfer *x) {
+  return x->warm;
 }
 
 void pf_drop_probe(pf_session *s) {

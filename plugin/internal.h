@@ -259,6 +259,9 @@ pf_status pf_probe(pf_session *s);
 void pf_drop_probe(pf_session *s); /* free the paused probe if nobody took it */
 struct pf_xfer *pf_xfer_new(pf_session *s);
 void pf_xfer_free(struct pf_xfer *x);
+/* Did the last request leave an open connection (no handshake or slow start
+ * for the next one)? */
+int pf_xfer_warm(const struct pf_xfer *x);
 /* Idle transfers of host-driven fetch_part, kept for connection reuse. */
 struct pf_xfer *pf_xfer_get(pf_session *s); /* an idle one, or a new one */
 void pf_xfer_put(pf_session *s, struct pf_xfer *x);

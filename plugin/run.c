@@ -18,7 +18,10 @@
  * whole pool would finish the remaining bytes at the pool's current rate
  * (equal streams: an equal share; a stream far slower than its peers: a
  * sliver), the thief takes the rest if it is at least MIN_STEAL (or
- * MIN_STEAL_SLOW when the victim has more than SLOW_SECS left). The victim's
+ * MIN_STEAL_SLOW when the victim has more than SLOW_SECS left). Nobody takes
+ * from a stream that ends within STEAL_MIN_LEFT_S, and a thief whose last
+ * reply was cut short (so its HTTP/1.1 connection is gone and it would pay a
+ * handshake and a slow start) only from one with COLD_MIN_LEFT_S left. The victim's
  * transfer sees its new end in its data callback (pf_span) and ends its
  * reply there. The number of connections never exceeds the worker count.
  * Failure: the first error (pf_fail) sets s->stop; every blocked push/pop
@@ -37,6 +40,7 @@
 #define MIN_STEAL_SLOW (4u * 1024)   /* ... from a stream with > SLOW_SECS left */
 #define SLOW_SECS 0.5
 #define STEAL_MIN_LEFT_S 0.1         /* leave alone a stream that ends sooner */
+#define COLD_MIN_LEFT_S 1.0          /* ... or, for a thief with no open connection, sooner than this */
 #define RATE_WARMUP_NS 300000000ull  /* a stream's rate is known after 300 ms */
 #define STEAL_RETRY_NS 50000000L     /* an idle worker looks again after 50 ms */
 #define CHUNK_HOLD_NS 250000000ull   /* a partly filled chunk is flushed after 250 ms */
@@ -116,8 +120,8 @@ static int enqueue(void *ctx, uint64_t off, const void *buf, size_t len) {
 /* Take over the tail of the slowest-finishing part. Called with rc->mu
  * held. Returns 1 and fills *part if there was something worth taking;
  * *busy says whether other parts are still in flight (worth waiting for). */
-static int steal(run_ctx *rc, worker *self, pf_part *part, size_t *victim, double *victim_left,
-                 int *busy) {
+static int steal(run_ctx *rc, worker *self, int warm, pf_part *part, size_t *victim,
+                 double *victim_left, int *busy) {
   uint64_t now = pf_now_ns();
   double elapsed = (double)(now - rc->t0_ns) / 1e9;
   double pool_rate =
@@ -154,6 +158,10 @@ static int steal(run_ctx *rc, worker *self, pf_part *part, size_t *victim, doubl
   /* a new request costs a round trip or two: not worth it for a stream about
    * to finish anyway */
   if (!best || best_left < STEAL_MIN_LEFT_S)
+    return 0;
+  /* a thief without an open connection pays a handshake and a slow start:
+   * only worth it for a stream that is far from done */
+  if (!warm && best_left < COLD_MIN_LEFT_S)
     return 0;
   int got = 0;
   pthread_mutex_lock(&best->span.mu);
@@ -206,7 +214,7 @@ static void *worker_main(void *arg) {
         part = rc->parts[rc->next++];
         have = 1;
       } else if (stealing) {
-        have = stolen = steal(rc, w, &part, &victim, &victim_left, &busy);
+        have = stolen = steal(rc, w, pf_xfer_warm(x), &part, &victim, &victim_left, &busy);
       }
     }
     if (have) {
