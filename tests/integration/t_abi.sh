@@ -26,43 +26,8 @@ mkdir -p "$XDG_CONFIG_HOME" "$PARFETCH_SYSCONFDIR"
 # shellcheck source=tests/integration/tap.sh
 . "$(dirname "$0")/tap.sh"
 
-# run CMD... - run with a time limit; sets RC, OUT, ERR (file contents).
-run() {
-  timeout -k 5 60 "$@" >"$T/stdout" 2>"$T/stderr"
-  RC=$?
-  OUT=$(cat "$T/stdout")
-  ERR=$(cat "$T/stderr")
-}
 
-# expect NAME RC SUBSTRING... - the last run exited RC and stderr holds every
-# SUBSTRING (fixed strings).
-expect() {
-  local name=$1 want=$2 s
-  shift 2
-  if [ "$RC" -ne "$want" ]; then
-    not_ok "$name" "exit $RC, expected $want" "stderr: $ERR"
-    return 1
-  fi
-  for s in "$@"; do
-    if ! grep -qF -- "$s" "$T/stderr"; then
-      not_ok "$name" "stderr lacks '$s'" "stderr: $ERR"
-      return 1
-    fi
-  done
-  ok "$name"
-}
 
-# closed_port - a loopback port nothing listens on: 9 (discard, normally
-# closed) unless something answers there, else one the kernel just freed.
-closed_port() {
-  local p=9
-  if (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
-    p=$(perl -MIO::Socket::INET -e '
-      my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1) or die;
-      print $s->sockport' 2>/dev/null)
-  fi
-  echo "${p:-9}"
-}
 CLOSED=$(closed_port)
 DEAD="http://127.0.0.1:$CLOSED/x" # a URL whose download fails fast
 

@@ -33,35 +33,9 @@ mkdir -p "$XDG_CONFIG_HOME" "$PARFETCH_SYSCONFDIR" "$T/work"
 
 # shellcheck source=tests/integration/tap.sh
 . "$(dirname "$0")/tap.sh"
+RUN_DIR="$T/work" # every parfetch run starts in the empty work dir (-O writes there)
 
-# run CMD... - run with a time limit in $T/work; sets RC, OUT, ERR.
-run() {
-  (cd "$T/work" && timeout -k 5 60 "$@") >"$T/stdout" 2>"$T/stderr"
-  RC=$?
-  OUT=$(cat "$T/stdout")
-  ERR=$(cat "$T/stderr")
-}
 
-# expect NAME RC SUBSTRING... - the last run exited RC and stderr holds every
-# SUBSTRING (fixed strings; one starting with ~ is an extended regex).
-expect() {
-  local name=$1 want=$2 s
-  shift 2
-  if [ "$RC" -ne "$want" ]; then
-    not_ok "$name" "exit $RC, expected $want" "stderr: $ERR"
-    return 1
-  fi
-  for s in "$@"; do
-    if [[ $s == "~"* ]]; then
-      grep -qE -- "${s#\~}" "$T/stderr" && continue
-    else
-      grep -qF -- "$s" "$T/stderr" && continue
-    fi
-    not_ok "$name" "stderr lacks '$s'" "stderr: $ERR"
-    return 1
-  done
-  ok "$name"
-}
 
 # usage NAME ARGS... - parfetch ARGS exits 2 with a message and the hint.
 usage() {
@@ -79,17 +53,6 @@ work_empty() {
   rm -rf -- "${T:?}/work" && mkdir -p "$T/work"
 }
 
-# closed_port - a loopback port nothing listens on: 9 (discard, normally
-# closed) unless something answers there, else one the kernel just freed.
-closed_port() {
-  local p=9
-  if (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
-    p=$(perl -MIO::Socket::INET -e '
-      my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1) or die;
-      print $s->sockport' 2>/dev/null)
-  fi
-  echo "${p:-9}"
-}
 
 ABS="$(pwd)/$CLI"
 CLI=$ABS
