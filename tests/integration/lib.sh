@@ -222,6 +222,17 @@ pf_expect_exit() {
   [ "$rc" -eq "$want" ]
 }
 
+# only_output DIR [NAME] - DIR holds exactly NAME (nothing at all when NAME is
+# empty): no side file (NAME.pfpart*), journal or stray output left behind.
+only_output() {
+  local got
+  got=$(cd "$1" && ls -A) || return 1
+  [ "$got" = "${2:-}" ] && return 0
+  echo "expected only '${2:-}' in $1, found:"
+  ls -lA "$1"
+  return 1
+}
+
 # pf_same FILE1 FILE2 : byte-for-byte equal (cmp), with sizes in the message.
 pf_same() {
   if cmp -- "$1" "$2"; then

@@ -23,16 +23,6 @@ MiB=$((1024 * 1024))
 
 # ------------------------------------------------------------------ helpers
 
-# only_output DIR [NAME] - DIR holds exactly NAME (nothing at all when NAME is
-# empty): no side file (NAME.pfpart*), journal or stray output left behind.
-only_output() {
-  local got
-  got=$(cd "$1" && ls -A) || return 1
-  [ "$got" = "${2:-}" ] && return 0
-  echo "expected only '${2:-}' in $1, found:"
-  ls -lA "$1"
-  return 1
-}
 
 # outdir TAG - a fresh, empty directory for one run (sets $od).
 dir_of() { echo "$W/${1//[^A-Za-z0-9.+=-]/_}"; }

@@ -19,15 +19,6 @@ SRC="$PF_DOCROOT/f20m.bin"
 pf_check "create a 20 MiB source file" pf_mkfile "$SRC" "$SIZE" || { pf_done; exit 1; }
 PLUGIN="$PF_BUILD/parfetch.so"
 
-# only_output DIR NAME - DIR holds exactly NAME: no side file left.
-only_output() {
-  local got
-  got=$(cd "$1" && ls -A) || return 1
-  [ "$got" = "$2" ] && return 0
-  echo "expected only '$2' in $1, found:"
-  ls -lA "$1"
-  return 1
-}
 
 # ranged_at_least URI N - at least N distinct ranged (206) requests for URI.
 ranged_at_least() {
