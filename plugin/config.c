@@ -67,6 +67,7 @@ enum key_id {
   K_MAX_REDIRECTS,
   K_HTTP_VERSION,
   K_ON_CHANGE,
+  K_PRECONNECT,
   K_USER_AGENT,
   K_PROXY,
   K_HEADERS,
@@ -112,6 +113,7 @@ static const struct key_spec keys[] = {
     {K_MAX_REDIRECTS, "max_redirects", KIND_UINT, 0, 50},
     {K_HTTP_VERSION, "http_version", KIND_HTTP_VERSION, 0, 0},
     {K_ON_CHANGE, "on_change", KIND_ON_CHANGE, 0, 0},
+    {K_PRECONNECT, "preconnect", KIND_BOOL, 0, 1},
     {K_USER_AGENT, "user_agent", KIND_TEXT, 0, 0},
     {K_PROXY, "proxy", KIND_TEXT, 0, 0},
     {K_HEADERS, "headers", KIND_HEADER_LIST, 0, 0},
@@ -175,6 +177,9 @@ static void set_number(pf_config *cfg, enum key_id id, uint64_t v) {
   case K_TLS_VERIFY:
     cfg->tls_verify = v ? 1 : 0;
     break;
+  case K_PRECONNECT:
+    cfg->preconnect = v ? 1 : 0;
+    break;
   default:
     break; /* not a number */
   }
@@ -208,6 +213,8 @@ static uint64_t get_number(const pf_config *cfg, enum key_id id) {
     return (uint64_t)cfg->on_change;
   case K_TLS_VERIFY:
     return cfg->tls_verify ? 1 : 0;
+  case K_PRECONNECT:
+    return cfg->preconnect ? 1 : 0;
   default:
     return 0; /* not a number */
   }
@@ -302,6 +309,7 @@ pf_config *pf_config_new(void) {
   cfg->http_version = PF_HTTP_AUTO;
   cfg->on_change = PF_ON_CHANGE_FAIL;
   cfg->tls_verify = 1;
+  cfg->preconnect = 1;
   cfg->user_agent = copy_text("parfetch/" PF_VERSION, strlen("parfetch/" PF_VERSION));
   if (!cfg->user_agent) {
     free(cfg);

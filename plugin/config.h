@@ -36,6 +36,7 @@ struct pf_config {
   unsigned max_redirects;  /* "max_redirects": 0..50, default 10 */
   enum pf_http_version http_version; /* "http_version": auto | "1.1" | "2" */
   enum pf_on_change on_change;       /* "on_change": fail | restart */
+  int preconnect;          /* "preconnect": open the other streams' connections during the probe; default 1 */
   char *user_agent;        /* "user_agent": default "parfetch/" PF_VERSION */
   char *proxy;             /* "proxy": NULL = libcurl's environment defaults */
   char **headers;          /* "headers": list of "Name: value" */

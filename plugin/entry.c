@@ -166,6 +166,7 @@ static void session_free(pf_session *s, int keep) {
   pf_sink_close(s, keep);
   pf_xfer_free(s->probe);
   pf_xfer_drain(s);
+  pf_preconnect_drop(s);
   pf_digest_free(s->digest);
   pf_rangeset_free(&s->written);
   free(s->scratch);
@@ -188,6 +189,7 @@ static void session_free(pf_session *s, int keep) {
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->probe_mu);
   pthread_mutex_destroy(&s->pool_mu);
+  pthread_mutex_destroy(&s->pre_mu);
   pthread_mutex_destroy(&s->journal_mu);
   pthread_mutex_destroy(&s->log_mu);
   pthread_cond_destroy(&s->journal_cv);
@@ -238,6 +240,7 @@ static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_arg
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->probe_mu, NULL);
   pthread_mutex_init(&s->pool_mu, NULL);
+  pthread_mutex_init(&s->pre_mu, NULL);
   pthread_mutex_init(&s->journal_mu, NULL);
   pthread_mutex_init(&s->log_mu, NULL);
   s->log = args->log;
@@ -339,7 +342,7 @@ static pf_status e_fetch_part(pf_session *s, const pf_part *part, pf_data_fn fn,
   struct pf_xfer *x = pf_xfer_get(s);
   if (!x)
     return pf_fail(s, PF_E_NOMEM, "cannot create a transfer");
-  pf_status st = pf_fetch(s, x, part, fn ? fn : to_sink, fn ? ctx : s, NULL);
+  pf_status st = pf_fetch(s, &x, part, fn ? fn : to_sink, fn ? ctx : s, NULL);
   pf_xfer_put(s, x);
   return st;
 }
@@ -354,6 +357,7 @@ static pf_status e_write_sink(pf_session *s, uint64_t offset, const void *buf, s
  * probe learned and every stored byte, and probe again. */
 static pf_status restart(pf_session *s) {
   pf_drop_probe(s);
+  pf_preconnect_drop(s);
   pf_status st = pf_sink_reset(s);
   if (st != PF_OK)
     return st;

@@ -16,10 +16,14 @@
  * Global state: only the curl_global_init reference count below.
  */
 #include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,6 +93,8 @@ struct pf_xfer {
   void *ctx;
   pf_span *span; /* the part's end may move (work stealing) */
 
+  int pre_fd; /* a socket taken from the connections opened ahead, until libcurl has it */
+
   struct pf_xfer *next; /* idle list */
 };
 
@@ -96,6 +102,7 @@ struct pf_xfer {
 typedef struct attempt {
   pf_status st;  /* PF_OK or the error if it is final */
   int retry;     /* worth another attempt */
+  int more;      /* PF_OK, but the reply covered only the start of what is wanted */
   long wait_s;   /* Retry-After, -1 if none */
   char why[600];
 } attempt;
@@ -337,6 +344,139 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
   return n;
 }
 
+/* ---- connections opened ahead ------------------------------------------- */
+
+/* While the probe waits for its reply, the other streams' TCP connections
+ * are opened to the address the probe connected to, so that their first
+ * requests go out the moment the plan is known instead of a round trip
+ * later. libcurl takes them through CURLOPT_OPENSOCKETFUNCTION and is told
+ * by CURLOPT_SOCKOPTFUNCTION that they are connected (TLS, if any, is still
+ * libcurl's). Those no worker needs are closed as run() starts. */
+
+static int same_sockaddr(int family, const void *a, const void *b) {
+  if (family == AF_INET) {
+    const struct sockaddr_in *x = a, *y = b;
+    return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+  }
+  if (family == AF_INET6) {
+    const struct sockaddr_in6 *x = a, *y = b;
+    return x->sin6_port == y->sin6_port && x->sin6_scope_id == y->sin6_scope_id &&
+           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+  }
+  return 0;
+}
+
+/* Called as the probe opens its connection: open max_streams - 1 more. */
+static void preconnect_start(pf_session *s, const struct curl_sockaddr *a) {
+  const pf_config *c = s->cfg;
+  if (!c->preconnect || c->max_streams < 2 || s->in_order || (a->family != AF_INET && a->family != AF_INET6) ||
+      a->addrlen > sizeof s->pre_addr)
+    return;
+  pthread_mutex_lock(&s->pre_mu);
+  if (!s->pre_started) {
+    s->pre_started = 1;
+    s->pre_fds = calloc(c->max_streams - 1, sizeof *s->pre_fds);
+    s->npre = 0;
+    s->pre_family = a->family;
+    s->pre_addrlen = a->addrlen;
+    memcpy(s->pre_addr, &a->addr, a->addrlen);
+    for (unsigned i = 0; s->pre_fds && i + 1 < c->max_streams; i++) {
+      int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, a->protocol);
+      if (fd < 0)
+        break;
+      if (connect(fd, &a->addr, a->addrlen) != 0 && errno != EINPROGRESS) {
+        close(fd);
+        break;
+      }
+      s->pre_fds[s->npre++] = fd;
+    }
+    if (s->log && s->npre > 0) {
+      char ip[INET6_ADDRSTRLEN] = "?";
+      const void *in = a->family == AF_INET
+                           ? (const void *)&((const struct sockaddr_in *)(const void *)&a->addr)->sin_addr
+                           : (const void *)&((const struct sockaddr_in6 *)(const void *)&a->addr)->sin6_addr;
+      inet_ntop(a->family, in, ip, sizeof ip);
+      pf_log(s, "opening %zu more connections to %s while the probe waits", s->npre, ip);
+    }
+  }
+  pthread_mutex_unlock(&s->pre_mu);
+}
+
+/* A connection opened ahead to this address, connected and not closed by
+ * the server meanwhile; -1 if there is none. Waits for a connect still in
+ * flight (at most connect_timeout). */
+static int preconnect_take(pf_session *s, const struct curl_sockaddr *a) {
+  int fd = -1;
+  pthread_mutex_lock(&s->pre_mu);
+  if (s->npre > 0 && a->family == s->pre_family && same_sockaddr(a->family, &a->addr, s->pre_addr))
+    fd = s->pre_fds[--s->npre];
+  pthread_mutex_unlock(&s->pre_mu);
+  if (fd < 0)
+    return -1;
+  struct pollfd p = {fd, POLLOUT, 0};
+  uint64_t deadline = pf_now_ns() + (uint64_t)s->cfg->connect_timeout_ms * 1000000ull;
+  int r;
+  while ((r = poll(&p, 1, 100)) == 0 && pf_now_ns() < deadline && !pf_stopping(s))
+    ;
+  int err = 0;
+  socklen_t len = sizeof err;
+  char byte;
+  if (r != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0 ||
+      recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+    close(fd); /* failed, timed out, or the server has closed it (or sent something) */
+    pf_log(s, "a connection opened during the probe is gone; connecting anew");
+    return -1;
+  }
+  pf_log(s, "using a connection opened during the probe");
+  return fd;
+}
+
+void pf_preconnect_trim(pf_session *s, size_t keep) {
+  pthread_mutex_lock(&s->pre_mu);
+  while (s->npre > keep)
+    close(s->pre_fds[--s->npre]);
+  if (s->npre == 0) {
+    free(s->pre_fds);
+    s->pre_fds = NULL;
+  }
+  pthread_mutex_unlock(&s->pre_mu);
+}
+
+void pf_preconnect_drop(pf_session *s) {
+  pf_preconnect_trim(s, 0);
+  pthread_mutex_lock(&s->pre_mu);
+  s->pre_started = 0;
+  pthread_mutex_unlock(&s->pre_mu);
+}
+
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a) {
+  struct pf_xfer *x = arg;
+  int stream = purpose == CURLSOCKTYPE_IPCXN && a->socktype == SOCK_STREAM;
+  if (stream) {
+    int fd = preconnect_take(x->s, a);
+    if (fd >= 0) {
+      x->pre_fd = fd;
+      return fd;
+    }
+  }
+  int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  if (fd < 0)
+    return CURL_SOCKET_BAD;
+  if (stream && x->probe_mode)
+    preconnect_start(x->s, a);
+  return fd;
+}
+
+static int socket_options(void *arg, curl_socket_t fd, curlsocktype purpose) {
+  struct pf_xfer *x = arg;
+  (void)purpose;
+  if (x->pre_fd >= 0 && fd == x->pre_fd) {
+    x->pre_fd = -1;
+    return CURL_SOCKOPT_ALREADY_CONNECTED;
+  }
+  return CURL_SOCKOPT_OK;
+}
+
 static struct curl_slist *append_header(struct curl_slist *l, const char *h, int *ok) {
   struct curl_slist *n = curl_slist_append(l, h);
   if (!n)
@@ -366,6 +506,7 @@ struct pf_xfer *pf_xfer_new(pf_session *s) {
   if (!x)
     return NULL;
   x->s = s;
+  x->pre_fd = -1;
   x->rng = pf_now_ns() ^ (uintptr_t)x ^ 0x9e3779b97f4a7c15ULL;
   x->easy = curl_easy_init();
   x->multi = curl_multi_init();
@@ -386,6 +527,10 @@ struct pf_xfer *pf_xfer_new(pf_session *s) {
   curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
+  curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, socket_options);
+  curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, x);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   /* redirects are followed by pf_probe itself, so that credentials go only
@@ -557,7 +702,7 @@ static int curl_retryable(CURLcode rc) {
 /* Turn a finished attempt into an outcome. */
 static attempt judge(struct pf_xfer *x, CURLcode rc) {
   pf_session *s = x->s;
-  attempt a = {PF_OK, 0, -1, ""};
+  attempt a = {PF_OK, 0, 0, -1, ""};
   /* a reply we cut short closes an HTTP/1.1 connection; a finished one
    * leaves it open for the next request (HTTP/2 keeps it either way) */
   long hv = 0;
@@ -602,6 +747,12 @@ static attempt judge(struct pf_xfer *x, CURLcode rc) {
     pthread_mutex_unlock(&x->span->mu);
   }
   if (want != PF_SIZE_UNKNOWN && x->pos < want) {
+    /* a whole reply to a request for less than the part (the probe asks
+     * for the first bytes only): the rest is the next request's */
+    if (x->status == 206 && x->have_cr == 1 && x->pos == x->cr_end + 1 && x->pos > x->req_start) {
+      a.more = 1;
+      return a;
+    }
     a.st = PF_E_NETWORK;
     a.retry = 1;
     snprintf(a.why, sizeof a.why, "%s: the reply ended at byte %llu of %llu", url,
@@ -724,17 +875,18 @@ static int is_redirect(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-/* One probe attempt: GET url with "Range: bytes=0-", following redirects
+/* One probe attempt: GET url with "Range: bytes=0-END", following redirects
  * ourselves so that credentials go only to the host the user named. Returns
  * the final CURLcode (CURLE_AGAIN: paused on the first body byte) and the
  * URL it ended at in *final (malloc'd, or NULL for s->url). */
-static CURLcode probe_once(pf_session *s, struct pf_xfer *x, char **final, attempt *a) {
+static CURLcode probe_once(pf_session *s, struct pf_xfer *x, uint64_t end, char **final,
+                           attempt *a) {
   const char *url = s->url;
   char *owned = NULL;
   CURLcode rc;
   for (unsigned hops = 0;; hops++) {
     int creds = owned == NULL || same_host(s->url, url);
-    if (start_request(x, url, 1, 0, PF_SIZE_UNKNOWN, creds) != 0) {
+    if (start_request(x, url, 1, 0, end, creds) != 0) {
       rc = CURLE_OUT_OF_MEMORY;
       break;
     }
@@ -762,6 +914,8 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, char **final, attem
     }
     pf_log(s, "redirect %ld to %s%s", x->status, loc,
            same_host(s->url, loc) ? "" : " (another host: credentials withheld)");
+    if (!same_host(url, loc))
+      pf_preconnect_drop(s); /* opened to the wrong host: the next hop opens its own */
     free(owned);
     owned = loc;
     url = owned;
@@ -776,10 +930,19 @@ pf_status pf_probe(pf_session *s) {
     return pf_fail(s, PF_E_NOMEM, "cannot create a transfer for %s", s->url);
   x->probe_mode = 1;
   x->fn = discard_data;
+  /* Ask for the first min_part_size bytes, not for everything from byte 0:
+   * the reply then ends where the server meant it to, and its connection
+   * (the most ramped-up one) carries the worker's next request. An open
+   * range would have to be cut when part 0 is done, wasting everything in
+   * flight on it (tens of MB on a long fat link) and the connection too.
+   * With one stream, or in order, the whole object is one part anyway. */
+  uint64_t end = s->cfg->max_streams > 1 && !s->in_order && s->cfg->min_part_size > 0
+                     ? s->cfg->min_part_size
+                     : PF_SIZE_UNKNOWN;
   for (unsigned tries = 1;; tries++) {
-    attempt a = {PF_OK, 0, -1, ""};
+    attempt a = {PF_OK, 0, 0, -1, ""};
     char *final = NULL;
-    CURLcode rc = probe_once(s, x, &final, &a);
+    CURLcode rc = probe_once(s, x, end, &final, &a);
     const char *url = final ? final : s->url;
     if (a.st == PF_OK && rc != CURLE_AGAIN)
       a = judge(x, rc);
@@ -852,7 +1015,7 @@ static uint64_t span_end(pf_span *span, uint64_t fixed) {
   return e;
 }
 
-pf_status pf_fetch(pf_session *s, struct pf_xfer *x, const pf_part *part, pf_data_fn fn,
+pf_status pf_fetch(pf_session *s, struct pf_xfer **xp, const pf_part *part, pf_data_fn fn,
                    void *ctx, pf_span *span) {
   uint64_t end = part->length == PF_SIZE_UNKNOWN ? PF_SIZE_UNKNOWN : part->offset + part->length;
   struct pf_xfer *probe = part->offset == 0 ? take_probe(s) : NULL;
@@ -861,8 +1024,17 @@ pf_status pf_fetch(pf_session *s, struct pf_xfer *x, const pf_part *part, pf_dat
     atomic_fetch_add(&s->parts_done, 1);
     return PF_OK;
   }
+  struct pf_xfer *x = *xp;
+  if (probe) {
+    /* the probe's transfer becomes the caller's: its reply goes on as part
+     * 0, and its connection carries the requests after it */
+    pf_xfer_free(x);
+    x = *xp = probe;
+  }
+  int continue_probe = probe != NULL;
   const char *url = s->effective_url ? s->effective_url : s->url;
   uint64_t pos = part->offset;
+  uint64_t t0 = pf_now_ns();
   unsigned tries = 0;
   attempt a;
   atomic_fetch_add(&s->active, 1);
@@ -870,45 +1042,41 @@ pf_status pf_fetch(pf_session *s, struct pf_xfer *x, const pf_part *part, pf_dat
   while (act > mx && !atomic_compare_exchange_weak(&s->max_active, &mx, act))
     ;
   for (;;) {
-    struct pf_xfer *t = probe ? probe : x;
     CURLcode rc;
     end = span_end(span, end);
     if (end != PF_SIZE_UNKNOWN && pos >= end) { /* a thief took the rest */
-      pf_xfer_free(probe);
-      probe = NULL;
       a.st = PF_OK;
       break;
     }
-    t->fn = fn;
-    t->ctx = ctx;
-    t->span = span;
-    t->stop_at = end;
-    if (probe) {
+    x->fn = fn;
+    x->ctx = ctx;
+    x->span = span;
+    x->stop_at = end;
+    if (continue_probe) {
       /* continue the probe's reply: its first bytes are part 0's */
-      probe->last_rx_ns = pf_now_ns(); /* it waited for run(), not for the server */
-      if (probe->paused) {
-        probe->paused = 0;
-        curl_easy_pause(probe->easy, CURLPAUSE_CONT);
+      continue_probe = 0;
+      x->last_rx_ns = pf_now_ns(); /* it waited for run(), not for the server */
+      if (x->paused) {
+        x->paused = 0;
+        curl_easy_pause(x->easy, CURLPAUSE_CONT);
       }
-      rc = drive(probe, 0);
+      rc = drive(x, 0);
     } else {
-      t->pos = pos;
-      if (start_request(t, url, s->ranges, pos, end, !s->cross_host) != 0) {
+      x->pos = pos;
+      if (start_request(x, url, s->ranges, pos, end, !s->cross_host) != 0) {
         a.st = PF_E_NOMEM;
         snprintf(a.why, sizeof a.why, "cannot start a transfer for %s", url);
         break;
       }
-      rc = drive(t, 0);
+      rc = drive(x, 0);
     }
-    a = judge(t, rc);
-    uint64_t reached = t->pos;
-    if (probe) {
-      pf_xfer_free(probe);
-      probe = NULL;
-    }
+    a = judge(x, rc);
+    uint64_t reached = x->pos;
     if (reached > pos)
       tries = 0; /* progress: the attempt count starts again */
     pos = reached;
+    if (a.st == PF_OK && a.more)
+      continue; /* on to the next request, on the same connection */
     if (a.st == PF_OK)
       break;
     tries++;
@@ -923,6 +1091,13 @@ pf_status pf_fetch(pf_session *s, struct pf_xfer *x, const pf_part *part, pf_dat
   atomic_fetch_sub(&s->active, 1);
   if (a.st == PF_OK) {
     atomic_fetch_add(&s->parts_done, 1);
+    if (s->log && pos > part->offset) {
+      double secs = (double)(pf_now_ns() - t0) / 1e9;
+      pf_log(s, "bytes %llu-%llu done: %.1f MB in %.3f s (%.1f MB/s)",
+             (unsigned long long)part->offset, (unsigned long long)(pos - 1),
+             (double)(pos - part->offset) / 1e6, secs,
+             secs > 0 ? (double)(pos - part->offset) / 1e6 / secs : 0.0);
+    }
     if (end == PF_SIZE_UNKNOWN) {
       pthread_mutex_lock(&s->mu);
       s->end_seen = pos;

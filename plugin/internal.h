@@ -204,6 +204,16 @@ struct pf_session {
   atomic_int stop;          /* cancel() or the first error: everyone stops */
   atomic_int cancelled;
 
+  /* TCP connections opened while the probe waits for its reply, for the
+   * other streams (fetch.c); under pre_mu */
+  pthread_mutex_t pre_mu;
+  int *pre_fds;
+  size_t npre;
+  int pre_started;
+  int pre_family;
+  unsigned char pre_addr[28]; /* sockaddr_in or sockaddr_in6 */
+  unsigned pre_addrlen;
+
   /* idle transfers for host-driven fetch_part (connection reuse) */
   pthread_mutex_t pool_mu;
   struct pf_xfer *idle;
@@ -257,6 +267,10 @@ int pf_curl_global_ref(void);
 void pf_curl_global_unref(void);
 pf_status pf_probe(pf_session *s);
 void pf_drop_probe(pf_session *s); /* free the paused probe if nobody took it */
+/* Close the connections opened ahead that no transfer took, all of them or
+ * all but keep. */
+void pf_preconnect_trim(pf_session *s, size_t keep);
+void pf_preconnect_drop(pf_session *s);
 struct pf_xfer *pf_xfer_new(pf_session *s);
 void pf_xfer_free(struct pf_xfer *x);
 /* Did the last request leave an open connection (no handshake or slow start
@@ -266,10 +280,12 @@ int pf_xfer_warm(const struct pf_xfer *x);
 struct pf_xfer *pf_xfer_get(pf_session *s); /* an idle one, or a new one */
 void pf_xfer_put(pf_session *s, struct pf_xfer *x);
 void pf_xfer_drain(pf_session *s); /* free them all (close) */
-/* Fetch [part->offset, +length) with retries; data to fn. Uses the paused
- * probe transfer for the part at offset 0 when it is still there. With a
- * span, the part's end is span->end, which a thief may lower meanwhile. */
-pf_status pf_fetch(pf_session *s, struct pf_xfer *x, const pf_part *part, pf_data_fn fn,
+/* Fetch [part->offset, +length) with retries; data to fn, over *xp. For the
+ * part at offset 0 it takes the paused probe while it is still there: the
+ * probe's reply goes on as the part's first bytes, and the probe's transfer
+ * replaces *xp (the old one is freed). With a span, the part's end is
+ * span->end, which a thief may lower meanwhile. */
+pf_status pf_fetch(pf_session *s, struct pf_xfer **xp, const pf_part *part, pf_data_fn fn,
                    void *ctx, pf_span *span);
 
 /* run.c */

@@ -238,7 +238,7 @@ static void *worker_main(void *arg) {
       pf_log(s, "stream %zu takes bytes %llu-%llu from stream %zu (%.1f s left there)",
              (size_t)(w - rc->ws), (unsigned long long)part.offset,
              (unsigned long long)(part.offset + part.length - 1), victim, victim_left);
-    pf_status st = pf_fetch(s, x, &part, enqueue, w, &w->span);
+    pf_status st = pf_fetch(s, &x, &part, enqueue, w, &w->span);
     pthread_mutex_lock(&w->span.mu);
     w->span.active = 0;
     pthread_mutex_unlock(&w->span.mu);
@@ -284,6 +284,11 @@ pf_status pf_run(pf_session *s) {
     return PF_OK;
   }
   size_t nworkers = rc.nparts < c->max_streams ? rc.nparts : c->max_streams;
+  /* the connections opened ahead that these workers will not use */
+  pthread_mutex_lock(&s->probe_mu);
+  int have_probe = s->probe != NULL;
+  pthread_mutex_unlock(&s->probe_mu);
+  pf_preconnect_trim(s, nworkers - (have_probe ? 1 : 0));
   size_t depth = c->queue_depth ? c->queue_depth : 2 * nworkers;
   size_t pool = depth + nworkers;
 
@@ -329,6 +334,7 @@ pf_status pf_run(pf_session *s) {
   for (size_t i = 0; i < nworkers; i++)
     if (ws[i].started)
       pthread_join(ws[i].th, NULL);
+  pf_preconnect_drop(s); /* any a worker did not need */
   pf_queue_close(&rc.full); /* the writer drains what is left, then ends */
   pthread_join(writer, NULL);
   for (size_t i = 0; i < nworkers; i++)

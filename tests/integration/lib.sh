@@ -397,7 +397,7 @@ http {
     uwsgi_temp_path $d/tmp/uwsgi;
     scgi_temp_path $d/tmp/scgi;
 
-    log_format pf '\$server_port\t\$server_protocol\t\$request_method\t\$request_uri\t\$status\t\$http_range\t\$body_bytes_sent\t\$http_user_agent\t\$http_x_pf_test\t\$msec\t\$request_time';
+    log_format pf '\$server_port\t\$server_protocol\t\$request_method\t\$request_uri\t\$status\t\$http_range\t\$body_bytes_sent\t\$http_user_agent\t\$http_x_pf_test\t\$msec\t\$request_time\t\$connection';
     access_log $d/access.log pf;
 
     ssl_certificate $d/../ca/server.pem;

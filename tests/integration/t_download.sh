@@ -213,6 +213,55 @@ done
 pf_check "h2: parfetch negotiated HTTP/2 with the h2 server (access log)" \
   all_field "/f$((8 * MiB + 1)).bin" 2 HTTP/2.0 "$PF_H2_PORT"
 
+# ------------------------------------------------------------------ connections opened ahead
+
+# count_lines TEXT REGEX - how many lines of TEXT match REGEX.
+count_lines() { grep -c -E -- "$2" <<<"$1"; }
+# conns_le URI N PORT - the requests for URI came over at most N distinct
+# connections (nginx's $connection, access-log field 12).
+conns_le() {
+  pf_log_wait "$1" 1 "$3"
+  sleep 0.2
+  local got
+  got=$(pf_log_lines "$1" "$3" | awk -F '\t' '{ print $12 }' | sort -u | wc -l)
+  [ "$got" -le "$2" ] && return 0
+  echo "expected at most $2 connections for $1, got $got; access log:"
+  pf_log_lines "$1" "$3"
+  return 1
+}
+printf 'preconnect: false\n' >"$W/no-preconnect.yaml"
+# On loopback a worker may finish its part before another has started, and
+# take the next part over its own warm connection: then fewer than 7 of the
+# connections opened ahead are used (the rest are closed unused).
+pf_mkfile "$D/pre.bin" $((8 * 64 * 1024))
+for proto in http https h2; do
+  base=${BASE[$proto]}
+  tls=()
+  [ "$proto" != http ] && tls=(--cacert "$PF_CA")
+  u="/pre.bin?t=pre-$proto"
+  fetch_ok "$proto preconnect, 8 parts" "$base$u" "$D/pre.bin" "${tls[@]+"${tls[@]}"}" -v -n 8 --min-part-size 64K
+  pf_check "$proto preconnect: -v says 7 more connections were opened while the probe waited" \
+    test "$(count_lines "$PF_LAST_OUT" 'opening 7 more connections to 127\.0\.0\.1 while the probe waits')" -eq 1
+  n=$(count_lines "$PF_LAST_OUT" 'using a connection opened during the probe')
+  pf_check "$proto preconnect: 1 to 7 of the other parts' requests went over them (-v: $n)" \
+    test "$n" -ge 1 -a "$n" -le 7
+  pf_check "$proto preconnect: never more connections than streams (access log)" \
+    conns_le "$u" 8 "${PORT[$proto]}"
+  u="/pre.bin?t=nopre-$proto"
+  fetch_ok "$proto preconnect: false" "$base$u" "$D/pre.bin" "${tls[@]+"${tls[@]}"}" -v -n 8 --min-part-size 64K -c "$W/no-preconnect.yaml"
+  pf_check "$proto preconnect: false: nothing opened ahead (-v)" \
+    test "$(count_lines "$PF_LAST_OUT" 'opening .* more connections|opened during the probe')" -eq 0
+  pf_check "$proto preconnect: false: never more connections than streams (access log)" \
+    conns_le "$u" 8 "${PORT[$proto]}"
+done
+u="/f1000.bin?t=pre-small"
+fetch_ok "preconnect, a one-part object" "$PF_HTTP_URL$u" "$D/f1000.bin" -v -n 8
+pf_check "preconnect, a one-part object: one request, no connection opened ahead is used" \
+  eval 'requests_eq "$u" 1 "$PF_HTTP_PORT" && test "$(count_lines "$PF_LAST_OUT" "opened during the probe")" -eq 0'
+fetch_ok "preconnect, -n 1: one connection" "$PF_HTTP_URL/f10000019.bin?t=pre-n1" "$D/f10000019.bin" -v -n 1
+pf_check "preconnect, -n 1: nothing opened ahead (-v)" \
+  test "$(count_lines "$PF_LAST_OUT" 'more connections')" -eq 0
+
 if [ "$PF_QUICK" != 1 ]; then
   fetch_ok "http 256 MiB, default settings" "$PF_HTTP_URL/f$BIG.bin" "$D/f$BIG.bin"
   pf_check "http 256 MiB, default settings: >= 8 distinct ranged (206) requests" \

@@ -230,13 +230,13 @@ pf_bg() {
 
 # ================================================================== 1. reset mid-body
 fresh_empty reset
-pf_fault_start F --size "$SIZE" --seed 7 --fault reset:req=2,after=300k || exit 1
-expect 0 "reset: TCP RST after 300 KiB of a part (req=2): exit 0" \
+pf_fault_start F --size "$SIZE" --seed 7 --fault reset:req=2,after=200k || exit 1
+expect 0 "reset: TCP RST after 200 KiB of a part (req=2): exit 0" \
   parfetch -v -c "$FAST" "${PARTS[@]}" -o "$D/out" "$F_URL/obj"
 pf_check "reset: bytes equal" pf_same "$T/v1" "$D/out"
 settle F
 pf_check "reset: the part resumed at the exact byte the reset stopped at (server log)" \
-  resumed_at F reset $((300 * KiB))
+  resumed_at F reset $((200 * KiB))
 pf_check "reset: -v reports the retry" says "$PF_LAST_OUT" 'reset by peer.*attempt 2 of 15'
 
 # ================================================================== 2. close early
@@ -261,7 +261,7 @@ pf_check "503: Retry-After honoured twice: the run took >= 2 s ($(secs "$t0" "$t
   at_least "$(secs "$t0" "$t1")" 1.95
 settle F
 pf_check "503: the server answered 503 exactly twice, to the probe" \
-  test "$(flog F | grep -c ' status=503 .*range=bytes=0- ')" -eq 2
+  test "$(flog F | grep -c ' status=503 .*range=bytes=0-[0-9]* ')" -eq 2
 
 fresh_empty s429
 pf_fault_start F --size "$SIZE" --seed 7 --fault status:code=429,retry-after=1,req=2 || exit 1
@@ -297,7 +297,7 @@ pf_check "500: the existing output file is untouched" untouched "$D"
 pf_check "500: no side file" absent "$D/out.pfpart"
 settle F
 pf_check "500: the server saw exactly 3 requests, all probes (retries: 3 = 3 attempts)" \
-  test "$(pf_fault_stat F requests)" -eq 3 -a "$(flog F | grep -c ' status=500 .*range=bytes=0- ')" -eq 3
+  test "$(pf_fault_stat F requests)" -eq 3 -a "$(flog F | grep -c ' status=500 .*range=bytes=0-[0-9]* ')" -eq 3
 
 fresh s500p
 pf_fault_start F --size "$SIZE" --seed 7 --fault status:code=500,req=2- || exit 1
@@ -460,7 +460,7 @@ for mode in short long; do
   pf_check "wrong-length $mode once: the fault fired" test -n "$(fault_lines F wrong-length)"
   if [ "$mode" = short ]; then
     pf_check "wrong-length short once: rejected for its Content-Length and retried" \
-      says "$PF_LAST_OUT" 'rejected: .* sent Content-Length 262144 for a range of 524288 bytes'
+      says "$PF_LAST_OUT" 'rejected: .* sent Content-Length [0-9]+ for a range of [0-9]+ bytes'
   fi
 done
 
@@ -469,7 +469,7 @@ pf_fault_start F --size "$SIZE" --seed 7 --fault "wrong-length:mode=short,req=2-
 expect 3 "wrong-length short on every part request, retries: 3: exit 3" \
   parfetch -v -c "$C3" "${PARTS[@]}" -o "$D/out" "$F_URL/obj"
 pf_check "wrong-length short always: each reply rejected for its Content-Length" \
-  says "$PF_LAST_OUT" 'rejected: .* sent Content-Length 262144 for a range of 524288 bytes'
+  says "$PF_LAST_OUT" 'rejected: .* sent Content-Length [0-9]+ for a range of [0-9]+ bytes'
 pf_check "wrong-length short always: the existing output file is untouched" untouched "$D"
 pf_check "wrong-length short always: the side file holds nothing of the short replies" \
   side_clean "$D/out.pfpart" "$T/v1"

@@ -21,8 +21,9 @@
 static const char *const all_keys[] = {
     "plugin",          "streams",        "min_part_size", "chunk_size", "queue_depth",
     "connect_timeout", "stall_timeout",  "retries",       "retry_wait", "retry_max_wait",
-    "max_redirects",   "http_version",   "on_change",     "user_agent", "proxy",
-    "headers",         "secret_headers", "tls.verify",    "tls.cacert", "tls.capath",
+    "max_redirects",   "http_version",   "on_change",     "preconnect", "user_agent",
+    "proxy",           "headers",        "secret_headers", "tls.verify", "tls.cacert",
+    "tls.capath",
 };
 #define NALL_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -115,6 +116,7 @@ static void test_get_defaults_as_text(void) {
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "max_redirects"), "10");
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "http_version"), "auto");
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "on_change"), "fail");
+  CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "preconnect"), "true");
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "user_agent"), "parfetch/" PF_VERSION);
   CU_ASSERT_PTR_NULL(pf_config_get(cfg, "proxy"));
   CU_ASSERT_PTR_NULL(pf_config_get(cfg, "plugin"));
@@ -156,6 +158,7 @@ static const char every_key_yaml[] = "# every key, none at its default\n"
                                      "max_redirects: 3\n"
                                      "http_version: 1.1\n"
                                      "on_change: restart\n"
+                                     "preconnect: no\n"
                                      "user_agent: \"my-agent/1.0 (test)\"\n"
                                      "proxy: http://proxy.example:3128\n"
                                      "headers:\n"
@@ -183,6 +186,7 @@ static void assert_every_key_set(pf_config *cfg) {
   CU_ASSERT_EQUAL(cfg->max_redirects, 3);
   CU_ASSERT_EQUAL(cfg->http_version, PF_HTTP_1_1);
   CU_ASSERT_EQUAL(cfg->on_change, PF_ON_CHANGE_RESTART);
+  CU_ASSERT_EQUAL(cfg->preconnect, 0);
   CU_ASSERT_STRING_EQUAL(cfg->user_agent, "my-agent/1.0 (test)");
   CU_ASSERT_STRING_EQUAL(cfg->proxy, "http://proxy.example:3128");
   CU_ASSERT_FATAL(cfg->nheaders == 2);
@@ -206,6 +210,7 @@ static void test_every_key_from_yaml(void) {
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "stall_timeout"), "60000ms");
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "http_version"), "1.1");
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "on_change"), "restart");
+  CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "preconnect"), "false");
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "tls.verify"), "false");
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "headers"), "Authorization: Bearer abc\nX-Trace: on");
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "secret_headers"), "Authorization\nX-Api-Key");
@@ -227,6 +232,7 @@ static void test_every_key_from_set(void) {
       {"max_redirects", "3"},
       {"http_version", "1.1"},
       {"on_change", "restart"},
+      {"preconnect", "off"},
       {"user_agent", "my-agent/1.0 (test)"},
       {"proxy", "http://proxy.example:3128"},
       {"headers", "Authorization: Bearer abc"},
