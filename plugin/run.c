@@ -42,7 +42,7 @@
 #define STEAL_MIN_LEFT_S 0.1         /* leave alone a stream that ends sooner */
 #define COLD_MIN_LEFT_S 1.0          /* ... or, for a thief with no open connection, sooner than this */
 #define RATE_WARMUP_NS 300000000ull  /* a stream's rate is known after 300 ms */
-#define STEAL_RETRY_NS 50000000L     /* an idle worker looks again after 50 ms */
+#define STEAL_RETRY_MS 50            /* an idle worker looks again after 50 ms, or when a part ends */
 #define CHUNK_HOLD_NS 250000000ull   /* a partly filled chunk is flushed after 250 ms */
 
 typedef struct chunk {
@@ -59,6 +59,7 @@ typedef struct run_ctx {
   pf_part *parts;
   size_t nparts, next; /* next: under mu */
   pthread_mutex_t mu;
+  pthread_cond_t idle_cv; /* with mu: a part ended (idle workers look again) */
   struct worker *ws;
   size_t nworkers;
   uint64_t t0_ns, fetched0; /* for the pool's rate */
@@ -225,13 +226,14 @@ static void *worker_main(void *arg) {
       w->span.active = 1;
       pthread_mutex_unlock(&w->span.mu);
     }
-    pthread_mutex_unlock(&rc->mu);
     if (!have && busy && !atomic_load(&s->stop)) {
-      /* nothing worth taking yet; a stream may turn out slow: look again */
-      struct timespec ts = {0, STEAL_RETRY_NS};
-      nanosleep(&ts, NULL);
+      /* nothing worth taking yet; a stream may turn out slow: look again
+       * soon, or at once when a part ends (the last one: time to go) */
+      pf_cond_wait_ms(&rc->idle_cv, &rc->mu, STEAL_RETRY_MS);
+      pthread_mutex_unlock(&rc->mu);
       continue;
     }
+    pthread_mutex_unlock(&rc->mu);
     if (!have)
       break;
     if (stolen) /* logged outside rc->mu: a slow log must not stall the others */
@@ -242,6 +244,9 @@ static void *worker_main(void *arg) {
     pthread_mutex_lock(&w->span.mu);
     w->span.active = 0;
     pthread_mutex_unlock(&w->span.mu);
+    pthread_mutex_lock(&rc->mu);
+    pthread_cond_broadcast(&rc->idle_cv);
+    pthread_mutex_unlock(&rc->mu);
     flush(w); /* what arrived before a failure is good data too */
     if (st != PF_OK)
       break;
@@ -299,6 +304,7 @@ pf_status pf_run(pf_session *s) {
     st = pf_fail(s, PF_E_NOMEM, "cannot allocate %zu chunks of %zu bytes", pool, rc.chunk_size);
     goto out_mem;
   }
+  pf_cond_init_monotonic(&rc.idle_cv);
   if (pf_queue_init(&rc.full, depth, &s->stop) != 0) {
     st = pf_fail(s, PF_E_NOMEM, "out of memory");
     goto out_mu;
@@ -350,6 +356,7 @@ out_empty:
 out_full:
   pf_queue_destroy(&rc.full);
 out_mu:
+  pthread_cond_destroy(&rc.idle_cv);
   pthread_mutex_destroy(&rc.mu);
 out_mem:
   free(ws);
