@@ -544,7 +544,7 @@ struct pf_xfer *pf_xfer_new(pf_session *s) {
    * over several seconds, so a stream that stops dead after a fast start
    * would be noticed seconds late */
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  long bufsize = c->chunk_size > 512 * 1024 ? 512 * 1024 : (long)c->chunk_size;
+  long bufsize = 512 * 1024;
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, bufsize);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
