@@ -369,8 +369,8 @@ static int same_sockaddr(int family, const void *a, const void *b) {
 /* Called as the probe opens its connection: open max_streams - 1 more. */
 static void preconnect_start(pf_session *s, const struct curl_sockaddr *a) {
   const pf_config *c = s->cfg;
-  if (!c->preconnect || c->max_streams < 2 || s->in_order || (a->family != AF_INET && a->family != AF_INET6) ||
-      a->addrlen > sizeof s->pre_addr)
+  if (!c->preconnect || c->max_streams < 2 || s->in_order ||
+      (a->family != AF_INET && a->family != AF_INET6) || a->addrlen > sizeof s->pre_addr)
     return;
   pthread_mutex_lock(&s->pre_mu);
   if (!s->pre_started) {
@@ -392,10 +392,12 @@ static void preconnect_start(pf_session *s, const struct curl_sockaddr *a) {
     }
     if (s->log && s->npre > 0) {
       char ip[INET6_ADDRSTRLEN] = "?";
-      const void *in = a->family == AF_INET
-                           ? (const void *)&((const struct sockaddr_in *)(const void *)&a->addr)->sin_addr
-                           : (const void *)&((const struct sockaddr_in6 *)(const void *)&a->addr)->sin6_addr;
-      inet_ntop(a->family, in, ip, sizeof ip);
+      const struct sockaddr_in *v4 = (const void *)&a->addr;
+      const struct sockaddr_in6 *v6 = (const void *)&a->addr;
+      if (a->family == AF_INET)
+        inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
+      else
+        inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
       pf_log(s, "opening %zu more connections to %s while the probe waits", s->npre, ip);
     }
   }
@@ -422,7 +424,8 @@ static int preconnect_take(pf_session *s, const struct curl_sockaddr *a) {
   socklen_t len = sizeof err;
   char byte;
   if (r != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0 ||
-      recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+      recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 ||
+      (errno != EAGAIN && errno != EWOULDBLOCK)) {
     close(fd); /* failed, timed out, or the server has closed it (or sent something) */
     pf_log(s, "a connection opened during the probe is gone; connecting anew");
     return -1;

@@ -42,7 +42,7 @@
 #define STEAL_MIN_LEFT_S 0.1         /* leave alone a stream that ends sooner */
 #define COLD_MIN_LEFT_S 1.0          /* ... or, for a thief with no open connection, sooner than this */
 #define RATE_WARMUP_NS 300000000ull  /* a stream's rate is known after 300 ms */
-#define STEAL_RETRY_MS 50            /* an idle worker looks again after 50 ms, or when a part ends */
+#define STEAL_RETRY_MS 50            /* an idle worker looks again (sooner when a part ends) */
 #define CHUNK_HOLD_NS 250000000ull   /* a partly filled chunk is flushed after 250 ms */
 
 typedef struct chunk {
