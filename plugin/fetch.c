@@ -366,47 +366,111 @@ static int same_sockaddr(int family, const void *a, const void *b) {
   return 0;
 }
 
-/* Called as the probe opens its connection: open max_streams - 1 more. */
-static void preconnect_start(pf_session *s, const struct curl_sockaddr *a) {
+#define PRECONNECT_WAIT_MS 200 /* a connection opened ahead and still not connected: given up */
+
+/* Open max_streams - 1 connections to addr (the probe's). Caller holds
+ * pre_mu. */
+static void preconnect_open_locked(pf_session *s, int family, int protocol, const void *addr,
+                                   unsigned addrlen) {
   const pf_config *c = s->cfg;
-  if (!c->preconnect || c->max_streams < 2 || s->in_order ||
-      (a->family != AF_INET && a->family != AF_INET6) || a->addrlen > sizeof s->pre_addr)
+  s->pre_started = 1;
+  s->pre_fds = calloc(c->max_streams - 1, sizeof *s->pre_fds);
+  s->npre = 0;
+  s->pre_family = family;
+  s->pre_addrlen = addrlen;
+  memcpy(s->pre_addr, addr, addrlen);
+  for (unsigned i = 0; s->pre_fds && i + 1 < c->max_streams; i++) {
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    if (fd < 0)
+      break;
+    if (connect(fd, addr, addrlen) != 0 && errno != EINPROGRESS) {
+      close(fd);
+      break;
+    }
+    s->pre_fds[s->npre++] = fd;
+  }
+  if (s->log && s->npre > 0) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    const struct sockaddr_in *v4 = addr;
+    const struct sockaddr_in6 *v6 = addr;
+    if (family == AF_INET)
+      inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
+    else
+      inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
+    pf_log(s, "opening %zu more connections to %s while the probe waits", s->npre, ip);
+  }
+}
+
+static int preconnect_wanted(const pf_session *s, int family, unsigned addrlen) {
+  const pf_config *c = s->cfg;
+  return c->preconnect && c->max_streams > 1 && !s->in_order &&
+         (family == AF_INET || family == AF_INET6) && addrlen <= sizeof s->pre_addr;
+}
+
+static void close_all_locked(pf_session *s) {
+  while (s->npre > 0)
+    close(s->pre_fds[--s->npre]);
+  free(s->pre_fds);
+  s->pre_fds = NULL;
+}
+
+/* The probe opens a socket: open the others to the same address now, a
+ * round trip before the probe's reply can come. */
+static void preconnect_start(pf_session *s, const struct curl_sockaddr *a) {
+  if (!preconnect_wanted(s, a->family, a->addrlen))
     return;
   pthread_mutex_lock(&s->pre_mu);
-  if (!s->pre_started) {
-    s->pre_started = 1;
-    s->pre_fds = calloc(c->max_streams - 1, sizeof *s->pre_fds);
-    s->npre = 0;
-    s->pre_family = a->family;
-    s->pre_addrlen = a->addrlen;
-    memcpy(s->pre_addr, &a->addr, a->addrlen);
-    for (unsigned i = 0; s->pre_fds && i + 1 < c->max_streams; i++) {
-      int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, a->protocol);
-      if (fd < 0)
-        break;
-      if (connect(fd, &a->addr, a->addrlen) != 0 && errno != EINPROGRESS) {
-        close(fd);
-        break;
-      }
-      s->pre_fds[s->npre++] = fd;
-    }
-    if (s->log && s->npre > 0) {
-      char ip[INET6_ADDRSTRLEN] = "?";
-      const struct sockaddr_in *v4 = (const void *)&a->addr;
-      const struct sockaddr_in6 *v6 = (const void *)&a->addr;
-      if (a->family == AF_INET)
-        inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
-      else
-        inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
-      pf_log(s, "opening %zu more connections to %s while the probe waits", s->npre, ip);
-    }
-  }
+  if (!s->pre_started)
+    preconnect_open_locked(s, a->family, a->protocol, &a->addr, a->addrlen);
   pthread_mutex_unlock(&s->pre_mu);
 }
 
+/* The probe is connected (CURLOPT_PREREQFUNCTION). If libcurl got there
+ * over another address than the first it tried (happy eyeballs: IPv6 first,
+ * then IPv4), the connections opened ahead went to the wrong one: open them
+ * again to the address that answered. */
+static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_port,
+                     int local_port) {
+  struct pf_xfer *x = arg;
+  pf_session *s = x->s;
+  (void)local_ip, (void)local_port;
+  if (!x->probe_mode || !primary_ip)
+    return CURL_PREREQFUNC_OK;
+  union {
+    struct sockaddr_in v4;
+    struct sockaddr_in6 v6;
+  } sa;
+  memset(&sa, 0, sizeof sa);
+  int family;
+  unsigned len;
+  if (inet_pton(AF_INET, primary_ip, &sa.v4.sin_addr) == 1) {
+    family = AF_INET;
+    sa.v4.sin_family = AF_INET;
+    sa.v4.sin_port = htons((uint16_t)primary_port);
+    len = sizeof sa.v4;
+  } else if (inet_pton(AF_INET6, primary_ip, &sa.v6.sin6_addr) == 1) {
+    family = AF_INET6;
+    sa.v6.sin6_family = AF_INET6;
+    sa.v6.sin6_port = htons((uint16_t)primary_port);
+    len = sizeof sa.v6;
+  } else {
+    return CURL_PREREQFUNC_OK;
+  }
+  if (!preconnect_wanted(s, family, len))
+    return CURL_PREREQFUNC_OK;
+  pthread_mutex_lock(&s->pre_mu);
+  if (s->pre_started && !(family == s->pre_family && same_sockaddr(family, &sa, s->pre_addr))) {
+    close_all_locked(s);
+    preconnect_open_locked(s, family, IPPROTO_TCP, &sa, len);
+  }
+  pthread_mutex_unlock(&s->pre_mu);
+  return CURL_PREREQFUNC_OK;
+}
+
 /* A connection opened ahead to this address, connected and not closed by
- * the server meanwhile; -1 if there is none. Waits for a connect still in
- * flight (at most connect_timeout). */
+ * the server meanwhile; -1 if there is none. Waits a little for a connect
+ * still in flight; one that failed or takes too long means the others will
+ * too: they are all closed. */
 static int preconnect_take(pf_session *s, const struct curl_sockaddr *a) {
   int fd = -1;
   pthread_mutex_lock(&s->pre_mu);
@@ -416,18 +480,22 @@ static int preconnect_take(pf_session *s, const struct curl_sockaddr *a) {
   if (fd < 0)
     return -1;
   struct pollfd p = {fd, POLLOUT, 0};
-  uint64_t deadline = pf_now_ns() + (uint64_t)s->cfg->connect_timeout_ms * 1000000ull;
-  int r;
-  while ((r = poll(&p, 1, 100)) == 0 && pf_now_ns() < deadline && !pf_stopping(s))
-    ;
+  int r = poll(&p, 1, PRECONNECT_WAIT_MS);
   int err = 0;
   socklen_t len = sizeof err;
   char byte;
   if (r != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0 ||
       recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 ||
       (errno != EAGAIN && errno != EWOULDBLOCK)) {
-    close(fd); /* failed, timed out, or the server has closed it (or sent something) */
-    pf_log(s, "a connection opened during the probe is gone; connecting anew");
+    /* failed, not connected yet, or closed by the server (or it sent
+     * something): the others are no better */
+    close(fd);
+    pthread_mutex_lock(&s->pre_mu);
+    size_t n = s->npre;
+    close_all_locked(s);
+    pthread_mutex_unlock(&s->pre_mu);
+    pf_log(s, "the connections opened during the probe are not usable (%s): closed %zu more",
+           r == 0 ? "not connected yet" : err ? strerror(err) : "closed by the server", n);
     return -1;
   }
   pf_log(s, "using a connection opened during the probe");
@@ -438,10 +506,8 @@ void pf_preconnect_trim(pf_session *s, size_t keep) {
   pthread_mutex_lock(&s->pre_mu);
   while (s->npre > keep)
     close(s->pre_fds[--s->npre]);
-  if (s->npre == 0) {
-    free(s->pre_fds);
-    s->pre_fds = NULL;
-  }
+  if (s->npre == 0)
+    close_all_locked(s);
   pthread_mutex_unlock(&s->pre_mu);
 }
 
@@ -534,6 +600,8 @@ struct pf_xfer *pf_xfer_new(pf_session *s) {
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
   curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, socket_options);
   curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, x);
+  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+  curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   /* redirects are followed by pf_probe itself, so that credentials go only
