@@ -285,6 +285,7 @@ pf_status pf_run(pf_session *s) {
   if (rc.nparts == 0 || rc.parts[0].offset != 0)
     pf_drop_probe(s); /* byte 0 is stored already: nobody will take it */
   if (rc.nparts == 0) {
+    pf_preconnect_drop(s);
     free(rc.parts);
     return PF_OK;
   }
@@ -340,7 +341,6 @@ pf_status pf_run(pf_session *s) {
   for (size_t i = 0; i < nworkers; i++)
     if (ws[i].started)
       pthread_join(ws[i].th, NULL);
-  pf_preconnect_drop(s); /* any a worker did not need */
   pf_queue_close(&rc.full); /* the writer drains what is left, then ends */
   pthread_join(writer, NULL);
   for (size_t i = 0; i < nworkers; i++)
@@ -359,6 +359,7 @@ out_mu:
   pthread_cond_destroy(&rc.idle_cv);
   pthread_mutex_destroy(&rc.mu);
 out_mem:
+  pf_preconnect_drop(s); /* on the error paths too */
   free(ws);
   free(mem);
   free(chunks);

@@ -222,8 +222,13 @@ static pf_status reserve_locked(pf_session *s) {
      * a third of the whole download's CPU time; check for room instead and
      * let the writes allocate */
     struct statvfs vf;
-    e = fstatvfs(s->fd, &vf) == 0 && (uint64_t)vf.f_bavail * vf.f_frsize < total ? ENOSPC
-                                                                                 : EOPNOTSUPP;
+    struct stat st;
+    uint64_t have = fstat(s->fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+    uint64_t need = total > have ? total - have : 0; /* a resumed side file holds some */
+    /* f_blocks 0: a tmpfs without a size limit */
+    e = fstatvfs(s->fd, &vf) == 0 && vf.f_blocks > 0 && (uint64_t)vf.f_bavail * vf.f_frsize < need
+            ? ENOSPC
+            : EOPNOTSUPP;
   } else {
     e = posix_fallocate(s->fd, 0, (off_t)total);
   }

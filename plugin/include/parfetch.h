@@ -203,9 +203,10 @@ typedef struct pf_entry {
   /* --- a download ------------------------------------------------------ */
 
   /* [any-thread] Probe url (one GET with "Range: bytes=0-N", N + 1 =
-   * min_part_size), learn size, validator and range support, and prepare
-   * the output. The probe's body is kept open and becomes the start of part
-   * 0: no second request is made for those bytes.
+   * min_part_size; "bytes=0-" with one stream or an in-order sink), learn
+   * size, validator and range support, and prepare the output. The probe's
+   * body is kept open and becomes the start of part 0: no second request is
+   * made for those bytes.
    * *out is NULL only if open() fails before a session exists: PF_E_INVALID
    * (a NULL argument, a struct_size below this header's, both or neither of
    * output_path and sink) or PF_E_NOMEM. Otherwise *out is set, even on

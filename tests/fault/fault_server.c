@@ -127,12 +127,13 @@ static const char USAGE[] =
     "  ignore-range:accept-ranges=0|1\n"
     "                             [ranged=yes] 200 + whole object, no Content-Range; keep\n"
     "                             Accept-Ranges (default 1) or drop it\n"
-    "  bad-content-range:mode=shift|end|total|lie,delta=D\n"
+    "  bad-content-range:mode=shift|end|total|lie|star,delta=D\n"
     "                             [ranged=yes] 206 whose Content-Range differs from the\n"
     "                             request by D (default 1); the body matches the header:\n"
     "                             shift: a+D..b+D (or a-D..b-D at the end of the object),\n"
     "                             end: a..b-D (or a..b+D), total: a..b/TOTAL+D;\n"
     "                             lie: header as shift, body = the requested bytes a..b\n"
+    "                             star: the right range and body, total \"*\" (unknown)\n"
     "  wrong-length:mode=short|long,delta=D\n"
     "                             [GET] Content-Range (or the 200) claims the right range, but\n"
     "                             short: Content-Length and body are D bytes fewer;\n"
@@ -547,6 +548,7 @@ static enum MHD_Result reply_object(struct req *r, const int *chosen) {
   r->obj_off = first;
   r->body_len = total ? last - first + 1 : 0;
   uint64_t h_first = first, h_last = last, h_total = total; /* what Content-Range says */
+  bool star = false; /* Content-Range gives no total ("/ *" without the space) */
 
   if (status == 206 && chosen[FK_BAD_CONTENT_RANGE] >= 0) {
     const struct fs_fault *f = &G.faults[chosen[FK_BAD_CONTENT_RANGE]];
@@ -572,6 +574,7 @@ static enum MHD_Result reply_object(struct req *r, const int *chosen) {
     }
     if (mode == BCR_TOTAL)
       h_total = total + d;
+    star = mode == BCR_STAR;
     if (mode != BCR_LIE) { /* the body is what the header says */
       r->obj_off = h_first;
       r->body_len = h_last - h_first + 1;
@@ -628,7 +631,10 @@ static enum MHD_Result reply_object(struct req *r, const int *chosen) {
   if (accept_ranges)
     add_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
   if (status == 206) {
-    snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, h_first, h_last, h_total);
+    if (star)
+      snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/*", h_first, h_last);
+    else
+      snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, h_first, h_last, h_total);
     add_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
   }
   add_common(r, resp, true);

@@ -303,6 +303,8 @@ static int fault_key(struct fs_fault *f, const char *key, const char *val, char 
         f->mode = BCR_TOTAL;
       else if (!strcmp(val, "lie"))
         f->mode = BCR_LIE;
+      else if (!strcmp(val, "star"))
+        f->mode = BCR_STAR;
       else
         bad = -1;
     } else {

@@ -463,6 +463,19 @@ for sel in req=2 req=2-; do
     eval 'untouched "$D" && absent "$D/out.pfpart"'
 done
 
+# mode=star: the probe's 206 says "bytes 0-262143/*" (RFC 9110 allows an
+# unknown total). The probe asked for the first 256 KiB only, so its body is
+# not the object: parfetch must fetch the whole object, not save 256 KiB.
+fresh_empty bcr-star
+pf_fault_start F --size "$SIZE" --seed 7 --fault "bad-content-range:mode=star,req=1" || exit 1
+expect 0 "206 with an unknown total ('/*') to the probe: exit 0" \
+  parfetch -v -c "$FAST" "${PARTS[@]}" -o "$D/out" "$F_URL/obj"
+pf_check "unknown total: the whole object, bytes equal (not the probe's first 256 KiB)" \
+  pf_same "$T/v1" "$D/out"
+settle F
+pf_check "unknown total: then one request without a range fetched it all (server log)" \
+  eval 'test "$(flog F | grep -c " range=- .*bytes=$SIZE ")" -eq 1'
+
 # ================================================================== 10. wrong length
 for mode in short long; do
   fresh_empty "wl1-$mode"
@@ -685,6 +698,19 @@ local_failures() {
   pf_check "disk full: the message names the path and ENOSPC" \
     eval 'says "$PF_LAST_OUT" "$full/out" && says "$PF_LAST_OUT" "No space left on device"'
   pf_check "disk full: the existing output file is untouched" pf_same "$T/full.orig" "$full/out"
+
+  # a tmpfs mounted without a size limit reports 0 blocks in all and 0 free:
+  # that is no limit, not a full disk
+  local unl="$T/mnt-unlimited"
+  mkdir -p "$unl"
+  if mount -t tmpfs -o size=0 tmpfs "$unl" 2>"$T/mount.err"; then
+    pf_at_exit "umount '$unl' 2>/dev/null || umount -l '$unl' 2>/dev/null"
+    expect 0 "tmpfs without a size limit (size=0): exit 0" \
+      parfetch -q -c "$FAST" -n 4 --min-part-size 1M -o "$unl/out" "$F_URL/obj"
+    pf_check "tmpfs without a size limit: bytes equal" pf_same "$T/v1.8m" "$unl/out"
+  else
+    pf_note "skip: cannot mount an unlimited tmpfs: $(cat "$T/mount.err")"
+  fi
 
   if ! mount -t tmpfs -o size=1m tmpfs "$ro" 2>"$T/mount.err"; then
     pf_note "skip: cannot mount a second tmpfs: $(cat "$T/mount.err")"
