@@ -77,7 +77,7 @@ concurrency_eq() {
   return 1
 }
 # from_zero_once URI [PORT] - exactly one request asked for a range from byte 0
-# (the probe, "bytes=0-"): part 0 was not fetched a second time.
+# (the probe, "bytes=0-N"): its bytes were not fetched a second time.
 from_zero_once() {
   pf_log_wait "$1" 1 "${2:-}"
   local got
@@ -203,7 +203,7 @@ for proto in http https h2; do
   u="/f$((8 * MiB + 1)).bin"
   pf_check "$proto 8 MiB+1: >= 8 distinct ranged requests (206), one per part at least" \
     ranges_ge "$u" 8 "${PORT[$proto]}"
-  pf_check "$proto 8 MiB+1: the probe is part 0 (one request starts at byte 0)" \
+  pf_check "$proto 8 MiB+1: the probe starts part 0 (one request starts at byte 0)" \
     from_zero_once "$u" "${PORT[$proto]}"
   pf_check "$proto prime: >= 16 distinct ranged requests (206)" \
     ranges_ge "/f10000019.bin?t=16parts" 16 "${PORT[$proto]}"
