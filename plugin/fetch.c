@@ -359,7 +359,11 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
  * by CURLOPT_SOCKOPTFUNCTION that they are connected (TLS, if any, is still
  * libcurl's). Those no worker needs are closed as run() starts. */
 
-static int same_sockaddr(int family, const void *a, const void *b) {
+/* Same family, address and port? */
+static int same_sockaddr(const void *a, const void *b) {
+  int family = ((const struct sockaddr *)a)->sa_family;
+  if (family != ((const struct sockaddr *)b)->sa_family)
+    return 0;
   if (family == AF_INET) {
     const struct sockaddr_in *x = a, *y = b;
     return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
@@ -382,9 +386,7 @@ static void preconnect_open_locked(pf_session *s, int family, int protocol, cons
   s->pre_started = 1;
   s->pre_fds = calloc(c->max_streams - 1, sizeof *s->pre_fds);
   s->npre = 0;
-  s->pre_family = family;
-  s->pre_addrlen = addrlen;
-  memcpy(s->pre_addr, addr, addrlen);
+  memcpy(&s->pre_addr, addr, addrlen);
   for (unsigned i = 0; s->pre_fds && i + 1 < c->max_streams; i++) {
     int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
     if (fd < 0)
@@ -451,7 +453,6 @@ static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_po
         close(s->pre_fds[--s->npre]);
       pthread_mutex_unlock(&s->pre_mu);
     }
-    x->opened_fresh = x->took_pre = 0;
     return CURL_PREREQFUNC_OK;
   }
   if (!primary_ip)
@@ -479,7 +480,7 @@ static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_po
   if (!preconnect_wanted(s, family, len))
     return CURL_PREREQFUNC_OK;
   pthread_mutex_lock(&s->pre_mu);
-  if (s->pre_started && !(family == s->pre_family && same_sockaddr(family, &sa, s->pre_addr))) {
+  if (s->pre_started && !same_sockaddr(&sa, &s->pre_addr)) {
     close_all_locked(s);
     preconnect_open_locked(s, family, IPPROTO_TCP, &sa, len);
   }
@@ -487,17 +488,15 @@ static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_po
   return CURL_PREREQFUNC_OK;
 }
 
-#define PRE_NONE (-1) /* none left, or none to this address */
-
 /* A connection opened ahead to this address, connected and not closed by
- * the server meanwhile; PRE_NONE if there is none.
+ * the server meanwhile; -1 if there is none.
  * Waits a little for a connect still in flight (one that takes longer is
  * closed: a fresh connect does no worse); one that failed or was closed by
  * the server means the others are no better: they are all closed. */
 static int preconnect_take(pf_session *s, const struct curl_sockaddr *a) {
-  int fd = PRE_NONE;
+  int fd = -1;
   pthread_mutex_lock(&s->pre_mu);
-  if (s->npre > 0 && a->family == s->pre_family && same_sockaddr(a->family, &a->addr, s->pre_addr))
+  if (s->npre > 0 && same_sockaddr(&a->addr, &s->pre_addr))
     fd = s->pre_fds[--s->npre];
   pthread_mutex_unlock(&s->pre_mu);
   if (fd < 0)
@@ -510,7 +509,7 @@ static int preconnect_take(pf_session *s, const struct curl_sockaddr *a) {
   if (r != 1) {
     close(fd);
     pf_log(s, "a connection opened during the probe is not connected yet: connecting anew");
-    return PRE_NONE;
+    return -1;
   }
   int err = 0;
   socklen_t len = sizeof err;
@@ -530,7 +529,7 @@ static int preconnect_take(pf_session *s, const struct curl_sockaddr *a) {
     pthread_mutex_unlock(&s->pre_mu);
     pf_log(s, "the connections opened during the probe are not usable (%s): closed %zu more",
            err ? strerror(err) : got == 0 ? "closed by the server" : "the server spoke first", n);
-    return PRE_NONE;
+    return -1;
   }
   pf_log(s, "using a connection opened during the probe");
   return fd;

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "parfetch.h"
@@ -210,9 +211,7 @@ struct pf_session {
   int *pre_fds;
   size_t npre;
   int pre_started;
-  int pre_family;
-  unsigned char pre_addr[28]; /* sockaddr_in or sockaddr_in6 */
-  unsigned pre_addrlen;
+  struct sockaddr_storage pre_addr; /* where they go: sockaddr_in or sockaddr_in6 */
 
   /* idle transfers for host-driven fetch_part (connection reuse) */
   pthread_mutex_t pool_mu;
