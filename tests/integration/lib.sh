@@ -289,20 +289,13 @@ pf_mktext() {
 # ---------------------------------------------------------------- nginx
 
 # Three distinct free TCP ports on 127.0.0.1, space separated. The kernel
-# chooses them (python3, all bound at once so they differ); without python3,
-# random ports that /proc/net/tcp* does not list as in use.
+# chooses them (perl-base, which every Debian has: all bound at once so they
+# differ); failing that, random ports that /proc/net/tcp* does not list as in use.
 pf__free_ports() {
-  if command -v python3 >/dev/null 2>&1; then
-    python3 - <<'EOF' && return 0
-import socket
-socks = []
-for _ in range(3):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-  fi
+  perl -MIO::Socket::INET -e '
+    my @s = map { IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1)
+                  or die } 1 .. 3;
+    print join(" ", map { $_->sockport } @s), "\n"' 2>/dev/null && return 0
   local used=" " ports=() p sl addr rest
   for p in /proc/net/tcp /proc/net/tcp6; do
     [ -r "$p" ] || continue

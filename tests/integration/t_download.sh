@@ -466,7 +466,8 @@ pf_check "bad input: no file was created by any of the above" only_output "$od"
 
 # ------------------------------------------------------------------ unreachable host: exit 1
 
-closed=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
+closed=$(perl -MIO::Socket::INET -e '
+  print IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1)->sockport' 2>/dev/null ||
   echo 9)
 printf 'retries: 2\nretry_wait: 10ms\nconnect_timeout: 2s\n' >"$C/fast.yaml"
 outdir unreachable

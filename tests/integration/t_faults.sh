@@ -167,37 +167,21 @@ asked_again() {
 # written. A missing SIDE passes.
 side_clean() {
   [ -e "$1" ] || { echo "no side file"; return 0; }
-  if command -v python3 >/dev/null 2>&1; then
-    python3 - "$1" "$2" <<'EOF'
-import sys
-side = open(sys.argv[1], "rb").read()
-obj = open(sys.argv[2], "rb").read()
-n = len(obj)
-side = side[:n] + bytes(max(0, n - len(side)))
-B = 4096
-zero = bytes(B)
-bad, first, same = 0, None, 0
-for off in range(0, n, B):
-    x, y = side[off:off + B], obj[off:off + B]
-    if x == y:
-        same += len(x)
-        continue
-    if x == zero[:len(x)]:
-        continue
-    for i in range(len(x)):
-        if x[i] == y[i]:
-            same += 1
-        elif x[i] != 0:
-            bad += 1
-            if first is None:
-                first = off + i
-print("side file: %d of %d bytes are the object's, %d foreign%s"
-      % (same, n, bad, "" if first is None else " (first at %d)" % first))
-sys.exit(1 if bad else 0)
-EOF
-  else
-    cmp -l -n "$(stat -c %s -- "$2")" -- "$1" "$2" | awk '$2 != 0 { bad++ } END { print bad + 0, "foreign bytes"; exit bad > 0 }'
+  local n st
+  n=$(stat -c %s -- "$2") || return 1
+  # cmp -l prints "offset side-byte obj-byte" (octal) for each differing byte
+  # and exits 1 when any differ (unwritten zeros always do) or SIDE is shorter
+  # (the rest reads as zeros); 2 is trouble. A foreign byte is a nonzero one.
+  cmp -l -n "$n" -- "$1" "$2" 2>"$T/side_clean.err" |
+    awk -v n="$n" '$2 != 0 { if (!bad++) first = $1 - 1 }
+      END { printf "side file: %d of %d bytes foreign%s\n", bad, n, bad ? " (first at " first ")" : ""
+            exit (bad > 0) }'
+  st=("${PIPESTATUS[@]}")
+  if [ "${st[0]}" -gt 1 ]; then
+    echo "side_clean: cmp failed: $(cat "$T/side_clean.err")"
+    return 1
   fi
+  return "${st[1]}"
 }
 
 # expect CODE NAME CMD... - pf_expect_exit, and keep any sanitizer report of
