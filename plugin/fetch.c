@@ -167,19 +167,25 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg) {
       return 0; /* out of memory: fail the transfer */
   } else if (pf_http_name_is(name, nl, "content-type")) {
     copy_value(x->content_type, sizeof x->content_type, value, vl);
-  } else if (pf_http_name_is(name, nl, "content-range")) {
-    x->have_cr = pf_http_content_range(value, vl, &x->cr_start, &x->cr_end, &x->cr_total,
-                                       &x->cr_unsat) == 0
-                     ? 1
-                     : -1; /* -1: present but malformed */
-  } else if (pf_http_name_is(name, nl, "content-length")) {
-    char buf[32];
-    copy_value(buf, sizeof buf, value, vl);
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(buf, &end, 10);
-    if (errno == 0 && end != buf && *end == '\0' && buf[0] != '-') {
-      x->cl = v;
+  } else if (pf_http_name_is(name, nl, "content-range") ||
+             pf_http_name_is(name, nl, "content-length")) {
+    int cr = nl == 13;
+    uint64_t cl;
+    int r = cr ? pf_http_content_range(value, vl, &x->cr_start, &x->cr_end, &x->cr_total,
+                                       &x->cr_unsat)
+               : pf_http_content_length(value, vl, &cl);
+    if (r == -2) { /* a number above PF_SIZE_MAX: a bad reply, used for nothing */
+      const char *url = NULL;
+      curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url);
+      why(x, PF_E_BAD_REPLY, "%s sent %s: %.*s, a number above %llu (1 EiB, the most accepted)",
+          url ? url : x->s->url, cr ? "Content-Range" : "Content-Length",
+          (int)(vl > 64 ? 64 : vl), value, (unsigned long long)PF_SIZE_MAX);
+      return 0; /* ends the transfer: judge() reports the verdict */
+    }
+    if (cr) {
+      x->have_cr = r == 0 ? 1 : -1; /* -1: present but malformed */
+    } else if (r == 0) {           /* a malformed one is ignored, as libcurl does */
+      x->cl = cl;
       x->have_cl = 1;
     }
   } else if (pf_http_name_is(name, nl, "retry-after")) {
@@ -948,7 +954,7 @@ static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
                     : hv == CURL_HTTP_VERSION_2_0 ? 20
                     : hv == CURL_HTTP_VERSION_3   ? 30
                                                   : 0;
-  if (s->size != PF_SIZE_UNKNOWN && s->size > (uint64_t)INT64_MAX - (1u << 20))
+  if (s->size != PF_SIZE_UNKNOWN && s->size > PF_SIZE_MAX) /* on_header refused it already */
     return pf_fail(s, PF_E_BAD_REPLY, "%s claims %llu bytes, more than a file can hold", url,
                    (unsigned long long)s->size);
   atomic_store(&s->size_seen, s->size);
@@ -964,23 +970,6 @@ static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
     return pf_fail(s, PF_E_NOMEM, "out of memory");
   s->cross_host = !same_host(s->url, s->effective_url);
   return PF_OK;
-}
-
-/* Location (maybe relative) against the URL it came from; malloc'd, or
- * NULL if malformed or not http(s). */
-static char *resolve(const char *base, const char *location) {
-  CURLU *u = curl_url();
-  char *abs = NULL, *scheme = NULL, *out = NULL;
-  if (u && curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
-      curl_url_set(u, CURLUPART_URL, location, CURLU_URLENCODE) == CURLUE_OK &&
-      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-      (strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0) &&
-      curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK)
-    out = strdup(abs);
-  curl_free(abs);
-  curl_free(scheme);
-  curl_url_cleanup(u);
-  return out;
 }
 
 static int is_redirect(long status) {
@@ -1006,7 +995,7 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, uint64_t end, char 
     if ((rc != CURLE_AGAIN && rc != CURLE_OK) || !is_redirect(x->status) || !x->location ||
         !x->location[0])
       break;
-    char *loc = resolve(url, x->location);
+    char *loc = pf_http_resolve_location(url, x->location);
     if (!loc) {
       a->st = PF_E_HTTP;
       snprintf(a->why, sizeof a->why, "%.300s: redirect to a malformed URL \"%.200s\"", url,

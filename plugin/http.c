@@ -1,7 +1,9 @@
 /*
  * http.c - pure parsers for what an HTTP reply says: the status line, header
- * lines, Content-Range and Retry-After. Strict on purpose: a reply that does
- * not say exactly what was asked is never written anywhere. No I/O.
+ * lines, Content-Range, Content-Length, Retry-After and a redirect's
+ * Location. Strict on purpose: a reply that does not say exactly what was
+ * asked is never written anywhere, and no number a server states above
+ * PF_SIZE_MAX is taken. No I/O, no shared state; any thread.
  */
 #include <ctype.h>
 #include <string.h>
@@ -61,27 +63,30 @@ int pf_http_name_is(const char *name, size_t len, const char *want) {
   return strlen(want) == len && strncasecmp(name, want, len) == 0;
 }
 
-/* Digits at *p (no sign, no spaces) into *out; advances *p. */
-static int parse_u64(const char **p, const char *end, uint64_t *out) {
+/* Digits at *p (no sign, no spaces) into *out; advances *p past them all.
+ * Returns 0, -1 if there are none, or -2 if the number is above PF_SIZE_MAX
+ * (however many digits follow: nothing is computed past the bound). */
+static int parse_num(const char **p, const char *end, uint64_t *out) {
   const char *s = *p;
   uint64_t v = 0;
+  int over = 0;
   if (s >= end || !isdigit((unsigned char)*s))
     return -1;
-  while (s < end && isdigit((unsigned char)*s)) {
-    unsigned d = (unsigned)(*s - '0');
-    if (v > (UINT64_MAX - d) / 10)
-      return -1;
-    v = v * 10 + d;
-    s++;
+  for (; s < end && isdigit((unsigned char)*s); s++) {
+    if (!over)
+      v = v * 10 + (unsigned)(*s - '0');
+    if (v > PF_SIZE_MAX)
+      over = 1;
   }
   *p = s;
   *out = v;
-  return 0;
+  return over ? -2 : 0;
 }
 
 int pf_http_content_range(const char *value, size_t len, uint64_t *start, uint64_t *end,
                           uint64_t *total, int *unsat) {
   const char *p = value, *e = value + len;
+  int over = 0, r;
   if (len < 6 || strncasecmp(p, "bytes", 5) != 0)
     return -1;
   p += 5;
@@ -95,26 +100,41 @@ int pf_http_content_range(const char *value, size_t len, uint64_t *start, uint64
     if (p >= e || *p != '/')
       return -1;
     p++;
-    if (parse_u64(&p, e, total) != 0 || p != e)
+    if ((r = parse_num(&p, e, total)) == -1 || p != e)
       return -1;
     *unsat = 1;
     *start = *end = 0;
-    return 0;
+    return r;
   }
-  if (parse_u64(&p, e, start) != 0 || p >= e || *p != '-')
+  if ((r = parse_num(&p, e, start)) == -1 || p >= e || *p != '-')
     return -1;
+  over |= r;
   p++;
-  if (parse_u64(&p, e, end) != 0 || p >= e || *p != '/')
+  if ((r = parse_num(&p, e, end)) == -1 || p >= e || *p != '/')
     return -1;
+  over |= r;
   p++;
   if (p < e && *p == '*' && p + 1 == e) {
     *total = PF_SIZE_UNKNOWN;
-  } else if (parse_u64(&p, e, total) != 0 || p != e) {
-    return -1;
+  } else {
+    if ((r = parse_num(&p, e, total)) == -1 || p != e)
+      return -1;
+    over |= r;
   }
+  /* every number is now at most PF_SIZE_MAX: end + 1 cannot wrap */
+  if (over || *end >= PF_SIZE_MAX)
+    return -2;
   if (*start > *end || (*total != PF_SIZE_UNKNOWN && *end >= *total))
     return -1;
   return 0;
+}
+
+int pf_http_content_length(const char *value, size_t len, uint64_t *out) {
+  const char *p = value;
+  int r = parse_num(&p, value + len, out);
+  if (r == -1 || p != value + len)
+    return -1;
+  return r;
 }
 
 long pf_http_retry_after(const char *value, size_t len, long long now) {
@@ -125,8 +145,9 @@ long pf_http_retry_after(const char *value, size_t len, long long now) {
   buf[len] = '\0';
   const char *p = buf;
   uint64_t secs;
-  if (parse_u64(&p, buf + len, &secs) == 0 && p == buf + len)
-    return secs > 86400 ? 86400 : (long)secs;
+  int r = parse_num(&p, buf + len, &secs);
+  if (r != -1 && p == buf + len)
+    return r == -2 || secs > 86400 ? 86400 : (long)secs;
   time_t when = curl_getdate(buf, NULL);
   if (when == (time_t)-1)
     return -1;
@@ -134,4 +155,19 @@ long pf_http_retry_after(const char *value, size_t len, long long now) {
   if (d < 0)
     d = 0;
   return d > 86400 ? 86400 : (long)d;
+}
+
+char *pf_http_resolve_location(const char *base, const char *location) {
+  CURLU *u = curl_url();
+  char *abs = NULL, *scheme = NULL, *out = NULL;
+  if (u && curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
+      curl_url_set(u, CURLUPART_URL, location, CURLU_URLENCODE) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+      (strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0) &&
+      curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK)
+    out = strdup(abs);
+  curl_free(abs);
+  curl_free(scheme);
+  curl_url_cleanup(u);
+  return out;
 }

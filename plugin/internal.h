@@ -58,15 +58,37 @@ int pf_http_header_split(const char *line, size_t len, const char **name, size_t
 /* Case-insensitive name comparison with a NUL-terminated literal. */
 int pf_http_name_is(const char *name, size_t len, const char *want);
 
+/* The largest size, offset or length a server may state (Content-Range,
+ * Content-Length, and so the probe's size): 1 EiB. No object a server holds
+ * is that large: a file system caps a file far below it (ext4: 16 TiB) or
+ * at off_t's INT64_MAX (XFS, btrfs, tmpfs), which no device or memory comes
+ * near. Bounded here, a size plus an offset, a part length or the journal
+ * after it never overflows an off_t, and UINT64_MAX (PF_SIZE_UNKNOWN) is
+ * never a stated number. Anything above it is a bad reply, refused before
+ * any arithmetic; a size between a file system's limit and this one is that
+ * file system's error (EFBIG, naming the path). */
+#define PF_SIZE_MAX ((uint64_t)1 << 60)
+
 /* Content-Range "bytes a-b/t", "bytes a-b/ *" (total unknown: PF_SIZE_UNKNOWN)
  * or "bytes * /t" (unsatisfied: *unsat = 1, start = end = 0). Strict: digits
- * only, a <= b, b < t. Returns 0 or -1. */
+ * only, a <= b, b < t. Returns 0, -1 if malformed, or -2 if a number is above
+ * PF_SIZE_MAX (or b + 1 would be). */
 int pf_http_content_range(const char *value, size_t len, uint64_t *start, uint64_t *end,
                           uint64_t *total, int *unsat);
+
+/* Content-Length: digits only, nothing else. Returns 0, -1 if malformed, or
+ * -2 if above PF_SIZE_MAX. */
+int pf_http_content_length(const char *value, size_t len, uint64_t *out);
 
 /* Retry-After: delta-seconds or an HTTP-date (relative to now). Returns the
  * delay in seconds (>= 0), or -1 if malformed. */
 long pf_http_retry_after(const char *value, size_t len, long long now);
+
+/* A redirect's Location (maybe relative; spaces and the like are
+ * URL-encoded) resolved against the URL it came from. Returns a malloc'd
+ * absolute http(s) URL, or NULL if malformed, of another scheme, or out of
+ * memory. */
+char *pf_http_resolve_location(const char *base, const char *location);
 
 /* ---- ranges.c ---------------------------------------------------------- */
 

@@ -127,13 +127,15 @@ static const char USAGE[] =
     "  ignore-range:accept-ranges=0|1\n"
     "                             [ranged=yes] 200 + whole object, no Content-Range; keep\n"
     "                             Accept-Ranges (default 1) or drop it\n"
-    "  bad-content-range:mode=shift|end|total|lie|star,delta=D\n"
+    "  bad-content-range:mode=shift|end|total|lie|star|max-end,delta=D\n"
     "                             [ranged=yes] 206 whose Content-Range differs from the\n"
     "                             request by D (default 1); the body matches the header:\n"
     "                             shift: a+D..b+D (or a-D..b-D at the end of the object),\n"
     "                             end: a..b-D (or a..b+D), total: a..b/TOTAL+D;\n"
     "                             lie: header as shift, body = the requested bytes a..b\n"
     "                             star: the right range and body, total \"*\" (unknown)\n"
+    "                             max-end: \"bytes a-18446744073709551615/*\" (UINT64_MAX),\n"
+    "                             body = the requested bytes a..b\n"
     "  wrong-length:mode=short|long,delta=D\n"
     "                             [GET] Content-Range (or the 200) claims the right range, but\n"
     "                             short: Content-Length and body are D bytes fewer;\n"
@@ -574,8 +576,10 @@ static enum MHD_Result reply_object(struct req *r, const int *chosen) {
     }
     if (mode == BCR_TOTAL)
       h_total = total + d;
-    star = mode == BCR_STAR;
-    if (mode != BCR_LIE) { /* the body is what the header says */
+    if (mode == BCR_MAX_END)
+      h_last = UINT64_MAX;
+    star = mode == BCR_STAR || mode == BCR_MAX_END;
+    if (mode != BCR_LIE && mode != BCR_MAX_END) { /* the body is what the header says */
       r->obj_off = h_first;
       r->body_len = h_last - h_first + 1;
     }

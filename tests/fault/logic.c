@@ -305,6 +305,8 @@ static int fault_key(struct fs_fault *f, const char *key, const char *val, char 
         f->mode = BCR_LIE;
       else if (!strcmp(val, "star"))
         f->mode = BCR_STAR;
+      else if (!strcmp(val, "max-end"))
+        f->mode = BCR_MAX_END;
       else
         bad = -1;
     } else {

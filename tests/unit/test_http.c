@@ -1,5 +1,8 @@
 /* test_http.c - reply parsing: status lines, header lines, Content-Range
- * (strict) and Retry-After. */
+ * (strict), Content-Length, the bound on every number a server states,
+ * Retry-After and Location. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <CUnit/CUnit.h>
@@ -58,15 +61,86 @@ static void test_content_range_bad(void) {
                        "bytes 0-100/100", /* end past total */
                        "bytes 0-99",      "bytes -1-99/100", "bytes 0-99/100x", "items 0-99/100",
                        "bytes 0 - 99/100", "bytes=0-99/100", "bytes 0-99/",    "bytes */",
-                       "bytes 0-18446744073709551616/18446744073709551617", ""};
+                       ""};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     CU_ASSERT_EQUAL(pf_http_content_range(bad[i], strlen(bad[i]), &a, &b, &t, &u), -1);
+}
+
+/* Numbers above PF_SIZE_MAX are refused (-2) before anything adds to them:
+ * an end of UINT64_MAX would make end + 1 wrap to 0, a total of UINT64_MAX
+ * would read as PF_SIZE_UNKNOWN, a total near INT64_MAX is no real file. */
+static void test_content_range_bounds(void) {
+  uint64_t a, b, t;
+  int u;
+  CU_ASSERT_EQUAL(pf_http_content_range(S("bytes 0-18446744073709551615/*"), &a, &b, &t, &u), -2);
+  CU_ASSERT_EQUAL(pf_http_content_range(S("bytes 0-99/18446744073709551615"), &a, &b, &t, &u), -2);
+  CU_ASSERT_EQUAL(pf_http_content_range(S("bytes 0-99/9223372036854775807"), &a, &b, &t, &u), -2);
+  CU_ASSERT_EQUAL(pf_http_content_range(S("bytes 0-99/9223372036853727232"), &a, &b, &t, &u), -2);
+  CU_ASSERT_EQUAL(pf_http_content_range(S("bytes */18446744073709551615"), &a, &b, &t, &u), -2);
+  CU_ASSERT_EQUAL(
+      pf_http_content_range(S("bytes 0-18446744073709551616/18446744073709551617"), &a, &b, &t, &u),
+      -2);
+  char v[96];
+  snprintf(v, sizeof v, "bytes 0-99/%llu", (unsigned long long)PF_SIZE_MAX);
+  CU_ASSERT_EQUAL(pf_http_content_range(v, strlen(v), &a, &b, &t, &u), 0);
+  CU_ASSERT_EQUAL(t, PF_SIZE_MAX);
+  snprintf(v, sizeof v, "bytes 0-99/%llu", (unsigned long long)PF_SIZE_MAX + 1);
+  CU_ASSERT_EQUAL(pf_http_content_range(v, strlen(v), &a, &b, &t, &u), -2);
+  snprintf(v, sizeof v, "bytes %llu-%llu/*", (unsigned long long)PF_SIZE_MAX - 1,
+           (unsigned long long)PF_SIZE_MAX - 1);
+  CU_ASSERT_EQUAL(pf_http_content_range(v, strlen(v), &a, &b, &t, &u), 0);
+  CU_ASSERT(a == PF_SIZE_MAX - 1 && b == PF_SIZE_MAX - 1 && t == PF_SIZE_UNKNOWN);
+  snprintf(v, sizeof v, "bytes 0-%llu/*", (unsigned long long)PF_SIZE_MAX);
+  CU_ASSERT_EQUAL(pf_http_content_range(v, strlen(v), &a, &b, &t, &u), -2);
+}
+
+static void test_content_length(void) {
+  uint64_t v = 7;
+  CU_ASSERT_EQUAL(pf_http_content_length(S("12"), &v), 0);
+  CU_ASSERT_EQUAL(v, 12);
+  CU_ASSERT_EQUAL(pf_http_content_length(S("0"), &v), 0);
+  CU_ASSERT_EQUAL(v, 0);
+  char buf[32];
+  snprintf(buf, sizeof buf, "%llu", (unsigned long long)PF_SIZE_MAX);
+  CU_ASSERT_EQUAL(pf_http_content_length(buf, strlen(buf), &v), 0);
+  CU_ASSERT_EQUAL(v, PF_SIZE_MAX);
+  snprintf(buf, sizeof buf, "%llu", (unsigned long long)PF_SIZE_MAX + 1);
+  CU_ASSERT_EQUAL(pf_http_content_length(buf, strlen(buf), &v), -2);
+  CU_ASSERT_EQUAL(pf_http_content_length(S("18446744073709551615"), &v), -2);
+  CU_ASSERT_EQUAL(pf_http_content_length(S("9223372036854775807"), &v), -2);
+  CU_ASSERT_EQUAL(pf_http_content_length(S("99999999999999999999999"), &v), -2);
+  const char *bad[] = {"", "-1", "+5", "12x", "1 2", "0x10", "12,12"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    CU_ASSERT_EQUAL(pf_http_content_length(bad[i], strlen(bad[i]), &v), -1);
+}
+
+static void check_location(const char *base, const char *loc, const char *want) {
+  char *got = pf_http_resolve_location(base, loc);
+  if (!want) {
+    CU_ASSERT_PTR_NULL(got);
+  } else {
+    CU_ASSERT(got && strcmp(got, want) == 0);
+  }
+  free(got);
+}
+
+static void test_resolve_location(void) {
+  check_location("http://h/a/b?q", "c", "http://h/a/c");
+  check_location("http://h/a/b", "/x/y", "http://h/x/y");
+  check_location("http://h/a/b", "//o:81/z", "http://o:81/z");
+  check_location("http://h/a/b", "https://o/y", "https://o/y");
+  check_location("https://h/a", "?p=1", "https://h/a?p=1");
+  check_location("http://h/a", "/a b", "http://h/a%20b");
+  check_location("http://h/a", "ftp://o/y", NULL);
+  check_location("http://h/a", "file:///etc/passwd", NULL);
+  check_location("http://h/a", "http://", NULL);
 }
 
 static void test_retry_after(void) {
   CU_ASSERT_EQUAL(pf_http_retry_after(S("3"), 0), 3);
   CU_ASSERT_EQUAL(pf_http_retry_after(S("0"), 0), 0);
   CU_ASSERT_EQUAL(pf_http_retry_after(S("999999999"), 0), 86400);
+  CU_ASSERT_EQUAL(pf_http_retry_after(S("99999999999999999999999"), 0), 86400);
   /* Sun, 06 Nov 1994 08:49:37 GMT = 784111777 */
   CU_ASSERT_EQUAL(pf_http_retry_after(S("Sun, 06 Nov 1994 08:49:37 GMT"), 784111770LL), 7);
   CU_ASSERT_EQUAL(pf_http_retry_after(S("Sun, 06 Nov 1994 08:49:37 GMT"), 784111800LL), 0);
@@ -81,6 +155,9 @@ int pf_suite_http(void) {
       !CU_add_test(s, "header split", test_header_split) ||
       !CU_add_test(s, "Content-Range accepted", test_content_range_good) ||
       !CU_add_test(s, "Content-Range rejected", test_content_range_bad) ||
+      !CU_add_test(s, "numbers above PF_SIZE_MAX refused", test_content_range_bounds) ||
+      !CU_add_test(s, "Content-Length", test_content_length) ||
+      !CU_add_test(s, "Location resolved", test_resolve_location) ||
       !CU_add_test(s, "Retry-After", test_retry_after))
     return CU_get_error();
   return CUE_SUCCESS;
