@@ -6,6 +6,8 @@
 #   make demo         serve a generated 256 MiB file from nginx on loopback and
 #                     download it with 8 streams and a progress bar
 #   make bench        compare with aria2c, axel, wget2, rclone and curl
+#   make fuzz         run every tests/fuzz/ harness FUZZ_SECONDS (default 60)
+#                     with libFuzzer (clang); make test replays their corpora
 #   make install      honours PREFIX, DESTDIR, LIBDIR, SYSCONFDIR
 #
 # The user's CFLAGS/LDFLAGS are kept apart from the project's own flags.
@@ -49,8 +51,12 @@ UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 
 EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
+# Fuzz harnesses: tests/fuzz/fuzz_NAME.c, seed corpus tests/fuzz/corpus/NAME/.
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REGRESS := $(FUZZ_NAMES:%=$(BUILD)/fuzz-regress/fuzz_%)
+
 .PHONY: all deps test unit integration examples testbins demo bench install uninstall \
-        clean asan tsan test-sanitizers format
+        clean asan tsan test-sanitizers format fuzz fuzz-build fuzz-regression
 
 all: $(BUILD)/parfetch.so $(BUILD)/parfetch
 
@@ -88,6 +94,39 @@ $(BUILD)/engine_host: tests/integration/fixtures/engine_host.c $(HOST_OBJ) plugi
 	  $(shell pkg-config --libs yaml-0.1)
 
 TESTBINS = $(BUILD)/unit_tests $(BUILD)/fault_server $(BUILD)/engine_host
+TESTBINS += $(FUZZ_REGRESS)
+
+# Each harness with tests/fuzz/driver.c (a plain main, no libFuzzer): make test
+# replays every corpus file once, in this build and in the ASan+UBSan one.
+$(BUILD)/fuzz-regress/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c tests/fuzz/fuzz.h $(PLUGIN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/driver.c $(PLUGIN_OBJ) \
+	  $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS)
+
+fuzz-regression: $(FUZZ_REGRESS)
+	BUILD=$(BUILD) bash tests/fuzz/regress.sh
+
+# make fuzz: libFuzzer builds in build/fuzz (clang; the plugin's objects with
+# coverage), each run FUZZ_SECONDS on a scratch copy of its corpus.
+FUZZ_CC    ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_OBJ   := $(PLUGIN_SRC:%.c=build/fuzz/obj/%.o)
+
+build/fuzz/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(PF_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c -o $@ $<
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJ)
+	$(FUZZ_CC) $(PF_CFLAGS) -O1 -g -Itests/fuzz -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< \
+	  $(FUZZ_OBJ) -pthread $(PKG_LIBS)
+
+fuzz-build: $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
+
+fuzz:
+	@bash scripts/deps.sh fuzz
+	$(MAKE) fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh
 
 examples: $(EXAMPLES)
 
@@ -104,12 +143,14 @@ test:
 	@bash scripts/deps.sh test
 	$(MAKE) all examples testbins
 	$(BUILD)/unit_tests
+	BUILD=$(BUILD) bash tests/fuzz/regress.sh
 	BUILD=$(BUILD) bash tests/integration/run.sh
 	$(MAKE) test-sanitizers
 
 test-sanitizers:
 	$(MAKE) BUILD=build/asan SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' CFLAGS='-O1 -g' all examples testbins
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/asan/unit_tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 BUILD=build/asan bash tests/fuzz/regress.sh
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 BUILD=build/asan PF_QUICK=1 bash tests/integration/run.sh
 	$(MAKE) BUILD=build/tsan SAN='-fsanitize=thread' CFLAGS='-O1 -g' all examples testbins
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/unit_tests

@@ -2,7 +2,11 @@
 # deps.sh PURPOSE - make sure the Debian packages PURPOSE needs are installed.
 # As root, missing packages are installed with apt-get; otherwise the exact
 # install line is printed and the script fails.
-#   PURPOSE: build | test | demo | bench
+#   PURPOSE: build | test | demo | bench | fuzz
+# Every tool the tests use beyond these comes with a minimal Debian 12
+# (debootstrap --variant=minbase; scripts/fresh-debian.sh proves it): bash,
+# coreutils, mawk, sed, grep, diffutils (cmp), util-linux (mount), perl-base
+# (IO::Socket::INET). No test needs python3.
 set -euo pipefail
 
 build=(gcc make pkg-config libc6-dev libcurl4-openssl-dev libyaml-dev libssl-dev)
@@ -12,7 +16,9 @@ case "${1:-build}" in
   demo)  want=("${build[@]}" nginx-light openssl) ;;
   bench) want=("${build[@]}" nginx-light openssl libmicrohttpd-dev curl aria2 axel wget2 rclone
                iproute2 python3-matplotlib) ;;
-  *) echo "deps.sh: unknown purpose '$1' (build, test, demo or bench)" >&2; exit 2 ;;
+  # clang, and the libFuzzer runtime (libclang_rt.fuzzer), which clang only recommends
+  fuzz)  want=("${build[@]}" clang libclang-rt-14-dev) ;;
+  *) echo "deps.sh: unknown purpose '$1' (build, test, demo, bench or fuzz)" >&2; exit 2 ;;
 esac
 
 missing=()
