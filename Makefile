@@ -67,7 +67,8 @@ $(BUILD)/parfetch.so: $(PLUGIN_OBJ) plugin/parfetch.map
 	  -Wl,-soname,parfetch.so.$(ABI_MAJOR) -Wl,-z,defs -o $@ $(PLUGIN_OBJ) \
 	  $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS)
 
-$(BUILD)/parfetch: $(BUILD)/obj/host-shim/main.o $(HOST_OBJ)
+# plugin/text.c (pure) cleans the host's messages too: one filter for both.
+$(BUILD)/parfetch: $(BUILD)/obj/host-shim/main.o $(HOST_OBJ) $(BUILD)/obj/plugin/text.o
 	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1)
 
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ)
