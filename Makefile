@@ -88,7 +88,14 @@ $(BUILD)/engine_host: tests/integration/fixtures/engine_host.c $(HOST_OBJ) plugi
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(HOST_OBJ) $(PF_LDFLAGS) $(LDFLAGS) -ldl \
 	  $(shell pkg-config --libs yaml-0.1)
 
+# LD_PRELOAD shim for local faults (failed fsync, a pause before flock).
+# Built without $(SAN): it only forwards calls.
+$(BUILD)/fault_preload.so: tests/integration/fixtures/fault_preload.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra $(CFLAGS) -shared -fPIC -o $@ $< -ldl
+
 TESTBINS = $(BUILD)/unit_tests $(BUILD)/fault_server $(BUILD)/engine_host
+TESTBINS += $(BUILD)/fault_preload.so
 
 examples: $(EXAMPLES)
 
