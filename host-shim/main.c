@@ -76,11 +76,9 @@ static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 /* Every line this host prints to stderr: control characters escaped, URL
  * passwords redacted (the same filter as the plugin's messages). */
 static void vsay(const char *tail, const char *fmt, va_list ap) {
-  char line[4096], clean[PF_TEXT_CLEAN_MAX(sizeof line)];
-  int n = vsnprintf(line, sizeof line, fmt, ap);
-  pf_text_clean(clean, sizeof clean, line,
-                n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-  fprintf(stderr, "parfetch: %s\n%s", clean, tail);
+  char line[8192];
+  pf_text_vformat(line, sizeof line, fmt, ap);
+  fprintf(stderr, "parfetch: %s\n%s", line, tail);
 }
 
 static void say(const char *fmt, ...) {

@@ -44,10 +44,9 @@ static void fail_locked(pf_session *s, pf_status st, const char *fmt, va_list ap
   if (s->err != PF_OK || st == PF_OK)
     return;
   s->err = st;
-  char buf[1024], clean[PF_TEXT_CLEAN_MAX(sizeof buf)];
-  int n = vsnprintf(buf, sizeof buf, fmt, ap);
   /* server-supplied text is escaped, URL passwords redacted */
-  pf_text_clean(clean, sizeof clean, buf, n < 0 ? 0 : (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+  char clean[2048];
+  pf_text_vformat(clean, sizeof clean, fmt, ap);
   char *msg = strdup(clean);
   if (msg)
     atomic_store_explicit(&s->errmsg, msg, memory_order_release);
@@ -86,16 +85,14 @@ int pf_stopping(pf_session *s) {
 void pf_log(pf_session *s, const char *fmt, ...) {
   if (!s->log)
     return;
-  char raw[1024], line[PF_TEXT_CLEAN_MAX(sizeof raw) + 16];
-  va_list ap;
-  va_start(ap, fmt);
-  int m = vsnprintf(raw, sizeof raw, fmt, ap);
-  va_end(ap);
+  char line[2048];
   /* the time since open(): a -v trace reads as a timeline */
   int n = snprintf(line, sizeof line, "%8.3f ", (double)(pf_now_ns() - s->t0_ns) / 1e9);
   /* server-supplied text is escaped, URL passwords redacted */
-  pf_text_clean(line + n, sizeof line - (size_t)n, raw,
-                m < 0 ? 0 : (size_t)m < sizeof raw ? (size_t)m : sizeof raw - 1);
+  va_list ap;
+  va_start(ap, fmt);
+  pf_text_vformat(line + n, sizeof line - (size_t)n, fmt, ap);
+  va_end(ap);
   pthread_mutex_lock(&s->log_mu);
   s->log(s->log_ctx, line);
   pthread_mutex_unlock(&s->log_mu);

@@ -9,6 +9,7 @@
  * Pure: no allocation, no I/O, no global state; any thread. Unit-tested in
  * tests/unit/test_text.c, fuzzed by tests/fuzz/fuzz_text.c.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "text.h"
@@ -91,8 +92,7 @@ static void put_char(out *o, const unsigned char *in, size_t len, size_t *i) {
  * end it: escaping them adds none of those delimiters, so the redaction of
  * the cleaned text is the same (cleaning is idempotent) and a byte cannot
  * hide a password from it. */
-static int find_password(const unsigned char *in, size_t len, size_t i, size_t *pw,
-                         size_t *at) {
+static int find_password(const unsigned char *in, size_t len, size_t i, size_t *pw, size_t *at) {
   size_t a = i + 3, end = a;
   while (end < len && in[end] != '/' && in[end] != '?' && in[end] != '#' && in[end] != ' ')
     end++;
@@ -132,4 +132,11 @@ size_t pf_text_clean(char *dst, size_t cap, const char *src, size_t len) {
   }
   dst[o.len] = '\0';
   return o.len;
+}
+
+size_t pf_text_vformat(char *dst, size_t cap, const char *fmt, va_list ap) {
+  char raw[4096];
+  int n = vsnprintf(raw, sizeof raw, fmt, ap);
+  size_t len = n < 0 ? 0 : (size_t)n < sizeof raw ? (size_t)n : sizeof raw - 1;
+  return pf_text_clean(dst, cap, raw, len);
 }

@@ -6,6 +6,7 @@
 #ifndef PF_TEXT_H
 #define PF_TEXT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /* What a redacted password becomes: "scheme://user:<redacted>@host". */
@@ -32,5 +33,10 @@
  * is ever written. Returns the length written (excluding the NUL).
  */
 size_t pf_text_clean(char *out, size_t cap, const char *in, size_t len);
+
+/* vsnprintf, then pf_text_clean into out: how a message is made. The
+ * formatted text is cut at 4 KiB before it is cleaned. */
+size_t pf_text_vformat(char *out, size_t cap, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 #endif /* PF_TEXT_H */
