@@ -73,7 +73,8 @@ $(BUILD)/parfetch.so: $(PLUGIN_OBJ) plugin/parfetch.map
 	  -Wl,-soname,parfetch.so.$(ABI_MAJOR) -Wl,-z,defs -o $@ $(PLUGIN_OBJ) \
 	  $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS)
 
-$(BUILD)/parfetch: $(BUILD)/obj/host-shim/main.o $(HOST_OBJ)
+# plugin/text.c (pure) cleans the host's messages too: one filter for both.
+$(BUILD)/parfetch: $(BUILD)/obj/host-shim/main.o $(HOST_OBJ) $(BUILD)/obj/plugin/text.o
 	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1)
 
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ)
@@ -93,7 +94,14 @@ $(BUILD)/engine_host: tests/integration/fixtures/engine_host.c $(HOST_OBJ) plugi
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(HOST_OBJ) $(PF_LDFLAGS) $(LDFLAGS) -ldl \
 	  $(shell pkg-config --libs yaml-0.1)
 
+# LD_PRELOAD shim for local faults (failed fsync, a pause before flock).
+# Built without $(SAN): it only forwards calls.
+$(BUILD)/fault_preload.so: tests/integration/fixtures/fault_preload.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra $(CFLAGS) -shared -fPIC -o $@ $< -ldl
+
 TESTBINS = $(BUILD)/unit_tests $(BUILD)/fault_server $(BUILD)/engine_host
+TESTBINS += $(BUILD)/fault_preload.so
 TESTBINS += $(FUZZ_REGRESS)
 
 # Each harness with tests/fuzz/driver.c (a plain main, no libFuzzer): make test

@@ -33,6 +33,7 @@
 #include "loader.h"
 #include "parfetch.h"
 #include "progress.h"
+#include "text.h" /* plugin/text.c, linked into the host too */
 
 #define HOST_VERSION PF_VERSION
 
@@ -72,22 +73,26 @@ struct opts {
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Every line this host prints to stderr: control characters escaped, URL
+ * passwords redacted (the same filter as the plugin's messages). */
+static void vsay(const char *tail, const char *fmt, va_list ap) {
+  char line[8192];
+  pf_text_vformat(line, sizeof line, fmt, ap);
+  fprintf(stderr, "parfetch: %s\n%s", line, tail);
+}
+
 static void say(const char *fmt, ...) {
-  char line[4096];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  vsay("", fmt, ap);
   va_end(ap);
-  fprintf(stderr, "parfetch: %s\n", line);
 }
 
 static int usage_error(const char *fmt, ...) {
-  char line[2048];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  vsay("Try 'parfetch --help' for more information.\n", fmt, ap);
   va_end(ap);
-  fprintf(stderr, "parfetch: %s\nTry 'parfetch --help' for more information.\n", line);
   return EXIT_USAGE;
 }
 
@@ -552,10 +557,16 @@ static void report(const pf_entry *e, pf_status st, const char *detail) {
     say("%s", text);
 }
 
-/* -v: the plugin's log lines, one at a time (the plugin serialises them). */
+/* -v: the plugin's log lines, one at a time (the plugin serialises them).
+ * Cleaned again: a plugin other than ours may not clean them. */
 static void log_line(void *ctx, const char *line) {
   (void)ctx;
-  fprintf(stderr, "* %s\n", line);
+  size_t len = strlen(line);
+  char *clean = malloc(PF_TEXT_CLEAN_MAX(len));
+  if (clean)
+    pf_text_clean(clean, PF_TEXT_CLEAN_MAX(len), line, len);
+  fprintf(stderr, "* %s\n", clean ? clean : "(out of memory)");
+  free(clean);
 }
 
 static int download(const pf_entry *e, const pf_config *cfg, const struct opts *o,

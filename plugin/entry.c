@@ -44,9 +44,10 @@ static void fail_locked(pf_session *s, pf_status st, const char *fmt, va_list ap
   if (s->err != PF_OK || st == PF_OK)
     return;
   s->err = st;
-  char buf[1024];
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  char *msg = strdup(buf);
+  /* server-supplied text is escaped, URL passwords redacted */
+  char clean[2048];
+  pf_text_vformat(clean, sizeof clean, fmt, ap);
+  char *msg = strdup(clean);
   if (msg)
     atomic_store_explicit(&s->errmsg, msg, memory_order_release);
 }
@@ -84,12 +85,13 @@ int pf_stopping(pf_session *s) {
 void pf_log(pf_session *s, const char *fmt, ...) {
   if (!s->log)
     return;
-  char line[1024];
+  char line[2048];
   /* the time since open(): a -v trace reads as a timeline */
   int n = snprintf(line, sizeof line, "%8.3f ", (double)(pf_now_ns() - s->t0_ns) / 1e9);
+  /* server-supplied text is escaped, URL passwords redacted */
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+  pf_text_vformat(line + n, sizeof line - (size_t)n, fmt, ap);
   va_end(ap);
   pthread_mutex_lock(&s->log_mu);
   s->log(s->log_ctx, line);

@@ -12,6 +12,7 @@
  *   fetch.c   libcurl transfers: probe, ranged GETs, validation, retries
  *   run.c     the built-in dispatcher: worker threads + one writer thread
  *   entry.c   the exported entry struct, open/close, stats, errors
+ *   text.c    pure: what every shown line passes through (escapes, redaction)
  */
 #ifndef PF_INTERNAL_H
 #define PF_INTERNAL_H
@@ -24,6 +25,7 @@
 
 #include "config.h"
 #include "parfetch.h"
+#include "text.h"
 
 /* ---- plan.c ------------------------------------------------------------ */
 
@@ -189,6 +191,10 @@ struct pf_session {
   char *out_path, *side_path;
   int fd;            /* side file (locked with flock), -1 with a host sink */
   int side_owned;    /* we created and locked the side file: ours to remove */
+  /* what was at out_path when the side file was prepared: commit replaces
+   * only that (sink.c) */
+  int out_existed;
+  uint64_t out_dev, out_ino;
   int reserve_pending; /* space not allocated yet (under mu) */
   pf_sink host_sink; /* valid when fd < 0 */
   int in_order;      /* sink needs ascending offsets: plan one part */
@@ -213,6 +219,9 @@ struct pf_session {
   int journal_quit;
   atomic_uint_fast64_t unjournaled; /* bytes stored since the last record */
   uint64_t journal_seq;
+  char *journal_url;                /* the URL as recorded: no password (text.c) */
+  int journal_on_disk;              /* the side file holds a valid record of ours */
+  int sync_failed;                  /* a flush failed: nothing more is recorded */
   unsigned char *journal_buf;       /* one slot */
   pf_range *journal_snap;           /* copy of written, taken under mu */
   size_t journal_snap_cap;

@@ -66,8 +66,10 @@ static void put_le(wbuf *w, uint64_t v, int bytes) {
 
 static void put_str(wbuf *w, const char *s) {
   size_t n = s ? strlen(s) : 0;
-  if (n > 0xffff)
-    n = 0xffff;
+  if (n > 0xffff) { /* never cut short: a prefix could match another object */
+    w->overflow = 1;
+    return;
+  }
   put_le(w, n, 2);
   put(w, s, n);
 }
@@ -120,15 +122,18 @@ static uint64_t get_le(rbuf *r, int bytes) {
   return v;
 }
 
-static void get_str(rbuf *r, char *dst, size_t cap) {
+/* The same bound as put_str's: the record itself. */
+static pf_journal_str get_str(rbuf *r) {
+  pf_journal_str v = {"", 0};
   size_t n = (size_t)get_le(r, 2);
-  if (r->bad || r->pos + n > r->len || n >= cap) {
+  if (r->bad || n > r->len - r->pos) {
     r->bad = 1;
-    return;
+    return v;
   }
-  memcpy(dst, r->p + r->pos, n);
-  dst[n] = '\0';
+  v.p = (const char *)r->p + r->pos;
+  v.len = n;
   r->pos += n;
+  return v;
 }
 
 int pf_journal_decode(const unsigned char *buf, size_t len, pf_journal_view *out) {
@@ -144,9 +149,9 @@ int pf_journal_decode(const unsigned char *buf, size_t len, pf_journal_view *out
   rbuf r = {buf + HEADER, plen, 0, 0};
   out->seq = get_le(&r, 8);
   out->size = get_le(&r, 8);
-  get_str(&r, out->url, sizeof out->url);
-  get_str(&r, out->etag, sizeof out->etag);
-  get_str(&r, out->last_modified, sizeof out->last_modified);
+  out->url = get_str(&r);
+  out->etag = get_str(&r);
+  out->last_modified = get_str(&r);
   uint32_t n = (uint32_t)get_le(&r, 4);
   if (r.bad || n > (plen - r.pos) / 16)
     return -1;
@@ -160,6 +165,11 @@ int pf_journal_decode(const unsigned char *buf, size_t len, pf_journal_view *out
     prev_end = b;
   }
   return 0;
+}
+
+int pf_journal_str_is(pf_journal_str v, const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  return v.len == n && (n == 0 || memcmp(v.p, s, n) == 0);
 }
 
 void pf_journal_range(const pf_journal_view *v, uint32_t i, uint64_t *start, uint64_t *end) {

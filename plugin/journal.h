@@ -21,9 +21,18 @@ typedef struct pf_journal {
   size_t nranges;
 } pf_journal;
 
+/* A string of a record: bytes in the record (not NUL-terminated). */
+typedef struct pf_journal_str {
+  const char *p;
+  size_t len;
+} pf_journal_str;
+
+/* A decoded record; everything points into the buffer that was decoded.
+ * Strings are as long as the record holds (the slot is the only limit, the
+ * same one the encoder has). */
 typedef struct pf_journal_view {
   uint64_t seq, size;
-  char url[8192], etag[512], last_modified[256];
+  pf_journal_str url, etag, last_modified; /* len 0 = none */
   uint32_t nranges;
   const unsigned char *ranges; /* encoded; read with pf_journal_range */
 } pf_journal_view;
@@ -32,13 +41,17 @@ uint32_t pf_crc32(const void *data, size_t len);
 /* Where the slots start in the side file of an object of `size` bytes. */
 uint64_t pf_journal_offset(uint64_t size);
 /* Encode into buf (cap bytes, at most a slot). Returns the length, or 0 if
- * even the header and strings do not fit. Ranges that do not fit are left
- * out (claiming less is safe). */
+ * even the header and strings do not fit (a URL or validator that long: the
+ * download is not resumable; nothing is ever cut short). Ranges that do not
+ * fit are left out (claiming less is safe). Whatever this encodes,
+ * pf_journal_decode accepts. */
 size_t pf_journal_encode(const pf_journal *j, unsigned char *buf, size_t cap);
 /* Decode and validate (magic, version, CRC, bounds, sorted ranges inside the
  * object). Returns 0, or -1 for anything torn, foreign or corrupt. The view
  * points into buf. */
 int pf_journal_decode(const unsigned char *buf, size_t len, pf_journal_view *out);
+/* Does the record's string equal s (NULL = none)? */
+int pf_journal_str_is(pf_journal_str v, const char *s);
 void pf_journal_range(const pf_journal_view *v, uint32_t i, uint64_t *start, uint64_t *end);
 
 #endif /* PF_JOURNAL_H */

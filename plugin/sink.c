@@ -48,8 +48,13 @@ static int resumable(const pf_session *s) {
 }
 
 /* Flush the side file, then record what was stored before the flush. Only
- * the journal thread (or close, after joining it) calls this. */
+ * the journal thread (or close, after joining it) calls this. After a
+ * failed flush nothing more is recorded: Linux reports a writeback error
+ * once, so a later flush that succeeds proves nothing about the bytes that
+ * were lost; the records written before the failure stay true. */
 static pf_status journal_checkpoint(pf_session *s) {
+  if (s->sync_failed)
+    return PF_E_IO;
   pthread_mutex_lock(&s->mu);
   size_t n = s->written.n;
   if (n > s->journal_snap_cap) {
@@ -67,17 +72,21 @@ static pf_status journal_checkpoint(pf_session *s) {
   atomic_store(&s->unjournaled, 0);
   pthread_mutex_unlock(&s->mu);
 
-  if (fdatasync(s->fd) != 0)
+  if (fdatasync(s->fd) != 0) {
+    s->sync_failed = 1;
     return pf_fail(s, PF_E_IO, "cannot sync %s: %s", s->side_path, strerror(errno));
-  pf_journal j = {s->journal_seq, s->size, s->url, s->etag, s->last_modified, s->journal_snap, n};
+  }
+  pf_journal j = {s->journal_seq, s->size, s->journal_url, s->etag, s->last_modified,
+                  s->journal_snap, n};
   size_t len = pf_journal_encode(&j, s->journal_buf, PF_JOURNAL_SLOT);
   if (len == 0)
-    return PF_OK; /* a URL too long to record: not resumable, not an error */
+    return PF_OK; /* cannot happen: prepare checked that the strings fit */
   uint64_t at = pf_journal_offset(s->size) + (s->journal_seq % 2) * PF_JOURNAL_SLOT;
   int e = file_write(s->fd, at, s->journal_buf, len);
   if (e != 0)
     return pf_fail(s, PF_E_IO, "cannot write the journal of %s: %s", s->side_path, strerror(e));
   s->journal_seq++;
+  s->journal_on_disk = 1;
   return PF_OK;
 }
 
@@ -115,8 +124,6 @@ static void journal_stop(pf_session *s) {
 }
 
 static pf_status journal_start(pf_session *s) {
-  if (!s->journal_buf && !(s->journal_buf = malloc(PF_JOURNAL_SLOT)))
-    return pf_fail(s, PF_E_NOMEM, "out of memory");
   s->journal_quit = 0;
   if (pthread_create(&s->journal_th, NULL, journal_main, s) != 0)
     return pf_fail(s, PF_E_INTERNAL, "cannot start the journal thread");
@@ -131,28 +138,23 @@ static int journal_load(pf_session *s) {
   uint64_t at = pf_journal_offset(s->size);
   if (fstat(s->fd, &st) != 0 || (uint64_t)st.st_size < at + 2 * PF_JOURNAL_SLOT)
     return 0;
-  unsigned char *buf = malloc(PF_JOURNAL_SLOT);
-  pf_journal_view *v = malloc(sizeof *v), *best = malloc(sizeof *best);
-  int have = 0, ok = 0;
-  unsigned char *bestbuf = malloc(PF_JOURNAL_SLOT);
-  if (!buf || !v || !best || !bestbuf)
-    goto out;
+  unsigned char *buf = malloc(2 * (size_t)PF_JOURNAL_SLOT);
+  if (!buf)
+    return 0;
+  pf_journal_view v[2], *best = NULL;
   for (int slot = 0; slot < 2; slot++) {
-    if (file_read(s->fd, at + (uint64_t)slot * PF_JOURNAL_SLOT, buf, PF_JOURNAL_SLOT) != 0)
+    unsigned char *b = buf + (size_t)slot * PF_JOURNAL_SLOT;
+    if (file_read(s->fd, at + (uint64_t)slot * PF_JOURNAL_SLOT, b, PF_JOURNAL_SLOT) != 0 ||
+        pf_journal_decode(b, PF_JOURNAL_SLOT, &v[slot]) != 0)
       continue;
-    if (pf_journal_decode(buf, PF_JOURNAL_SLOT, v) != 0)
-      continue;
-    if (!have || v->seq > best->seq) {
-      memcpy(bestbuf, buf, PF_JOURNAL_SLOT);
-      *best = *v;
-      best->ranges = bestbuf + (v->ranges - buf);
-      have = 1;
-    }
+    if (!best || v[slot].seq > best->seq)
+      best = &v[slot];
   }
+  int ok = 0;
   /* a journal of another object is never applied */
-  if (!have || best->size != s->size || strcmp(best->url, s->url) != 0 ||
-      strcmp(best->etag, s->etag ? s->etag : "") != 0 ||
-      strcmp(best->last_modified, s->last_modified ? s->last_modified : "") != 0)
+  if (!best || best->size != s->size || !pf_journal_str_is(best->url, s->journal_url) ||
+      !pf_journal_str_is(best->etag, s->etag) ||
+      !pf_journal_str_is(best->last_modified, s->last_modified))
     goto out;
   for (uint32_t i = 0; i < best->nranges; i++) {
     uint64_t a, b;
@@ -164,13 +166,79 @@ static int journal_load(pf_session *s) {
   }
   atomic_store(&s->bytes_resumed, pf_rangeset_total(&s->written));
   s->journal_seq = best->seq + 1;
+  s->journal_on_disk = 1;
   ok = 1;
 out:
   free(buf);
-  free(v);
-  free(best);
-  free(bestbuf);
   return ok;
+}
+
+/* Does path name the file open as fd (same inode, still linked)? */
+static int names_fd(const char *path, int fd) {
+  struct stat a, b;
+  return fstat(fd, &a) == 0 && a.st_nlink > 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev &&
+         a.st_ino == b.st_ino;
+}
+
+/* The mode a plain create gives, 0666 & ~umask. umask(2) cannot be read
+ * without setting it (process-wide, under the host's other threads), so
+ * read it from /proc; 022 where that is missing. */
+static mode_t create_mode(void) {
+  unsigned mask = 022;
+  FILE *f = fopen("/proc/self/status", "re");
+  if (f) {
+    char line[256];
+    while (fgets(line, sizeof line, f))
+      if (sscanf(line, "Umask: %o", &mask) == 1)
+        break;
+    fclose(f);
+  }
+  return (mode_t)(0666 & ~mask);
+}
+
+#define OPEN_ATTEMPTS 5
+
+/* Open and lock the side file, and make sure that what we locked is still
+ * the file at that name: between our open and our flock another run may
+ * have renamed it into place (commit) or removed it, and a lock on that
+ * inode protects nothing. Then we open again (a bounded number of times).
+ * Created 0600: nothing of the download is readable by others until commit. */
+static pf_status open_side(pf_session *s) {
+  for (int attempt = 1;; attempt++) {
+    /* Not O_TRUNC: another run may own this side file. Lock it first; the
+     * lock is held until the file is renamed into place or closed. */
+    int fd = open(s->side_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+      return pf_fail(s, PF_E_IO, "cannot create %s: %s", s->side_path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      int e = errno;
+      close(fd);
+      if (e == EWOULDBLOCK)
+        return pf_fail(s, PF_E_IO, "%s is in use by another download to %s", s->side_path,
+                       s->out_path);
+      return pf_fail(s, PF_E_IO, "cannot lock %s: %s", s->side_path, strerror(e));
+    }
+    struct stat st;
+    if (names_fd(s->side_path, fd) && fstat(fd, &st) == 0) {
+      if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return pf_fail(s, PF_E_IO, "%s is not a regular file", s->side_path);
+      }
+      if ((st.st_mode & 077) && fchmod(fd, 0600) != 0) /* a side file of an older version */
+        pf_log(s, "cannot make %s private: %s", s->side_path, strerror(errno));
+      s->fd = fd;
+      s->side_owned = 1;
+      return PF_OK;
+    }
+    close(fd);
+    if (attempt == OPEN_ATTEMPTS)
+      return pf_fail(s, PF_E_IO,
+                     "%s was renamed or removed by another program each time it was locked "
+                     "(%d attempts)",
+                     s->side_path, OPEN_ATTEMPTS);
+    pf_log(s, "%s changed between open and lock (another download committed it?): again",
+           s->side_path);
+  }
 }
 
 pf_status pf_sink_prepare(pf_session *s) {
@@ -184,23 +252,32 @@ pf_status pf_sink_prepare(pf_session *s) {
   struct stat st;
   if (stat(s->out_path, &st) == 0 && S_ISDIR(st.st_mode))
     return pf_fail(s, PF_E_IO, "%s: is a directory", s->out_path);
+  /* what commit may replace: this file, or nothing */
+  s->out_existed = lstat(s->out_path, &st) == 0;
+  s->out_dev = s->out_existed ? (uint64_t)st.st_dev : 0;
+  s->out_ino = s->out_existed ? (uint64_t)st.st_ino : 0;
+
   s->journal_on = resumable(s);
-  /* Not O_TRUNC: another run may own this side file. Lock it first; the
-   * lock is held until the file is renamed into place or closed. */
-  int fd = open(s->side_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
-  if (fd < 0)
-    return pf_fail(s, PF_E_IO, "cannot create %s: %s", s->side_path, strerror(errno));
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int e = errno;
-    close(fd);
-    if (e == EWOULDBLOCK)
-      return pf_fail(s, PF_E_IO, "%s is in use by another download to %s", s->side_path,
-                     s->out_path);
-    return pf_fail(s, PF_E_IO, "cannot lock %s: %s", s->side_path, strerror(e));
+  if (s->journal_on) {
+    /* the journal records the URL without its password: nothing secret
+     * goes into the side file */
+    size_t cap = PF_TEXT_CLEAN_MAX(strlen(s->url));
+    free(s->journal_url);
+    s->journal_url = malloc(cap);
+    if (!s->journal_url || (!s->journal_buf && !(s->journal_buf = malloc(PF_JOURNAL_SLOT))))
+      return pf_fail(s, PF_E_NOMEM, "out of memory");
+    pf_text_clean(s->journal_url, cap, s->url, strlen(s->url));
+    /* strings too long for a journal slot: not resumable, quietly */
+    pf_journal j = {0, s->size, s->journal_url, s->etag, s->last_modified, NULL, 0};
+    if (pf_journal_encode(&j, s->journal_buf, PF_JOURNAL_SLOT) == 0) {
+      pf_log(s, "the URL or validator is too long for the resume journal: not resumable");
+      s->journal_on = 0;
+    }
   }
-  s->fd = fd;
-  s->side_owned = 1;
-  if (!(s->resume && s->journal_on && journal_load(s)) && ftruncate(fd, 0) != 0)
+  pf_status ps = open_side(s);
+  if (ps != PF_OK)
+    return ps;
+  if (!(s->resume && s->journal_on && journal_load(s)) && ftruncate(s->fd, 0) != 0)
     return pf_fail(s, PF_E_IO, "cannot truncate %s: %s", s->side_path, strerror(errno));
   /* the space is reserved by the writer as the transfers start (allocating
    * a large file can take tens of milliseconds: not on the critical path) */
@@ -365,6 +442,101 @@ pf_status pf_sink_store(pf_session *s, uint64_t offset, const void *buf, size_t 
   return st;
 }
 
+/* Why placing the side file at out_path is refused: another program put a
+ * file there (or the target is a side file another run holds). The side
+ * file stays (private again) for -C. */
+static pf_status refuse(pf_session *s, const char *why) {
+  fchmod(s->fd, 0600);
+  return pf_fail(s, PF_E_IO, "%s %s; not replaced: the download stays in %s", s->out_path, why,
+                 s->side_path);
+}
+
+static int same_file(const struct stat *st, uint64_t dev, uint64_t ino) {
+  return (uint64_t)st->st_dev == dev && (uint64_t)st->st_ino == ino;
+}
+
+/* Rename the side file (locked by us) to out_path, replacing only what was
+ * there when the run began: nothing (RENAME_NOREPLACE, or link + unlink),
+ * or that very file (RENAME_EXCHANGE, then check what came back). Where
+ * the file system has neither, a plain rename after the same checks. The
+ * final file gets the mode a plain create would give. */
+static pf_status place(pf_session *s) {
+  if (!names_fd(s->side_path, s->fd))
+    return pf_fail(s, PF_E_IO,
+                   "%s was replaced or removed by another program during the download; "
+                   "%s left alone",
+                   s->side_path, s->out_path);
+  struct stat now;
+  int present = lstat(s->out_path, &now) == 0;
+  int e = 0;
+  if (present && !s->out_existed)
+    return refuse(s, "was created by another program during the download");
+  if (present && !same_file(&now, s->out_dev, s->out_ino))
+    return refuse(s, "was replaced by another program during the download");
+  int tfd = -1;
+  if (present && S_ISREG(now.st_mode)) {
+    /* a side file another run holds (its output is named like our side
+     * file's target) is never taken from it; holding its lock also keeps
+     * any other run from taking it while we replace it */
+    tfd = open(s->out_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (tfd >= 0 && flock(tfd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+      close(tfd);
+      return refuse(s, "is locked by another download (it is that download's side file)");
+    }
+    struct stat t;
+    if (tfd >= 0 && (fstat(tfd, &t) != 0 || !same_file(&t, s->out_dev, s->out_ino))) {
+      close(tfd);
+      return refuse(s, "was replaced by another program during the download");
+    }
+  }
+  if (fchmod(s->fd, create_mode()) != 0) {
+    e = errno;
+    if (tfd >= 0)
+      close(tfd);
+    return pf_fail(s, PF_E_IO, "cannot set the mode of %s: %s", s->side_path, strerror(e));
+  }
+  pf_status st = PF_OK;
+  if (!present) {
+    if (renameat2(AT_FDCWD, s->side_path, AT_FDCWD, s->out_path, RENAME_NOREPLACE) == 0)
+      return PF_OK;
+    e = errno;
+    if (e == EINVAL || e == ENOSYS || e == ENOTSUP) { /* no RENAME_NOREPLACE here */
+      if (link(s->side_path, s->out_path) == 0) {
+        if (names_fd(s->side_path, s->fd))
+          unlink(s->side_path);
+        return PF_OK;
+      }
+      e = errno;
+      if (e != EEXIST && rename(s->side_path, s->out_path) == 0) /* nor hard links */
+        return PF_OK;
+      e = e == EEXIST ? EEXIST : errno;
+    }
+    if (e == EEXIST)
+      return refuse(s, "was created by another program during the download");
+  } else if (renameat2(AT_FDCWD, s->side_path, AT_FDCWD, s->out_path, RENAME_EXCHANGE) == 0) {
+    /* the side file's name now holds what was at out_path: it must be the
+     * file we recorded, else someone swapped it in between: swap back */
+    struct stat back;
+    if (lstat(s->side_path, &back) == 0 && same_file(&back, s->out_dev, s->out_ino)) {
+      unlink(s->side_path);
+    } else {
+      renameat2(AT_FDCWD, s->side_path, AT_FDCWD, s->out_path, RENAME_EXCHANGE);
+      st = refuse(s, "was replaced by another program during the download");
+    }
+    e = 0;
+  } else if ((e = errno) == EINVAL || e == ENOSYS || e == ENOTSUP) {
+    e = rename(s->side_path, s->out_path) == 0 ? 0 : errno; /* no RENAME_EXCHANGE here */
+  }
+  if (tfd >= 0)
+    close(tfd);
+  if (st == PF_OK && e != 0) {
+    fchmod(s->fd, 0600);
+    st = pf_fail(s, PF_E_IO, "cannot rename %s to %s: %s", s->side_path, s->out_path,
+                 strerror(e));
+  }
+  return st;
+}
+
 pf_status pf_sink_commit(pf_session *s) {
   uint64_t expected = s->size;
   if (expected == PF_SIZE_UNKNOWN) {
@@ -393,15 +565,20 @@ pf_status pf_sink_commit(pf_session *s) {
   if (s->fd < 0)
     return PF_OK;
   journal_stop(s);
+  if (s->sync_failed)
+    return pf_fail(s, PF_E_IO, "an earlier flush of %s failed", s->side_path);
   if (s->journal_on && ftruncate(s->fd, (off_t)expected) != 0) /* drop the journal */
     return pf_fail(s, PF_E_IO, "cannot truncate %s: %s", s->side_path, strerror(errno));
-  if (fsync(s->fd) != 0)
+  s->journal_on_disk = 0;
+  if (fsync(s->fd) != 0) {
+    s->sync_failed = 1;
     return pf_fail(s, PF_E_IO, "cannot sync %s: %s", s->side_path, strerror(errno));
+  }
   /* rename while the lock is held: no other run can take the side file in
    * between */
-  if (rename(s->side_path, s->out_path) != 0)
-    return pf_fail(s, PF_E_IO, "cannot rename %s to %s: %s", s->side_path, s->out_path,
-                   strerror(errno));
+  pf_status st = place(s);
+  if (st != PF_OK)
+    return st;
   s->side_owned = 0;
   close(s->fd); /* after fsync; the bytes are in place whatever close says */
   s->fd = -1;
@@ -421,15 +598,20 @@ pf_status pf_sink_commit(pf_session *s) {
 void pf_sink_close(pf_session *s, int keep) {
   journal_stop(s);
   keep = keep && s->fd >= 0 && s->journal_on && pf_rangeset_total(&s->written) > 0;
-  if (keep && journal_checkpoint(s) != PF_OK)
-    keep = 0;
-  /* unlink before close: the lock still guards the side file */
-  if (!keep && s->side_owned)
+  /* after a failed flush, the records written before it are all a later
+   * run may trust: keep the side file only if it holds one */
+  if (keep)
+    keep = s->sync_failed ? s->journal_on_disk : journal_checkpoint(s) == PF_OK;
+  /* unlink before close: the lock still guards the side file; and only if
+   * the name is still ours (another program may have put a file there) */
+  if (!keep && s->side_owned && names_fd(s->side_path, s->fd))
     unlink(s->side_path);
   s->side_owned = 0;
   if (s->fd >= 0)
     close(s->fd);
   s->fd = -1;
+  free(s->journal_url);
+  s->journal_url = NULL;
 }
 
 pf_status pf_sink_reset(pf_session *s) {
@@ -437,6 +619,8 @@ pf_status pf_sink_reset(pf_session *s) {
   pf_rangeset_free(&s->written);
   atomic_store(&s->bytes_resumed, 0);
   s->journal_seq = 0;
+  s->journal_on_disk = 0;
+  s->sync_failed = 0; /* a new side file */
   s->digest_pos = 0;
   s->end_seen = 0;
   s->size_final = 0;

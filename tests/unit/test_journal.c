@@ -18,9 +18,12 @@ static void test_round_trip(void) {
   CU_ASSERT_EQUAL_FATAL(pf_journal_decode(slot, sizeof slot, &v), 0);
   CU_ASSERT_EQUAL(v.seq, 7);
   CU_ASSERT_EQUAL(v.size, 5ull << 30);
-  CU_ASSERT_STRING_EQUAL(v.url, "http://127.0.0.1/x");
-  CU_ASSERT_STRING_EQUAL(v.etag, "\"abc\"");
-  CU_ASSERT_STRING_EQUAL(v.last_modified, "");
+  CU_ASSERT(pf_journal_str_is(v.url, "http://127.0.0.1/x"));
+  CU_ASSERT(pf_journal_str_is(v.etag, "\"abc\""));
+  CU_ASSERT(pf_journal_str_is(v.last_modified, NULL));
+  CU_ASSERT(pf_journal_str_is(v.last_modified, ""));
+  CU_ASSERT(!pf_journal_str_is(v.url, "http://127.0.0.1/"));
+  CU_ASSERT(!pf_journal_str_is(v.url, "http://127.0.0.1/xy"));
   CU_ASSERT_EQUAL_FATAL(v.nranges, 3);
   for (uint32_t i = 0; i < 3; i++) {
     uint64_t a, b;
@@ -78,6 +81,54 @@ static void test_too_many_ranges_truncated_safely(void) {
   CU_ASSERT_EQUAL(a, (uint64_t)(v.nranges - 1) * 10);
 }
 
+/* A record with a URL of ulen bytes and an ETag of elen bytes: either the
+ * encoder refuses it, or the decoder gives back exactly what was encoded
+ * (never a record its own decoder refuses, never a string cut short).
+ * Returns 1 if it was encoded. */
+static int round_trip_lengths(size_t ulen, size_t elen) {
+  static char url[70000], etag[70000];
+  memset(url, 'u', ulen);
+  url[ulen] = '\0';
+  memset(etag, 'e', elen);
+  etag[elen] = '\0';
+  if (ulen >= 7)
+    memcpy(url, "http://", 7);
+  pf_range r[1] = {{0, 10}};
+  pf_journal j = {2, 100, url, elen ? etag : NULL, "Tue, 01 Dec 2026 20:00:00 GMT", r, 1};
+  size_t len = pf_journal_encode(&j, slot, sizeof slot);
+  if (len == 0)
+    return 0;
+  pf_journal_view v;
+  CU_ASSERT_EQUAL_FATAL(pf_journal_decode(slot, sizeof slot, &v), 0);
+  CU_ASSERT_EQUAL(v.url.len, ulen);
+  CU_ASSERT(pf_journal_str_is(v.url, url));
+  CU_ASSERT(pf_journal_str_is(v.etag, elen ? etag : NULL));
+  CU_ASSERT(pf_journal_str_is(v.last_modified, "Tue, 01 Dec 2026 20:00:00 GMT"));
+  CU_ASSERT(v.nranges <= 1); /* left out where the slot is full: claiming less is safe */
+  return 1;
+}
+
+static void test_string_limits_shared(void) {
+  /* the decoder used to refuse URLs from 8 KiB and ETags from 512 bytes */
+  size_t urls[] = {0, 1, 8191, 8192, 8193, 16384, 40000};
+  for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++)
+    CU_ASSERT(round_trip_lengths(urls[i], 10));
+  size_t etags[] = {1, 511, 512, 513, 2000, 30000};
+  for (size_t i = 0; i < sizeof etags / sizeof etags[0]; i++)
+    CU_ASSERT(round_trip_lengths(100, etags[i]));
+  /* the slot is the limit: header 20, seq+size 16, three lengths 6, the
+   * Last-Modified above 29, the range count 4 (ranges are left out) */
+  size_t max = PF_JOURNAL_SLOT - 20 - 16 - 6 - 29 - 4;
+  CU_ASSERT(round_trip_lengths(max, 0));
+  CU_ASSERT(!round_trip_lengths(max + 1, 0));
+  CU_ASSERT(!round_trip_lengths(65535, 0));
+  CU_ASSERT(!round_trip_lengths(65536, 0)); /* more than a u16: refused, not cut */
+  CU_ASSERT(!round_trip_lengths(100, 65536));
+  /* every length in between: encoded and decoded alike */
+  for (size_t n = max - 40; n <= max + 40; n++)
+    round_trip_lengths(n, 0);
+}
+
 static void test_crc32_vector(void) {
   CU_ASSERT_EQUAL(pf_crc32("123456789", 9), 0xcbf43926u);
   CU_ASSERT_EQUAL(pf_journal_offset(0), 0);
@@ -108,6 +159,7 @@ int pf_suite_journal(void) {
       !CU_add_test(s, "torn or corrupt records refused", test_torn_or_corrupt_refused) ||
       !CU_add_test(s, "impossible ranges refused", test_ranges_outside_object_refused) ||
       !CU_add_test(s, "too many ranges: fewer claimed", test_too_many_ranges_truncated_safely) ||
+      !CU_add_test(s, "one string limit for encoder and decoder", test_string_limits_shared) ||
       !CU_add_test(s, "crc32 and slot offset", test_crc32_vector) ||
       !CU_add_test(s, "plan of what is missing", test_plan_missing))
     return CU_get_error();
