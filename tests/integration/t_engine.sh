@@ -10,6 +10,8 @@
 set -uo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/fault/fault.sh
+. "$PF_ROOT/tests/fault/fault.sh"
 pf_init || exit 1
 pf_isolate_config
 
@@ -109,5 +111,17 @@ touch -d '2001-01-01' "$PF_DOCROOT/j8.bin" # a new ETag for certain
 pf_expect_exit 0 "--continue after the object changed starts over" \
   "$PF_BIN" -q -C -n 8 --min-part-size 1M -o "$J/out" "$PF_HTTP_URL/j8.bin"
 pf_check "... and delivers the new object, not a mix" pf_same "$PF_DOCROOT/j8.bin" "$J/out"
+
+# ---- the fault server ----------------------------------------------------------
+
+# an ETag longer than 256 characters that changes only after character 256
+pf_fault_start LE --size 4M --long-etag 400 --fault change:after=1
+L="$PF_TMP/longetag"
+mkdir -p "$L"
+pf_expect_exit 3 "a 400-character ETag that changes after character 256: exit 3 (object changed)" \
+  timeout 60 "$PF_BIN" -q -n 4 --min-part-size 1M -o "$L/out" "$LE_URL/obj"
+pf_check "... naming the change" says "$PF_LAST_OUT" "changed"
+pf_check "... and no file at the output path" test ! -e "$L/out"
+pf_fault_stop LE >/dev/null
 
 pf_done
