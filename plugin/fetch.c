@@ -956,7 +956,9 @@ static char *dup_or_null(const char *v) {
   return v && v[0] ? strdup(v) : NULL;
 }
 
-/* Learn size, validator and range support from the probe's headers. */
+/* Learn size, validator and range support from the probe's headers. What
+ * is learned is published under info_mu: get_info may be reading it (run()
+ * probes again when it restarts a changed object). */
 static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
   uint64_t size;
   int ranges = 0;
@@ -989,6 +991,7 @@ static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
     free(etag), free(weak_etag), free(last_modified), free(content_type), free(effective_url);
     return pf_fail(s, PF_E_NOMEM, "out of memory");
   }
+  pthread_mutex_lock(&s->info_mu);
   s->size = size;
   s->ranges = ranges;
   s->http_version = hv == CURL_HTTP_VERSION_1_0   ? 10
@@ -1001,6 +1004,7 @@ static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
   s->last_modified = last_modified;
   s->content_type = content_type;
   s->effective_url = effective_url;
+  pthread_mutex_unlock(&s->info_mu);
   atomic_store(&s->size_seen, size);
   s->cross_host = !same_host(s->url, s->effective_url);
   return PF_OK;

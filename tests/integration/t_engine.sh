@@ -152,6 +152,17 @@ pf_check "... with one part from 0 and nothing taken from the side file" \
 pf_check "... and the file equals the object byte for byte" pf_same "$R/want" "$R/out"
 pf_fault_stop RS >/dev/null
 
+# get_info/get_stats from another thread while run() starts over (the TSan
+# pass of make test runs this under ThreadSanitizer)
+pf_fault_start CH --size 8M --fault change:after=1
+C="$PF_TMP/restart"
+mkdir -p "$C"
+pf_expect_exit 0 "get_info and get_stats polled while run() restarts a changed object" \
+  timeout 120 "$HOST" "$PLUGIN" "$CH_URL/obj" poll "$C/out"
+"$PF_BUILD/fault_server" --size 8M --dump-version 2 --dump "$C/want"
+pf_check "... and the file is the new version" pf_same "$C/want" "$C/out"
+pf_fault_stop CH >/dev/null
+
 # an ETag longer than 256 characters that changes only after character 256
 pf_fault_start LE --size 4M --long-etag 400 --fault change:after=1
 L="$PF_TMP/longetag"
