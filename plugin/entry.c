@@ -7,7 +7,8 @@
  * Threads: a session is created and closed by one thread; in between, the
  * functions marked [thread-safe] in parfetch.h may run concurrently. The
  * first error is recorded under s->mu and sets s->stop, which every
- * transfer and queue wait polls.
+ * transfer and queue wait polls. A call the host should not have made is
+ * refused (pf_refuse) without recording a session error.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,12 +30,27 @@ uint64_t pf_now_ns(void) {
 void pf_retire(pf_session *s, char *p) {
   if (!p)
     return;
+  pthread_mutex_lock(&s->info_mu);
   char **v = realloc(s->retired, (s->nretired + 1) * sizeof *v);
-  if (!v) {
-    return; /* leaked rather than freed under a host's feet */
+  if (v) { /* else leaked rather than freed under a host's feet */
+    v[s->nretired++] = p;
+    s->retired = v;
   }
-  v[s->nretired++] = p;
-  s->retired = v;
+  pthread_mutex_unlock(&s->info_mu);
+}
+
+/* Publish why a call was refused; the message it replaces may still be in
+ * a host's hands (errmsg), so it is kept until close(). */
+pf_status pf_refuse(pf_session *s, pf_status st, const char *fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  char *msg = strdup(buf);
+  if (msg)
+    pf_retire(s, atomic_exchange_explicit(&s->refusal, msg, memory_order_acq_rel));
+  return st;
 }
 
 /* Record the first error; the caller holds s->mu. The message is published
@@ -162,6 +178,79 @@ static void e_config_free(pf_config *cfg) {
   pf_config_free(cfg);
 }
 
+/* ---- session states -----------------------------------------------------
+ *
+ * Every entry function that takes a session first asks enter() whether its
+ * state allows the call; a call it does not allow is PF_E_STATE, with a
+ * refusal detail in errmsg() when the session has no error of its own.
+ *
+ *   state        how it is reached               what the host may call
+ *   OPEN_FAILED  open() returned an error        get_stats, errmsg, cancel, close
+ *   READY        open() succeeded                everything
+ *   RUNNING      inside run()                    get_info, get_stats, errmsg, cancel
+ *   FAILED       READY with a session error      get_info, get_stats, errmsg, cancel, close
+ *                (run, fetch_part or commit
+ *                failed; a refused call is not
+ *                a session error)
+ *   COMMITTED    commit() succeeded              get_info, get_stats, errmsg, cancel, close
+ *
+ * close() and cancel() are valid in every state, errmsg() too.
+ */
+
+enum {
+  IN_OPEN_FAILED = 1u << 0,
+  IN_READY = 1u << 1,
+  IN_RUNNING = 1u << 2,
+  IN_FAILED = 1u << 3,
+  IN_COMMITTED = 1u << 4,
+  IN_OBSERVABLE = IN_READY | IN_RUNNING | IN_FAILED | IN_COMMITTED,
+};
+
+/* The state; telling READY from FAILED takes s->mu, which a caller that
+ * allows both (the observers, polled while the writer holds it) need not. */
+static unsigned state_of(pf_session *s, unsigned allowed) {
+  switch ((enum pf_phase)atomic_load(&s->phase)) {
+  case PF_PHASE_OPENING:
+    return 0;
+  case PF_PHASE_OPEN_FAILED:
+    return IN_OPEN_FAILED;
+  case PF_PHASE_RUNNING:
+    return IN_RUNNING;
+  case PF_PHASE_COMMITTED:
+    return IN_COMMITTED;
+  case PF_PHASE_READY:
+    break;
+  }
+  if ((allowed & (IN_READY | IN_FAILED)) == (IN_READY | IN_FAILED))
+    return IN_READY;
+  pthread_mutex_lock(&s->mu);
+  pf_status err = s->err;
+  pthread_mutex_unlock(&s->mu);
+  return err != PF_OK ? IN_FAILED : IN_READY;
+}
+
+static const char *state_name(unsigned state) {
+  switch (state) {
+  case IN_OPEN_FAILED:
+    return "its open() failed";
+  case IN_RUNNING:
+    return "run() is in progress";
+  case IN_FAILED:
+    return "it has failed";
+  case IN_COMMITTED:
+    return "it is committed";
+  }
+  return "it is not open";
+}
+
+/* PF_OK if the session's state allows the call `fn`, else PF_E_STATE. */
+static pf_status enter(pf_session *s, unsigned allowed, const char *fn) {
+  unsigned state = state_of(s, allowed);
+  if (state & allowed)
+    return PF_OK;
+  return pf_refuse(s, PF_E_STATE, "%s: not valid on this session: %s", fn, state_name(state));
+}
+
 /* ---- sessions ----------------------------------------------------------- */
 
 static void session_free(pf_session *s, int keep) {
@@ -176,6 +265,7 @@ static void session_free(pf_session *s, int keep) {
     free(s->retired[i]);
   free(s->retired);
   free(atomic_load(&s->errmsg));
+  free(atomic_load(&s->refusal));
   free(s->weak_etag);
   free(s->journal_buf);
   free(s->journal_snap);
@@ -194,6 +284,7 @@ static void session_free(pf_session *s, int keep) {
   pthread_mutex_destroy(&s->pre_mu);
   pthread_mutex_destroy(&s->journal_mu);
   pthread_mutex_destroy(&s->log_mu);
+  pthread_mutex_destroy(&s->info_mu);
   pthread_cond_destroy(&s->journal_cv);
   if (s->curl_ref)
     pf_curl_global_unref();
@@ -219,22 +310,42 @@ static pf_status check_url(pf_session *s) {
   return st;
 }
 
-static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_args *args,
+/* A host struct as this plugin knows it: the fields within struct_size,
+ * and zero for those a host of an older minor does not have. */
+static void copy_in(void *dst, size_t cap, const void *src, size_t struct_size) {
+  memset(dst, 0, cap);
+  memcpy(dst, src, struct_size < cap ? struct_size : cap);
+}
+
+static pf_status open_session(const pf_config *cfg, const char *url, const pf_open_args *args,
+                              pf_session **out);
+
+static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_args *host_args,
                         pf_session **out) {
   if (!out)
     return PF_E_INVALID;
   *out = NULL;
-  /* every field of the 1.0 structs is required; later ones may be larger */
-  if (!cfg || !url || !args || args->struct_size < sizeof(pf_open_args))
+  /* the 1.0 fields are required; a newer host's struct may be larger */
+  if (!cfg || !url || !host_args || host_args->struct_size < PF_OPEN_ARGS_1_0_SIZE)
     return PF_E_INVALID;
-  if ((args->output_path == NULL) == (args->sink == NULL))
+  pf_open_args args;
+  copy_in(&args, sizeof args, host_args, host_args->struct_size);
+  if ((args.output_path == NULL) == (args.sink == NULL))
     return PF_E_INVALID;
-  if (args->sink && (args->sink->struct_size < sizeof(pf_sink) || !args->sink->write))
+  if (args.sink && (args.sink->struct_size < PF_SINK_1_0_SIZE || !args.sink->write))
     return PF_E_INVALID;
+  pf_status st = open_session(cfg, url, &args, out);
+  if (*out)
+    atomic_store(&(*out)->phase, st == PF_OK ? PF_PHASE_READY : PF_PHASE_OPEN_FAILED);
+  return st;
+}
 
+static pf_status open_session(const pf_config *cfg, const char *url, const pf_open_args *args,
+                              pf_session **out) {
   pf_session *s = calloc(1, sizeof *s);
   if (!s)
     return PF_E_NOMEM;
+  atomic_store(&s->phase, PF_PHASE_OPENING);
   s->fd = -1;
   s->size = PF_SIZE_UNKNOWN;
   atomic_store(&s->size_seen, PF_SIZE_UNKNOWN);
@@ -245,6 +356,7 @@ static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_arg
   pthread_mutex_init(&s->pre_mu, NULL);
   pthread_mutex_init(&s->journal_mu, NULL);
   pthread_mutex_init(&s->log_mu, NULL);
+  pthread_mutex_init(&s->info_mu, NULL);
   s->log = args->log;
   s->log_ctx = args->log_ctx;
   s->cancel_flag = args->cancel_flag;
@@ -277,7 +389,7 @@ static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_arg
     s->checksum_hex = strchr(s->checksum, '=') + 1;
   }
   if (args->sink) {
-    memcpy(&s->host_sink, args->sink, sizeof s->host_sink);
+    copy_in(&s->host_sink, sizeof s->host_sink, args->sink, args->sink->struct_size);
     s->in_order = (s->host_sink.flags & PF_SINK_IN_ORDER) || (s->digest && !s->host_sink.read);
   } else {
     size_t len = strlen(args->output_path);
@@ -292,6 +404,12 @@ static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_arg
   st = pf_probe(s);
   if (st != PF_OK)
     return st;
+  if (s->resume && !s->ranges) {
+    /* the plan is one part from byte 0: what the side file holds is of no
+     * use, and a plan of what is missing could not be fetched */
+    pf_log(s, "%s does not honour ranges: not resuming, starting over", s->url);
+    s->resume = 0;
+  }
   st = pf_sink_prepare(s);
   if (st != PF_OK)
     return st;
@@ -308,14 +426,17 @@ static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_arg
 static pf_status e_plan_parts(pf_session *s, pf_part *parts, size_t cap, size_t *count) {
   if (!s || !count)
     return PF_E_INVALID;
+  pf_status st = enter(s, IN_READY, "plan_parts");
+  if (st != PF_OK)
+    return st;
   pf_part *plan;
   size_t n;
-  pf_status st = pf_sink_plan(s, &plan, &n);
+  st = pf_sink_plan(s, &plan, &n);
   if (st != PF_OK)
     return st;
   *count = n;
   if (parts && cap < n)
-    st = PF_E_INVALID;
+    st = pf_refuse(s, PF_E_INVALID, "plan_parts: %zu parts, room for %zu", n, cap);
   else if (parts)
     memcpy(parts, plan, n * sizeof *plan);
   free(plan);
@@ -323,18 +444,45 @@ static pf_status e_plan_parts(pf_session *s, pf_part *parts, size_t cap, size_t 
 }
 
 static int to_sink(void *ctx, uint64_t off, const void *buf, size_t len) {
-  return pf_sink_store(ctx, off, buf, len) == PF_OK ? 0 : -1;
+  return pf_sink_store_host(ctx, off, buf, len) == PF_OK ? 0 : -1;
+}
+
+/* Can part be fetched into the sink? Caught here, it is PF_E_INVALID with a
+ * reason; caught by the store of its first bytes, it would cancel the part. */
+static pf_status check_part_for_sink(pf_session *s, const pf_part *part) {
+  uint64_t end = part->length == PF_SIZE_UNKNOWN ? UINT64_MAX : part->offset + part->length;
+  pthread_mutex_lock(&s->mu);
+  int overlaps = pf_rangeset_overlaps(&s->written, part->offset, end);
+  uint64_t next = pf_rangeset_prefix(&s->written);
+  pthread_mutex_unlock(&s->mu);
+  if (overlaps)
+    return pf_refuse(
+        s, PF_E_INVALID, "fetch_part: part %u (bytes %llu+%llu) overlaps bytes already stored",
+        part->index, (unsigned long long)part->offset, (unsigned long long)part->length);
+  if (s->in_order && part->offset != next)
+    return pf_refuse(s, PF_E_INVALID,
+                     "fetch_part: the sink takes bytes in order: expected offset %llu, got %llu",
+                     (unsigned long long)next, (unsigned long long)part->offset);
+  return PF_OK;
 }
 
 static pf_status e_fetch_part(pf_session *s, const pf_part *part, pf_data_fn fn, void *ctx) {
   if (!s || !part)
     return PF_E_INVALID;
+  pf_status st = enter(s, IN_READY, "fetch_part");
+  if (st != PF_OK)
+    return st;
   if (s->size != PF_SIZE_UNKNOWN &&
       (part->length == PF_SIZE_UNKNOWN || part->offset > s->size ||
        part->length > s->size - part->offset))
-    return PF_E_INVALID;
+    return pf_refuse(s, PF_E_INVALID, "fetch_part: bytes %llu+%llu are past the end (%llu bytes)",
+                     (unsigned long long)part->offset, (unsigned long long)part->length,
+                     (unsigned long long)s->size);
   if (!s->ranges && part->offset != 0)
-    return PF_E_INVALID;
+    return pf_refuse(s, PF_E_INVALID,
+                     "fetch_part: the server does not honour ranges: only a part from 0");
+  if (!fn && (st = check_part_for_sink(s, part)) != PF_OK)
+    return st;
   if (atomic_load(&s->stop)) {
     pthread_mutex_lock(&s->mu);
     pf_status first = s->err;
@@ -344,7 +492,7 @@ static pf_status e_fetch_part(pf_session *s, const pf_part *part, pf_data_fn fn,
   struct pf_xfer *x = pf_xfer_get(s);
   if (!x)
     return pf_fail(s, PF_E_NOMEM, "cannot create a transfer");
-  pf_status st = pf_fetch(s, &x, part, fn ? fn : to_sink, fn ? ctx : s, NULL);
+  st = pf_fetch(s, &x, part, fn ? fn : to_sink, fn ? ctx : s, NULL);
   pf_xfer_put(s, x);
   return st;
 }
@@ -352,7 +500,10 @@ static pf_status e_fetch_part(pf_session *s, const pf_part *part, pf_data_fn fn,
 static pf_status e_write_sink(pf_session *s, uint64_t offset, const void *buf, size_t len) {
   if (!s || (!buf && len))
     return PF_E_INVALID;
-  return pf_sink_store(s, offset, buf, len);
+  pf_status st = enter(s, IN_READY, "write_sink");
+  if (st != PF_OK)
+    return st;
+  return pf_sink_store_host(s, offset, buf, len);
 }
 
 /* The object changed and the config says start over: forget everything the
@@ -371,11 +522,15 @@ static pf_status restart(pf_session *s) {
   if (pf_stopping(s)) /* a cancel that came in meanwhile is not lost */
     return pf_fail(s, PF_E_CANCELLED, "cancelled");
   atomic_store(&s->parts_done, 0);
-  /* the host may still hold get_info's strings: keep them until close() */
-  pf_retire(s, s->etag), pf_retire(s, s->last_modified), pf_retire(s, s->weak_etag);
-  pf_retire(s, s->content_type), pf_retire(s, s->effective_url);
+  /* get_info may be reading them: swapped under info_mu; and the host may
+   * still hold the strings: kept until close() */
+  pthread_mutex_lock(&s->info_mu);
+  char *old[] = {s->etag, s->last_modified, s->weak_etag, s->content_type, s->effective_url};
   s->etag = s->last_modified = s->weak_etag = s->content_type = s->effective_url = NULL;
   s->size = PF_SIZE_UNKNOWN;
+  pthread_mutex_unlock(&s->info_mu);
+  for (size_t i = 0; i < sizeof old / sizeof old[0]; i++)
+    pf_retire(s, old[i]);
   atomic_store(&s->size_seen, PF_SIZE_UNKNOWN);
   s->resume = 0;
   pf_log(s, "the object changed: starting over");
@@ -385,16 +540,9 @@ static pf_status restart(pf_session *s) {
 
 #define MAX_RESTARTS 3
 
-static pf_status e_run(pf_session *s) {
-  if (!s)
-    return PF_E_INVALID;
-  pthread_mutex_lock(&s->mu);
-  pf_status st = s->err;
-  pthread_mutex_unlock(&s->mu);
-  if (st != PF_OK)
-    return st;
+static pf_status run_restarting(pf_session *s) {
   for (unsigned restarts = 0;; restarts++) {
-    st = pf_run(s);
+    pf_status st = pf_run(s);
     /* bytes a host sink already took cannot be taken back: no restart */
     int undoable = s->fd >= 0 || atomic_load(&s->bytes_written) == 0;
     if (st != PF_E_CHANGED || s->cfg->on_change != PF_ON_CHANGE_RESTART ||
@@ -406,6 +554,21 @@ static pf_status e_run(pf_session *s) {
   }
 }
 
+static pf_status e_run(pf_session *s) {
+  if (!s)
+    return PF_E_INVALID;
+  pf_status st = enter(s, IN_READY, "run");
+  if (st != PF_OK)
+    return st;
+  int ready = PF_PHASE_READY;
+  if (!atomic_compare_exchange_strong(&s->phase, &ready, PF_PHASE_RUNNING))
+    return pf_refuse(s, PF_E_STATE, "run: not valid on this session: %s",
+                     state_name(state_of(s, 0))); /* another run() won the race */
+  st = run_restarting(s);
+  atomic_store(&s->phase, PF_PHASE_READY); /* FAILED if st recorded an error */
+  return st;
+}
+
 static void e_cancel(pf_session *s) {
   if (!s)
     return;
@@ -414,11 +577,15 @@ static void e_cancel(pf_session *s) {
 }
 
 static pf_status e_get_info(pf_session *s, pf_info *info) {
-  if (!s || !info || info->struct_size < sizeof(size_t))
+  if (!s || !info || info->struct_size < PF_INFO_1_0_SIZE)
     return PF_E_INVALID;
+  pf_status st = enter(s, IN_OBSERVABLE, "get_info");
+  if (st != PF_OK)
+    return st;
   pf_info v;
   memset(&v, 0, sizeof v);
   v.struct_size = info->struct_size < sizeof v ? info->struct_size : sizeof v;
+  pthread_mutex_lock(&s->info_mu); /* run() may be probing again (restart) */
   v.size = s->size;
   v.ranges = s->ranges;
   v.etag = s->etag ? s->etag : s->weak_etag;
@@ -426,13 +593,17 @@ static pf_status e_get_info(pf_session *s, pf_info *info) {
   v.effective_url = s->effective_url;
   v.content_type = s->content_type;
   v.http_version = s->http_version;
+  pthread_mutex_unlock(&s->info_mu);
   memcpy(info, &v, v.struct_size);
   return PF_OK;
 }
 
 static pf_status e_get_stats(pf_session *s, pf_stats *stats) {
-  if (!s || !stats || stats->struct_size < sizeof(size_t))
+  if (!s || !stats || stats->struct_size < PF_STATS_1_0_SIZE)
     return PF_E_INVALID;
+  pf_status st = enter(s, IN_OPEN_FAILED | IN_OBSERVABLE, "get_stats");
+  if (st != PF_OK)
+    return st;
   pf_stats v;
   memset(&v, 0, sizeof v);
   v.struct_size = stats->struct_size < sizeof v ? stats->struct_size : sizeof v;
@@ -451,34 +622,42 @@ static pf_status e_get_stats(pf_session *s, pf_stats *stats) {
   return PF_OK;
 }
 
+/* The session's first error; without one, why the last call was refused. */
 static const char *e_errmsg(pf_session *s) {
-  const char *m = s ? atomic_load_explicit(&s->errmsg, memory_order_acquire) : NULL;
+  if (!s)
+    return "";
+  const char *m = atomic_load_explicit(&s->errmsg, memory_order_acquire);
+  if (!m)
+    m = atomic_load_explicit(&s->refusal, memory_order_acquire);
   return m ? m : "";
 }
 
 static pf_status e_commit(pf_session *s) {
   if (!s)
     return PF_E_INVALID;
-  if (s->committed)
-    return PF_OK;
-  pthread_mutex_lock(&s->mu);
-  pf_status st = s->err;
-  pthread_mutex_unlock(&s->mu);
+  pf_status st = enter(s, IN_READY, "commit");
+  if (st != PF_OK)
+    return st;
+  st = pf_sink_commit(s);
   if (st == PF_OK)
-    st = pf_sink_commit(s);
-  s->committed = st == PF_OK;
+    atomic_store(&s->phase, PF_PHASE_COMMITTED);
   return st;
 }
 
 static pf_status e_close(pf_session *s, unsigned flags) {
   if (!s)
     return PF_E_INVALID;
-  pf_status st = PF_OK;
-  if (flags & PF_CLOSE_COMMIT)
-    st = e_commit(s);
   pthread_mutex_lock(&s->mu);
   pf_status first = s->err;
   pthread_mutex_unlock(&s->mu);
+  pf_status st = PF_OK;
+  if ((flags & PF_CLOSE_COMMIT) && state_of(s, 0) != IN_COMMITTED) {
+    /* a failed session answers with its first error, as it always has */
+    st = first != PF_OK ? first : e_commit(s);
+    pthread_mutex_lock(&s->mu);
+    first = s->err;
+    pthread_mutex_unlock(&s->mu);
+  }
   /* bytes of a changed object, or bytes that failed their checksum, are
    * worth nothing to a later run */
   int keep = !(flags & PF_CLOSE_DISCARD) && first != PF_E_CHECKSUM && first != PF_E_CHANGED &&

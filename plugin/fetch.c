@@ -72,8 +72,9 @@ struct pf_xfer {
 
   /* the current reply, reset at every status line */
   long status;
-  char etag[256], last_modified[128], content_type[128];
-  char *location; /* malloc'd: presigned URLs can be long */
+  /* malloc'd, whole (NULL if absent): validators are compared in full, and
+   * presigned URLs can be long; bounded by HEADER_VALUE_MAX */
+  char *etag, *last_modified, *content_type, *location;
   int have_cr, cr_unsat, have_cl;
   uint64_t cr_start, cr_end, cr_total, cl;
   long retry_after;
@@ -127,19 +128,30 @@ static void why(struct pf_xfer *x, pf_status st, const char *fmt, ...) {
 
 static void reset_reply(struct pf_xfer *x) {
   x->status = 0;
-  x->etag[0] = x->last_modified[0] = x->content_type[0] = '\0';
-  free(x->location);
-  x->location = NULL;
+  free(x->etag), free(x->last_modified), free(x->content_type), free(x->location);
+  x->etag = x->last_modified = x->content_type = x->location = NULL;
   x->have_cr = x->cr_unsat = x->have_cl = 0;
   x->cr_start = x->cr_end = x->cr_total = x->cl = 0;
   x->retry_after = -1;
 }
 
-static void copy_value(char *dst, size_t cap, const char *v, size_t len) {
-  if (len >= cap)
-    len = cap - 1;
-  memcpy(dst, v, len);
-  dst[len] = '\0';
+/* The longest header value kept: libcurl's own limit for a header line
+ * (CURL_MAX_HTTP_HEADER, 100 KiB) makes a longer one fail the transfer
+ * before it reaches us; this bound holds whatever libcurl does. */
+#define HEADER_VALUE_MAX (100 * 1024)
+
+/* Keep a header's value whole in *dst (replacing an earlier one). An
+ * over-long value is a bad reply, never cut short. Returns 0, or -1 on out
+ * of memory (the transfer then fails). */
+static int keep_value(struct pf_xfer *x, char **dst, const char *name, const char *v, size_t len) {
+  if (len > HEADER_VALUE_MAX) {
+    why(x, PF_E_BAD_REPLY, "%s sent a %s of %zu bytes (at most %d are accepted)",
+        x->s->effective_url ? x->s->effective_url : x->s->url, name, len, HEADER_VALUE_MAX);
+    return 0;
+  }
+  free(*dst);
+  *dst = strndup(v, len);
+  return *dst ? 0 : -1;
 }
 
 static size_t on_header(char *line, size_t size, size_t nmemb, void *arg) {
@@ -156,17 +168,19 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg) {
   size_t nl, vl;
   if (pf_http_header_split(line, len, &name, &nl, &value, &vl) != 0)
     return len;
+  /* keep_value() != 0: out of memory, which fails the transfer */
   if (pf_http_name_is(name, nl, "etag")) {
-    copy_value(x->etag, sizeof x->etag, value, vl);
+    if (keep_value(x, &x->etag, "ETag", value, vl) != 0)
+      return 0;
   } else if (pf_http_name_is(name, nl, "last-modified")) {
-    copy_value(x->last_modified, sizeof x->last_modified, value, vl);
+    if (keep_value(x, &x->last_modified, "Last-Modified", value, vl) != 0)
+      return 0;
   } else if (pf_http_name_is(name, nl, "location")) {
-    free(x->location);
-    x->location = strndup(value, vl);
-    if (!x->location)
-      return 0; /* out of memory: fail the transfer */
+    if (keep_value(x, &x->location, "Location", value, vl) != 0)
+      return 0;
   } else if (pf_http_name_is(name, nl, "content-type")) {
-    copy_value(x->content_type, sizeof x->content_type, value, vl);
+    if (keep_value(x, &x->content_type, "Content-Type", value, vl) != 0)
+      return 0;
   } else if (pf_http_name_is(name, nl, "content-range") ||
              pf_http_name_is(name, nl, "content-length")) {
     int cr = nl == 13;
@@ -200,10 +214,22 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg) {
  * then taken on trust, and a side file of it is never resumed.) */
 static int same_validator(const pf_session *s, const struct pf_xfer *x) {
   if (s->etag)
-    return strcmp(s->etag, x->etag) == 0;
+    return x->etag && strcmp(s->etag, x->etag) == 0;
   if (s->last_modified)
-    return strcmp(s->last_modified, x->last_modified) == 0;
+    return x->last_modified && strcmp(s->last_modified, x->last_modified) == 0;
   return 1;
+}
+
+#define SHOWN_MAX 128
+
+/* v for a message: whole if short, else its start and its end (where two
+ * long validators may differ) with the length between. */
+static const char *shown(char out[SHOWN_MAX], const char *v) {
+  size_t len = strlen(v);
+  if (len < 100)
+    return v;
+  snprintf(out, SHOWN_MAX, "%.40s...(%zu characters)...%s", v, len, v + len - 40);
+  return out;
 }
 
 static int http_retryable(long status) {
@@ -225,16 +251,15 @@ static int check_reply(struct pf_xfer *x) {
     return -1;
   }
   if (!same_validator(s, x)) {
-    if (s->etag && !x->etag[0])
-      why(x, PF_E_CHANGED, "the object changed during the download: %s had ETag %s, now none",
-          url, s->etag);
-    else if (s->etag)
+    /* compared whole, shown in short: why() keeps 512 bytes */
+    char was[SHOWN_MAX], now[SHOWN_MAX];
+    if (s->etag)
       why(x, PF_E_CHANGED, "the object changed during the download: %s had ETag %s, now %s", url,
-          s->etag, x->etag);
+          shown(was, s->etag), x->etag ? shown(now, x->etag) : "none");
     else
       why(x, PF_E_CHANGED,
           "the object changed during the download: %s had Last-Modified %s, now %s", url,
-          s->last_modified, x->last_modified);
+          shown(was, s->last_modified), x->last_modified ? shown(now, x->last_modified) : "none");
     return -1;
   }
   if (x->req_start != 0 || x->req_end != PF_SIZE_UNKNOWN) { /* a ranged request */
@@ -691,7 +716,7 @@ void pf_xfer_free(struct pf_xfer *x) {
     curl_multi_cleanup(x->multi);
   curl_slist_free_all(x->hdrs_all);
   curl_slist_free_all(x->hdrs_public);
-  free(x->location);
+  reset_reply(x); /* the reply's header values */
   free(x);
 }
 
@@ -930,44 +955,56 @@ static char *dup_or_null(const char *v) {
   return v && v[0] ? strdup(v) : NULL;
 }
 
-/* Learn size, validator and range support from the probe's headers. */
+/* Learn size, validator and range support from the probe's headers. What
+ * is learned is published under info_mu: get_info may be reading it (run()
+ * probes again when it restarts a changed object). */
 static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
+  uint64_t size;
+  int ranges = 0;
   if (x->status == 206) {
     if (x->have_cr != 1 || x->cr_unsat || x->cr_start != 0)
       return pf_fail(s, PF_E_BAD_REPLY, "%s answered 206 without a valid Content-Range for bytes 0-",
                      url);
-    s->size = x->cr_total;
-    s->ranges = s->size != PF_SIZE_UNKNOWN;
+    size = x->cr_total;
+    ranges = size != PF_SIZE_UNKNOWN;
   } else if (x->status == 200) {
-    s->size = x->have_cl ? x->cl : PF_SIZE_UNKNOWN;
-    s->ranges = 0;
+    size = x->have_cl ? x->cl : PF_SIZE_UNKNOWN;
   } else if (x->status == 416 && x->have_cr == 1 && x->cr_unsat && x->cr_total == 0) {
-    s->size = 0; /* an empty object */
-    s->ranges = 0;
+    size = 0; /* an empty object */
   } else {
     return pf_fail(s, PF_E_HTTP, "HTTP %ld from %s", x->status, url);
   }
+  if (size != PF_SIZE_UNKNOWN && size > PF_SIZE_MAX) /* on_header refused it already */
+    return pf_fail(s, PF_E_BAD_REPLY, "%s claims %llu bytes, more than a file can hold", url,
+                   (unsigned long long)size);
   long hv = 0;
   curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &hv);
+  /* a weak ETag does not promise the same bytes: never a validator */
+  int weak = x->etag && strncmp(x->etag, "W/", 2) == 0;
+  char *etag = weak ? NULL : dup_or_null(x->etag), *weak_etag = weak ? dup_or_null(x->etag) : NULL;
+  char *last_modified = dup_or_null(x->last_modified);
+  char *content_type = dup_or_null(x->content_type), *effective_url = strdup(url);
+  if (!effective_url || (x->etag && x->etag[0] && !etag && !weak_etag) ||
+      (x->last_modified && x->last_modified[0] && !last_modified) ||
+      (x->content_type && x->content_type[0] && !content_type)) {
+    free(etag), free(weak_etag), free(last_modified), free(content_type), free(effective_url);
+    return pf_fail(s, PF_E_NOMEM, "out of memory");
+  }
+  pthread_mutex_lock(&s->info_mu);
+  s->size = size;
+  s->ranges = ranges;
   s->http_version = hv == CURL_HTTP_VERSION_1_0   ? 10
                     : hv == CURL_HTTP_VERSION_1_1 ? 11
                     : hv == CURL_HTTP_VERSION_2_0 ? 20
                     : hv == CURL_HTTP_VERSION_3   ? 30
                                                   : 0;
-  if (s->size != PF_SIZE_UNKNOWN && s->size > PF_SIZE_MAX) /* on_header refused it already */
-    return pf_fail(s, PF_E_BAD_REPLY, "%s claims %llu bytes, more than a file can hold", url,
-                   (unsigned long long)s->size);
-  atomic_store(&s->size_seen, s->size);
-  s->effective_url = strdup(url);
-  /* a weak ETag does not promise the same bytes: never a validator */
-  if (strncmp(x->etag, "W/", 2) == 0)
-    s->weak_etag = dup_or_null(x->etag);
-  else
-    s->etag = dup_or_null(x->etag);
-  s->last_modified = dup_or_null(x->last_modified);
-  s->content_type = dup_or_null(x->content_type);
-  if (!s->effective_url)
-    return pf_fail(s, PF_E_NOMEM, "out of memory");
+  s->etag = etag;
+  s->weak_etag = weak_etag;
+  s->last_modified = last_modified;
+  s->content_type = content_type;
+  s->effective_url = effective_url;
+  pthread_mutex_unlock(&s->info_mu);
+  atomic_store(&s->size_seen, size);
   s->cross_host = !same_host(s->url, s->effective_url);
   return PF_OK;
 }

@@ -171,11 +171,24 @@ typedef struct pf_span {
 
 struct pf_xfer; /* fetch.c */
 
+/* Where a session is in its life (entry.c checks it at the top of every
+ * entry function; the table of what each state allows is there). */
+enum pf_phase {
+  PF_PHASE_OPENING,     /* inside open(): no host holds the session yet */
+  PF_PHASE_OPEN_FAILED, /* open() returned an error */
+  PF_PHASE_READY,       /* open() succeeded; FAILED once s->err is set */
+  PF_PHASE_RUNNING,     /* inside run() */
+  PF_PHASE_COMMITTED    /* commit() succeeded */
+};
+
 struct pf_session {
   pf_config *cfg; /* private copy */
   char *url;
 
-  /* what the probe learned */
+  /* what the probe learned: written by the probe (open, or run's restart)
+   * under info_mu, which get_info takes to read them; the engine's own
+   * threads read them without it (no probe runs while they do) */
+  pthread_mutex_t info_mu; /* a leaf; also guards retired */
   uint64_t size;
   _Atomic uint64_t size_seen; /* size, for get_stats from other threads */
   int ranges;
@@ -230,6 +243,8 @@ struct pf_session {
   pthread_mutex_t mu;       /* guards written, digest, err, sink writes */
   pf_status err;
   _Atomic(char *) errmsg;   /* published once per error (release store) */
+  _Atomic(char *) refusal;  /* the last call refused without a session error */
+  atomic_int phase;         /* enum pf_phase */
   char **retired;           /* strings a host may still hold, freed by close() */
   size_t nretired;
 
@@ -254,7 +269,6 @@ struct pf_session {
   atomic_uint parts_total;
   uint64_t t0_ns;
   const int *cancel_flag;                   /* the host's, or NULL; atomic loads */
-  int committed;                            /* commit() succeeded */
   void (*log)(void *ctx, const char *line); /* the host's, or NULL */
   void *log_ctx;
   pthread_mutex_t log_mu;
@@ -268,7 +282,12 @@ pf_status pf_fail(pf_session *s, pf_status st, const char *fmt, ...)
 /* The same, for a caller that holds s->mu. */
 pf_status pf_fail_locked(pf_session *s, pf_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Keep p (a string a host may hold) until close(). */
+/* Refuse a call without failing the session: returns st (PF_E_INVALID or
+ * PF_E_STATE), and errmsg() shows the detail while the session has no error
+ * of its own. With or without s->mu held. */
+pf_status pf_refuse(pf_session *s, pf_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Keep p (a string a host may hold) until close(). Takes info_mu. */
 void pf_retire(pf_session *s, char *p);
 /* One line to the host's log callback, if it gave one (serialised). */
 void pf_log(pf_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -280,6 +299,10 @@ int pf_stopping(pf_session *s);
 /* sink.c */
 pf_status pf_sink_prepare(pf_session *s); /* after the probe: create the side file */
 pf_status pf_sink_store(pf_session *s, uint64_t offset, const void *buf, size_t len);
+/* The same for bytes from the host (write_sink, fetch_part into the sink):
+ * a range that overlaps stored bytes, passes the end or (in-order sink)
+ * leaves a gap is refused with PF_E_INVALID without failing the session. */
+pf_status pf_sink_store_host(pf_session *s, uint64_t offset, const void *buf, size_t len);
 /* Allocate the side file's space now (the writer does it as run() starts;
  * otherwise the first store does). */
 pf_status pf_sink_reserve(pf_session *s);

@@ -383,8 +383,8 @@ static pf_status digest_advance(pf_session *s, uint64_t off, const unsigned char
       e = file_read(s->fd, s->digest_pos, s->scratch, (size_t)n);
     else if (s->host_sink.read)
       e = s->host_sink.read(s->host_sink.ctx, s->digest_pos, s->scratch, (size_t)n);
-    else
-      return pf_fail_locked(s, PF_E_INTERNAL, "digest frontier behind an in-order sink");
+    else /* store() keeps such a sink's bytes in order: the frontier never lags */
+      return pf_fail_locked(s, PF_E_INTERNAL, "digest frontier behind a sink without read()");
     if (e != 0)
       return pf_fail_locked(s, PF_E_IO, "cannot read back %s at offset %llu: %s",
                      s->side_path ? s->side_path : "the sink", (unsigned long long)s->digest_pos,
@@ -397,7 +397,9 @@ static pf_status digest_advance(pf_session *s, uint64_t off, const unsigned char
   return PF_OK;
 }
 
-pf_status pf_sink_store(pf_session *s, uint64_t offset, const void *buf, size_t len) {
+/* Bytes from the engine (run's writer) that fail the checks are a bug: the
+ * session fails. Bytes from the host are refused, and the session goes on. */
+static pf_status store(pf_session *s, uint64_t offset, const void *buf, size_t len, int from_host) {
   if (len == 0)
     return PF_OK;
   pf_status st = PF_OK;
@@ -406,16 +408,22 @@ pf_status pf_sink_store(pf_session *s, uint64_t offset, const void *buf, size_t 
     pthread_mutex_unlock(&s->mu);
     return st;
   }
+  pf_status (*reject)(pf_session *, pf_status, const char *, ...) =
+      from_host ? pf_refuse : pf_fail_locked;
+  uint64_t next = pf_rangeset_prefix(&s->written);
   if (offset > UINT64_MAX - len ||
       (s->size != PF_SIZE_UNKNOWN && (offset > s->size || len > s->size - offset))) {
-    st = pf_fail_locked(s, PF_E_INVALID, "bytes %llu+%zu are past the end of the object",
-                        (unsigned long long)offset, len);
-    pthread_mutex_unlock(&s->mu);
-    return st;
+    st = reject(s, PF_E_INVALID, "bytes %llu+%zu are past the end of the object",
+                (unsigned long long)offset, len);
+  } else if (pf_rangeset_overlaps(&s->written, offset, offset + len)) {
+    st = reject(s, PF_E_INVALID, "bytes %llu-%llu were already written", (unsigned long long)offset,
+                (unsigned long long)(offset + len - 1));
+  } else if (s->in_order && offset != next) {
+    /* a PF_SINK_IN_ORDER sink, or one without read() under a checksum */
+    st = reject(s, PF_E_INVALID, "the sink takes bytes in order: expected offset %llu, got %llu",
+                (unsigned long long)next, (unsigned long long)offset);
   }
-  if (pf_rangeset_overlaps(&s->written, offset, offset + len)) {
-    st = pf_fail_locked(s, PF_E_INVALID, "bytes %llu-%llu were already written",
-                        (unsigned long long)offset, (unsigned long long)(offset + len - 1));
+  if (st != PF_OK) {
     pthread_mutex_unlock(&s->mu);
     return st;
   }
@@ -535,6 +543,14 @@ static pf_status place(pf_session *s) {
                  strerror(e));
   }
   return st;
+}
+
+pf_status pf_sink_store(pf_session *s, uint64_t offset, const void *buf, size_t len) {
+  return store(s, offset, buf, len, 0);
+}
+
+pf_status pf_sink_store_host(pf_session *s, uint64_t offset, const void *buf, size_t len) {
+  return store(s, offset, buf, len, 1);
 }
 
 pf_status pf_sink_commit(pf_session *s) {

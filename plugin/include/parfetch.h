@@ -14,6 +14,20 @@
  *   - New functions are appended to pf_entry and announced by abi_minor.
  *     A host built against 1.N checks entry->struct_size before calling a
  *     function added after 1.0.
+ *   - A struct_size below the 1.0 struct's (PF_*_1_0_SIZE) is PF_E_INVALID.
+ *
+ * What each minor added:
+ *   1.0  pf_entry up to strerror; pf_open_args up to log_ctx; pf_sink,
+ *        pf_info and pf_stats as they are.
+ *   1.1  pf_entry.commit; pf_open_args.cancel_flag.
+ *
+ * Session states: a call a session's state does not allow returns
+ * PF_E_STATE. After a failed open(), or once a session has failed (run,
+ * fetch_part or commit returned an error) or been committed, only get_info
+ * (not after a failed open), get_stats, errmsg, cancel and close remain;
+ * during run(), host calls other than those are PF_E_STATE too. A call
+ * refused with PF_E_INVALID or PF_E_STATE does not fail the session: it
+ * stops only itself, and errmsg() says why while the session has no error.
  *
  * Thread rules, as written on each function:
  *   [any-thread]     may be called from any thread
@@ -39,7 +53,7 @@ extern "C" {
 #endif
 
 #define PF_ABI_MAJOR 1
-#define PF_ABI_MINOR 0
+#define PF_ABI_MINOR 1
 #define PF_VERSION "0.1.0"
 #define PF_ENTRY_SYMBOL "parfetch_entry"
 
@@ -81,6 +95,9 @@ typedef struct pf_part {
  * concurrently with itself.
  */
 #define PF_SINK_IN_ORDER 0x1u /* write() must be called with ascending, contiguous offsets */
+/* Such a sink, and one without read() when a checksum is asked for, is
+ * planned as one part, and write_sink() of bytes that do not start where
+ * the stored ones end is refused (PF_E_INVALID, naming the expected offset). */
 
 typedef struct pf_sink {
   size_t struct_size;
@@ -116,7 +133,7 @@ typedef struct pf_open_args {
    * time; line is valid only during the call. */
   void (*log)(void *ctx, const char *line);
   void *log_ctx;
-  /* Optional: a flag the host sets to non-zero (from a signal handler, say)
+  /* (ABI 1.1) Optional: a flag the host sets to non-zero (from a signal handler, say)
    * to stop open() and run() as cancel() would; polled every 100 ms. Lets a
    * host interrupt the probe, before it has a session to cancel. The plugin
    * reads it with an atomic load; the host must write it atomically, e.g.
@@ -152,6 +169,17 @@ typedef struct pf_stats {
   uint64_t bytes_resumed;  /* bytes taken from an earlier run's side file (-C) */
   uint32_t steals;         /* ranges taken over from a slower stream by run() */
 } pf_stats;
+
+/* The end of a field: what a struct_size must reach for the field to count. */
+#define PF_SIZE_THROUGH(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* The 1.0 structs: the least struct_size the plugin accepts. A plugin reads
+ * (pf_open_args, pf_sink) or writes (pf_info, pf_stats) only the fields
+ * that fit in both the host's struct_size and its own struct. */
+#define PF_OPEN_ARGS_1_0_SIZE PF_SIZE_THROUGH(pf_open_args, log_ctx)
+#define PF_SINK_1_0_SIZE PF_SIZE_THROUGH(pf_sink, read)
+#define PF_INFO_1_0_SIZE PF_SIZE_THROUGH(pf_info, http_version)
+#define PF_STATS_1_0_SIZE PF_SIZE_THROUGH(pf_stats, steals)
 
 /* Data callback of fetch_part(): called in the calling thread, with
  * ascending, contiguous offsets within the part. buf is valid only during
@@ -208,9 +236,11 @@ typedef struct pf_entry {
    * body is kept open and becomes the start of part 0: no second request is
    * made for those bytes.
    * *out is NULL only if open() fails before a session exists: PF_E_INVALID
-   * (a NULL argument, a struct_size below this header's, both or neither of
-   * output_path and sink) or PF_E_NOMEM. Otherwise *out is set, even on
-   * failure, so that errmsg() can explain it; the host must close() it. */
+   * (a NULL argument, a struct_size below PF_OPEN_ARGS_1_0_SIZE or
+   * PF_SINK_1_0_SIZE, both or neither of output_path and sink) or
+   * PF_E_NOMEM. Otherwise *out is set, even on failure, so that errmsg() can
+   * explain it; the host must close() it. With PF_OPEN_RESUME against a
+   * server that does not honour ranges the download starts over. */
   pf_status (*open)(const pf_config *cfg, const char *url,
                     const pf_open_args *args, pf_session **out);
 
@@ -231,7 +261,9 @@ typedef struct pf_entry {
 
   /* [thread-safe] Store bytes [offset, offset+len) of the object in the
    * session's sink (side file or host sink) and account them for the digest
-   * and completion. Ranges must not overlap earlier writes. */
+   * and completion. A range that overlaps earlier writes, passes the end of
+   * the object or (in-order sink) leaves a gap is refused with PF_E_INVALID:
+   * that write only; the session and its side file go on. */
   pf_status (*write_sink)(pf_session *s, uint64_t offset, const void *buf, size_t len);
 
   /* [not concurrently with fetch_part/write_sink from the host] The built-in
@@ -244,14 +276,15 @@ typedef struct pf_entry {
    * PF_E_CANCELLED within about a second. */
   void (*cancel)(pf_session *s);
 
-  /* [thread-safe] What the probe learned. */
+  /* [thread-safe] What the probe learned. PF_E_STATE after a failed open(). */
   pf_status (*get_info)(pf_session *s, pf_info *info);
 
   /* [thread-safe] Progress counters; cheap enough to poll every 100 ms. */
   pf_status (*get_stats)(pf_session *s, pf_stats *stats);
 
   /* [thread-safe] Detail of the session's first error (URL and HTTP status,
-   * path and errno, ...); "" if none. Valid until close(). */
+   * path and errno, ...); without one, why the last refused call was
+   * refused; "" if neither. Valid until close(). */
   const char *(*errmsg)(pf_session *s);
 
   /* [not concurrently with any other call on s] With PF_CLOSE_COMMIT: check
@@ -268,7 +301,7 @@ typedef struct pf_entry {
   /* [any-thread] A static, human-readable text for a status code. */
   const char *(*strerror)(pf_status status);
 
-  /* [not concurrently with any other call on s] What close(PF_CLOSE_COMMIT)
+  /* (ABI 1.1) [not concurrently with any other call on s] What close(PF_CLOSE_COMMIT)
    * does, without freeing s: check every byte is stored, verify the
    * checksum, sync and rename into place. On failure errmsg() says why (the
    * expected and actual digest, the path and errno); the host then calls

@@ -18,6 +18,7 @@
 
 #define FS_MAX_FAULTS 32
 #define FS_ERRLEN 256
+#define FS_ETAG_MAX 4096 /* an ETag with its quotes and NUL, --long-etag included */
 
 /* Kinds of fault; FS_FAULT_NAMES in logic.c spells them for --fault. */
 enum fs_kind {
@@ -101,7 +102,7 @@ struct fs_object {
   uint64_t base_len;
   uint64_t seed;
   uint64_t size[3];    /* [1] and [2]; [0] unused */
-  char etag[3][64];    /* quoted, e.g. "\"pf1-0123456789abcdef\"" */
+  char etag[3][FS_ETAG_MAX]; /* quoted, e.g. "\"pf1-0123456789abcdef\""; --long-etag: longer */
   char lastmod[3][40]; /* IMF-fixdate */
 };
 

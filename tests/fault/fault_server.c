@@ -26,6 +26,7 @@
  *   --port N                 0 = kernel picks    --port-file P   also write the port there
  *   --ipv6                   also on [::1]       --mtime EPOCH   Last-Modified of version 1
  *   --no-etag  --weak-etag  --no-last-modified  --no-accept-ranges
+ *   --long-etag N            an ETag of N characters whose versions differ only at the end
  *   --fault SPEC             repeatable; see FAULTS in USAGE
  *   --log PATH               a line per completed request
  *   --watch-header NAME      log whether this request header was present (repeatable)
@@ -72,6 +73,8 @@ static const char USAGE[] =
     "                       1700000000); version 2 is one day later\n"
     "  --no-etag            send no ETag (Last-Modified is then the only validator)\n"
     "  --weak-etag          ETag W/\"...\" (If-Range then never matches)\n"
+    "  --long-etag N        an ETag of N characters (300..4095): a run of x, then the usual\n"
+    "                       tag, so version 1 and 2 differ only in the last 20 characters\n"
     "  --no-last-modified   send no Last-Modified\n"
     "  --no-accept-ranges   never send Accept-Ranges (Range is still honoured)\n"
     "  --dump PATH          write the object's bytes to PATH (- = stdout) and exit\n"
@@ -173,6 +176,7 @@ static struct {
   struct fs_fault faults[FS_MAX_FAULTS];
   int nfaults;
   bool no_etag, weak_etag, no_lastmod, no_accept_ranges;
+  uint64_t long_etag; /* --long-etag: the ETag's length, 0 = the usual one */
   size_t block;
   char watch[MAX_WATCH][64];
   int nwatch;
@@ -938,6 +942,7 @@ enum {
   O_MTIME,
   O_NO_ETAG,
   O_WEAK_ETAG,
+  O_LONG_ETAG,
   O_NO_LASTMOD,
   O_NO_AR,
   O_DUMP,
@@ -965,6 +970,7 @@ int main(int argc, char **argv) {
       {"mtime", required_argument, NULL, O_MTIME},
       {"no-etag", no_argument, NULL, O_NO_ETAG},
       {"weak-etag", no_argument, NULL, O_WEAK_ETAG},
+      {"long-etag", required_argument, NULL, O_LONG_ETAG},
       {"no-last-modified", no_argument, NULL, O_NO_LASTMOD},
       {"no-accept-ranges", no_argument, NULL, O_NO_AR},
       {"dump", required_argument, NULL, O_DUMP},
@@ -1014,6 +1020,9 @@ int main(int argc, char **argv) {
       break;
     case O_WEAK_ETAG:
       G.weak_etag = true;
+      break;
+    case O_LONG_ETAG:
+      num = &G.long_etag;
       break;
     case O_NO_LASTMOD:
       G.no_lastmod = true;
@@ -1116,6 +1125,20 @@ int main(int argc, char **argv) {
     if (G.faults[i].kind == FK_CHANGE && G.faults[i].new_size != UINT64_MAX)
       v2_size = G.faults[i].new_size;
   fs_object_init(&G.obj, base, size, size, seed, (time_t)mtime, v2_size, G.weak_etag);
+  if (G.long_etag) {
+    /* a run of x before the usual tag: a client that keeps only the first 256 characters sees
+     * the same ETag for both versions */
+    if (G.long_etag < 300 || G.long_etag >= FS_ETAG_MAX)
+      return die("--long-etag takes 300 to 4095 characters%s", "");
+    for (int v = 1; v <= 2; v++) {
+      char tag[64];
+      copy_str(tag, sizeof tag, G.obj.etag[v] + (G.weak_etag ? 3 : 1)); /* pf1-...\" */
+      size_t pad = (size_t)G.long_etag - strlen(tag) - (G.weak_etag ? 3 : 1);
+      char *p = G.obj.etag[v] + (G.weak_etag ? 3 : 1);
+      memset(p, 'x', pad);
+      copy_str(p + pad, FS_ETAG_MAX - (size_t)(p + pad - G.obj.etag[v]), tag);
+    }
+  }
   G.rng = seed * 0x9E3779B97F4A7C15ULL | 1;
   if (dump_path)
     return dump(dump_path, (int)dump_version);

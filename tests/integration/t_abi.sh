@@ -6,7 +6,8 @@
 #     and a message that names the path;
 #   - the plugin is found through --plugin, the config's `plugin:` key, and
 #     next to the executable; -V reports host and plugin;
-#   - examples/minimal_host loads the real plugin and gets past the ABI check.
+#   - examples/minimal_host loads the real plugin and gets past the ABI check;
+#   - every call on a session whose open() failed is PF_E_STATE (engine_host).
 # Run from the repo root; BUILD (default build) is the build directory.
 # Prints "ok - NAME" / "not ok - NAME" per check and a summary line; exits
 # non-zero if any check failed.
@@ -150,6 +151,24 @@ if [ -x "$BUILD/examples/minimal_host" ]; then
   fi
 else
   not_ok "$BUILD/examples/minimal_host is built (make examples)"
+fi
+
+# --- a session whose open() failed ------------------------------------------------
+
+# Every call that acts on it is PF_E_STATE (a write_sink there once called a
+# NULL sink); errmsg() keeps explaining the failure.
+if [ -x "$BUILD/engine_host" ]; then
+  abs_build=$(cd "$BUILD" && pwd)
+  RUN_DIR="$T/work" run "$abs_build/engine_host" "$abs_build/parfetch.so" "$DEAD" failed
+  expect "after a failed open(): plan_parts, fetch_part, write_sink, run, commit, get_info are PF_E_STATE" \
+    0 "errmsg: "
+  if [ -e "$T/work/failed.out" ] || [ -e "$T/work/failed.out.pfpart" ]; then
+    not_ok "... and nothing is written" "$(ls -la "$T/work")"
+  else
+    ok "... and nothing is written"
+  fi
+else
+  not_ok "$BUILD/engine_host is built (make testbins)"
 fi
 
 finish

@@ -10,6 +10,8 @@
 set -uo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/fault/fault.sh
+. "$PF_ROOT/tests/fault/fault.sh"
 pf_init || exit 1
 pf_isolate_config
 
@@ -55,8 +57,32 @@ pf_check "... and the sink holds the object byte for byte" pf_same "$PF_DOCROOT/
 pf_expect_exit 1 "a memory sink with a wrong sha256: commit() fails" \
   "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" memsink "sha256=$(printf '%064d' 0)"
 pf_check "... naming the actual digest" says "$PF_LAST_OUT" "$(sha256sum "$PF_DOCROOT/e8.bin" | cut -c1-64)"
-pf_expect_exit 0 "write_sink of bytes already written is refused (PF_E_INVALID)" \
-  "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" overlap
+
+# ---- a refused write_sink stops only itself -----------------------------------
+O="$PF_TMP/overlap"
+mkdir -p "$O"
+pf_expect_exit 0 "write_sink over stored bytes: PF_E_INVALID with a detail, and the session goes on" \
+  "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" overlap "$O/out"
+pf_check "... the side file is kept for a resume" test -s "$O/out.pfpart"
+pf_expect_exit 0 "... and a host-driven resume of it finishes the download" \
+  "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" drive "$O/out" resume
+pf_check "... taking the two parts stored before (4 MiB resumed)" \
+  says "$PF_LAST_OUT" "resumed $((4 * MiB))\$"
+pf_check "... and the file equals the source byte for byte" pf_same "$PF_DOCROOT/e8.bin" "$O/out"
+
+# ---- sinks that need bytes in order -------------------------------------------
+pf_expect_exit 0 "an in-order sink: write_sink out of order is refused naming offset 0; fetch_part then delivers in order" \
+  sh -c '"$1" "$2" "$3" inorder > "$4"' _ "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" "$PF_TMP/inorder.out"
+pf_check "... and the sink holds the object byte for byte" pf_same "$PF_DOCROOT/e8.bin" "$PF_TMP/inorder.out"
+sum8=$(sha256sum "$PF_DOCROOT/e8.bin" | cut -d' ' -f1)
+pf_expect_exit 0 "a sink without read() and a checksum: one part, out-of-order write_sink refused, commit() verifies" \
+  sh -c '"$1" "$2" "$3" noread "sha256=$4" > "$5"' _ "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" \
+  "$sum8" "$PF_TMP/noread.out"
+pf_check "... and the sink holds the object byte for byte" pf_same "$PF_DOCROOT/e8.bin" "$PF_TMP/noread.out"
+
+# ---- struct sizes a 1.x host can pass -------------------------------------------
+pf_expect_exit 0 "struct_size: below 1.0 refused, 1.0 and larger accepted, canaries after the struct intact" \
+  "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" sizes
 
 # ---- SIGKILL, then --continue -------------------------------------------------
 # /slow/ sends 128 KiB/s per request: 8 streams of 1 MiB parts take ~8 s.
@@ -109,5 +135,42 @@ touch -d '2001-01-01' "$PF_DOCROOT/j8.bin" # a new ETag for certain
 pf_expect_exit 0 "--continue after the object changed starts over" \
   "$PF_BIN" -q -C -n 8 --min-part-size 1M -o "$J/out" "$PF_HTTP_URL/j8.bin"
 pf_check "... and delivers the new object, not a mix" pf_same "$PF_DOCROOT/j8.bin" "$J/out"
+
+# ---- the fault server: resume without ranges, restarts, long ETags --------------
+FMiB=4
+pf_fault_start RS --size ${FMiB}M --fault ignore-range:req=3-
+R="$PF_TMP/norange"
+mkdir -p "$R"
+pf_expect_exit 0 "host-driven: part 1 of 4 stored, then the session closed" \
+  "$HOST" "$PLUGIN" "$RS_URL/obj" drive "$R/out" only=1
+pf_check "... the side file is kept" test -s "$R/out.pfpart"
+pf_expect_exit 0 "host-driven resume when the server no longer honours ranges: starts over cleanly" \
+  "$HOST" "$PLUGIN" "$RS_URL/obj" drive "$R/out" resume
+pf_check "... with one part from 0 and nothing taken from the side file" \
+  says "$PF_LAST_OUT" "parts 1 resumed 0"
+"$PF_BUILD/fault_server" --size ${FMiB}M --dump "$R/want"
+pf_check "... and the file equals the object byte for byte" pf_same "$R/want" "$R/out"
+pf_fault_stop RS >/dev/null
+
+# get_info/get_stats from another thread while run() starts over (the TSan
+# pass of make test runs this under ThreadSanitizer)
+pf_fault_start CH --size 8M --fault change:after=1
+C="$PF_TMP/restart"
+mkdir -p "$C"
+pf_expect_exit 0 "get_info and get_stats polled while run() restarts a changed object" \
+  timeout 120 "$HOST" "$PLUGIN" "$CH_URL/obj" poll "$C/out"
+"$PF_BUILD/fault_server" --size 8M --dump-version 2 --dump "$C/want"
+pf_check "... and the file is the new version" pf_same "$C/want" "$C/out"
+pf_fault_stop CH >/dev/null
+
+# an ETag longer than 256 characters that changes only after character 256
+pf_fault_start LE --size 4M --long-etag 400 --fault change:after=1
+L="$PF_TMP/longetag"
+mkdir -p "$L"
+pf_expect_exit 3 "a 400-character ETag that changes after character 256: exit 3 (object changed)" \
+  timeout 60 "$PF_BIN" -q -n 4 --min-part-size 1M -o "$L/out" "$LE_URL/obj"
+pf_check "... naming the change" says "$PF_LAST_OUT" "changed"
+pf_check "... and no file at the output path" test ! -e "$L/out"
+pf_fault_stop LE >/dev/null
 
 pf_done
