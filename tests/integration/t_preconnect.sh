@@ -59,6 +59,8 @@ serial_stop() {
 }
 pf_at_exit serial_stop
 
+# says TEXT REGEX - TEXT has a line that matches.
+says() { grep -q -E -- "$2" <<<"$1"; }
 # log_count REGEX - lines of the server's log that match.
 log_count() { grep -c -E -- "$1" "$S_LOG"; }
 # under SECS LIMIT - SECS < LIMIT (decimal seconds).
@@ -100,7 +102,7 @@ fi
 serial_start || exit 1
 fetch_fast "default settings, 8 streams, --min-part-size 256K" 10 -v --min-part-size 256K
 pf_check "default settings: -v says 7 more connections were opened (the optimisation is on)" \
-  grep -q -E 'opening 7 more connections to 127\.0\.0\.1' <<<"$PF_LAST_OUT"
+  says "$PF_LAST_OUT" 'opening 7 more connections to 127\.0\.0\.1'
 n=$(grep -c 'using a connection opened during the probe' <<<"$PF_LAST_OUT")
 pf_check "default settings: 1 to 7 of the other parts' requests went over them (-v: $n)" \
   test "$n" -ge 1 -a "$n" -le 7
@@ -125,8 +127,7 @@ printf 'stall_timeout: 2s\n' >"$T/stall2.yaml"
 serial_start --hold-requests 1 || exit 1
 fetch_fast "the probe's first attempt times out" 12 -v -c "$T/stall2.yaml" --min-part-size 256K
 pf_check "probe timed out: -v says the connections opened ahead were closed and preconnect is off" \
-  grep -q -E 'probe timed out.*: closed [0-9]+ connections opened ahead; none for the rest of this download' \
-  <<<"$PF_LAST_OUT"
+  says "$PF_LAST_OUT" 'probe timed out.*: closed [0-9]+ connections opened ahead; none for the rest of this download'
 pf_check "probe timed out: nothing is opened ahead after that (-v)" \
   eval 'grep -q "probe timed out" <<<"$PF_LAST_OUT" &&
         ! sed -n "/probe timed out/,\$p" <<<"$PF_LAST_OUT" | grep -q -E "opening [0-9]+ more connections|using a connection opened"'
