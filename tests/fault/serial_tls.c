@@ -13,28 +13,35 @@
  * a strong ETag and HTTP/1.1 keep-alive.
  *
  *   serial_tls --cert PEM --key PEM --file PATH [--port N] [--max-seconds N]
- *              [--handshake-timeout-ms N] [--hold-requests N] [--log FILE]
+ *              [--handshake-timeout-ms N] [--hold-requests N [--hold-ms MS]]
+ *              [--log FILE] [--addr IPV4] [--handshake-in-thread]
  *
- * Prints "port N" on stdout once it listens on 127.0.0.1:N (--port 0, the
- * default, lets the kernel choose). The file is served at "/" + its base
- * name (any query string is ignored); other paths get 404. --hold-requests N
- * leaves the first N requests unanswered (the connection stays open until
- * the client closes it), a probe that waits for a reply that never comes.
- * --handshake-timeout-ms N gives up a handshake that has seen nothing for N
- * ms (default none). The log gets one
- * line per accepted connection, handshake and request:
- *   accept conn=N / handshake conn=N ok|failed / request conn=N GET /x range=a-b status=206
- *   (or held) / closed conn=N
+ * Prints "port N" on stdout once it listens on 127.0.0.1:N (or on --addr;
+ * --port 0, the default, lets the kernel choose). The file is served at "/"
+ * + its base name (any query string is ignored); other paths get 404.
+ *   --hold-requests N         the first N requests get no reply (the
+ *                             connection stays open until the client closes
+ *                             it): a probe that waits for a reply in vain
+ *   --hold-ms MS              answer those after MS ms instead
+ *   --handshake-timeout-ms N  give up a handshake that sees nothing for N ms
+ *                             (default: never, as Python)
+ *   --handshake-in-thread     handshake in the connection's thread instead:
+ *                             an ordinary threaded server, as a control
+ *   --addr IPV4               listen there (a network namespace's address)
+ * The log gets one line per accepted connection, handshake and request:
+ *   accept conn=N / handshake conn=N ok|failed / closed conn=N /
+ *   request conn=N GET /x range=bytes=a-b status=206 (or held)
  * It exits 0 after --max-seconds (default 120) and on SIGTERM or SIGINT, even
  * while blocked in a handshake.
  *
- * Threads: main (accept + handshake), one per handshaked connection; they
+ * Threads: main (accept + handshake), one per connection; they
  * share only the SSL_CTX, the file descriptor of the file (pread) and the
  * log (a FILE *, locked by stdio).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -60,7 +67,8 @@ static char file_path[512]; /* "/" + base name */
 static char etag[64];
 static FILE *log_fp;
 static atomic_uint next_conn;
-static atomic_long hold_left; /* requests still to leave unanswered */
+static atomic_long hold_left; /* requests still to hold */
+static long hold_ms;          /* for this long; 0: for ever */
 
 static void on_signal(int sig) {
   (void)sig;
@@ -225,11 +233,14 @@ static void serve(SSL *ssl, unsigned conn) {
     snprintf(hdr + hl, sizeof hdr - hl, "Content-Type: application/octet-stream\r\n%s\r\n",
              keep ? "" : "Connection: close\r\n");
     if (atomic_fetch_sub(&hold_left, 1) > 0) {
-      /* --hold-requests: no reply; wait for the client to give up */
       logline("request conn=%u %s %s range=%s held", conn, method, path, rv ? rv : "-");
-      while (SSL_read(ssl, req, sizeof req) > 0)
-        ;
-      return;
+      if (hold_ms == 0) {
+        /* no reply; wait for the client to give up */
+        while (SSL_read(ssl, req, sizeof req) > 0)
+          ;
+        return;
+      }
+      usleep((useconds_t)hold_ms * 1000);
     }
     logline("request conn=%u %s %s range=%s status=%d", conn, method, path,
             rv ? rv : "-", status);
@@ -254,15 +265,35 @@ static void serve(SSL *ssl, unsigned conn) {
   }
 }
 
+static void set_rcvtimeo(int fd, long ms) {
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+static int handshake_in_thread; /* --handshake-in-thread: a control that does not serialise */
+
 struct conn {
   SSL *ssl;
   int fd;
   unsigned id;
 };
 
+/* A blocking SSL_accept; 0 if done. */
+static int handshake(SSL *ssl, int fd, unsigned id) {
+  if (SSL_accept(ssl) != 1) {
+    logline("handshake conn=%u failed", id);
+    ERR_clear_error();
+    return -1;
+  }
+  logline("handshake conn=%u ok", id);
+  set_rcvtimeo(fd, 30000); /* an idle keep-alive connection ends after 30 s */
+  return 0;
+}
+
 static void *conn_main(void *arg) {
   struct conn *c = arg;
-  serve(c->ssl, c->id);
+  if (!handshake_in_thread || handshake(c->ssl, c->fd, c->id) == 0)
+    serve(c->ssl, c->id);
   SSL_shutdown(c->ssl);
   SSL_free(c->ssl);
   close(c->fd);
@@ -271,14 +302,11 @@ static void *conn_main(void *arg) {
   return NULL;
 }
 
-static void set_rcvtimeo(int fd, long ms) {
-  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-}
-
 static void usage(void) {
   fprintf(stderr, "usage: serial_tls --cert PEM --key PEM --file PATH [--port N] "
-                  "[--max-seconds N] [--handshake-timeout-ms N] [--hold-requests N] [--log FILE]\n");
+                  "[--max-seconds N] [--handshake-timeout-ms N] [--hold-requests N [--hold-ms MS]]\n"
+                  "       [--log FILE]"
+                  " [--addr IPV4] [--handshake-in-thread]\n");
   exit(2);
 }
 
@@ -294,10 +322,14 @@ static long num(const char *v, const char *opt) {
 }
 
 int main(int argc, char **argv) {
-  const char *cert = NULL, *key = NULL, *file = NULL, *log_path = NULL;
+  const char *cert = NULL, *key = NULL, *file = NULL, *log_path = NULL, *bind_addr = "127.0.0.1";
   long port = 0, max_seconds = 120, hs_timeout_ms = 0;
   for (int i = 1; i < argc; i++) {
     const char *o = argv[i];
+    if (strcmp(o, "--handshake-in-thread") == 0) {
+      handshake_in_thread = 1;
+      continue;
+    }
     if (i + 1 >= argc)
       usage();
     const char *v = argv[++i];
@@ -315,6 +347,10 @@ int main(int argc, char **argv) {
       max_seconds = num(v, o);
     else if (strcmp(o, "--handshake-timeout-ms") == 0)
       hs_timeout_ms = num(v, o);
+    else if (strcmp(o, "--addr") == 0)
+      bind_addr = v;
+    else if (strcmp(o, "--hold-ms") == 0)
+      hold_ms = num(v, o);
     else if (strcmp(o, "--hold-requests") == 0)
       atomic_store(&hold_left, num(v, o));
     else
@@ -358,12 +394,15 @@ int main(int argc, char **argv) {
   int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (inet_pton(AF_INET, bind_addr, &addr.sin_addr) != 1) {
+    fprintf(stderr, "serial_tls: --addr wants an IPv4 address, not \"%s\"\n", bind_addr);
+    return 2;
+  }
   socklen_t alen = sizeof addr;
   if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
       bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lfd, 64) != 0 ||
       getsockname(lfd, (struct sockaddr *)&addr, &alen) != 0) {
-    fprintf(stderr, "serial_tls: cannot listen on 127.0.0.1:%ld: %s\n", port, strerror(errno));
+    fprintf(stderr, "serial_tls: cannot listen on %s:%ld: %s\n", bind_addr, port, strerror(errno));
     return 1;
   }
   printf("port %u\n", (unsigned)ntohs(addr.sin_port));
@@ -387,15 +426,11 @@ int main(int argc, char **argv) {
       set_rcvtimeo(fd, hs_timeout_ms);
     SSL *ssl = SSL_new(ctx);
     /* the handshake, here in the accept loop: the next connection waits */
-    if (!ssl || SSL_set_fd(ssl, fd) != 1 || SSL_accept(ssl) != 1) {
-      logline("handshake conn=%u failed", id);
-      ERR_clear_error();
+    if (!ssl || SSL_set_fd(ssl, fd) != 1 || (!handshake_in_thread && handshake(ssl, fd, id) != 0)) {
       SSL_free(ssl);
       close(fd);
       continue;
     }
-    logline("handshake conn=%u ok", id);
-    set_rcvtimeo(fd, 30000); /* an idle keep-alive connection ends after 30 s */
     struct conn *c = malloc(sizeof *c);
     pthread_t t;
     pthread_attr_t at;

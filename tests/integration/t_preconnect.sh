@@ -133,7 +133,29 @@ pf_check "probe timed out: nothing is opened ahead after that (-v)" \
         ! sed -n "/probe timed out/,\$p" <<<"$PF_LAST_OUT" | grep -q -E "opening [0-9]+ more connections|using a connection opened"'
 pf_check "probe timed out: the server saw the held request" test "$(log_count ' held$')" -eq 1
 
+# ------------------------------------------------------------------ idle handshakes given up
+# A server that gives up a handshake after 200 ms of silence, and a probe
+# kept waiting 1.5 s for its reply: the server closes the connections opened
+# ahead, one after the other, before any worker needs them. The first worker
+# to take one sees it closed, all are closed, and the workers connect anew
+# without a retry.
+serial_start --handshake-timeout-ms 200 --hold-requests 1 --hold-ms 1500 || exit 1
+fetch_fast "the server closes idle handshakes" 10 -v --min-part-size 256K
+pf_check "idle handshakes: the server gave up at least one (server log)" \
+  test "$(log_count '^handshake conn=[0-9]+ failed')" -ge 1
+pf_check "idle handshakes: -v says they were not usable and were closed" \
+  says "$PF_LAST_OUT" 'connections opened during the probe are not usable \(closed by the server\)'
+pf_check "idle handshakes: no part request needed a retry (-v)" \
+  eval '! grep -E -q "attempt [0-9]+ of" <<<"$PF_LAST_OUT"'
+
 # ------------------------------------------------------------------ control
+# The same server with the handshake in each connection's thread.
+serial_start --handshake-in-thread || exit 1
+fetch_fast "a threaded server (control)" 10 -v --min-part-size 256K
+n=$(grep -c 'using a connection opened during the probe' <<<"$PF_LAST_OUT")
+pf_check "threaded server: 1 to 7 of the other parts' requests went over them (-v: $n)" \
+  test "$n" -ge 1 -a "$n" -le 7
+
 printf 'preconnect: false\n' >"$T/nopre.yaml"
 serial_start || exit 1
 fetch_fast "preconnect: false" 10 -v -c "$T/nopre.yaml" --min-part-size 256K
