@@ -43,7 +43,7 @@ PF_LDFLAGS := -pthread $(SAN)
 PLUGIN_SRC := $(wildcard plugin/*.c)
 HOST_LIB   := $(filter-out host-shim/main.c,$(wildcard host-shim/*.c))
 UNIT_SRC   := $(wildcard tests/unit/*.c)
-FAULT_SRC  := $(wildcard tests/fault/*.c)
+FAULT_SRC  := $(filter-out tests/fault/serial_tls.c,$(wildcard tests/fault/*.c))
 
 PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(BUILD)/obj/%.o)
 HOST_OBJ   := $(HOST_LIB:%.c=$(BUILD)/obj/%.o)
@@ -94,6 +94,11 @@ $(BUILD)/engine_host: tests/integration/fixtures/engine_host.c $(HOST_OBJ) plugi
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(HOST_OBJ) $(PF_LDFLAGS) $(LDFLAGS) -ldl \
 	  $(shell pkg-config --libs yaml-0.1)
 
+# An HTTPS server that handshakes one connection at a time (t_preconnect.sh).
+$(BUILD)/serial_tls: tests/fault/serial_tls.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(PF_LDFLAGS) $(LDFLAGS) $(shell pkg-config --libs libssl libcrypto)
+
 # LD_PRELOAD shim for local faults (failed fsync, a pause before flock).
 # Built without $(SAN): it only forwards calls.
 $(BUILD)/fault_preload.so: tests/integration/fixtures/fault_preload.c
@@ -101,6 +106,7 @@ $(BUILD)/fault_preload.so: tests/integration/fixtures/fault_preload.c
 	$(CC) -std=c11 -Wall -Wextra $(CFLAGS) -shared -fPIC -o $@ $< -ldl
 
 TESTBINS = $(BUILD)/unit_tests $(BUILD)/fault_server $(BUILD)/engine_host
+TESTBINS += $(BUILD)/serial_tls
 TESTBINS += $(BUILD)/fault_preload.so
 TESTBINS += $(FUZZ_REGRESS)
 

@@ -100,7 +100,6 @@ struct pf_xfer {
   pf_span *span; /* the part's end may move (work stealing) */
 
   int pre_fd; /* a socket taken from the connections opened ahead, until libcurl has it */
-  int took_pre, opened_fresh; /* since the current request began */
 
   struct pf_xfer *next; /* idle list */
 };
@@ -383,12 +382,28 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
 
 /* ---- connections opened ahead ------------------------------------------- */
 
-/* While the probe waits for its reply, the other streams' TCP connections
- * are opened to the address the probe connected to, so that their first
- * requests go out the moment the plan is known instead of a round trip
- * later. libcurl takes them through CURLOPT_OPENSOCKETFUNCTION and is told
- * by CURLOPT_SOCKOPTFUNCTION that they are connected (TLS, if any, is still
- * libcurl's). Those no worker needs are closed as run() starts. */
+/* Once the probe's own connection is up, the other streams' TCP connections
+ * are opened to the address it connected to, so that their first requests
+ * go out the moment the plan is known instead of a round trip later: they
+ * connect while the probe's request waits for its reply. libcurl takes them
+ * through CURLOPT_OPENSOCKETFUNCTION and is told by CURLOPT_SOCKOPTFUNCTION
+ * that they are connected (TLS, if any, is still libcurl's).
+ *
+ * A connection that carries nothing must never hold up one that does. Some
+ * servers complete the TLS handshake in their accept loop, one connection at
+ * a time (Python's http.server on an ssl-wrapped socket, several embedded
+ * servers): there an idle connection ahead of another in the accept queue
+ * stalls that one until one of them is closed. So:
+ * - they are opened in CURLOPT_PREREQFUNCTION, after the probe's TCP and TLS
+ *   handshakes: they queue behind the probe's connection, never ahead of it;
+ * - workers take them in the order they were opened, the order the server
+ *   accepts them in, and a worker that takes one sends its ClientHello at
+ *   once; run() closes those its workers will not need as it starts;
+ * - a connection opened anew while some are left (a probe's next attempt, a
+ *   worker whose take failed, another address) closes those left first, so
+ *   that a handshake blocked on one of them sees EOF and the server goes on;
+ * - a probe attempt that times out while they exist closes them, and none
+ *   are opened for the rest of the session (preconnect_give_up). */
 
 /* Same family, address and port? */
 static int same_sockaddr(const void *a, const void *b) {
@@ -409,14 +424,27 @@ static int same_sockaddr(const void *a, const void *b) {
 
 #define PRECONNECT_WAIT_MS 200 /* a connection opened ahead and still not connected: given up */
 
+/* How many are left to take: pre_fds[pre_head .. npre). Caller holds pre_mu. */
+static size_t left_locked(const pf_session *s) {
+  return s->npre - s->pre_head;
+}
+
+static void close_all_locked(pf_session *s) {
+  while (s->npre > s->pre_head)
+    close(s->pre_fds[--s->npre]);
+  free(s->pre_fds);
+  s->pre_fds = NULL;
+  s->npre = s->pre_head = 0;
+}
+
 /* Open max_streams - 1 connections to addr (the probe's). Caller holds
  * pre_mu. */
 static void preconnect_open_locked(pf_session *s, int family, int protocol, const void *addr,
                                    unsigned addrlen) {
   const pf_config *c = s->cfg;
+  close_all_locked(s);
   s->pre_started = 1;
   s->pre_fds = calloc(c->max_streams - 1, sizeof *s->pre_fds);
-  s->npre = 0;
   memcpy(&s->pre_addr, addr, addrlen);
   for (unsigned i = 0; s->pre_fds && i + 1 < c->max_streams; i++) {
     int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
@@ -442,51 +470,50 @@ static void preconnect_open_locked(pf_session *s, int family, int protocol, cons
 
 static int preconnect_wanted(const pf_session *s, int family, unsigned addrlen) {
   const pf_config *c = s->cfg;
-  return c->preconnect && c->max_streams > 1 && !s->in_order &&
+  return c->preconnect && !s->pre_off && c->max_streams > 1 && !s->in_order &&
          (family == AF_INET || family == AF_INET6) && addrlen <= sizeof s->pre_addr;
 }
 
-static void close_all_locked(pf_session *s) {
-  while (s->npre > 0)
-    close(s->pre_fds[--s->npre]);
-  free(s->pre_fds);
-  s->pre_fds = NULL;
-}
-
-/* The probe opens a socket: open the others to the same address now, a
- * round trip before the probe's reply can come. */
-static void preconnect_start(pf_session *s, const struct curl_sockaddr *a) {
-  if (!preconnect_wanted(s, a->family, a->addrlen))
-    return;
+/* A connection is about to be opened anew: close those opened ahead that
+ * are left, so that it does not queue behind them. For the probe they are
+ * opened again once its connection is up. */
+static void preconnect_make_way(pf_session *s, int probe) {
   pthread_mutex_lock(&s->pre_mu);
-  if (!s->pre_started)
-    preconnect_open_locked(s, a->family, a->protocol, &a->addr, a->addrlen);
+  size_t n = left_locked(s);
+  close_all_locked(s);
+  if (probe)
+    s->pre_started = 0;
   pthread_mutex_unlock(&s->pre_mu);
+  if (n > 0)
+    pf_log(s, "connecting anew: first closed the %zu connections opened ahead that were left", n);
 }
 
-/* The probe is connected (CURLOPT_PREREQFUNCTION). If libcurl got there
- * over another address than the first it tried (happy eyeballs: IPv6 first,
- * then IPv4), the connections opened ahead went to the wrong one: open them
- * again to the address that answered. */
+/* A probe attempt timed out (connect, handshake or reply): whatever the
+ * cause, the connections opened ahead are closed and none are opened for
+ * the rest of the session, so that they can stand in the way of nothing. */
+static void preconnect_give_up(pf_session *s, const char *why) {
+  pthread_mutex_lock(&s->pre_mu);
+  int started = s->pre_started;
+  size_t n = left_locked(s);
+  close_all_locked(s);
+  if (started)
+    s->pre_off = 1;
+  s->pre_started = 0;
+  pthread_mutex_unlock(&s->pre_mu);
+  if (started)
+    pf_log(s, "the probe timed out (%s): closed %zu connections opened ahead; none for the rest "
+              "of this download", why, n);
+}
+
+/* The probe's connection is established, TLS included, or reused
+ * (CURLOPT_PREREQFUNCTION, just before its request goes out): open the
+ * others to the address that answered, behind it in the server's queue. */
 static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_port,
                      int local_port) {
   struct pf_xfer *x = arg;
   pf_session *s = x->s;
   (void)local_ip, (void)local_port;
-  if (!x->probe_mode) {
-    if (x->opened_fresh && !x->took_pre) {
-      /* connected over a socket of its own (each transfer resolves the
-       * name itself: round-robin DNS gave it another address): one of
-       * those opened ahead will not be used, and the streams must not hold
-       * more than max_streams connections */
-      pthread_mutex_lock(&s->pre_mu);
-      if (s->npre > 0)
-        close(s->pre_fds[--s->npre]);
-      pthread_mutex_unlock(&s->pre_mu);
-    }
-    return CURL_PREREQFUNC_OK;
-  }
-  if (!primary_ip)
+  if (!x->probe_mode || !primary_ip)
     return CURL_PREREQFUNC_OK;
   union {
     struct sockaddr_in v4;
@@ -508,27 +535,24 @@ static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_po
   } else {
     return CURL_PREREQFUNC_OK;
   }
-  if (!preconnect_wanted(s, family, len))
-    return CURL_PREREQFUNC_OK;
   pthread_mutex_lock(&s->pre_mu);
-  if (s->pre_started && !same_sockaddr(&sa, &s->pre_addr)) {
-    close_all_locked(s);
+  /* (a reused connection: they are open already, to this address) */
+  if (preconnect_wanted(s, family, len) && !(s->pre_started && same_sockaddr(&sa, &s->pre_addr)))
     preconnect_open_locked(s, family, IPPROTO_TCP, &sa, len);
-  }
   pthread_mutex_unlock(&s->pre_mu);
   return CURL_PREREQFUNC_OK;
 }
 
-/* A connection opened ahead to this address, connected and not closed by
- * the server meanwhile; -1 if there is none.
+/* The first connection opened ahead to this address that is left, connected
+ * and not closed by the server meanwhile; -1 if there is none.
  * Waits a little for a connect still in flight (one that takes longer is
  * closed: a fresh connect does no worse); one that failed or was closed by
  * the server means the others are no better: they are all closed. */
 static int preconnect_take(pf_session *s, const struct curl_sockaddr *a) {
   int fd = -1;
   pthread_mutex_lock(&s->pre_mu);
-  if (s->npre > 0 && same_sockaddr(&a->addr, &s->pre_addr))
-    fd = s->pre_fds[--s->npre];
+  if (left_locked(s) > 0 && same_sockaddr(&a->addr, &s->pre_addr))
+    fd = s->pre_fds[s->pre_head++];
   pthread_mutex_unlock(&s->pre_mu);
   if (fd < 0)
     return fd;
@@ -555,7 +579,7 @@ static int preconnect_take(pf_session *s, const struct curl_sockaddr *a) {
       err = errno;
     close(fd);
     pthread_mutex_lock(&s->pre_mu);
-    size_t n = s->npre;
+    size_t n = left_locked(s);
     close_all_locked(s);
     pthread_mutex_unlock(&s->pre_mu);
     pf_log(s, "the connections opened during the probe are not usable (%s): closed %zu more",
@@ -568,9 +592,9 @@ static int preconnect_take(pf_session *s, const struct curl_sockaddr *a) {
 
 void pf_preconnect_trim(pf_session *s, size_t keep) {
   pthread_mutex_lock(&s->pre_mu);
-  while (s->npre > keep)
-    close(s->pre_fds[--s->npre]);
-  if (s->npre == 0)
+  while (left_locked(s) > keep)
+    close(s->pre_fds[--s->npre]); /* the last opened: the back of the server's queue */
+  if (left_locked(s) == 0)
     close_all_locked(s);
   pthread_mutex_unlock(&s->pre_mu);
 }
@@ -590,18 +614,13 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
     int fd = preconnect_take(x->s, a);
     if (fd >= 0) {
       x->pre_fd = fd;
-      x->took_pre = 1;
       return fd;
     }
   }
-  int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-  if (fd < 0)
-    return CURL_SOCKET_BAD;
   if (stream)
-    x->opened_fresh = 1;
-  if (stream && x->probe_mode)
-    preconnect_start(x->s, a);
-  return fd;
+    preconnect_make_way(x->s, x->probe_mode);
+  int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  return fd < 0 ? CURL_SOCKET_BAD : fd;
 }
 
 static int socket_options(void *arg, curl_socket_t fd, curlsocktype purpose) {
@@ -767,7 +786,6 @@ static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_
   x->req_end = ranged ? end : PF_SIZE_UNKNOWN;
   x->cur = x->req_start;
   x->checked = x->paused = x->stopped_early = x->fn_abort = 0;
-  x->opened_fresh = x->took_pre = 0;
   x->last_rx_ns = pf_now_ns();
   x->verdict = PF_OK;
   x->why[0] = x->errbuf[0] = '\0';
@@ -1112,6 +1130,8 @@ pf_status pf_probe(pf_session *s) {
       break;
     }
     free(final);
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+      preconnect_give_up(s, a.why); /* they may be what it waited behind */
     if (!a.retry || tries >= s->cfg->retries || atomic_load(&s->stop)) {
       pf_xfer_free(x);
       pf_preconnect_drop(s); /* no download: nothing will use them */

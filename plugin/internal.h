@@ -258,6 +258,8 @@ struct pf_session {
   size_t npre;
   int pre_started;
   struct sockaddr_storage pre_addr; /* where they go: sockaddr_in or sockaddr_in6 */
+  size_t pre_head;   /* pre_fds[pre_head .. npre) are left: taken in the order opened */
+  int pre_off;       /* a probe attempt timed out: none opened for the rest of the session */
 
   /* idle transfers for host-driven fetch_part (connection reuse) */
   pthread_mutex_t pool_mu;
