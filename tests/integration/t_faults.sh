@@ -849,6 +849,7 @@ if [ -e "$PRELOAD" ]; then
   touch "$D/b.go"
   wait "$b_pid"
   rc_b=$?
+  cat "$D/b.log" >>"$T/bg.log" # for the sanitizer check at the end
   pf_check "open/lock race: run B fails cleanly (exit 4, got $rc_b): another run put x there meanwhile" \
     eval 'test "$rc_b" -eq 4 && says "$(cat "$D/b.log")" "x was created by another program"'
   pf_check "open/lock race: x still holds A's bytes (B never truncated or wrote it)" pf_same "$T/x.obj" "$D/x"
@@ -932,6 +933,26 @@ expect 1 "password: HTTP 404 without -v: exit 1" \
 pf_check "password: the error names the URL with the password redacted" \
   eval 'says "$PF_LAST_OUT" "404 .*alice:<redacted>@127" && never_says "$PF_LAST_OUT" "$PW"'
 pf_fault_stop G
+# (9) A URL of 8 KiB or more is resumable (the journal's decoder refused
+# what its encoder wrote: such a side file was never resumed).
+fresh_empty longurl
+LONGQ=$(head -c 9000 /dev/zero | tr '\0' q)
+pf_fault_start F --size 2m --seed 7 --fault trickle:rate=512k || exit 1
+pf_bg L -q -c "$FAST" -n 1 -o "$D/out" "$F_URL/obj?$LONGQ"
+sleep 1.5
+kill -INT "$L_PID"
+wait "$L_TPID"
+rc_l=$?
+pf_check "long URL (9 KiB): SIGINT mid-download: exit 130 ($rc_l), side file kept" \
+  eval 'test "$rc_l" -eq 130 && test -s "$D/out.pfpart"'
+settle F
+b1=$(pf_fault_stat F bytes_sent)
+expect 0 "long URL: -C: exit 0" parfetch -q -C -c "$FAST" -n 1 -o "$D/out" "$F_URL/obj?$LONGQ"
+pf_check "long URL: -C: bytes equal" pf_same "$T/v1" "$D/out"
+settle F
+b2=$(($(pf_fault_stat F bytes_sent) - b1))
+pf_check "long URL: -C resumed ($b2 < $SIZE bytes fetched)" test "$b2" -lt "$SIZE"
+pf_fault_stop F
 # (9) Control characters in what is shown are escaped (a terminal never
 # sees an escape sequence from a message).
 expect 2 "control characters: a URL holding ESC [2J: exit 2 (bad URL)" \
