@@ -894,6 +894,36 @@ else
 fi
 
 # ================================================================== issue 8: secrets and shown text
+# interrupted NAME ARGS... - parfetch ARGS in the background, SIGINT after
+# 1.5 s: exit 130, the side file $D/out.pfpart kept.
+interrupted() {
+  local name=$1 rc_i
+  shift
+  pf_bg I "$@"
+  sleep 1.5
+  kill -INT "$I_PID"
+  wait "$I_TPID"
+  rc_i=$?
+  pf_check "$name: SIGINT mid-download: exit 130 ($rc_i), side file kept" \
+    eval 'test "$rc_i" -eq 130 && test -s "$D/out.pfpart"'
+}
+# resumed NAME UMASK ARGS... - parfetch -q -C ARGS under UMASK: exit 0, $D/out
+# equals $T/v1, and it fetched less than the object (counted by server F).
+resumed() {
+  local name=$1 mask=$2 b0 rc_r sent
+  shift 2
+  settle F
+  b0=$(pf_fault_stat F bytes_sent)
+  (umask "$mask" && parfetch -q -C "$@") >"$D/resume.log" 2>&1
+  rc_r=$?
+  pf_check "$name: -C: exit 0 ($rc_r), bytes equal" \
+    eval 'test "$rc_r" -eq 0 && pf_same "$T/v1" "$D/out"'
+  settle F
+  sent=$(($(pf_fault_stat F bytes_sent) - b0))
+  pf_check "$name: -C resumed ($sent < $SIZE bytes fetched): the journal matched the URL" \
+    test "$sent" -lt "$SIZE"
+}
+
 # (5) A password in the URL is never shown (-v, error messages) and never
 # stored in the side file, which is 0600 until commit; the final file gets
 # the mode a plain create gives (0666 & ~umask). The journal still matches
@@ -901,29 +931,14 @@ fi
 fresh_empty secret
 PW=S3cr3tPW
 pf_fault_start F --size 2m --seed 7 --fault trickle:rate=512k || exit 1
-pf_bg S -v -c "$FAST" -n 1 -o "$D/out" "http://alice:$PW@127.0.0.1:$F_PORT/obj"
-sleep 1.5
-kill -INT "$S_PID"
-wait "$S_TPID"
-rc_s=$?
-pf_check "password: SIGINT mid-download: exit 130 ($rc_s), side file kept" \
-  eval 'test "$rc_s" -eq 130 && test -s "$D/out.pfpart"'
+interrupted password -v -c "$FAST" -n 1 -o "$D/out" "http://alice:$PW@127.0.0.1:$F_PORT/obj"
 pf_check "password: -v printed the URL with the password redacted" \
   says "$(cat "$T/bg.log")" "GET http://alice:<redacted>@127\.0\.0\.1"
 pf_check "password: -v never printed it" never_says "$(cat "$T/bg.log")" "$PW"
 pf_check "password: the side file is private (mode 600)" test "$(stat -c %a "$D/out.pfpart")" = 600
 pf_check "password: the side file does not hold the password" \
   eval '! grep -q -a -F "$PW" "$D/out.pfpart"'
-settle F
-b1=$(pf_fault_stat F bytes_sent)
-(umask 027 && PF_CMD_TIMEOUT=60 parfetch -q -C -c "$FAST" -n 1 -o "$D/out" \
-  "http://alice:$PW@127.0.0.1:$F_PORT/obj") >"$D/c.log" 2>&1
-rc_c=$?
-pf_check "password: -C with the same URL: exit 0 ($rc_c), bytes equal" \
-  eval 'test "$rc_c" -eq 0 && pf_same "$T/v1" "$D/out"'
-settle F
-b2=$(($(pf_fault_stat F bytes_sent) - b1))
-pf_check "password: -C resumed ($b2 < $SIZE bytes fetched): the journal matched the URL" test "$b2" -lt "$SIZE"
+resumed password 027 -c "$FAST" -n 1 -o "$D/out" "http://alice:$PW@127.0.0.1:$F_PORT/obj"
 pf_check "password: the final file has the mode of a plain create under umask 027 (640)" \
   test "$(stat -c %a "$D/out")" = 640
 pf_fault_stop F
@@ -938,20 +953,8 @@ pf_fault_stop G
 fresh_empty longurl
 LONGQ=$(head -c 9000 /dev/zero | tr '\0' q)
 pf_fault_start F --size 2m --seed 7 --fault trickle:rate=512k || exit 1
-pf_bg L -q -c "$FAST" -n 1 -o "$D/out" "$F_URL/obj?$LONGQ"
-sleep 1.5
-kill -INT "$L_PID"
-wait "$L_TPID"
-rc_l=$?
-pf_check "long URL (9 KiB): SIGINT mid-download: exit 130 ($rc_l), side file kept" \
-  eval 'test "$rc_l" -eq 130 && test -s "$D/out.pfpart"'
-settle F
-b1=$(pf_fault_stat F bytes_sent)
-expect 0 "long URL: -C: exit 0" parfetch -q -C -c "$FAST" -n 1 -o "$D/out" "$F_URL/obj?$LONGQ"
-pf_check "long URL: -C: bytes equal" pf_same "$T/v1" "$D/out"
-settle F
-b2=$(($(pf_fault_stat F bytes_sent) - b1))
-pf_check "long URL: -C resumed ($b2 < $SIZE bytes fetched)" test "$b2" -lt "$SIZE"
+interrupted "long URL (9 KiB)" -q -c "$FAST" -n 1 -o "$D/out" "$F_URL/obj?$LONGQ"
+resumed "long URL (9 KiB)" 022 -c "$FAST" -n 1 -o "$D/out" "$F_URL/obj?$LONGQ"
 pf_fault_stop F
 # (9) Control characters in what is shown are escaped (a terminal never
 # sees an escape sequence from a message).
