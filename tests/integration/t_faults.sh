@@ -925,20 +925,22 @@ resumed() {
 }
 
 # (5) A password in the URL is never shown (-v, error messages) and never
-# stored in the side file, which is 0600 until commit; the final file gets
-# the mode a plain create gives (0666 & ~umask). The journal still matches
-# the same URL for -C.
+# stored in the side file, nor is the URL (its query may be a signature),
+# and the side file is 0600 until commit; the final file gets the mode a
+# plain create gives (0666 & ~umask). The journal still matches the same URL
+# for -C, with another password too.
 fresh_empty secret
 PW=S3cr3tPW
+SIG=T0kenSig
 pf_fault_start F --size 2m --seed 7 --fault trickle:rate=512k || exit 1
-interrupted password -v -c "$FAST" -n 1 -o "$D/out" "http://alice:$PW@127.0.0.1:$F_PORT/obj"
+interrupted password -v -c "$FAST" -n 1 -o "$D/out" "http://alice:$PW@127.0.0.1:$F_PORT/obj?sig=$SIG"
 pf_check "password: -v printed the URL with the password redacted" \
   says "$(cat "$T/bg.log")" "GET http://alice:<redacted>@127\.0\.0\.1"
 pf_check "password: -v never printed it" never_says "$(cat "$T/bg.log")" "$PW"
 pf_check "password: the side file is private (mode 600)" test "$(stat -c %a "$D/out.pfpart")" = 600
-pf_check "password: the side file does not hold the password" \
-  eval '! grep -q -a -F "$PW" "$D/out.pfpart"'
-resumed password 027 -c "$FAST" -n 1 -o "$D/out" "http://alice:$PW@127.0.0.1:$F_PORT/obj"
+pf_check "password: the side file holds neither the password nor the URL's query" \
+  eval '! grep -q -a -e "$PW" -e "$SIG" -e "sig=" "$D/out.pfpart"'
+resumed password 027 -c "$FAST" -n 1 -o "$D/out" "http://alice:other@127.0.0.1:$F_PORT/obj?sig=$SIG"
 pf_check "password: the final file has the mode of a plain create under umask 027 (640)" \
   test "$(stat -c %a "$D/out")" = 640
 pf_fault_stop F
@@ -949,7 +951,8 @@ pf_check "password: the error names the URL with the password redacted" \
   eval 'says "$PF_LAST_OUT" "404 .*alice:<redacted>@127" && never_says "$PF_LAST_OUT" "$PW"'
 pf_fault_stop G
 # (9) A URL of 8 KiB or more is resumable (the journal's decoder refused
-# what its encoder wrote: such a side file was never resumed).
+# what its encoder wrote: such a side file was never resumed; now encoder and
+# decoder share one limit, and the journal holds a digest of the URL).
 fresh_empty longurl
 LONGQ=$(head -c 9000 /dev/zero | tr '\0' q)
 pf_fault_start F --size 2m --seed 7 --fault trickle:rate=512k || exit 1
