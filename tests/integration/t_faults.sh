@@ -965,6 +965,13 @@ expect 2 "control characters: a URL holding ESC [2J: exit 2 (bad URL)" \
   parfetch -q -o "$D/c" $'http://127.0.0.1:9/a\x1b[2Jb'
 pf_check "control characters: the message shows \\x1b, not the byte" \
   eval 'says "$PF_LAST_OUT" "a\\\\x1b\\[2Jb" && ! grep -q $'"'"'\x1b'"'"' <<<"$PF_LAST_OUT"'
+# ... and from the server: a Location header holding ESC [31m
+pf_fault_start G --size 64k --fault "redirect:req=1,to=evil$(printf '\033')[31m" || exit 1
+expect 1 "control characters: a redirect to a Location holding ESC [31m: exit 1" \
+  parfetch -q -c "$FAST" -o "$D/r" "$G_URL/obj"
+pf_check "control characters: the message shows the Location with \\x1b, not the byte" \
+  eval 'says "$PF_LAST_OUT" "evil\\\\x1b\\[31m" && ! grep -q $'"'"'\x1b'"'"' <<<"$PF_LAST_OUT"'
+pf_fault_stop G
 
 # ------------------------------------------------------------------ sanitizers
 sanitizer_reports() {
