@@ -232,7 +232,7 @@ struct pf_session {
   int journal_quit;
   atomic_uint_fast64_t unjournaled; /* bytes stored since the last record */
   uint64_t journal_seq;
-  char *journal_url;                /* the URL as recorded: no password (text.c) */
+  char *journal_url;                /* the URL as recorded: a digest (sink.c) */
   int journal_on_disk;              /* the side file holds a valid record of ours */
   int sync_failed;                  /* a flush failed: nothing more is recorded */
   unsigned char *journal_buf;       /* one slot */

@@ -12,6 +12,8 @@
  *   "PFJOURN1" | u32 version | u32 crc32(payload) | u32 payload_len |
  *   payload: u64 seq | u64 size | str url | str etag | str last_modified |
  *            u32 n | n x (u64 start, u64 end)          str = u16 len + bytes
+ * ("url" is what sink.c names the URL by: a digest, nothing secret.) Every
+ * string is bounded by the slot alone, for the encoder and the decoder.
  * A record only ever claims ranges whose bytes were flushed (fdatasync)
  * before the record was written. On commit the file is cut to `size`.
  *

@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "journal.h"
 
 #define SCRATCH_SIZE (256 * 1024)
@@ -196,6 +198,31 @@ static mode_t create_mode(void) {
   return (mode_t)(0666 & ~mask);
 }
 
+/* How the journal names the URL: "sha256:" and the digest of the URL
+ * without its password (text.c). So nothing secret is in the side file: no
+ * password (not even hashed: a weak one could be guessed back from its
+ * digest) and no signed query in clear; a URL of any length fits; and the
+ * same URL with another password still resumes. NULL if out of memory. */
+static char *journal_key(const char *url) {
+  size_t len = strlen(url), cap = PF_TEXT_CLEAN_MAX(len);
+  char *clean = malloc(cap), *key = malloc(sizeof "sha256:" + 64);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned mdlen = 0;
+  if (clean && key &&
+      EVP_Digest(clean, pf_text_clean(clean, cap, url, len), md, &mdlen, EVP_sha256(), NULL) ==
+          1 &&
+      mdlen == 32) {
+    memcpy(key, "sha256:", 7);
+    for (unsigned i = 0; i < mdlen; i++)
+      snprintf(key + 7 + 2 * i, 3, "%02x", md[i]);
+  } else {
+    free(key);
+    key = NULL;
+  }
+  free(clean);
+  return key;
+}
+
 #define OPEN_ATTEMPTS 5
 
 /* Open and lock the side file, and make sure that what we locked is still
@@ -259,18 +286,14 @@ pf_status pf_sink_prepare(pf_session *s) {
 
   s->journal_on = resumable(s);
   if (s->journal_on) {
-    /* the journal records the URL without its password: nothing secret
-     * goes into the side file */
-    size_t cap = PF_TEXT_CLEAN_MAX(strlen(s->url));
     free(s->journal_url);
-    s->journal_url = malloc(cap);
+    s->journal_url = journal_key(s->url);
     if (!s->journal_url || (!s->journal_buf && !(s->journal_buf = malloc(PF_JOURNAL_SLOT))))
       return pf_fail(s, PF_E_NOMEM, "out of memory");
-    pf_text_clean(s->journal_url, cap, s->url, strlen(s->url));
-    /* strings too long for a journal slot: not resumable, quietly */
+    /* validators too long for a journal slot: not resumable, quietly */
     pf_journal j = {0, s->size, s->journal_url, s->etag, s->last_modified, NULL, 0};
     if (pf_journal_encode(&j, s->journal_buf, PF_JOURNAL_SLOT) == 0) {
-      pf_log(s, "the URL or validator is too long for the resume journal: not resumable");
+      pf_log(s, "the validators are too long for the resume journal: not resumable");
       s->journal_on = 0;
     }
   }

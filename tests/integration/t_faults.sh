@@ -835,6 +835,7 @@ if [ -e "$PRELOAD" ]; then
   touch "$D/b.go"
   wait "$b_pid"
   rc_b=$?
+  cat "$D/b.log" >>"$T/bg.log" # for the sanitizer check at the end
   pf_check "open/lock race: run B fails cleanly (exit 4, got $rc_b): another run put x there meanwhile" \
     eval 'test "$rc_b" -eq 4 && says "$(cat "$D/b.log")" "x was created by another program"'
   pf_check "open/lock race: x still holds A's bytes (B never truncated or wrote it)" pf_same "$T/x.obj" "$D/x"
@@ -879,36 +880,53 @@ else
 fi
 
 # ================================================================== issue 8: secrets and shown text
+# interrupted NAME ARGS... - parfetch ARGS in the background, SIGINT after
+# 1.5 s: exit 130, the side file $D/out.pfpart kept.
+interrupted() {
+  local name=$1 rc_i
+  shift
+  pf_bg I "$@"
+  sleep 1.5
+  kill -INT "$I_PID"
+  wait "$I_TPID"
+  rc_i=$?
+  pf_check "$name: SIGINT mid-download: exit 130 ($rc_i), side file kept" \
+    eval 'test "$rc_i" -eq 130 && test -s "$D/out.pfpart"'
+}
+# resumed NAME UMASK ARGS... - parfetch -q -C ARGS under UMASK: exit 0, $D/out
+# equals $T/v1, and it fetched less than the object (counted by server F).
+resumed() {
+  local name=$1 mask=$2 b0 rc_r sent
+  shift 2
+  settle F
+  b0=$(pf_fault_stat F bytes_sent)
+  (umask "$mask" && parfetch -q -C "$@") >"$D/resume.log" 2>&1
+  rc_r=$?
+  pf_check "$name: -C: exit 0 ($rc_r), bytes equal" \
+    eval 'test "$rc_r" -eq 0 && pf_same "$T/v1" "$D/out"'
+  settle F
+  sent=$(($(pf_fault_stat F bytes_sent) - b0))
+  pf_check "$name: -C resumed ($sent < $SIZE bytes fetched): the journal matched the URL" \
+    test "$sent" -lt "$SIZE"
+}
+
 # (5) A password in the URL is never shown (-v, error messages) and never
-# stored in the side file, which is 0600 until commit; the final file gets
-# the mode a plain create gives (0666 & ~umask). The journal still matches
-# the same URL for -C.
+# stored in the side file, nor is the URL (its query may be a signature),
+# and the side file is 0600 until commit; the final file gets the mode a
+# plain create gives (0666 & ~umask). The journal still matches the same URL
+# for -C, with another password too.
 fresh_empty secret
 PW=S3cr3tPW
+SIG=T0kenSig
 pf_fault_start F --size 2m --seed 7 --fault trickle:rate=512k || exit 1
-pf_bg S -v -c "$FAST" -n 1 -o "$D/out" "http://alice:$PW@127.0.0.1:$F_PORT/obj"
-sleep 1.5
-kill -INT "$S_PID"
-wait "$S_TPID"
-rc_s=$?
-pf_check "password: SIGINT mid-download: exit 130 ($rc_s), side file kept" \
-  eval 'test "$rc_s" -eq 130 && test -s "$D/out.pfpart"'
+interrupted password -v -c "$FAST" -n 1 -o "$D/out" "http://alice:$PW@127.0.0.1:$F_PORT/obj?sig=$SIG"
 pf_check "password: -v printed the URL with the password redacted" \
   says "$(cat "$T/bg.log")" "GET http://alice:<redacted>@127\.0\.0\.1"
 pf_check "password: -v never printed it" never_says "$(cat "$T/bg.log")" "$PW"
 pf_check "password: the side file is private (mode 600)" test "$(stat -c %a "$D/out.pfpart")" = 600
-pf_check "password: the side file does not hold the password" \
-  eval '! grep -q -a -F "$PW" "$D/out.pfpart"'
-settle F
-b1=$(pf_fault_stat F bytes_sent)
-(umask 027 && PF_CMD_TIMEOUT=60 parfetch -q -C -c "$FAST" -n 1 -o "$D/out" \
-  "http://alice:$PW@127.0.0.1:$F_PORT/obj") >"$D/c.log" 2>&1
-rc_c=$?
-pf_check "password: -C with the same URL: exit 0 ($rc_c), bytes equal" \
-  eval 'test "$rc_c" -eq 0 && pf_same "$T/v1" "$D/out"'
-settle F
-b2=$(($(pf_fault_stat F bytes_sent) - b1))
-pf_check "password: -C resumed ($b2 < $SIZE bytes fetched): the journal matched the URL" test "$b2" -lt "$SIZE"
+pf_check "password: the side file holds neither the password nor the URL's query" \
+  eval '! grep -q -a -e "$PW" -e "$SIG" -e "sig=" "$D/out.pfpart"'
+resumed password 027 -c "$FAST" -n 1 -o "$D/out" "http://alice:other@127.0.0.1:$F_PORT/obj?sig=$SIG"
 pf_check "password: the final file has the mode of a plain create under umask 027 (640)" \
   test "$(stat -c %a "$D/out")" = 640
 pf_fault_stop F
@@ -918,12 +936,28 @@ expect 1 "password: HTTP 404 without -v: exit 1" \
 pf_check "password: the error names the URL with the password redacted" \
   eval 'says "$PF_LAST_OUT" "404 .*alice:<redacted>@127" && never_says "$PF_LAST_OUT" "$PW"'
 pf_fault_stop G
+# (9) A URL of 8 KiB or more is resumable (the journal's decoder refused
+# what its encoder wrote: such a side file was never resumed; now encoder and
+# decoder share one limit, and the journal holds a digest of the URL).
+fresh_empty longurl
+LONGQ=$(head -c 9000 /dev/zero | tr '\0' q)
+pf_fault_start F --size 2m --seed 7 --fault trickle:rate=512k || exit 1
+interrupted "long URL (9 KiB)" -q -c "$FAST" -n 1 -o "$D/out" "$F_URL/obj?$LONGQ"
+resumed "long URL (9 KiB)" 022 -c "$FAST" -n 1 -o "$D/out" "$F_URL/obj?$LONGQ"
+pf_fault_stop F
 # (9) Control characters in what is shown are escaped (a terminal never
 # sees an escape sequence from a message).
 expect 2 "control characters: a URL holding ESC [2J: exit 2 (bad URL)" \
   parfetch -q -o "$D/c" $'http://127.0.0.1:9/a\x1b[2Jb'
 pf_check "control characters: the message shows \\x1b, not the byte" \
   eval 'says "$PF_LAST_OUT" "a\\\\x1b\\[2Jb" && ! grep -q $'"'"'\x1b'"'"' <<<"$PF_LAST_OUT"'
+# ... and from the server: a Location header holding ESC [31m
+pf_fault_start G --size 64k --fault "redirect:req=1,to=evil$(printf '\033')[31m" || exit 1
+expect 1 "control characters: a redirect to a Location holding ESC [31m: exit 1" \
+  parfetch -q -c "$FAST" -o "$D/r" "$G_URL/obj"
+pf_check "control characters: the message shows the Location with \\x1b, not the byte" \
+  eval 'says "$PF_LAST_OUT" "evil\\\\x1b\\[31m" && ! grep -q $'"'"'\x1b'"'"' <<<"$PF_LAST_OUT"'
+pf_fault_stop G
 
 # ------------------------------------------------------------------ sanitizers
 sanitizer_reports() {
