@@ -40,7 +40,7 @@ pf_mkfile "$PF_DOCROOT/e64.bin" $((64 * MiB)) 11
 pf_mkfile "$PF_DOCROOT/e8.bin" $((8 * MiB)) 12
 
 # ---- the writer dies: every worker stops, nothing hangs --------------------
-pf_expect_exit 0 "a host sink failing with ENOSPC: run() returns PF_E_IO naming the errno" \
+pf_expect_exit 0 "a host sink failing with ENOSPC: run() returns PF_E_IO naming the errno; then PF_E_STATE" \
   timeout 60 "$HOST" "$PLUGIN" "$PF_HTTP_URL/e64.bin" failsink $((8 * MiB))
 secs=$(sed -n 's/^seconds //p' <<<"$PF_LAST_OUT")
 pf_check "... and promptly (${secs:-?} s, limit 5 s): no worker stays blocked on a full queue" \
@@ -57,7 +57,7 @@ pf_check "... and no file at the output path" test ! -e "$PF_TMP/cancel/out"
 
 # ---- a host sink with read(): digest over out-of-order parts ----------------
 sum=$(sha256sum "$PF_DOCROOT/e64.bin" | cut -d' ' -f1)
-pf_expect_exit 0 "a memory sink with read(): 64 MiB in parallel, sha256 verified by commit()" \
+pf_expect_exit 0 "a memory sink with read(): 64 MiB in parallel, sha256 verified by commit(); then PF_E_STATE" \
   into "$PF_TMP/mem.out" "$HOST" "$PLUGIN" "$PF_HTTP_URL/e64.bin" memsink "sha256=$sum"
 pf_check "... and the sink holds the object byte for byte" pf_same "$PF_DOCROOT/e64.bin" "$PF_TMP/mem.out"
 pf_expect_exit 1 "a memory sink with a wrong sha256: commit() fails" \
