@@ -40,13 +40,17 @@ void pf_retire(pf_session *s, char *p) {
 }
 
 /* Publish why a call was refused; the message it replaces may still be in
- * a host's hands (errmsg), so it is kept until close(). */
+ * a host's hands (errmsg), so it is kept until close(). A host that repeats
+ * the same refused call does not pile up copies of the same message. */
 pf_status pf_refuse(pf_session *s, pf_status st, const char *fmt, ...) {
   char buf[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  const char *last = atomic_load_explicit(&s->refusal, memory_order_acquire);
+  if (last && strcmp(last, buf) == 0)
+    return st;
   char *msg = strdup(buf);
   if (msg)
     pf_retire(s, atomic_exchange_explicit(&s->refusal, msg, memory_order_acq_rel));

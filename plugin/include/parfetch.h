@@ -309,6 +309,10 @@ typedef struct pf_entry {
   pf_status (*commit)(pf_session *s);
 } pf_entry;
 
+/* The 1.0 entry: what a host checks entry->struct_size against before it
+ * calls anything (a function added later: PF_SIZE_THROUGH(pf_entry, fn)). */
+#define PF_ENTRY_1_0_SIZE PF_SIZE_THROUGH(pf_entry, strerror)
+
 /* The one exported symbol. */
 extern const pf_entry parfetch_entry;
 

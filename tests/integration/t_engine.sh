@@ -17,6 +17,13 @@ pf_isolate_config
 
 pf_check "nginx serves HTTP/1.1, HTTPS and HTTP/2 on 127.0.0.1" pf_nginx_start || { pf_done; exit 1; }
 
+# into FILE CMD... - CMD with its stdout in FILE
+into() {
+  local out=$1
+  shift
+  "$@" >"$out"
+}
+
 # says TEXT PATTERN - TEXT (a command's output) contains PATTERN
 says() {
   printf '%s\n' "$1" | grep -q -- "$2" && return 0
@@ -33,7 +40,7 @@ pf_mkfile "$PF_DOCROOT/e64.bin" $((64 * MiB)) 11
 pf_mkfile "$PF_DOCROOT/e8.bin" $((8 * MiB)) 12
 
 # ---- the writer dies: every worker stops, nothing hangs --------------------
-pf_expect_exit 0 "a host sink failing with ENOSPC: run() returns PF_E_IO naming the errno" \
+pf_expect_exit 0 "a host sink failing with ENOSPC: run() returns PF_E_IO naming the errno; then PF_E_STATE" \
   timeout 60 "$HOST" "$PLUGIN" "$PF_HTTP_URL/e64.bin" failsink $((8 * MiB))
 secs=$(sed -n 's/^seconds //p' <<<"$PF_LAST_OUT")
 pf_check "... and promptly (${secs:-?} s, limit 5 s): no worker stays blocked on a full queue" \
@@ -50,9 +57,8 @@ pf_check "... and no file at the output path" test ! -e "$PF_TMP/cancel/out"
 
 # ---- a host sink with read(): digest over out-of-order parts ----------------
 sum=$(sha256sum "$PF_DOCROOT/e64.bin" | cut -d' ' -f1)
-pf_expect_exit 0 "a memory sink with read(): 64 MiB in parallel, sha256 verified by commit()" \
-  sh -c '"$1" "$2" "$3" memsink "sha256=$4" > "$5"' _ "$HOST" "$PLUGIN" "$PF_HTTP_URL/e64.bin" \
-  "$sum" "$PF_TMP/mem.out"
+pf_expect_exit 0 "a memory sink with read(): 64 MiB in parallel, sha256 verified by commit(); then PF_E_STATE" \
+  into "$PF_TMP/mem.out" "$HOST" "$PLUGIN" "$PF_HTTP_URL/e64.bin" memsink "sha256=$sum"
 pf_check "... and the sink holds the object byte for byte" pf_same "$PF_DOCROOT/e64.bin" "$PF_TMP/mem.out"
 pf_expect_exit 1 "a memory sink with a wrong sha256: commit() fails" \
   "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" memsink "sha256=$(printf '%064d' 0)"
@@ -71,13 +77,12 @@ pf_check "... taking the two parts stored before (4 MiB resumed)" \
 pf_check "... and the file equals the source byte for byte" pf_same "$PF_DOCROOT/e8.bin" "$O/out"
 
 # ---- sinks that need bytes in order -------------------------------------------
-pf_expect_exit 0 "an in-order sink: write_sink out of order is refused naming offset 0; fetch_part then delivers in order" \
-  sh -c '"$1" "$2" "$3" inorder > "$4"' _ "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" "$PF_TMP/inorder.out"
+pf_expect_exit 0 "an in-order sink: write_sink out of order refused naming offset 0; then in order" \
+  into "$PF_TMP/inorder.out" "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" inorder
 pf_check "... and the sink holds the object byte for byte" pf_same "$PF_DOCROOT/e8.bin" "$PF_TMP/inorder.out"
 sum8=$(sha256sum "$PF_DOCROOT/e8.bin" | cut -d' ' -f1)
-pf_expect_exit 0 "a sink without read() and a checksum: one part, out-of-order write_sink refused, commit() verifies" \
-  sh -c '"$1" "$2" "$3" noread "sha256=$4" > "$5"' _ "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" \
-  "$sum8" "$PF_TMP/noread.out"
+pf_expect_exit 0 "no read() and a checksum: one part, write_sink out of order refused, commit() verifies" \
+  into "$PF_TMP/noread.out" "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" noread "sha256=$sum8"
 pf_check "... and the sink holds the object byte for byte" pf_same "$PF_DOCROOT/e8.bin" "$PF_TMP/noread.out"
 
 # ---- struct sizes a 1.x host can pass -------------------------------------------
