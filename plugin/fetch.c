@@ -100,6 +100,7 @@ struct pf_xfer {
   pf_span *span; /* the part's end may move (work stealing) */
 
   int pre_fd; /* a socket taken from the connections opened ahead, until libcurl has it */
+  int took_pre, opened_fresh; /* since the current request began */
 
   struct pf_xfer *next; /* idle list */
 };
@@ -399,9 +400,10 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
  * - workers take them in the order they were opened, the order the server
  *   accepts them in, and a worker that takes one sends its ClientHello at
  *   once; run() closes those its workers will not need as it starts;
- * - a connection opened anew while some are left (a probe's next attempt, a
- *   worker whose take failed, another address) closes those left first, so
- *   that a handshake blocked on one of them sees EOF and the server goes on;
+ * - a connection opened anew while some are left (the probe's next attempt;
+ *   a worker whose take failed, to the same address) closes those left
+ *   first, so that a handshake blocked on one of them sees EOF and the
+ *   server goes on;
  * - a probe attempt that times out while they exist closes them, and none
  *   are opened for the rest of the session (preconnect_give_up). */
 
@@ -474,13 +476,17 @@ static int preconnect_wanted(const pf_session *s, int family, unsigned addrlen) 
          (family == AF_INET || family == AF_INET6) && addrlen <= sizeof s->pre_addr;
 }
 
-/* A connection is about to be opened anew: close those opened ahead that
- * are left, so that it does not queue behind them. For the probe they are
- * opened again once its connection is up. */
-static void preconnect_make_way(pf_session *s, int probe) {
+/* A connection is about to be opened anew to a: close those opened ahead
+ * that are left, so that it does not queue behind them. For the probe they
+ * are opened again once its connection is up. (A worker going to another
+ * address, as happy eyeballs try IPv6 first, leaves them: on_prereq.) */
+static void preconnect_make_way(pf_session *s, int probe, const struct curl_sockaddr *a) {
   pthread_mutex_lock(&s->pre_mu);
-  size_t n = left_locked(s);
-  close_all_locked(s);
+  size_t n = 0;
+  if (probe || same_sockaddr(&a->addr, &s->pre_addr)) {
+    n = left_locked(s);
+    close_all_locked(s);
+  }
   if (probe)
     s->pre_started = 0;
   pthread_mutex_unlock(&s->pre_mu);
@@ -505,15 +511,29 @@ static void preconnect_give_up(pf_session *s, const char *why) {
               "of this download", why, n);
 }
 
-/* The probe's connection is established, TLS included, or reused
- * (CURLOPT_PREREQFUNCTION, just before its request goes out): open the
- * others to the address that answered, behind it in the server's queue. */
+/* A connection is established, TLS included, or reused
+ * (CURLOPT_PREREQFUNCTION, just before its request goes out). The probe's:
+ * open the others to the address that answered, behind it in the server's
+ * queue. */
 static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_port,
                      int local_port) {
   struct pf_xfer *x = arg;
   pf_session *s = x->s;
   (void)local_ip, (void)local_port;
-  if (!x->probe_mode || !primary_ip)
+  if (!x->probe_mode) {
+    if (x->opened_fresh && !x->took_pre) {
+      /* a worker connected over a socket of its own to another address
+       * (each transfer resolves the name itself: round-robin DNS): one of
+       * those opened ahead will not be used, and the streams must not hold
+       * more than max_streams connections */
+      pthread_mutex_lock(&s->pre_mu);
+      if (left_locked(s) > 0)
+        close(s->pre_fds[--s->npre]);
+      pthread_mutex_unlock(&s->pre_mu);
+    }
+    return CURL_PREREQFUNC_OK;
+  }
+  if (!primary_ip)
     return CURL_PREREQFUNC_OK;
   union {
     struct sockaddr_in v4;
@@ -614,13 +634,18 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
     int fd = preconnect_take(x->s, a);
     if (fd >= 0) {
       x->pre_fd = fd;
+      x->took_pre = 1;
       return fd;
     }
   }
   if (stream)
-    preconnect_make_way(x->s, x->probe_mode);
+    preconnect_make_way(x->s, x->probe_mode, a);
   int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-  return fd < 0 ? CURL_SOCKET_BAD : fd;
+  if (fd < 0)
+    return CURL_SOCKET_BAD;
+  if (stream)
+    x->opened_fresh = 1;
+  return fd;
 }
 
 static int socket_options(void *arg, curl_socket_t fd, curlsocktype purpose) {
@@ -786,6 +811,7 @@ static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_
   x->req_end = ranged ? end : PF_SIZE_UNKNOWN;
   x->cur = x->req_start;
   x->checked = x->paused = x->stopped_early = x->fn_abort = 0;
+  x->opened_fresh = x->took_pre = 0;
   x->last_rx_ns = pf_now_ns();
   x->verdict = PF_OK;
   x->why[0] = x->errbuf[0] = '\0';
