@@ -46,8 +46,11 @@ pf_mkfile "$D/m32" $((32 * MiB))
 # px_start NAME ARGS... - pfproxy in front of nginx's plain HTTP port, in the background;
 # sets PX_URL (http://127.0.0.1:PORT), PX_LOG (its event log) and PX_PID. At most 600 s.
 PX_PID=
+PX_DIR=
+PX_BAD=
 px_start() {
   local d="$PF_TMP/px-$1"
+  PX_DIR=$d
   shift
   mkdir -p "$d" && rm -f "$d/port" "$d/log"
   PX_LOG="$d/log"
@@ -66,11 +69,17 @@ px_start() {
   fi
   PX_URL="http://127.0.0.1:$(cat "$d/port")"
 }
+# px_stop - SIGTERM; a proxy that does not then exit 0 (a crash, a sanitizer report) is
+# remembered in PX_BAD with its stderr, for the last check.
 px_stop() {
+  local rc=0
   [ -n "$PX_PID" ] || return 0
   kill "$PX_PID" 2>/dev/null
-  wait "$PX_PID" 2>/dev/null
+  wait "$PX_PID" 2>/dev/null || rc=$?
   PX_PID=
+  if [ "$rc" -ne 0 ]; then
+    PX_BAD+="$(basename "$PX_DIR") exited $rc: $(head -c 2000 "$PX_DIR/stderr")"$'\n'
+  fi
   return 0
 }
 pf_at_exit px_stop
@@ -236,5 +245,9 @@ part c && for seed in $PX_SEEDS; do
     "faults applied: $(grep -oE '^fate conn=[0-9]+ fate=[a-z]+' "$PX_LOG" | sed 's/.*fate=//' | sort | uniq -c | tr -s ' ' | tr '\n' ',')"
   rm -f -- "$out"
 done
+
+px_stop
+pf_check "every pfproxy exited 0 on SIGTERM (no crash, no sanitizer report)" \
+  eval '[ -z "$PX_BAD" ] || { printf "%s" "$PX_BAD"; false; }'
 
 pf_done
