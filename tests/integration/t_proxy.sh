@@ -102,6 +102,22 @@ curl_through() {
   echo "$rc $(cat "$W/$name.w")" >"$W/$name.t"
 }
 field() { cut -d' ' -f"$2" <"$W/$1.t"; }
+# curl_got NAME SRC - curl_through NAME exited 0 and its output equals SRC.
+curl_got() {
+  [ "$(field "$1" 1)" = 0 ] || { echo "curl exited $(field "$1" 1): $(cat "$W/$1.err")"; return 1; }
+  pf_same "$2" "$W/$1"
+}
+# faults_applied N - the proxy's log shows at least N fates other than pass applied.
+faults_applied() {
+  local n
+  n=$(grep -cE '^fate conn=[0-9]+ fate=(reset|stall|close|trickle)' "$PX_LOG")
+  [ "$n" -ge "$1" ] && return 0
+  echo "$n faults applied, expected at least $1; the proxy's log:"
+  cat "$PX_LOG"
+  return 1
+}
+
+not() { ! "$@"; }
 
 # log_has PATTERN - the proxy's log has a line matching the extended regex PATTERN.
 log_has() {
@@ -139,8 +155,7 @@ px_stop
 # round trip for its handshake (--connect-rtt 1, the default with --delay).
 pf_check "proxy: starts with --delay 300" px_start d300 --delay 300
 curl_through d300 "$PX_URL/small"
-pf_check "proxy --delay 300: small GET exits 0, bytes equal" \
-  eval 'test "$(field d300 1)" = 0 && pf_same "$D/small" "$W/d300"'
+pf_check "proxy --delay 300: small GET exits 0, bytes equal" curl_got d300 "$D/small"
 pf_check "proxy --delay 300: first byte after >= 2 x 0.3 s (handshake + request: >= 1.2 s)" \
   at_least 1.2 "$(field d300 2)"
 px_stop
@@ -180,16 +195,14 @@ px_stop
 pf_check "proxy: starts with --chaos-mix stall=1 --stall-ms 1500" \
   px_start stall --chaos 1 --chaos-mix stall=1 --chaos-after 100000 --stall-ms 1500
 curl_through stall "$PX_URL/m1"
-pf_check "proxy stall: 1 MiB equal byte for byte after the stall" \
-  eval 'test "$(field stall 1)" = 0 && pf_same "$D/m1" "$W/stall"'
+pf_check "proxy stall: 1 MiB equal byte for byte after the stall" curl_got stall "$D/m1"
 pf_check "proxy stall: took >= 1.5 s" at_least 1.5 "$(field stall 3)"
 px_stop
 
 pf_check "proxy: starts with --chaos-mix trickle=1 --trickle 262144" \
   px_start trickle --chaos 1 --chaos-mix trickle=1 --chaos-after 1 --trickle 262144
 curl_through trickle "$PX_URL/m1"
-pf_check "proxy trickle: 1 MiB equal byte for byte" \
-  eval 'test "$(field trickle 1)" = 0 && pf_same "$D/m1" "$W/trickle"'
+pf_check "proxy trickle: 1 MiB equal byte for byte" curl_got trickle "$D/m1"
 pf_check "proxy trickle: 1 MiB at 256 KiB/s took >= 3.5 s" at_least 3.5 "$(field trickle 3)"
 px_stop
 
@@ -207,7 +220,7 @@ pf_check "proxy --chaos 42: 24 connections logged" test "$(wc -l <"$W/fates.42.a
 pf_check "proxy --chaos 42: the same fates on a second run" cmp "$W/fates.42.a" "$W/fates.42.b"
 pf_check "proxy --chaos 42: all five fates drawn from the default mix" \
   test "$(grep -oE 'fate=[a-z]+' "$W/fates.42.a" | sort -u | wc -l)" -eq 5
-pf_check "proxy --chaos 43: a different draw" eval '! cmp -s "$W/fates.42.a" "$W/fates.43.a"'
+pf_check "proxy --chaos 43: a different draw" not cmp -s "$W/fates.42.a" "$W/fates.43.a"
 fi
 
 # ------------------------------------------------------------------ (b) long round trips
@@ -239,15 +252,14 @@ part c && for seed in $PX_SEEDS; do
     parfetch -q -n 8 -o "$out" "$PX_URL/m32?chaos=$seed"
   pf_check "chaos seed $seed: output equals the source byte for byte" pf_same "$D/m32" "$out"
   px_stop
-  pf_check "chaos seed $seed: the proxy applied at least one fault" \
-    eval 'test "$(grep -cE "^fate conn=[0-9]+ fate=(reset|stall|close|trickle)" "$PX_LOG")" -ge 1'
+  pf_check "chaos seed $seed: the proxy applied at least one fault" faults_applied 1
   pf_note "chaos seed $seed: $(grep -c '^open ' "$PX_LOG") connections;" \
     "faults applied: $(grep -oE '^fate conn=[0-9]+ fate=[a-z]+' "$PX_LOG" | sed 's/.*fate=//' | sort | uniq -c | tr -s ' ' | tr '\n' ',')"
   rm -f -- "$out"
 done
 
 px_stop
-pf_check "every pfproxy exited 0 on SIGTERM (no crash, no sanitizer report)" \
-  eval '[ -z "$PX_BAD" ] || { printf "%s" "$PX_BAD"; false; }'
+no_bad_proxy() { [ -z "$PX_BAD" ] || { printf '%s' "$PX_BAD"; return 1; }; }
+pf_check "every pfproxy exited 0 on SIGTERM (no crash, no sanitizer report)" no_bad_proxy
 
 pf_done
