@@ -7,7 +7,9 @@
         peak RSS MiB, wall and CPU as ratios to parfetch's (default settings),
         TCP connections and peak parallel requests nginx saw per run, and for the
         capped scenarios b and d the ideal time (size / (streams x cap)) and the
-        ratio to it. Writes a PNG of median wall time per tool per scenario
+        ratio to it; for the chaos campaign h also the longest run (failed and timed-out
+        runs included) and whether issue 8's target is met; for the round trips i-rttNms
+        parfetch's ratio to curl and aria2c. Writes a PNG of median wall time per tool per scenario
         (default docs/bench.png; matplotlib, Agg backend).
         Defaults: --csv bench/results/latest/results.csv, and meta.txt,
         verify.txt, env.txt next to the CSV when they exist.

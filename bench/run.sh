@@ -17,7 +17,7 @@
 #      tests/proxy/pfproxy.c with --chaos SEED, SEED = H_SEED_BASE + round for H_RUNS
 #      (10) rounds, the same seeds for every tool: each connection is passed, reset,
 #      stalled for H_STALL_MS (40 s), closed early or trickled at 256 KB/s (weights
-#      H_MIX), once it has sent fewer than H_AFTER (8 MiB) reply bytes. Tools H_TOOLS
+#      H_MIX) after N reply bytes, N drawn uniformly below H_AFTER (8 MiB). Tools H_TOOLS
 #      (parfetch-n8 aria2c-x8 axel-n8), per-run limit H_TIMEOUT (150 s); a run that times
 #      out is recorded and the next seed still runs. Target: every run correct, median
 #      within 3 s.
@@ -33,7 +33,7 @@
 #   -t, --tools LIST    TOOLS     space/comma list (default: parfetch parfetch-n16
 #                                 aria2c axel wget2 rclone curl)
 #       --size-a LIST   SIZE_A    scenario a's file size(s) (default "1073741824 268435456")
-#       --size BYTES    SIZE      scenarios b, c, d (default 268435456)
+#       --size BYTES    SIZE      scenarios b, c, d, i (default 268435456)
 #       --cap BPS       CAP       per-connection cap in b/d, bytes/s (default 8388608)
 #       --slow-rate BPS SLOW_RATE the slow connection in d (default 100000)
 #       --slow-nth N    SLOW_NTH  which accepted connection is slow in d (default 2)
