@@ -94,6 +94,12 @@ $(BUILD)/engine_host: tests/integration/fixtures/engine_host.c $(HOST_OBJ) plugi
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(HOST_OBJ) $(PF_LDFLAGS) $(LDFLAGS) -ldl \
 	  $(shell pkg-config --libs yaml-0.1)
 
+# A loopback TCP proxy that delays each direction and injects per-connection faults
+# (tests/integration/t_proxy.sh, bench/run.sh scenarios h and i).
+$(BUILD)/pfproxy: tests/proxy/pfproxy.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(PF_LDFLAGS) $(LDFLAGS)
+
 # An HTTPS server that handshakes one connection at a time (t_preconnect.sh).
 $(BUILD)/serial_tls: tests/fault/serial_tls.c
 	@mkdir -p $(dir $@)
@@ -106,6 +112,7 @@ $(BUILD)/fault_preload.so: tests/integration/fixtures/fault_preload.c
 	$(CC) -std=c11 -Wall -Wextra $(CFLAGS) -shared -fPIC -o $@ $< -ldl
 
 TESTBINS = $(BUILD)/unit_tests $(BUILD)/fault_server $(BUILD)/engine_host
+TESTBINS += $(BUILD)/pfproxy
 TESTBINS += $(BUILD)/serial_tls
 TESTBINS += $(BUILD)/fault_preload.so
 TESTBINS += $(FUZZ_REGRESS)
