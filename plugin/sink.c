@@ -576,17 +576,19 @@ pf_status pf_sink_store_host(pf_session *s, uint64_t offset, const void *buf, si
   return store(s, offset, buf, len, 1);
 }
 
+/* A commit before every byte is stored is refused (PF_E_STATE), not a
+ * session error: the host may fetch the rest and commit again. */
 pf_status pf_sink_commit(pf_session *s) {
   uint64_t expected = s->size;
   if (expected == PF_SIZE_UNKNOWN) {
     if (!s->size_final)
-      return pf_fail(s, PF_E_STATE, "the download has not finished");
+      return pf_refuse(s, PF_E_STATE, "commit: the download has not finished");
     expected = s->end_seen;
   }
   uint64_t have = pf_rangeset_total(&s->written);
   if (have != expected || pf_rangeset_prefix(&s->written) != expected)
-    return pf_fail(s, PF_E_STATE, "only %llu of %llu bytes are stored", (unsigned long long)have,
-                   (unsigned long long)expected);
+    return pf_refuse(s, PF_E_STATE, "commit: only %llu of %llu bytes are stored",
+                     (unsigned long long)have, (unsigned long long)expected);
   if (s->digest) {
     pthread_mutex_lock(&s->mu);
     pf_status st = digest_advance(s, 0, NULL, 0, UINT64_MAX);
