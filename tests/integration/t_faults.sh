@@ -947,6 +947,14 @@ expect 1 "password: HTTP 404 without -v: exit 1" \
 pf_check "password: the error names the URL with the password redacted" \
   eval 'says "$PF_LAST_OUT" "404 .*alice:<redacted>@127" && never_says "$PF_LAST_OUT" "$PW"'
 pf_fault_stop G
+# a token of 1000 characters as the password, and a port nobody listens on
+# (G's, stopped): the network error's message is cut to its buffer (600
+# bytes) inside the token, before its '@'
+TOKEN=$(head -c 1000 /dev/zero | tr '\0' T)
+expect 1 "password: a 1000-character token, connection refused, -v: exit 1" \
+  parfetch -v -c "$FAST" -o "$D/e" "http://alice:$TOKEN@127.0.0.1:$G_PORT/obj"
+pf_check "password: no part of the token is shown, though the message is cut inside it" \
+  eval 'says "$PF_LAST_OUT" "alice:<redacted>" && never_says "$PF_LAST_OUT" "TTTTTTTT"'
 # (9) A URL of 8 KiB or more is resumable (the journal's decoder refused
 # what its encoder wrote: such a side file was never resumed; now encoder and
 # decoder share one limit, and the journal holds a digest of the URL).
