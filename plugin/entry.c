@@ -46,7 +46,7 @@ pf_status pf_refuse(pf_session *s, pf_status st, const char *fmt, ...) {
   char buf[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
+  pf_text_vformat(buf, sizeof buf, fmt, ap); /* errmsg() shows it: the same filter */
   va_end(ap);
   const char *last = atomic_load_explicit(&s->refusal, memory_order_acquire);
   if (last && strcmp(last, buf) == 0)

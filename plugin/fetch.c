@@ -1079,7 +1079,9 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, uint64_t end, char 
     char *loc = pf_http_resolve_location(url, x->location);
     if (!loc) {
       a->st = PF_E_HTTP;
-      snprintf(a->why, sizeof a->why, "%.300s: redirect to a malformed URL \"%.200s\"", url,
+      /* no precision: cut only where the buffer ends, so a password cut
+       * short still ends the text and is redacted (text.c) */
+      snprintf(a->why, sizeof a->why, "%s: redirect to a malformed URL \"%s\"", url,
                x->location);
       free(owned);
       *final = NULL;

@@ -208,6 +208,7 @@ struct pf_session {
    * only that (sink.c) */
   int out_existed;
   uint64_t out_dev, out_ino;
+  int place_refused; /* commit found another file there: the side file is kept */
   int reserve_pending; /* space not allocated yet (under mu) */
   pf_sink host_sink; /* valid when fd < 0 */
   int in_order;      /* sink needs ascending offsets: plan one part */

@@ -478,6 +478,7 @@ static pf_status store(pf_session *s, uint64_t offset, const void *buf, size_t l
  * file stays (private again) for -C. */
 static pf_status refuse(pf_session *s, const char *why) {
   fchmod(s->fd, 0600);
+  s->place_refused = 1; /* close keeps it, resumable or not */
   return pf_fail(s, PF_E_IO, "%s %s; not replaced: the download stays in %s", s->out_path, why,
                  s->side_path);
 }
@@ -576,17 +577,19 @@ pf_status pf_sink_store_host(pf_session *s, uint64_t offset, const void *buf, si
   return store(s, offset, buf, len, 1);
 }
 
+/* A commit before every byte is stored is refused (PF_E_STATE), not a
+ * session error: the host may fetch the rest and commit again. */
 pf_status pf_sink_commit(pf_session *s) {
   uint64_t expected = s->size;
   if (expected == PF_SIZE_UNKNOWN) {
     if (!s->size_final)
-      return pf_fail(s, PF_E_STATE, "the download has not finished");
+      return pf_refuse(s, PF_E_STATE, "commit: the download has not finished");
     expected = s->end_seen;
   }
   uint64_t have = pf_rangeset_total(&s->written);
   if (have != expected || pf_rangeset_prefix(&s->written) != expected)
-    return pf_fail(s, PF_E_STATE, "only %llu of %llu bytes are stored", (unsigned long long)have,
-                   (unsigned long long)expected);
+    return pf_refuse(s, PF_E_STATE, "commit: only %llu of %llu bytes are stored",
+                     (unsigned long long)have, (unsigned long long)expected);
   if (s->digest) {
     pthread_mutex_lock(&s->mu);
     pf_status st = digest_advance(s, 0, NULL, 0, UINT64_MAX);
@@ -636,10 +639,13 @@ pf_status pf_sink_commit(pf_session *s) {
 
 void pf_sink_close(pf_session *s, int keep) {
   journal_stop(s);
-  keep = keep && s->fd >= 0 && s->journal_on && pf_rangeset_total(&s->written) > 0;
+  /* a whole, checked download that commit refused to put in place is kept
+   * even when it cannot be resumed: the refusal said where it is */
+  keep = keep && s->fd >= 0 && (s->journal_on || s->place_refused) &&
+         pf_rangeset_total(&s->written) > 0;
   /* after a failed flush, the records written before it are all a later
    * run may trust: keep the side file only if it holds one */
-  if (keep)
+  if (keep && s->journal_on)
     keep = s->sync_failed ? s->journal_on_disk : journal_checkpoint(s) == PF_OK;
   /* unlink before close: the lock still guards the side file; and only if
    * the name is still ours (another program may have put a file there) */

@@ -85,6 +85,35 @@ static void put_char(out *o, const unsigned char *in, size_t len, size_t *i) {
   }
 }
 
+/* An authority without '@' that runs to the end of the text: a line cut
+ * (to a buffer, before it was cleaned) may end inside a password, before
+ * its '@'. After the host ("[v6]" or up to the first ':'), nothing or a
+ * port (digits) is shown; anything else from that ':' on is taken for a
+ * password. in[a, end) is the authority. */
+static int cut_password(const unsigned char *in, size_t a, size_t end, size_t *pw, size_t *at) {
+  size_t k = a;
+  if (k < end && in[k] == '[') {
+    while (k < end && in[k] != ']')
+      k++;
+    if (k == end)
+      return 0; /* "[" and no ':' of a userinfo can come before it */
+    k++;
+  } else {
+    while (k < end && in[k] != ':')
+      k++;
+  }
+  if (k == end || in[k] != ':')
+    return 0;
+  size_t colon = k;
+  for (k = colon + 1; k < end && in[k] >= '0' && in[k] <= '9'; k++)
+    ;
+  if (k == end)
+    return 0; /* a port, or nothing */
+  *pw = colon + 1;
+  *at = end;
+  return 1;
+}
+
 /* At "://" (in[i]): where the password of its userinfo starts and where the
  * userinfo's '@' is, if the authority has a userinfo with a ':'. The
  * authority ends at '/', '?', '#' (RFC 3986, as curl parses it), a space or
@@ -101,7 +130,7 @@ static int find_password(const unsigned char *in, size_t len, size_t i, size_t *
     if (in[k] == '@')
       last_at = k;
   if (last_at == end)
-    return 0;
+    return end == len && cut_password(in, a, end, pw, at);
   for (size_t k = a; k < last_at; k++) {
     if (in[k] == ':') {
       *pw = k + 1;

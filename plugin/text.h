@@ -26,7 +26,10 @@
  *     NUL byte in the input is escaped too ("\x00");
  *   - the password of every URL userinfo ("scheme://user:secret@host")
  *     becomes PF_TEXT_REDACTED; a user-only userinfo is kept. The
- *     authority after "://" ends at '/', '?', '#', a space or the end.
+ *     authority after "://" ends at '/', '?', '#', a space or the end. An
+ *     authority without '@' that ends the text (a line cut before it was
+ *     cleaned) is shown up to its host and port: "http://u:secr" is cut
+ *     inside a password, and shows "http://u:<redacted>";
  * Backslashes are not escaped, so cleaning twice gives the same text.
  * When out is too small the text is cut before the first unit (character,
  * escape or the redaction marker) that does not fit; nothing of a password

@@ -64,7 +64,7 @@ pf_expect_exit 1 "a memory sink with a wrong sha256: commit() fails" \
   "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" memsink "sha256=$(printf '%064d' 0)"
 pf_check "... naming the actual digest" says "$PF_LAST_OUT" "$(sha256sum "$PF_DOCROOT/e8.bin" | cut -c1-64)"
 
-# ---- a refused write_sink stops only itself -----------------------------------
+# ---- a refused write_sink (or an early commit) stops only itself ------------
 O="$PF_TMP/overlap"
 mkdir -p "$O"
 pf_expect_exit 0 "write_sink over stored bytes: PF_E_INVALID with a detail, and the session goes on" \
@@ -72,8 +72,8 @@ pf_expect_exit 0 "write_sink over stored bytes: PF_E_INVALID with a detail, and 
 pf_check "... the side file is kept for a resume" test -s "$O/out.pfpart"
 pf_expect_exit 0 "... and a host-driven resume of it finishes the download" \
   "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" drive "$O/out" resume
-pf_check "... taking the two parts stored before (4 MiB resumed)" \
-  says "$PF_LAST_OUT" "resumed $((4 * MiB))\$"
+pf_check "... taking the three parts stored before (6 MiB resumed)" \
+  says "$PF_LAST_OUT" "resumed $((6 * MiB))\$"
 pf_check "... and the file equals the source byte for byte" pf_same "$PF_DOCROOT/e8.bin" "$O/out"
 
 # ---- sinks that need bytes in order -------------------------------------------

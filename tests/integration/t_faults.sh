@@ -796,6 +796,17 @@ pf_fault_start F --size 1m --seed 11 --fault trickle:rate=256k || exit 1
 pf_fault_start G --size 256k --seed 12 || exit 1
 pf_bg A -q -c "$FAST" -n 1 --checksum "sha256=$sum_x" -o "$D/x" "$F_URL/obj"
 pf_check "side file taken: run A (-o x, ~4 s) has created x.pfpart" wait_for "$D/x.pfpart"
+# the same refusal for an object without validators (not resumable): the
+# finished download is kept all the same, as the message says
+"$FS" --size 256k --seed 13 --dump "$T/z.obj" || exit 1
+pf_fault_start H --size 256k --seed 13 --no-etag --no-last-modified || exit 1
+expect 4 "side file taken, no validators: run B0 (-o x.pfpart) refuses too (exit 4)" \
+  parfetch -q -c "$FAST" -o "$D/x.pfpart" "$H_URL/obj"
+pf_check "side file taken, no validators: ... says its download stays in x.pfpart.pfpart" \
+  says "$PF_LAST_OUT" 'the download stays in .*x\.pfpart\.pfpart'
+pf_check "side file taken, no validators: ... and x.pfpart.pfpart holds B0's bytes" \
+  pf_same "$T/z.obj" "$D/x.pfpart.pfpart"
+pf_fault_stop H
 expect 4 "side file taken: run B (-o x.pfpart) refuses to rename over A's locked side file (exit 4)" \
   parfetch -q -c "$FAST" -o "$D/x.pfpart" "$G_URL/obj"
 pf_check "side file taken: ... and says why" says "$PF_LAST_OUT" 'x\.pfpart is locked by another download'
@@ -936,6 +947,14 @@ expect 1 "password: HTTP 404 without -v: exit 1" \
 pf_check "password: the error names the URL with the password redacted" \
   eval 'says "$PF_LAST_OUT" "404 .*alice:<redacted>@127" && never_says "$PF_LAST_OUT" "$PW"'
 pf_fault_stop G
+# a token of 1000 characters as the password, and a port nobody listens on
+# (G's, stopped): the network error's message is cut to its buffer (600
+# bytes) inside the token, before its '@'
+TOKEN=$(head -c 1000 /dev/zero | tr '\0' T)
+expect 1 "password: a 1000-character token, connection refused, -v: exit 1" \
+  parfetch -v -c "$FAST" -o "$D/e" "http://alice:$TOKEN@127.0.0.1:$G_PORT/obj"
+pf_check "password: no part of the token is shown, though the message is cut inside it" \
+  eval 'says "$PF_LAST_OUT" "alice:<redacted>" && never_says "$PF_LAST_OUT" "TTTTTTTT"'
 # (9) A URL of 8 KiB or more is resumable (the journal's decoder refused
 # what its encoder wrote: such a side file was never resumed; now encoder and
 # decoder share one limit, and the journal holds a digest of the URL).

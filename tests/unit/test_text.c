@@ -130,6 +130,31 @@ static void test_vformat(void) {
   CU_ASSERT_STRING_EQUAL(line, "HTTP 404 from http://a:" PF_TEXT_REDACTED "@h/\\r\\n");
 }
 
+
+/* A message cut to a buffer before the text is cleaned (snprintf into a
+ * fixed buffer, or vformat's 4 KiB) may end inside a URL's password, before
+ * its '@': nothing of it is shown. A port or a bracketed address at the end
+ * of a line is not a password. */
+static void test_cut_before_at(void) {
+  CU_ASSERT_STRING_EQUAL(clean("HTTP 401 from http://alice:s3cretTok"),
+                         "HTTP 401 from http://alice:" PF_TEXT_REDACTED);
+  CU_ASSERT_STRING_EQUAL(clean("http://u:12ab"), "http://u:" PF_TEXT_REDACTED);
+  CU_ASSERT_STRING_EQUAL(clean("to http://127.0.0.1:8080"), "to http://127.0.0.1:8080");
+  CU_ASSERT_STRING_EQUAL(clean("to http://host:"), "to http://host:");
+  CU_ASSERT_STRING_EQUAL(clean("to http://[::1]:8080"), "to http://[::1]:8080");
+  CU_ASSERT_STRING_EQUAL(clean("to http://[::1]"), "to http://[::1]");
+  char once[64], twice[64];
+  pf_text_clean(once, sizeof once, "http://alice:s3cret", 19);
+  pf_text_clean(twice, sizeof twice, once, strlen(once));
+  CU_ASSERT_STRING_EQUAL(once, twice);
+  /* the 4 KiB cut of pf_text_vformat, inside a long token */
+  static char pw[5000], line[8192];
+  memset(pw, 'k', sizeof pw - 1);
+  fmt(line, sizeof line, "GET http://alice:%s@host/f", pw);
+  CU_ASSERT_PTR_NULL(strstr(line, "kkkk"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(line, "http://alice:" PF_TEXT_REDACTED));
+}
+
 int pf_suite_text(void) {
   CU_pSuite s = CU_add_suite("text", NULL, NULL);
   if (!s || !CU_add_test(s, "plain text and UTF-8 unchanged", test_plain_text_unchanged) ||
@@ -137,7 +162,8 @@ int pf_suite_text(void) {
       !CU_add_test(s, "URL passwords redacted", test_passwords_redacted) ||
       !CU_add_test(s, "cleaning twice changes nothing", test_idempotent) ||
       !CU_add_test(s, "output bounded, cut between units", test_bounded) ||
-      !CU_add_test(s, "format, then clean", test_vformat))
+      !CU_add_test(s, "format, then clean", test_vformat) ||
+      !CU_add_test(s, "a URL cut before its @ shows no password", test_cut_before_at))
     return CU_get_error();
   return CUE_SUCCESS;
 }
