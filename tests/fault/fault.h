@@ -41,7 +41,7 @@ enum fs_method { FM_ANY, FM_GET, FM_HEAD };
 enum fs_ranged { FR_ANY, FR_YES, FR_NO };
 enum fs_then { FT_CONTINUE, FT_CLOSE, FT_RESET };
 enum fs_bcr_mode { BCR_SHIFT, BCR_END, BCR_TOTAL, BCR_LIE, BCR_STAR, BCR_MAX_END };
-enum fs_wl_mode { WL_SHORT, WL_LONG };
+enum fs_wl_mode { WL_SHORT, WL_LONG, WL_CLAIM };
 
 /* One --fault. Everything but `seen` is fixed before the server starts. */
 struct fs_fault {

@@ -139,11 +139,13 @@ static const char USAGE[] =
     "                             star: the right range and body, total \"*\" (unknown)\n"
     "                             max-end: \"bytes a-18446744073709551615/*\" (UINT64_MAX),\n"
     "                             body = the requested bytes a..b\n"
-    "  wrong-length:mode=short|long,delta=D\n"
+    "  wrong-length:mode=short|long|claim,delta=D\n"
     "                             [GET] Content-Range (or the 200) claims the right range, but\n"
     "                             short: Content-Length and body are D bytes fewer;\n"
     "                             long: no Content-Length (chunked on HTTP/1.1, close-delimited\n"
-    "                             on 1.0) and D bytes more; D defaults to half the length\n"
+    "                             on 1.0) and D bytes more; claim: Content-Length D bytes\n"
+    "                             more (at most 18446744073709551614), the right body, then\n"
+    "                             close; D defaults to half the length\n"
     "  change:after=N,size=M      [any] from the (N+1)-th filtered request on (or whichever\n"
     "                             requests req=/every= select first) the object is version 2\n"
     "                             for good: other bytes (every byte differs), other ETag, other\n"
@@ -591,11 +593,14 @@ static enum MHD_Result reply_object(struct req *r, const int *chosen) {
   }
 
   bool unknown = false;
+  uint64_t claim = 0; /* wrong-length:mode=claim: the Content-Length sent, not the body's */
   if (chosen[FK_WRONG_LENGTH] >= 0) {
     const struct fs_fault *f = &G.faults[chosen[FK_WRONG_LENGTH]];
     uint64_t d = f->delta ? f->delta : (r->body_len / 2 ? r->body_len / 2 : 1);
     if (f->mode == WL_SHORT) {
       r->body_len = r->body_len > d ? r->body_len - d : 0;
+    } else if (f->mode == WL_CLAIM) {
+      claim = d < MHD_SIZE_UNKNOWN - 1 - r->body_len ? r->body_len + d : MHD_SIZE_UNKNOWN - 1;
     } else {
       r->body_len += d;
       unknown = true;
@@ -632,7 +637,7 @@ static enum MHD_Result reply_object(struct req *r, const int *chosen) {
   r->from_reader = true;
   r->length = unknown ? -1 : (int64_t)r->body_len;
   struct MHD_Response *resp = MHD_create_response_from_callback(
-      unknown ? MHD_SIZE_UNKNOWN : r->body_len, G.block, reader, r, NULL);
+      unknown ? MHD_SIZE_UNKNOWN : claim ? claim : r->body_len, G.block, reader, r, NULL);
   if (!resp)
     return MHD_NO;
   add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");

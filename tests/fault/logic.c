@@ -314,6 +314,8 @@ static int fault_key(struct fs_fault *f, const char *key, const char *val, char 
         f->mode = WL_SHORT;
       else if (!strcmp(val, "long"))
         f->mode = WL_LONG;
+      else if (!strcmp(val, "claim"))
+        f->mode = WL_CLAIM;
       else
         bad = -1;
     }

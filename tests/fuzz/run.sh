@@ -5,6 +5,7 @@
 # build/fuzz/work/NAME/ (new inputs stay there, not in the repository).
 # A crash, leak, UB report or hang (-timeout=FUZZ_TIMEOUT s, default 10) is
 # saved as build/fuzz/work/NAME/crash-* (or leak-, timeout-, oom-).
+# tests/fuzz/NAME.dict, if there is one, is its libFuzzer dictionary.
 # Prints "fuzz NAME: E executions, C crashes" per harness; exits 1 if any
 # harness crashed or could not run. FUZZ_ONLY=NAME runs one harness.
 set -uo pipefail
@@ -25,7 +26,9 @@ for src in "$ROOT"/tests/fuzz/fuzz_*.c; do
   rm -rf -- "$work"
   mkdir -p "$work/corpus"
   cp -- "$ROOT"/tests/fuzz/corpus/"$name"/* "$work/corpus/" 2>/dev/null || true
-  nice -n 10 "$bin" -max_total_time="$secs" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=1024 \
+  dict=()
+  [ -f "$ROOT/tests/fuzz/$name.dict" ] && dict=(-dict="$ROOT/tests/fuzz/$name.dict")
+  nice -n 10 "$bin" "${dict[@]}" -max_total_time="$secs" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=1024 \
     -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus" >"$work/log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -n 1)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # t_bounds.sh - numbers a server states beyond PF_SIZE_MAX (1 EiB) are a bad
 # reply (exit 3), never a local I/O error (exit 4) nor an unknown size:
-# Content-Range totals near INT64_MAX and of UINT64_MAX, and an end of
-# UINT64_MAX ("bytes 0-18446744073709551615/*"), sent by build/fault_server
-# to every ranged request (the probe first). An existing file at the output
+# Content-Range totals near INT64_MAX and of UINT64_MAX, an end of
+# UINT64_MAX ("bytes 0-18446744073709551615/*") and a Content-Length of
+# UINT64_MAX - 1, sent by build/fault_server to every ranged request (the
+# probe first). An existing file at the output
 # path survives each, and no side file is left.
 #
 # Run after `make all testbins`; BUILD selects the build directory. Every run
@@ -57,5 +58,9 @@ bounds_case total-uint64 "bad-content-range:mode=total,delta=$uint64" \
   'sent Content-Range: bytes 0-[0-9]+/18446744073709551615, a number above'
 bounds_case end-uint64 "bad-content-range:mode=max-end" \
   'sent Content-Range: bytes 0-18446744073709551615/\*, a number above'
+# Content-Length: the right body, but a length of UINT64_MAX - 1 (the most
+# libmicrohttpd sends), on every GET.
+bounds_case length-uint64 "wrong-length:mode=claim,delta=18446744073709551615" \
+  'sent Content-Length: 18446744073709551614, a number above'
 
 pf_done
