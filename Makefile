@@ -87,7 +87,14 @@ $(BUILD)/engine_host: tests/integration/fixtures/engine_host.c $(HOST_OBJ) plugi
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(HOST_OBJ) $(PF_LDFLAGS) $(LDFLAGS) -ldl \
 	  $(shell pkg-config --libs yaml-0.1)
 
+# A loopback TCP proxy that delays each direction and injects per-connection faults
+# (tests/integration/t_proxy.sh, bench/run.sh scenarios h and i).
+$(BUILD)/pfproxy: tests/proxy/pfproxy.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(PF_LDFLAGS) $(LDFLAGS)
+
 TESTBINS = $(BUILD)/unit_tests $(BUILD)/fault_server $(BUILD)/engine_host
+TESTBINS += $(BUILD)/pfproxy
 
 examples: $(EXAMPLES)
 
