@@ -326,10 +326,16 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
       curl_off_t us = 0;
       curl_easy_getinfo(x->easy, CURLINFO_STARTTRANSFER_TIME_T, &us);
       x->span->ttfb_ns = us > 0 ? (uint64_t)us * 1000u : now - x->span->t0_ns;
+      x->span->prev_ns = x->span->mark_ns = now;
+      x->span->prev_at = x->span->mark_at = x->span->first_at;
     }
     x->span->rx_ns = now;
     if (to > x->span->claimed)
       x->span->claimed = to;
+    if (now - x->span->mark_ns >= PF_RATE_WINDOW_NS) {
+      x->span->prev_ns = x->span->mark_ns, x->span->prev_at = x->span->mark_at;
+      x->span->mark_ns = now, x->span->mark_at = x->span->claimed;
+    }
     pthread_mutex_unlock(&x->span->mu);
   } else if (x->stop_at != PF_SIZE_UNKNOWN && to > x->stop_at) {
     to = x->stop_at;

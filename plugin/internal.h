@@ -152,6 +152,7 @@ typedef struct pf_trust {
  * lowered to what it has claimed ends at once (fetch.c's drive()), byte or
  * no byte. The timing fields are written by fetch.c under mu and read by
  * run.c's thieves. */
+#define PF_RATE_WINDOW_NS 500000000ull
 typedef struct pf_span {
   pthread_mutex_t mu;
   uint64_t start;    /* where the current request began */
@@ -159,8 +160,11 @@ typedef struct pf_span {
   uint64_t end;      /* exclusive; lowered by a thief */
   uint64_t t0_ns;    /* when the current request went out */
   uint64_t first_ns; /* when its first body byte came (0: not yet) */
-  uint64_t first_at; /* claimed then: the rate counts the bytes after it */
+  uint64_t first_at; /* claimed then */
   uint64_t rx_ns;    /* when its last body byte came */
+  /* the rate over the last one or two windows: (claimed - prev_at) / (now -
+   * prev_ns); mark moves every PF_RATE_WINDOW_NS and prev takes its place */
+  uint64_t prev_ns, prev_at, mark_ns, mark_at;
   uint64_t ttfb_ns;  /* time to first byte of this stream's latest request that got one (0: none) */
   int active;
   int stolen;        /* the part was taken from another stream */

@@ -102,6 +102,7 @@ typedef struct run_ctx {
   pf_queue empty; /* the pool */
   size_t chunk_size;
   struct view *views; /* steal()'s copy of the spans, under mu */
+  double *rates;      /* ... and its scratch for the median */
   pf_trust trust;     /* the server's ranged replies (fetch.c counts) */
   pf_range *gaps;     /* the whole-object round: the bytes to deliver */
   size_t ngaps;
@@ -160,41 +161,53 @@ static int enqueue(void *ctx, uint64_t off, const void *buf, size_t len) {
 
 /* What a thief knows of one stream, copied under its span's lock. */
 typedef struct view {
-  uint64_t claimed, end, t0_ns, first_ns, first_at, rx_ns, ttfb_ns;
+  uint64_t claimed, end, t0_ns, first_ns, prev_ns, prev_at, rx_ns, ttfb_ns;
   int active, stolen;
 } view;
 
-/* The streams' pace: the time to a first byte (the longest any stream
- * measured: a new request pays it) and the mean rate of the streams that
- * have delivered for a while and are not stalled (else the pool's rate per
- * stream). */
 typedef struct pace {
   double ttfb, rate, gap; /* s, bytes/s, s: no byte for longer is a stall */
 } pace;
 
+/* A stream's rate over its last window or two (0: not known yet). */
+static double window_rate(const view *v, uint64_t now) {
+  if (!v->first_ns || now - v->prev_ns < RATE_WARMUP_NS)
+    return 0;
+  return ((double)(v->claimed - v->prev_at) + 1) / ((double)(now - v->prev_ns) / 1e9);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* The streams' pace: the time to a first byte (the longest any stream
+ * measured: a new request pays it) and the median rate of the streams (a
+ * running one's recent rate, else what its last request did; a trickling
+ * stream does not drag it down), else the pool's rate per stream. */
 static pace peers_pace(const run_ctx *rc, const view *v, uint64_t now) {
   pace p = {0, 0, 0};
-  double sum = 0;
-  unsigned n = 0;
+  double *r = rc->rates;
+  size_t n = 0;
   for (size_t i = 0; i < rc->nworkers; i++) {
     if ((double)v[i].ttfb_ns / 1e9 > p.ttfb)
       p.ttfb = (double)v[i].ttfb_ns / 1e9;
-    if (!v[i].active || !v[i].first_ns || now - v[i].first_ns < RATE_WARMUP_NS ||
-        now - v[i].rx_ns > STALL_MIN_NS)
-      continue;
-    sum += (double)(v[i].claimed - v[i].first_at) / ((double)(now - v[i].first_ns) / 1e9);
-    n++;
+    double x = v[i].active && now - v[i].rx_ns < STALL_MIN_NS ? window_rate(&v[i], now) : 0;
+    if (x <= 0)
+      x = rc->ws[i].pace;
+    if (x > 0)
+      r[n++] = x;
   }
-  for (size_t i = 0; n == 0 && i < rc->nworkers; i++)
-    if (rc->ws[i].pace > 0) { /* no stream running well: what they did when they ran */
-      sum += rc->ws[i].pace;
-      n++;
-    }
   if (p.ttfb == 0)
     p.ttfb = (double)RATE_WARMUP_NS / 1e9; /* nothing measured yet */
-  double elapsed = (double)(now - rc->t0_ns) / 1e9;
-  double pool = elapsed > 0 ? (double)(atomic_load(&rc->s->bytes_fetched) - rc->fetched0) / elapsed : 0;
-  p.rate = n ? sum / n : pool / (double)rc->nworkers;
+  if (n) {
+    qsort(r, n, sizeof *r, cmp_double);
+    p.rate = n % 2 ? r[n / 2] : (r[n / 2 - 1] + r[n / 2]) / 2;
+  } else {
+    double elapsed = (double)(now - rc->t0_ns) / 1e9;
+    uint64_t got = atomic_load(&rc->s->bytes_fetched) - rc->fetched0;
+    p.rate = elapsed > 0 ? (double)got / elapsed / (double)rc->nworkers : 0;
+  }
   /* a stall: no byte for STALL_CHUNKS times what a peer takes for a chunk,
    * and never less than STALL_MIN_NS or two first-byte times */
   p.gap = (double)STALL_MIN_NS / 1e9;
@@ -206,9 +219,9 @@ static pace peers_pace(const run_ctx *rc, const view *v, uint64_t now) {
 }
 
 /* When would the stream of v finish its remaining bytes, and at what rate
- * (0: stalled)? *quiet: how long it has had no byte. Returns 0 if nobody may take from it now: it is still inside a
- * normal time to first byte (a stolen request: inside a stall's time), as a
- * new request would be. */
+ * (0: stalled)? *quiet: how long it has had no byte. Returns 0 if nobody may
+ * take from it now: it is still inside a normal time to first byte (a stolen
+ * request: inside a stall's time), as a new request would be. */
 static int expect_finish(const view *v, const pace *p, uint64_t now, double *left, double *rate,
                          double *quiet) {
   double remaining = (double)(v->end - v->claimed);
@@ -223,10 +236,11 @@ static int expect_finish(const view *v, const pace *p, uint64_t now, double *lef
       *rate = 0; /* headers, maybe, but no body: stalled */
   } else {
     *quiet = (double)(now - v->rx_ns) / 1e9;
+    double own = window_rate(v, now);
     if (*quiet > p->gap)
       *rate = 0; /* delivered, then nothing for much longer than its peers' pace */
-    else if (now - v->first_ns > RATE_WARMUP_NS)
-      *rate = ((double)(v->claimed - v->first_at) + 1) / ((double)(now - v->first_ns) / 1e9);
+    else if (own > 0)
+      *rate = own;
   }
   *left = *rate > 0 ? remaining / *rate : STALLED_LEFT_S;
   return 1;
@@ -242,15 +256,15 @@ static int expect_finish(const view *v, const pace *p, uint64_t now, double *lef
  * worth taking; *busy says whether other parts are still in flight. */
 static int steal(run_ctx *rc, worker *self, int warm, pf_part *part, size_t *victim,
                  double *victim_left, double *victim_quiet, int *busy) {
-  uint64_t now = pf_now_ns();
   view *v = rc->views;
   for (size_t i = 0; i < rc->nworkers; i++) {
     pf_span *sp = &rc->ws[i].span;
     pthread_mutex_lock(&sp->mu);
-    v[i] = (view){sp->claimed, sp->end, sp->t0_ns, sp->first_ns, sp->first_at,
-                  sp->rx_ns, sp->ttfb_ns, sp->active, sp->stolen};
+    v[i] = (view){sp->claimed, sp->end, sp->t0_ns, sp->first_ns, sp->prev_ns,
+                  sp->prev_at, sp->rx_ns, sp->ttfb_ns, sp->active, sp->stolen};
     pthread_mutex_unlock(&sp->mu);
   }
+  uint64_t now = pf_now_ns(); /* after the copies: no time in them is later */
   pace p = peers_pace(rc, v, now);
   size_t best = 0;
   int found = 0;
@@ -278,6 +292,7 @@ static int steal(run_ctx *rc, worker *self, int warm, pf_part *part, size_t *vic
   if (best_left < (warm ? STEAL_MIN_LEFT_S : COLD_MIN_LEFT_S))
     return 0;
   double cost = warm ? p.ttfb : 2 * p.ttfb;
+  double rt = self->pace > 0 ? self->pace : p.rate; /* the thief's pace */
   worker *w = &rc->ws[best];
   int got = 0;
   pthread_mutex_lock(&w->span.mu);
@@ -288,11 +303,11 @@ static int steal(run_ctx *rc, worker *self, int warm, pf_part *part, size_t *vic
     /* keep k where the two end together: k / rv = cost + (R - k) / rt */
     double R = (double)remaining, keep = 0;
     if (best_rate > 0) {
-      keep = (cost + R / p.rate) / (1 / best_rate + 1 / p.rate);
+      keep = (cost + R / rt) / (1 / best_rate + 1 / rt);
       keep = keep < 0 ? 0 : keep > R ? R : keep;
     }
     uint64_t take = remaining - (uint64_t)keep;
-    double thief_done = cost + (double)take / p.rate;
+    double thief_done = cost + (double)take / rt;
     uint64_t least = best_rate == 0 ? 1 : best_left > SLOW_SECS ? MIN_STEAL_SLOW : MIN_STEAL;
     if (take >= least && thief_done + STEAL_MIN_GAIN_S < best_left) {
       part->offset = w->span.end - take;
@@ -540,7 +555,8 @@ pf_status pf_run(pf_session *s) {
   rc.ws = ws;
   rc.depth = depth;
   rc.views = calloc(nworkers, sizeof *rc.views);
-  if (!rc.views) {
+  rc.rates = calloc(nworkers, sizeof *rc.rates);
+  if (!rc.views || !rc.rates) {
     st = pf_fail(s, PF_E_NOMEM, "out of memory");
     goto out_empty;
   }
@@ -568,6 +584,7 @@ out_mu:
 out_mem:
   pf_preconnect_drop(s); /* on the error paths too */
   free(rc.views);
+  free(rc.rates);
   free(rc.gaps);
   free(ws);
   free(mem);
