@@ -38,14 +38,22 @@ STREAMS = {
     "wget2": 16,
     "rclone": 16,
     "curl": 1,
+    "parfetch-n8": 8,
+    "aria2c-x8": 8,
+    "axel-n8": 8,
 }
-TOOL_ORDER = ["parfetch", "parfetch-n16", "aria2c", "axel", "wget2", "rclone", "curl"]
+TOOL_ORDER = ["parfetch", "parfetch-n16", "parfetch-n8", "aria2c", "aria2c-x8", "axel", "axel-n8",
+              "wget2", "rclone", "curl"]
 SCENARIO_TITLE = {
     "a": "loopback, no limits",
     "b": "every connection capped",
     "c": "round trip delay",
     "d": "capped, one connection trickling",
+    "h": "chaos campaign",
+    "i": "long round trip",
 }
+# issue 8, item 3: every run of the chaos campaign correct and the median within this
+H_TARGET_S = 3.0
 PEERS_16 = ["aria2c", "axel", "wget2", "rclone"]
 # run.sh writes these per run; logstats appends bytes, requests, ranged, conns,
 # peak_parallel and server_bytes (body bytes nginx sent for that run)
@@ -154,6 +162,8 @@ def summarize(rows):
             "sent": med([int(r["server_bytes"]) for r in ok if r.get("server_bytes")]),
             "notes": notes,
             "fail_wall": max([float(r["wall_s"]) for r in rs if r["ok"] != "1"], default=None),
+            # every run, failed or timed out ones included (a timeout counts as its limit)
+            "max": max([float(r["wall_s"]) for r in rs], default=None),
         }
         out[tool] = s
     return out
@@ -179,9 +189,11 @@ def fmt_int(x):
 
 def table(scn, stats, meta):
     capped = scn in ("b", "d")
+    chaos = scn == "h"
     cap = float(meta.get("cap", 8388608))
-    pf = stats.get("parfetch", {})
-    head = ["tool", "runs ok", "median wall s", "MB/s", "median CPU s", "median peak RSS MiB",
+    pf = stats.get("parfetch") or stats.get("parfetch-n8", {})  # h runs parfetch -n 8 only
+    head = ["tool", "runs ok", "median wall s"] + (["max wall s"] if chaos else []) + [
+            "MB/s", "median CPU s", "median peak RSS MiB",
             "wall / parfetch", "CPU / parfetch", "TCP conns", "peak parallel GETs", "served / size"]
     if capped:
         head += ["streams", "ideal s", "wall / ideal"]
@@ -192,7 +204,8 @@ def table(scn, stats, meta):
         runs = f"{s['ok']}/{s['n']}"
         if s["notes"]:
             runs += " (" + "; ".join(s["notes"])[:60] + ")"
-        cells = [tool, runs, fnum(s["wall"]), fnum(mbps, 1) if mbps else "—", fnum(s["cpu"]),
+        cells = [tool, runs, fnum(s["wall"])] + ([fnum(s["max"])] if chaos else []) + [
+                 fnum(mbps, 1) if mbps else "—", fnum(s["cpu"]),
                  fnum(s["rss"], 1), ratio(s["wall"], pf.get("wall")), ratio(s["cpu"], pf.get("cpu")),
                  fmt_int(s["conns"]), fmt_int(s["peak"]),
                  f"{s['sent'] / s['size']:.2f}" if s["sent"] and s["size"] else "—"]
@@ -205,7 +218,7 @@ def table(scn, stats, meta):
 
 
 def target_notes(scn, stats, meta):
-    """One-line facts against issue 4's targets."""
+    """One-line facts against issue 4's and issue 8's targets."""
     cap = float(meta.get("cap", 8388608))
     notes = []
     pf, pf16 = stats.get("parfetch"), stats.get("parfetch-n16")
@@ -228,6 +241,24 @@ def target_notes(scn, stats, meta):
             notes.append(f"parfetch / curl wall: {pf['wall'] / stats['curl']['wall']:.2f}")
         if "aria2c" in stats and stats["aria2c"]["cpu"]:
             notes.append(f"parfetch / aria2c CPU: {pf['cpu'] / stats['aria2c']['cpu']:.2f}")
+    if scn == "h":
+        for t in tools_in(stats):
+            s = stats[t]
+            met = s["ok"] == s["n"] and s["wall"] is not None and s["wall"] <= H_TARGET_S
+            notes.append(f"{t}: {s['ok']}/{s['n']} runs correct, median {fnum(s['wall'])} s, max "
+                         f"{fnum(s['max'])} s; target (all correct, median <= {H_TARGET_S:g} s) "
+                         f"{'met' if met else 'not met'}")
+    if scn.startswith("i-"):
+        pfs = stats.get("parfetch")
+        for peer in ("curl", "aria2c"):
+            ps = stats.get(peer)
+            if not (pfs and ps):
+                continue
+            if pfs["wall"] and ps["wall"]:
+                notes.append(f"parfetch / {peer} wall: {pfs['wall'] / ps['wall']:.2f}")
+            elif not pfs["wall"] and ps["wall"]:
+                notes.append(f"parfetch: no run finished ({'; '.join(pfs['notes'])}); {peer} median "
+                             f"{ps['wall']:.2f} s")
     for t in ("parfetch", "parfetch-n16"):
         if t in stats and stats[t]["rss"]:
             notes.append(f"{t} peak RSS {stats[t]['rss']:.1f} MiB")
@@ -247,7 +278,19 @@ def scenario_header(scn, meta, sizes):
     if scn == "d":
         return (f"({scn}) {SCENARIO_TITLE['d']}: {mib}, {cap / 1048576:g} MiB/s per connection, connection "
                 f"#{meta.get('slow_nth', '2')} of each run at {int(meta.get('slow_rate', 100000)) / 1000:g} kB/s")
+    if scn == "h":
+        return (f"(h) {SCENARIO_TITLE['h']}: {mib} at 8 streams through pfproxy --chaos, one seed per "
+                f"round ({meta.get('h_runs', '?')} seeds, the same for every tool), mix "
+                f"{meta.get('h_mix', '?')}, stalls of {int(meta.get('h_stall_ms', 40000)) / 1000:g} s")
+    if scn.startswith("i-"):
+        return (f"({scn}) {SCENARIO_TITLE['i']}: {mib} through pfproxy, {rtt_of(scn)} ms round trip, "
+                f"window {int(meta.get('i_window', 4194304)) / 1048576:g} MiB per connection, no bandwidth limit")
     return scn
+
+
+def rtt_of(scn):
+    """i-rtt400ms -> '400'"""
+    return scn[len("i-rtt"):-len("ms")] if scn.startswith("i-rtt") and scn.endswith("ms") else "?"
 
 
 def short_title(scn, meta, sizes):
@@ -262,6 +305,10 @@ def short_title(scn, meta, sizes):
         return f"(c) {mib}, {meta.get('rtt_ms', '40')} ms RTT"
     if scn == "d":
         return f"(d) {mib}, {cap:g} MiB/s per conn,\none conn at {int(meta.get('slow_rate', 100000)) / 1000:g} kB/s"
+    if scn == "h":
+        return f"(h) {mib}, chaos, 8 streams"
+    if scn.startswith("i-"):
+        return f"({scn}) {mib}, {rtt_of(scn)} ms RTT (proxy)"
     return scn
 
 
@@ -281,7 +328,8 @@ def plot(path, scns, per_scn, meta, sizes):
     for ax in flat[len(scns):]:
         ax.set_visible(False)
     colors = {"parfetch": "#d62728", "parfetch-n16": "#ff7f0e", "aria2c": "#1f77b4", "axel": "#2ca02c",
-              "wget2": "#9467bd", "rclone": "#8c564b", "curl": "#7f7f7f"}
+              "wget2": "#9467bd", "rclone": "#8c564b", "curl": "#7f7f7f", "parfetch-n8": "#e377c2",
+              "aria2c-x8": "#17becf", "axel-n8": "#bcbd22"}
     for ax, scn in zip(flat, scns):
         stats = per_scn[scn]
         tools = tools_in(stats)

@@ -2,8 +2,9 @@
 # bench/run.sh - parfetch against aria2c, axel, wget2, rclone and curl, one command.
 #
 #   bash bench/run.sh [SCENARIO...] [options]        (make bench runs all of them)
+#   BENCH_ONLY=h bash bench/run.sh                   (one scenario alone; same as "run.sh h")
 #
-# Scenarios (default: a b c d):
+# Scenarios (default: a b c d h i):
 #   a  SIZE_A from nginx on loopback, no limits; SIZE_A may list several sizes
 #      (default "1073741824 268435456": 1 GiB is scenario "a", every further size
 #      is a scenario of its own named a-<N>MiB, e.g. a-256MiB)
@@ -12,6 +13,20 @@
 #   c  SIZE over a 40 ms round trip: two network namespaces joined by TUN devices
 #      and bench/delayline.c, nginx in one, the tools in the other
 #   d  b, plus the SLOW_NTH-th connection of every run paced at SLOW_RATE (100 KB/s)
+#   h  chaos campaign (issue 8, item 3): H_SIZE (64 MiB) at 8 streams through
+#      tests/proxy/pfproxy.c with --chaos SEED, SEED = H_SEED_BASE + round for H_RUNS
+#      (10) rounds, the same seeds for every tool: each connection is passed, reset,
+#      stalled for H_STALL_MS (40 s), closed early or trickled at 256 KB/s (weights
+#      H_MIX), once it has sent fewer than H_AFTER (8 MiB) reply bytes. Tools H_TOOLS
+#      (parfetch-n8 aria2c-x8 axel-n8), per-run limit H_TIMEOUT (150 s); a run that times
+#      out is recorded and the next seed still runs. Target: every run correct, median
+#      within 3 s.
+#   i  long round trips (issue 8, item 3b): SIZE (256 MiB) through pfproxy --delay
+#      RTT/2 for each round trip in I_RTTS ("200 400 800" ms; scenario i-rttNms each),
+#      window I_WINDOW (4 MiB per connection and direction: a connection moves at most
+#      window / one-way delay) and no bandwidth limit. Tools I_TOOLS (parfetch curl
+#      aria2c), per-run limit I_TIMEOUT (60 s); a tool that times out is not run again
+#      in that scenario.
 #
 # Options (each also an environment variable):
 #   -r, --runs N        RUNS      rounds per scenario (default 5)
@@ -41,7 +56,8 @@
 # OUT_DIR/report.md (bench/report.py), OUT_DIR/verify.txt (measured caps and RTT),
 # OUT_DIR/env.txt (machine, versions, commit).
 #
-# Network: only 127.0.0.1 and, for c, 10.77.0.1/10.77.0.2 on TUN devices inside two
+# Network: only 127.0.0.1 (h and i: pfproxy listens on 127.0.0.1 and forwards to nginx
+# there) and, for c, 10.77.0.1/10.77.0.2 on TUN devices inside two
 # network namespaces this script creates and deletes (no route leaves them).
 set -euo pipefail
 
@@ -62,9 +78,13 @@ tool_cmd() { # TOOL URL OUT -> CMD array
   case $tool in
     parfetch) CMD=("$L_PF_BIN" -q -o "$out" "$url") ;;
     parfetch-n16) CMD=("$L_PF_BIN" -q -n 16 -o "$out" "$url") ;;
+    parfetch-n8) CMD=("$L_PF_BIN" -q -n 8 -o "$out" "$url") ;;
     aria2c) CMD=(aria2c --no-conf -x16 -s16 -k1M --file-allocation=none -q
                  --allow-overwrite=true -d "$(dirname "$out")" -o "$(basename "$out")" "$url") ;;
+    aria2c-x8) CMD=(aria2c --no-conf -x8 -s8 -k1M --file-allocation=none -q
+                    --allow-overwrite=true -d "$(dirname "$out")" -o "$(basename "$out")" "$url") ;;
     axel) CMD=(axel -n 16 -q -o "$out" "$url") ;;
+    axel-n8) CMD=(axel -n 8 -q -o "$out" "$url") ;;
     wget2) CMD=(wget2 --no-config --max-threads=16 --chunk-size=1M -q -O "$out" "$url") ;;
     rclone) # the http backend + copyto: a ranged multi-thread download (copyurl is one GET)
       CMD=(rclone copyto --config "$L_HOME/rclone.conf" -q --http-url "${url%/*}/"
@@ -82,11 +102,39 @@ reset_counter() {
 }
 
 CHILD=
+PROXY_PID=
 on_loop_signal() {
   # The measured command runs in its own process group (setsid; timeout --foreground
   # keeps the tool in it): stop all of it.
   [ -n "$CHILD" ] && kill -TERM -- "-$CHILD" 2>/dev/null
+  proxy_stop
   exit 143
+}
+
+# Scenarios h and i put tests/proxy/pfproxy.c between the tools and nginx: a fresh proxy
+# per run (untimed), with L_PROXY_ARGS, plus --chaos SEED when L_SEED_BASE is set (the
+# seed is L_SEED_BASE + round, so every tool meets the same seeds). Its event log is kept
+# as $L_WORK/proxy/SCN.rROUND.TOOL.log. Sets PROXY_URL.
+proxy_start() { # ROUND TOOL
+  local d="$L_WORK/proxy" i
+  mkdir -p "$d"
+  rm -f "$d/port"
+  local -a args
+  read -r -a args <<<"$L_PROXY_ARGS"
+  [ -n "${L_SEED_BASE:-}" ] && args+=(--chaos "$((L_SEED_BASE + $1))")
+  "$L_PROXY" --upstream "${L_BASE_URL#http://}" --port-file "$d/port" \
+    --log "$d/$L_SCN.r$1.$2.log" --max-seconds $((L_TIMEOUT + 60)) "${args[@]}" \
+    >/dev/null 2>>"$d/stderr" </dev/null &
+  PROXY_PID=$!
+  for i in $(seq 1 50); do [ -s "$d/port" ] && break; sleep 0.1; done
+  [ -s "$d/port" ] || { cat "$d/stderr" >&2; log "pfproxy did not start"; exit 1; }
+  PROXY_URL="http://127.0.0.1:$(cat "$d/port")"
+}
+proxy_stop() {
+  [ -n "$PROXY_PID" ] || return 0
+  kill -TERM "$PROXY_PID" 2>/dev/null || true
+  wait "$PROXY_PID" 2>/dev/null || true
+  PROXY_PID=
 }
 
 run_loop() {
@@ -110,6 +158,10 @@ run_loop() {
         continue
       fi
       url="$L_BASE_URL/$L_SCN/r$round/$tool/$L_FILE"
+      if [ -n "${L_PROXY:-}" ]; then
+        proxy_start "$round" "$tool"
+        url="$PROXY_URL/$L_SCN/r$round/$tool/$L_FILE"
+      fi
       out="$L_WORK/out/$tool.bin"
       rm -f -- "$out"
       tool_cmd "$tool" "$url" "$out"
@@ -123,6 +175,7 @@ run_loop() {
       wait "$CHILD" || rc=$?
       t1=$EPOCHREALTIME
       CHILD=
+      proxy_stop
       wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
       line=$(tail -n 1 "$tf" 2>/dev/null || true)
       [[ $line =~ ^[0-9.]+\ [0-9.]+\ [0-9.]+\ [0-9]+$ ]] || line="0 0 0 0"
@@ -131,7 +184,9 @@ run_loop() {
       ok=0 note=
       if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
         note="timeout>${L_TIMEOUT}s"
-        dead[$tool]=1
+        # A tool that timed out is not run again in this scenario, except in a campaign
+        # of seeds (h), where each run meets other faults.
+        [ "${L_RUN_AFTER_TIMEOUT:-0}" = 1 ] || dead[$tool]=1
       elif [ "$rc" -gt 128 ] && [ "$rc" -lt 160 ]; then
         note="killed by signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null || echo '?'))"
       elif [ "$rc" -ne 0 ]; then
@@ -168,7 +223,7 @@ if [ "${1:-}" = "__loop" ]; then
 fi
 
 # ======================================================================= options
-SCENARIOS=${SCENARIOS:-}
+SCENARIOS=${BENCH_ONLY:-${SCENARIOS:-}}
 RUNS=${RUNS:-5}
 TOOLS=${TOOLS:-"parfetch parfetch-n16 aria2c axel wget2 rclone curl"}
 SIZE_A=${SIZE_A:-"1073741824 268435456"}
@@ -184,12 +239,24 @@ OUT_DIR=${OUT_DIR:-}
 PLOT=${PLOT:-}
 BUILD=${BUILD:-build}
 KEEP_TMP=${KEEP_TMP:-0}
+H_SIZE=${H_SIZE:-67108864}
+H_RUNS=${H_RUNS:-10}
+H_SEED_BASE=${H_SEED_BASE:-1000}
+H_TOOLS=${H_TOOLS:-"parfetch-n8 aria2c-x8 axel-n8"}
+H_TIMEOUT=${H_TIMEOUT:-150}
+H_STALL_MS=${H_STALL_MS:-40000}
+H_MIX=${H_MIX:-pass=40,reset=15,stall=15,close=15,trickle=15}
+H_AFTER=${H_AFTER:-8388608}
+I_RTTS=${I_RTTS:-"200 400 800"}
+I_WINDOW=${I_WINDOW:-4194304}
+I_TOOLS=${I_TOOLS:-"parfetch curl aria2c"}
+I_TIMEOUT=${I_TIMEOUT:-60}
 
 usage() { sed -n '2,/^set -euo/p' "$SELF" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case $1 in
-    a | b | c | d) SCENARIOS="$SCENARIOS $1" ;;
+    a | b | c | d | h | i) SCENARIOS="$SCENARIOS $1" ;;
     -r | --runs) RUNS=$2; shift ;;
     -t | --tools) TOOLS=${2//,/ }; shift ;;
     --size-a) SIZE_A=${2//,/ }; shift ;;
@@ -206,9 +273,10 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-SCENARIOS=${SCENARIOS:-"a b c d"}
+SCENARIOS=${SCENARIOS:-"a b c d h i"}
 SCENARIOS=${SCENARIOS//,/ }
-for v in RUNS SIZE CAP SLOW_RATE SLOW_NTH RTT_MS LONG_RUNS; do
+for v in RUNS SIZE CAP SLOW_RATE SLOW_NTH RTT_MS LONG_RUNS H_SIZE H_RUNS H_TIMEOUT H_STALL_MS \
+  H_AFTER I_WINDOW I_TIMEOUT; do
   [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v must be a positive integer (got '${!v}')"
 done
 read -r -a SIZES_A <<<"$SIZE_A"
@@ -219,7 +287,10 @@ for v in "${SIZES_A[@]}"; do
   [ "$v" -gt "$SIZE_A_MAX" ] && SIZE_A_MAX=$v
 done
 [ "$RUNS" -le 50 ] || die "RUNS is at most 50"
-for s in $SCENARIOS; do [[ $s =~ ^[abcd]$ ]] || die "unknown scenario '$s'"; done
+[ "$H_RUNS" -le 50 ] || die "H_RUNS is at most 50"
+[[ $H_SEED_BASE =~ ^[0-9]+$ ]] || die "H_SEED_BASE must be a non-negative integer"
+for v in $I_RTTS; do [[ $v =~ ^[0-9]+$ ]] && [ "$v" -ge 2 ] || die "I_RTTS: '$v' is not a round trip in ms"; done
+for s in $SCENARIOS; do [[ $s =~ ^[abcdhi]$ ]] || die "unknown scenario '$s'"; done
 
 case $BUILD in /*) PF_BIN=$BUILD/parfetch ;; *) PF_BIN=$ROOT/$BUILD/parfetch ;; esac
 
@@ -245,23 +316,44 @@ case " $SCENARIOS " in *" c "*)
   ;;
 esac
 
+pick_tools() { # LIST -> PICKED: the tools of LIST that are installed
+  local t
+  PICKED=()
+  for t in $1; do
+    case $t in
+      parfetch | parfetch-n16 | parfetch-n8)
+        if [ ! -x "$PF_BIN" ]; then log "warning: $PF_BIN is missing; $t skipped"; continue; fi ;;
+      aria2c | axel | wget2 | rclone | curl | aria2c-x8 | axel-n8)
+        if ! command -v "${t%-[xn]8}" >/dev/null; then log "warning: ${t%-[xn]8} is not installed; $t skipped"; continue; fi ;;
+      *) die "unknown tool '$t'" ;;
+    esac
+    PICKED+=("$t")
+  done
+}
 ALL_TOOLS=()
-for t in $TOOLS; do
-  case $t in
-    parfetch | parfetch-n16)
-      if [ ! -x "$PF_BIN" ]; then log "warning: $PF_BIN is missing; $t skipped"; continue; fi ;;
-    aria2c | axel | wget2 | rclone | curl)
-      if ! command -v "$t" >/dev/null; then log "warning: $t is not installed; skipped"; continue; fi ;;
-    *) die "unknown tool '$t'" ;;
-  esac
-  ALL_TOOLS+=("$t")
-done
-[ ${#ALL_TOOLS[@]} -gt 0 ] || die "no tool to run"
+case " $SCENARIOS " in *" a "* | *" b "* | *" c "* | *" d "*)
+  pick_tools "$TOOLS"
+  ALL_TOOLS=("${PICKED[@]}")
+  [ ${#ALL_TOOLS[@]} -gt 0 ] || die "no tool to run"
+  ;;
+esac
+case " $SCENARIOS " in *" h "*)
+  pick_tools "$H_TOOLS"
+  H_PICKED=("${PICKED[@]}")
+  [ ${#H_PICKED[@]} -gt 0 ] || die "scenario h: no tool to run"
+  ;;
+esac
+case " $SCENARIOS " in *" i "*)
+  pick_tools "$I_TOOLS"
+  I_PICKED=("${PICKED[@]}")
+  [ ${#I_PICKED[@]} -gt 0 ] || die "scenario i: no tool to run"
+  ;;
+esac
 
 # ======================================================================= scratch, cleanup
 if [ -z "${BENCH_TMP:-}" ]; then
   BENCH_TMP=${TMPDIR:-/tmp}
-  need_kb=$(((3 * SIZE_A_MAX + 2 * SIZE) / 1024 + 1048576))
+  need_kb=$(((3 * SIZE_A_MAX + 2 * SIZE + 2 * H_SIZE) / 1024 + 1048576))
   if [ -d /dev/shm ] && [ -w /dev/shm ] &&
     [ "$(df -Pk /dev/shm | awk 'NR==2 { print $4 }')" -gt "$need_kb" ]; then
     BENCH_TMP=/dev/shm
@@ -359,6 +451,12 @@ echo "tool,scenario,run,wall_s,cpu_s,rss_kb,ok,user_s,sys_s,exit,note,position,b
   echo "curl: $(curl --version 2>/dev/null | head -1)"
   echo "nginx: $(nginx -v 2>&1)"
   echo "scenarios: $SCENARIOS; runs: $RUNS; tools: ${ALL_TOOLS[*]}; LONG_RUN=$LONG_RUN s LONG_RUNS=$LONG_RUNS"
+  case " $SCENARIOS " in *" h "*)
+    echo "h: $H_RUNS seeds from $((H_SEED_BASE + 1)); tools: ${H_PICKED[*]}; mix $H_MIX; stall $H_STALL_MS ms; fates after < $H_AFTER reply bytes; timeout $H_TIMEOUT s" ;;
+  esac
+  case " $SCENARIOS " in *" i "*)
+    echo "i: round trips $I_RTTS ms; window $I_WINDOW; tools: ${I_PICKED[*]}; timeout $I_TIMEOUT s" ;;
+  esac
 } >"$OUT_DIR/env.txt"
 cat "$OUT_DIR/env.txt" >&2
 {
@@ -369,6 +467,10 @@ cat "$OUT_DIR/env.txt" >&2
   echo "slow_nth=$SLOW_NTH"
   echo "rtt_ms=$RTT_MS"
   echo "runs=$RUNS"
+  echo "h_runs=$H_RUNS"
+  echo "h_stall_ms=$H_STALL_MS"
+  echo "h_mix=$H_MIX"
+  echo "i_window=$I_WINDOW"
 } >"$META"
 
 # ======================================================================= build helpers
@@ -376,6 +478,8 @@ log "building the pacing shim and the delay line in $WORK"
 cc -O2 -Wall -shared -fPIC -o "$WORK/pacing_shim.so" "$BENCH_DIR/pacing_shim.c" -ldl ||
   die "building bench/pacing_shim.c failed"
 cc -O2 -Wall -o "$WORK/delayline" "$BENCH_DIR/delayline.c" || die "building bench/delayline.c failed"
+cc -std=c11 -O2 -Wall -o "$WORK/pfproxy" "$ROOT/tests/proxy/pfproxy.c" ||
+  die "building tests/proxy/pfproxy.c failed"
 
 # ======================================================================= files
 DOCROOT=$WORK/www
@@ -388,8 +492,8 @@ mkfile() { # PATH SIZE : AES-128-CTR keystream, fast and incompressible
   [ "$(stat -c %s "$1")" -eq "$2" ] || die "making $1 failed"
 }
 
-need_a=0 need_s=0
-for s in $SCENARIOS; do case $s in a) need_a=1 ;; *) need_s=1 ;; esac; done
+need_a=0 need_s=0 need_h=0
+for s in $SCENARIOS; do case $s in a) need_a=1 ;; h) need_h=1 ;; *) need_s=1 ;; esac; done
 declare -A FSIZE=() FSHA=()
 if [ $need_a = 1 ]; then
   for ((i = 0; i < ${#SIZES_A[@]}; i++)); do
@@ -405,6 +509,12 @@ if [ $need_s = 1 ]; then
   FSIZE[s.bin]=$SIZE
   FSHA[s.bin]=$(sha256sum <"$DOCROOT/files/s.bin" | cut -d' ' -f1)
   mkfile "$DOCROOT/files/v64.bin" $((64 * 1048576))
+fi
+if [ $need_h = 1 ]; then
+  log "generating $((H_SIZE / 1048576)) MiB for scenario h"
+  mkfile "$DOCROOT/files/h.bin" "$H_SIZE"
+  FSIZE[h.bin]=$H_SIZE
+  FSHA[h.bin]=$(sha256sum <"$DOCROOT/files/h.bin" | cut -d' ' -f1)
 fi
 mkdir -p "$DOCROOT/verify"
 for f in "$DOCROOT"/files/*; do ln -f "$f" "$DOCROOT/verify/"; done
@@ -670,6 +780,58 @@ scenario_c() {
   nginx_stop
   netns_down
   grep 'delayline:' "$WORK/dl.err" | tail -2 | sed 's/^/c: /' | tee -a "$VERIFY" >&2 || true
+}
+
+# ----------------------------------------------------------------------- scenarios h and i
+# Both run the tools through pfproxy on 127.0.0.1, one fresh proxy per run (run_loop's
+# proxy_start). The L_* settings are local to the function, so later scenarios run direct.
+
+scenario_h() {
+  log "=== scenario h: $((H_SIZE / 1048576)) MiB at 8 streams, chaos campaign of $H_RUNS seeds"
+  COUNTER=
+  nginx_start 127.0.0.1 ""
+  local RUNS=$H_RUNS LONG_RUN=100000 ALL_TOOLS=("${H_PICKED[@]}")
+  local L_PROXY=$WORK/pfproxy L_SEED_BASE=$H_SEED_BASE L_RUN_AFTER_TIMEOUT=1
+  local L_PROXY_ARGS="--chaos-mix $H_MIX --stall-ms $H_STALL_MS --chaos-after $H_AFTER"
+  export L_PROXY L_SEED_BASE L_RUN_AFTER_TIMEOUT L_PROXY_ARGS
+  run_scenario_loop h h.bin "$H_TIMEOUT"
+  # What the proxies did: fates drawn and applied over every run of each tool.
+  local t f
+  for t in "${ALL_TOOLS[@]}"; do
+    f=$(cat "$WORK"/proxy/h.r*."$t".log 2>/dev/null |
+      awk '$1 == "open" { n++ } $1 == "fate" { split($3, a, "="); hit[a[2]]++ }
+        END { printf "%d connections; faults applied:", n; for (k in hit) printf " %s %d", k, hit[k]; if (!length(hit)) printf " none" }')
+    echo "h: $t over $RUNS seeds: $f" | tee -a "$VERIFY" >&2
+  done
+  mkdir -p "$OUT_DIR/proxy-h"
+  cp "$WORK"/proxy/h.r*.log "$OUT_DIR/proxy-h/" 2>/dev/null || true
+  nginx_stop
+}
+
+scenario_i() {
+  local rtt label ttfb
+  COUNTER=
+  nginx_start 127.0.0.1 ""
+  local ALL_TOOLS=("${I_PICKED[@]}") L_PROXY=$WORK/pfproxy L_SEED_BASE= L_RUN_AFTER_TIMEOUT=0 L_PROXY_ARGS
+  export L_PROXY L_SEED_BASE L_RUN_AFTER_TIMEOUT L_PROXY_ARGS
+  for rtt in $I_RTTS; do
+    label=i-rtt${rtt}ms
+    L_PROXY_ARGS="--delay $((rtt / 2)) --window $I_WINDOW"
+    log "=== scenario $label: $((SIZE / 1048576)) MiB through pfproxy $L_PROXY_ARGS"
+    # the path as a client sees it: a new connection's first byte (handshake + request)
+    "$WORK/pfproxy" --upstream "${BASE_URL#http://}" --port-file "$WORK/i.port" --max-seconds 30 \
+      $L_PROXY_ARGS >/dev/null 2>"$WORK/i.proxy.log" </dev/null &
+    local px_pid=$!
+    for _ in $(seq 1 50); do [ -s "$WORK/i.port" ] && break; sleep 0.1; done
+    ttfb=$(curl -s --noproxy '*' --max-time 10 -o /dev/null -w '%{time_starttransfer}' \
+      "http://127.0.0.1:$(cat "$WORK/i.port")/.alive" || true)
+    stop_pid "$px_pid"
+    rm -f "$WORK/i.port"
+    echo "$label: pfproxy $L_PROXY_ARGS: a new connection's first byte after ${ttfb:-?} s (handshake + request = 2 round trips); one connection moves at most $(awk -v w="$I_WINDOW" -v r="$rtt" 'BEGIN { printf "%.1f", w / (r / 2000) / 1048576 }') MiB/s (window / one-way delay)" |
+      tee -a "$VERIFY" >&2
+    run_scenario_loop "$label" s.bin "$I_TIMEOUT"
+  done
+  nginx_stop
 }
 
 # ======================================================================= main
