@@ -75,7 +75,7 @@
 #define STALL_CHUNKS 8.0             /* ... nor for less than 8 chunks' time at the peers' pace */
 #define FIRST_BYTE_SLACK_S 0.05      /* a request is left alone for 2 x TTFB + this */
 #define STALLED_LEFT_S 1e9           /* a stalled stream's time left */
-#define PACE_MIN_NS 1000000ull       /* a request's pace is known after 1 ms of body */
+#define PACE_MIN_NS 1000000ull       /* a request's pace counts at least 1 ms of body */
 #define STEAL_MIN_GAIN_S 0.05        /* a steal must bring the end this much closer */
 
 typedef struct chunk {
@@ -114,7 +114,7 @@ typedef struct worker {
   int started;
   chunk *cur;   /* being filled */
   pf_span span; /* the part in flight */
-  double pace;  /* bytes/s of its last request, after the first byte (under rc->mu) */
+  double pace;  /* bytes/s of its last request, from its first byte (under rc->mu) */
 } worker;
 
 static void flush(worker *w) {
@@ -401,8 +401,13 @@ static void *worker_main(void *arg) {
     pf_status st = pf_fetch(s, &x, &part, rc->gaps ? enqueue_missing : enqueue, w, &w->span);
     pthread_mutex_lock(&w->span.mu);
     w->span.active = 0;
-    uint64_t got = w->span.claimed - w->span.first_at, took = w->span.rx_ns - w->span.first_ns;
-    int measured = w->span.first_ns && took >= PACE_MIN_NS;
+    /* its last request's bytes over the time from its first to its last
+     * byte (at least PACE_MIN_NS: on loopback a part may come in two
+     * callbacks within a millisecond, and it must still count as fast) */
+    uint64_t got = w->span.claimed - w->span.start, took = w->span.rx_ns - w->span.first_ns;
+    int measured = w->span.first_ns && got > 0;
+    if (took < PACE_MIN_NS)
+      took = PACE_MIN_NS;
     pthread_mutex_unlock(&w->span.mu);
     pthread_mutex_lock(&rc->mu);
     if (measured) /* the pace of its last request, under rc->mu for steal() */
