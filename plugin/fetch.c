@@ -299,7 +299,8 @@ whole:
   /* the whole object, from byte 0 */
   if (x->status == 206) {
     if (x->have_cr != 1 || x->cr_unsat || x->cr_start != 0 ||
-        (s->size != PF_SIZE_UNKNOWN && x->cr_total != s->size)) {
+        (s->size != PF_SIZE_UNKNOWN && x->cr_total != s->size) ||
+        (x->have_cl && x->cl != x->cr_end - x->cr_start + 1)) {
       why(x, PF_E_BAD_REPLY, "%s sent a 206 with an unexpected Content-Range", url);
       return -1;
     }
@@ -343,12 +344,29 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
   if (x->span) {
     /* claim the bytes before delivering them: a thief may have taken the
      * rest of the part */
+    uint64_t now = pf_now_ns();
     pthread_mutex_lock(&x->span->mu);
     x->stop_at = x->span->end;
     if (to > x->stop_at)
       to = x->stop_at;
+    if (!x->span->first_ns) {
+      /* a rate counts from the first body byte, not from the request: the
+       * time to it is a round trip (or two), not the stream's pace */
+      x->span->first_ns = now;
+      x->span->first_at = to > x->span->claimed ? to : x->span->claimed;
+      curl_off_t us = 0;
+      curl_easy_getinfo(x->easy, CURLINFO_STARTTRANSFER_TIME_T, &us);
+      x->span->ttfb_ns = us > 0 ? (uint64_t)us * 1000u : now - x->span->t0_ns;
+      x->span->prev_ns = x->span->mark_ns = now;
+      x->span->prev_at = x->span->mark_at = x->span->first_at;
+    }
+    x->span->rx_ns = now;
     if (to > x->span->claimed)
       x->span->claimed = to;
+    if (now - x->span->mark_ns >= PF_RATE_WINDOW_NS) {
+      x->span->prev_ns = x->span->mark_ns, x->span->prev_at = x->span->mark_at;
+      x->span->mark_ns = now, x->span->mark_at = x->span->claimed;
+    }
     pthread_mutex_unlock(&x->span->mu);
   } else if (x->stop_at != PF_SIZE_UNKNOWN && to > x->stop_at) {
     to = x->stop_at;
@@ -835,9 +853,29 @@ static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_
   return 0;
 }
 
+/* Has run() stopped trusting ranges while this transfer asks for one? */
+static int distrusted(const pf_span *span) {
+  return span && span->trust && !span->trust->whole && atomic_load(&span->trust->distrust);
+}
+
+/* Has a thief taken all that this request has not delivered yet (its end
+ * lowered below what it asked for, down to what it claimed)? */
+static int taken_over(struct pf_xfer *x) {
+  if (!x->span)
+    return 0;
+  pthread_mutex_lock(&x->span->mu);
+  int taken = x->span->end != PF_SIZE_UNKNOWN && x->span->claimed >= x->span->end &&
+              (x->req_end == PF_SIZE_UNKNOWN || x->span->end < x->req_end);
+  pthread_mutex_unlock(&x->span->mu);
+  return taken;
+}
+
 /* Run the transfer until it ends, it pauses (until_paused), or the session
  * stops. Returns the transfer's CURLcode; CURLE_ABORTED_BY_CALLBACK when
- * stopped; CURLE_AGAIN when paused. */
+ * stopped (or run() no longer trusts ranges); CURLE_AGAIN when paused.
+ * A request whose rest a thief has taken ends here at once, without waiting
+ * for a byte that may never come (a stalled reply): stopped_early, with
+ * CURLE_WRITE_ERROR as when on_write ends it (the connection goes with it). */
 static CURLcode drive(struct pf_xfer *x, int until_paused) {
   pf_session *s = x->s;
   uint64_t stall_ns = (uint64_t)s->cfg->stall_timeout_ms * 1000000ull;
@@ -849,8 +887,12 @@ static CURLcode drive(struct pf_xfer *x, int until_paused) {
       return CURLE_AGAIN;
     if (!running)
       break;
-    if (pf_stopping(s))
+    if (pf_stopping(s) || distrusted(x->span))
       return CURLE_ABORTED_BY_CALLBACK;
+    if (taken_over(x)) {
+      x->stopped_early = 1;
+      return CURLE_WRITE_ERROR;
+    }
     if (stall_ns && pf_now_ns() - x->last_rx_ns > stall_ns) {
       snprintf(x->errbuf, sizeof x->errbuf, "no data for %.1f s (stall_timeout)",
                (double)stall_ns / 1e9);
@@ -963,12 +1005,36 @@ static void backoff(struct pf_xfer *x, unsigned tries, long wait_s) {
   ms = ms / 2 + (long)(x->rng % (uint64_t)(ms / 2 + 1)); /* jitter: [ms/2, ms] */
   if (wait_s >= 0 && wait_s * 1000 > ms)
     ms = wait_s * 1000 > 600000 ? 600000 : wait_s * 1000;
-  while (ms > 0 && !pf_stopping(x->s)) {
+  while (ms > 0 && !pf_stopping(x->s) && !distrusted(x->span)) {
     long step = ms > 100 ? 100 : ms;
     struct timespec ts = {0, step * 1000000L};
     nanosleep(&ts, NULL);
     ms -= step;
   }
+}
+
+/* A bad reply to a ranged request of run(), counted by kind (a 200: the
+ * Range was ignored; anything else: a wrong Content-Range or length). The
+ * same kind from PF_DISTRUST_AFTER requests is the server's way, not a
+ * glitch: run() stops trusting ranges. In the whole-object fetch that follows
+ * a bad reply is final. */
+static void count_bad(struct pf_xfer *x, attempt *a) {
+  pf_span *span = x->span;
+  if (!span || !span->trust || a->st != PF_E_BAD_REPLY)
+    return;
+  pf_trust *t = span->trust;
+  if (t->whole) {
+    a->retry = 0;
+    return;
+  }
+  if (x->req_start == 0 && x->req_end == PF_SIZE_UNKNOWN)
+    return; /* not a ranged request */
+  int kind = x->status == 200 ? PF_BAD_IGNORED : PF_BAD_RANGE;
+  unsigned n = atomic_fetch_add(&t->bad[kind], 1) + 1;
+  if (n >= PF_DISTRUST_AFTER && atomic_exchange(&t->distrust, 1) == 0)
+    pf_log(x->s, "%u ranged requests answered the same wrong way (%s): no longer trusting ranges; "
+           "fetching the rest with one request for the whole object",
+           n, kind == PF_BAD_IGNORED ? "Range ignored" : "wrong Content-Range");
 }
 
 static int discard_data(void *ctx, uint64_t off, const void *buf, size_t len) {
@@ -1228,13 +1294,20 @@ pf_status pf_fetch(pf_session *s, struct pf_xfer **xp, const pf_part *part, pf_d
   uint64_t pos = part->offset;
   uint64_t t0 = pf_now_ns();
   unsigned tries = 0;
-  attempt a;
+  attempt a = {PF_OK, 0, 0, -1, ""};
   atomic_fetch_add(&s->active, 1);
   unsigned act = atomic_load(&s->active), mx = atomic_load(&s->max_active);
   while (act > mx && !atomic_compare_exchange_weak(&s->max_active, &mx, act))
     ;
+  /* run()'s one GET of the whole object, after it stopped trusting ranges */
+  int ranged = s->ranges && !(span && span->trust && span->trust->whole);
   for (;;) {
     CURLcode rc;
+    if (distrusted(span)) { /* no further ranged request: run() takes over */
+      a.st = PF_E_BAD_REPLY;
+      snprintf(a.why, sizeof a.why, "%s: ranges are not trusted", url);
+      break;
+    }
     end = span_end(span, end);
     if (end != PF_SIZE_UNKNOWN && pos >= end) { /* a thief took the rest */
       a.st = PF_OK;
@@ -1244,6 +1317,13 @@ pf_status pf_fetch(pf_session *s, struct pf_xfer **xp, const pf_part *part, pf_d
     x->ctx = ctx;
     x->span = span;
     x->stop_at = end;
+    if (span) { /* a new request: its rate and time to first byte start now */
+      pthread_mutex_lock(&span->mu);
+      span->start = pos;
+      span->t0_ns = pf_now_ns();
+      span->first_ns = 0;
+      pthread_mutex_unlock(&span->mu);
+    }
     if (continue_probe) {
       /* continue the probe's reply: its first bytes are part 0's */
       continue_probe = 0;
@@ -1255,7 +1335,7 @@ pf_status pf_fetch(pf_session *s, struct pf_xfer **xp, const pf_part *part, pf_d
       rc = drive(x, 0);
     } else {
       x->pos = pos;
-      if (start_request(x, url, s->ranges, pos, end, !s->cross_host) != 0) {
+      if (start_request(x, url, ranged, pos, end, !s->cross_host) != 0) {
         a.st = PF_E_NOMEM;
         snprintf(a.why, sizeof a.why, "cannot start a transfer for %s", url);
         break;
@@ -1263,6 +1343,7 @@ pf_status pf_fetch(pf_session *s, struct pf_xfer **xp, const pf_part *part, pf_d
       rc = drive(x, 0);
     }
     a = judge(x, rc);
+    count_bad(x, &a);
     uint64_t reached = x->pos;
     if (a.st == PF_OK && a.more && reached <= pos) {
       /* "the rest is the next request's" with nothing delivered: a server
@@ -1281,7 +1362,7 @@ pf_status pf_fetch(pf_session *s, struct pf_xfer **xp, const pf_part *part, pf_d
     if (a.st == PF_OK)
       break;
     tries++;
-    if (!a.retry || tries >= s->cfg->retries || atomic_load(&s->stop))
+    if (!a.retry || tries >= s->cfg->retries || atomic_load(&s->stop) || distrusted(span))
       break;
     atomic_fetch_add(&s->retries, 1);
     pf_log(s, "bytes %llu-%llu: %s; attempt %u of %u", (unsigned long long)pos,
@@ -1290,6 +1371,8 @@ pf_status pf_fetch(pf_session *s, struct pf_xfer **xp, const pf_part *part, pf_d
     backoff(x, tries, a.wait_s);
   }
   atomic_fetch_sub(&s->active, 1);
+  if (a.st != PF_OK && distrusted(span) && !atomic_load(&s->stop))
+    return PF_E_BAD_REPLY; /* not the session's failure: run() fetches the rest without ranges */
   if (a.st == PF_OK) {
     atomic_fetch_add(&s->parts_done, 1);
     if (s->log && pos > part->offset) {

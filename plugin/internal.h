@@ -155,16 +155,44 @@ size_t pf_queue_len(pf_queue *q);
 
 /* ---- work stealing ----------------------------------------------------- */
 
+/* What run() learns about the server's ranged replies, shared by its
+ * workers (run.c creates it, fetch.c counts into it). A bad reply of the
+ * same kind (a 206 with the wrong range, or a 200 to a ranged request) from
+ * PF_DISTRUST_AFTER requests is no glitch: distrust is set, every ranged
+ * request of the run ends, and run() fetches what is missing with one GET of
+ * the whole object (whole = 1, set before that fetch starts; a bad reply is
+ * then final). */
+#define PF_DISTRUST_AFTER 3
+enum { PF_BAD_RANGE, PF_BAD_IGNORED, PF_BAD__KINDS };
+typedef struct pf_trust {
+  atomic_uint bad[PF_BAD__KINDS];
+  atomic_int distrust;
+  int whole;
+} pf_trust;
+
 /* A part in flight whose end a thief may lower (run.c). The fetching thread
  * claims bytes under mu before it delivers them; a thief never moves end
- * below claimed, so no byte is ever delivered twice. */
+ * below claimed, so no byte is ever delivered twice. A transfer whose end is
+ * lowered to what it has claimed ends at once (fetch.c's drive()), byte or
+ * no byte. The timing fields are written by fetch.c under mu and read by
+ * run.c's thieves. */
+#define PF_RATE_WINDOW_NS 500000000ull
 typedef struct pf_span {
   pthread_mutex_t mu;
-  uint64_t start;   /* where the current request began */
-  uint64_t claimed; /* delivered (or being delivered) up to here */
-  uint64_t end;     /* exclusive; lowered by a thief */
-  uint64_t t0_ns;   /* when the current request began */
+  uint64_t start;    /* where the current request began */
+  uint64_t claimed;  /* delivered (or being delivered) up to here */
+  uint64_t end;      /* exclusive; lowered by a thief */
+  uint64_t t0_ns;    /* when the current request went out */
+  uint64_t first_ns; /* when its first body byte came (0: not yet) */
+  uint64_t first_at; /* claimed then */
+  uint64_t rx_ns;    /* when its last body byte came */
+  /* the rate over the last one or two windows: (claimed - prev_at) / (now -
+   * prev_ns); mark moves every PF_RATE_WINDOW_NS and prev takes its place */
+  uint64_t prev_ns, prev_at, mark_ns, mark_at;
+  uint64_t ttfb_ns;  /* time to first byte of this stream's latest request that got one (0: none) */
   int active;
+  int stolen;        /* the part was taken from another stream */
+  pf_trust *trust;   /* run()'s, or NULL */
 } pf_span;
 
 /* ---- sessions ---------------------------------------------------------- */

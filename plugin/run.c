@@ -13,23 +13,50 @@
  * queue full blocks: that is the backpressure that keeps a fast network from
  * outrunning a slow disk.
  * Work stealing: a worker that runs out of planned parts takes over the tail
- * of the part that will take longest to finish (remaining bytes over that
- * stream's own rate). The victim keeps what it can fetch by the time the
- * whole pool would finish the remaining bytes at the pool's current rate
- * (equal streams: an equal share; a stream far slower than its peers: a
- * sliver), the thief takes the rest if it is at least MIN_STEAL (or
- * MIN_STEAL_SLOW when the victim has more than SLOW_SECS left). Nobody takes
- * from a stream that ends within STEAL_MIN_LEFT_S, and a thief whose last
- * reply was cut short (so its HTTP/1.1 connection is gone and it would pay a
- * handshake and a slow start) only from one with COLD_MIN_LEFT_S left. The victim's
- * transfer sees its new end in its data callback (pf_span) and ends its
- * reply there. The number of connections never exceeds the worker count.
+ * of the part expected to finish last. Expectations come from the streams'
+ * pace (steal(), peers_pace()):
+ *   - a request's rate clock starts at its first body byte (pf_span
+ *     first_ns), not when it went out: the time to first byte (TTFB, as
+ *     libcurl measured it for every request, the probe's included) is a
+ *     round trip or two, not the stream's speed;
+ *   - a request still inside a normal TTFB (2 x the longest measured, plus
+ *     FIRST_BYTE_SLACK_S) is never a victim; a request that was itself stolen
+ *     not before a stall's time either, so a range cannot bounce between
+ *     streams on a long round trip;
+ *   - a stream with no byte for much longer than its peers' pace (STALL_CHUNKS
+ *     chunks at their rate, at least STALL_MIN_NS and 2 x TTFB; twice that
+ *     for one that never had a first byte) is stalled: a thief takes its whole
+ *     remaining range, and its transfer ends at once (fetch.c's drive() sees
+ *     its end lowered to what it claimed, without waiting for a byte);
+ *     stall_timeout stays the absolute backstop of a lone stream;
+ *   - otherwise the thief takes [split, end) where the two are expected to end
+ *     together: the victim fetches the part it keeps at its own rate while
+ *     the thief pays a TTFB (two with no open connection: handshake) and then
+ *     fetches the rest at the peers' pace; and only if the thief is expected
+ *     to be done at least STEAL_MIN_GAIN_S before the victim would have been.
+ *     So a steal never makes the total slower than not stealing, by the
+ *     estimates. A stream far slower than its peers near the end keeps a
+ *     sliver (hedging the tail). Nobody takes from a stream that ends within
+ *     STEAL_MIN_LEFT_S (COLD_MIN_LEFT_S for a thief without an open
+ *     connection), nor less than MIN_STEAL (MIN_STEAL_SLOW from a stream with
+ *     more than SLOW_SECS left; any amount from a stalled one).
+ * The victim's transfer sees its new end in its data callback (pf_span) and
+ * ends its reply there. The number of connections never exceeds the worker
+ * count.
+ * Ranges not trusted (pf_trust): when the same kind of bad reply to ranged
+ * requests (a wrong Content-Range, or a 200 that ignores Range) comes from
+ * PF_DISTRUST_AFTER requests, every ranged request ends, the first round
+ * ends, and a second round of one worker fetches the whole object with one
+ * plain GET (checked as a whole reply: 200, length, validator), delivering
+ * only the bytes no part stored (enqueue_missing); a bad reply there is
+ * final (exit 3). Seconds, not 15 retries with backoff per part.
  * Failure: the first error (pf_fail) sets s->stop; every blocked push/pop
  * and every transfer sees it within 100 ms, so nobody waits on a queue that
  * nobody drains and nobody produces for a writer that died.
  *
  * Lock order: rc->mu (part dispenser) before a worker's span.mu; the
- * queues' mutexes are leaves; s->mu is taken inside pf_sink_store only.
+ * queues' mutexes are leaves; s->mu is taken inside pf_sink_store only (and
+ * by run_whole() between the rounds, when no worker runs).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +71,12 @@
 #define RATE_WARMUP_NS 300000000ull  /* a stream's rate is known after 300 ms */
 #define STEAL_RETRY_MS 50            /* an idle worker looks again (sooner when a part ends) */
 #define CHUNK_HOLD_NS 250000000ull   /* a partly filled chunk is flushed after 250 ms */
+#define STALL_MIN_NS 1000000000ull   /* no byte for less is never a stall */
+#define STALL_CHUNKS 8.0             /* ... nor for less than 8 chunks' time at the peers' pace */
+#define FIRST_BYTE_SLACK_S 0.05      /* a request is left alone for 2 x TTFB + this */
+#define STALLED_LEFT_S 1e9           /* a stalled stream's time left */
+#define PACE_MIN_NS 1000000ull       /* a request's pace counts at least 1 ms of body */
+#define STEAL_MIN_GAIN_S 0.05        /* a steal must bring the end this much closer */
 
 typedef struct chunk {
   uint64_t off;
@@ -64,8 +97,15 @@ typedef struct run_ctx {
   size_t nworkers;
   uint64_t t0_ns, fetched0; /* for the pool's rate */
   pf_queue full;  /* filled chunks, to the writer */
+  size_t depth;   /* its capacity */
+  int full_gone;  /* destroyed, and not made again (out of memory) */
   pf_queue empty; /* the pool */
   size_t chunk_size;
+  struct view *views; /* steal()'s copy of the spans, under mu */
+  double *rates;      /* ... and its scratch for the median */
+  pf_trust trust;     /* the server's ranged replies (fetch.c counts) */
+  pf_range *gaps;     /* the whole-object round: the bytes to deliver */
+  size_t ngaps;
 } run_ctx;
 
 typedef struct worker {
@@ -74,6 +114,7 @@ typedef struct worker {
   int started;
   chunk *cur;   /* being filled */
   pf_span span; /* the part in flight */
+  double pace;  /* bytes/s of its last request, from its first byte (under rc->mu) */
 } worker;
 
 static void flush(worker *w) {
@@ -118,80 +159,187 @@ static int enqueue(void *ctx, uint64_t off, const void *buf, size_t len) {
   return 0;
 }
 
-/* Take over the tail of the slowest-finishing part. Called with rc->mu
- * held. Returns 1 and fills *part if there was something worth taking;
- * *busy says whether other parts are still in flight (worth waiting for). */
+/* What a thief knows of one stream, copied under its span's lock. */
+typedef struct view {
+  uint64_t claimed, end, t0_ns, first_ns, prev_ns, prev_at, rx_ns, ttfb_ns;
+  int active, stolen;
+} view;
+
+typedef struct pace {
+  double ttfb, rate, gap; /* s, bytes/s, s: no byte for longer is a stall */
+} pace;
+
+/* A stream's rate over its last window or two (0: not known yet). */
+static double window_rate(const view *v, uint64_t now) {
+  if (!v->first_ns || now - v->prev_ns < RATE_WARMUP_NS)
+    return 0;
+  return ((double)(v->claimed - v->prev_at) + 1) / ((double)(now - v->prev_ns) / 1e9);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* The streams' pace: the time to a first byte (the longest any stream
+ * measured: a new request pays it) and the median rate of the streams (a
+ * running one's recent rate, else what its last request did; a trickling
+ * stream does not drag it down), else the pool's rate per stream. */
+static pace peers_pace(const run_ctx *rc, const view *v, uint64_t now) {
+  pace p = {0, 0, 0};
+  double *r = rc->rates;
+  size_t n = 0;
+  for (size_t i = 0; i < rc->nworkers; i++) {
+    if ((double)v[i].ttfb_ns / 1e9 > p.ttfb)
+      p.ttfb = (double)v[i].ttfb_ns / 1e9;
+    double x = v[i].active && now - v[i].rx_ns < STALL_MIN_NS ? window_rate(&v[i], now) : 0;
+    if (x <= 0)
+      x = rc->ws[i].pace;
+    if (x > 0)
+      r[n++] = x;
+  }
+  if (p.ttfb == 0)
+    p.ttfb = (double)RATE_WARMUP_NS / 1e9; /* nothing measured yet */
+  if (n) {
+    qsort(r, n, sizeof *r, cmp_double);
+    p.rate = n % 2 ? r[n / 2] : (r[n / 2 - 1] + r[n / 2]) / 2;
+  } else {
+    double elapsed = (double)(now - rc->t0_ns) / 1e9;
+    uint64_t got = atomic_load(&rc->s->bytes_fetched) - rc->fetched0;
+    p.rate = elapsed > 0 ? (double)got / elapsed / (double)rc->nworkers : 0;
+  }
+  /* a stall: no byte for STALL_CHUNKS times what a peer takes for a chunk,
+   * and never less than STALL_MIN_NS or two first-byte times */
+  p.gap = (double)STALL_MIN_NS / 1e9;
+  if (2 * p.ttfb > p.gap)
+    p.gap = 2 * p.ttfb;
+  if (p.rate > 0 && STALL_CHUNKS * (double)rc->chunk_size / p.rate > p.gap)
+    p.gap = STALL_CHUNKS * (double)rc->chunk_size / p.rate;
+  return p;
+}
+
+/* When would the stream of v finish its remaining bytes, and at what rate
+ * (0: stalled)? *quiet: how long it has had no byte. Returns 0 if nobody may
+ * take from it now: it is still inside a normal time to first byte (a stolen
+ * request: inside a stall's time), as a new request would be. */
+static int expect_finish(const view *v, const pace *p, uint64_t now, double *left, double *rate,
+                         double *quiet) {
+  double remaining = (double)(v->end - v->claimed);
+  *rate = p->rate;
+  if (!v->first_ns) {
+    double since = (double)(now - v->t0_ns) / 1e9;
+    *quiet = since;
+    double stall = 2 * p->gap > 4 * p->ttfb ? 2 * p->gap : 4 * p->ttfb;
+    if (since < 2 * p->ttfb + FIRST_BYTE_SLACK_S || (v->stolen && since < stall))
+      return 0;
+    if (since >= stall)
+      *rate = 0; /* headers, maybe, but no body: stalled */
+  } else {
+    *quiet = (double)(now - v->rx_ns) / 1e9;
+    double own = window_rate(v, now);
+    if (*quiet > p->gap)
+      *rate = 0; /* delivered, then nothing for much longer than its peers' pace */
+    else if (own > 0)
+      *rate = own;
+  }
+  *left = *rate > 0 ? remaining / *rate : STALLED_LEFT_S;
+  return 1;
+}
+
+/* Take over the tail of the part expected to finish last, if the thief (who
+ * pays a time to first byte, twice with no open connection) is expected to
+ * finish what it takes sooner than that stream would: stealing never makes
+ * the total slower than not stealing. The split point balances the two: the
+ * victim keeps what it fetches in the time the thief needs for the rest; a
+ * stalled victim keeps nothing and its transfer ends at once (drive()).
+ * Called with rc->mu held. Returns 1 and fills *part if there was something
+ * worth taking; *busy says whether other parts are still in flight. */
 static int steal(run_ctx *rc, worker *self, int warm, pf_part *part, size_t *victim,
-                 double *victim_left, int *busy) {
-  uint64_t now = pf_now_ns();
-  double elapsed = (double)(now - rc->t0_ns) / 1e9;
-  double pool_rate =
-      elapsed > 0 ? (double)(atomic_load(&rc->s->bytes_fetched) - rc->fetched0) / elapsed : 0;
-  worker *best = NULL;
-  double best_left = 0, best_rate = 0;
-  uint64_t all_remaining = 0;
+                 double *victim_left, double *victim_quiet, int *busy) {
+  view *v = rc->views;
+  for (size_t i = 0; i < rc->nworkers; i++) {
+    pf_span *sp = &rc->ws[i].span;
+    pthread_mutex_lock(&sp->mu);
+    v[i] = (view){sp->claimed, sp->end, sp->t0_ns, sp->first_ns, sp->prev_ns,
+                  sp->prev_at, sp->rx_ns, sp->ttfb_ns, sp->active, sp->stolen};
+    pthread_mutex_unlock(&sp->mu);
+  }
+  uint64_t now = pf_now_ns(); /* after the copies: no time in them is later */
+  pace p = peers_pace(rc, v, now);
+  size_t best = 0;
+  int found = 0;
+  double best_left = 0, best_rate = 0, best_quiet = 0;
   *busy = 0;
   for (size_t i = 0; i < rc->nworkers; i++) {
-    worker *w = &rc->ws[i];
-    if (w == self)
+    if (&rc->ws[i] == self || !v[i].active || v[i].end == PF_SIZE_UNKNOWN ||
+        v[i].end <= v[i].claimed)
       continue;
-    pthread_mutex_lock(&w->span.mu);
-    if (w->span.active && w->span.end > w->span.claimed) {
-      *busy = 1;
-      uint64_t remaining = w->span.end - w->span.claimed;
-      uint64_t ran = now - w->span.t0_ns, done = w->span.claimed - w->span.start;
-      /* a stream's own rate, once it has run long enough to say: a stream
-       * that delivered almost nothing in that time is known to be slow */
-      double rate = ran > RATE_WARMUP_NS ? ((double)done + 1) / ((double)ran / 1e9) : 0;
-      double per_stream = pool_rate > 0 ? pool_rate / (double)rc->nworkers : 0;
-      double left = rate > 0 ? remaining / rate
-                    : per_stream > 0 ? remaining / per_stream
-                                     : (double)remaining; /* no rates yet: the largest */
-      all_remaining += remaining;
-      if (!best || left > best_left) {
-        best = w;
-        best_left = left;
-        best_rate = rate;
-      }
+    *busy = 1;
+    double left, rate, quiet;
+    if (!expect_finish(&v[i], &p, now, &left, &rate, &quiet))
+      continue;
+    if (!found || left > best_left) {
+      found = 1;
+      best = i;
+      best_left = left, best_rate = rate, best_quiet = quiet;
     }
-    pthread_mutex_unlock(&w->span.mu);
   }
+  if (!found || p.rate <= 0)
+    return 0;
   /* a new request costs a round trip or two: not worth it for a stream about
-   * to finish anyway */
-  if (!best || best_left < STEAL_MIN_LEFT_S)
+   * to finish anyway; a thief without an open connection also pays a
+   * handshake and a slow start */
+  if (best_left < (warm ? STEAL_MIN_LEFT_S : COLD_MIN_LEFT_S))
     return 0;
-  /* a thief without an open connection pays a handshake and a slow start:
-   * only worth it for a stream that is far from done */
-  if (!warm && best_left < COLD_MIN_LEFT_S)
-    return 0;
+  double cost = warm ? p.ttfb : 2 * p.ttfb;
+  double rt = self->pace > 0 ? self->pace : p.rate; /* the thief's pace */
+  worker *w = &rc->ws[best];
   int got = 0;
-  pthread_mutex_lock(&best->span.mu);
-  uint64_t remaining = best->span.active ? best->span.end - best->span.claimed : 0;
+  pthread_mutex_lock(&w->span.mu);
+  uint64_t remaining = w->span.active && w->span.end > w->span.claimed
+                           ? w->span.end - w->span.claimed
+                           : 0;
   if (remaining > 0) {
-    /* the victim keeps what it can fetch while the pool finishes the rest;
-     * with no rate yet, half */
-    uint64_t keep = remaining / 2;
-    if (best_rate > 0 && pool_rate > 0) {
-      double k = best_rate * (double)all_remaining / pool_rate;
-      keep = k < (double)remaining ? (uint64_t)k : remaining;
+    /* keep k where the two end together: k / rv = cost + (R - k) / rt */
+    double R = (double)remaining, keep = 0;
+    if (best_rate > 0) {
+      keep = (cost + R / rt) / (1 / best_rate + 1 / rt);
+      keep = keep < 0 ? 0 : keep > R ? R : keep;
     }
-    uint64_t take = remaining - keep;
-    uint64_t least = best_left > SLOW_SECS ? MIN_STEAL_SLOW : MIN_STEAL;
-    if (take >= least) {
-      part->offset = best->span.end - take;
+    uint64_t take = remaining - (uint64_t)keep;
+    double thief_done = cost + (double)take / rt;
+    uint64_t least = best_rate == 0 ? 1 : best_left > SLOW_SECS ? MIN_STEAL_SLOW : MIN_STEAL;
+    if (take >= least && thief_done + STEAL_MIN_GAIN_S < best_left) {
+      part->offset = w->span.end - take;
       part->length = take;
       part->index = (uint32_t)atomic_fetch_add(&rc->s->parts_total, 1);
-      best->span.end = part->offset;
+      w->span.end = part->offset;
       got = 1;
     }
   }
-  pthread_mutex_unlock(&best->span.mu);
+  pthread_mutex_unlock(&w->span.mu);
   if (got) {
     atomic_fetch_add(&rc->s->steals, 1);
-    *victim = (size_t)(best - rc->ws);
-    *victim_left = best_left;
+    *victim = best;
+    *victim_left = best_rate > 0 ? best_left : -1;
+    *victim_quiet = best_quiet;
   }
   return got;
+}
+
+/* The data callback of the whole-object GET after ranges lost our trust:
+ * only the bytes no part delivered (rc->gaps) go on. */
+static int enqueue_missing(void *ctx, uint64_t off, const void *buf, size_t len) {
+  worker *w = ctx;
+  const run_ctx *rc = w->rc;
+  uint64_t end = off + len;
+  for (size_t i = 0; i < rc->ngaps && rc->gaps[i].start < end; i++) {
+    uint64_t a = rc->gaps[i].start > off ? rc->gaps[i].start : off;
+    uint64_t b = rc->gaps[i].end < end ? rc->gaps[i].end : end;
+    if (a < b && enqueue(w, a, (const unsigned char *)buf + (a - off), (size_t)(b - a)) != 0)
+      return -1;
+  }
+  return 0;
 }
 
 static void *worker_main(void *arg) {
@@ -203,30 +351,35 @@ static void *worker_main(void *arg) {
     pf_fail(s, PF_E_NOMEM, "cannot create a transfer");
     return NULL;
   }
-  int stealing = s->ranges && !s->in_order;
+  int stealing = s->ranges && !s->in_order && !rc->trust.whole;
   for (;;) {
     pf_part part;
     int have = 0, stolen = 0, busy = 0;
     size_t victim = 0;
-    double victim_left = 0;
+    double victim_left = 0, victim_quiet = 0;
     pthread_mutex_lock(&rc->mu);
-    if (!atomic_load(&s->stop)) {
+    int go = !atomic_load(&s->stop) && (rc->trust.whole || !atomic_load(&rc->trust.distrust));
+    if (go) {
       if (rc->next < rc->nparts) {
         part = rc->parts[rc->next++];
         have = 1;
       } else if (stealing) {
-        have = stolen = steal(rc, w, pf_xfer_warm(x), &part, &victim, &victim_left, &busy);
+        have = stolen = steal(rc, w, pf_xfer_warm(x), &part, &victim, &victim_left,
+                              &victim_quiet, &busy);
       }
     }
     if (have) {
       pthread_mutex_lock(&w->span.mu);
       w->span.start = w->span.claimed = part.offset;
       w->span.end = part.length == PF_SIZE_UNKNOWN ? PF_SIZE_UNKNOWN : part.offset + part.length;
-      w->span.t0_ns = pf_now_ns();
+      w->span.t0_ns = w->span.rx_ns = pf_now_ns();
+      w->span.first_ns = 0;
+      w->span.stolen = stolen;
+      w->span.trust = &rc->trust;
       w->span.active = 1;
       pthread_mutex_unlock(&w->span.mu);
     }
-    if (!have && busy && !atomic_load(&s->stop)) {
+    if (!have && busy && go) {
       /* nothing worth taking yet; a stream may turn out slow: look again
        * soon, or at once when a part ends (the last one: time to go) */
       pf_cond_wait_ms(&rc->idle_cv, &rc->mu, STEAL_RETRY_MS);
@@ -236,15 +389,29 @@ static void *worker_main(void *arg) {
     pthread_mutex_unlock(&rc->mu);
     if (!have)
       break;
-    if (stolen) /* logged outside rc->mu: a slow log must not stall the others */
+    /* logged outside rc->mu: a slow log must not stall the others */
+    if (stolen && victim_left < 0)
+      pf_log(s, "stream %zu takes bytes %llu-%llu from stream %zu (stalled: no byte for %.1f s)",
+             (size_t)(w - rc->ws), (unsigned long long)part.offset,
+             (unsigned long long)(part.offset + part.length - 1), victim, victim_quiet);
+    else if (stolen)
       pf_log(s, "stream %zu takes bytes %llu-%llu from stream %zu (%.1f s left there)",
              (size_t)(w - rc->ws), (unsigned long long)part.offset,
              (unsigned long long)(part.offset + part.length - 1), victim, victim_left);
-    pf_status st = pf_fetch(s, &x, &part, enqueue, w, &w->span);
+    pf_status st = pf_fetch(s, &x, &part, rc->gaps ? enqueue_missing : enqueue, w, &w->span);
     pthread_mutex_lock(&w->span.mu);
     w->span.active = 0;
+    /* its last request's bytes over the time from its first to its last
+     * byte (at least PACE_MIN_NS: on loopback a part may come in two
+     * callbacks within a millisecond, and it must still count as fast) */
+    uint64_t got = w->span.claimed - w->span.start, took = w->span.rx_ns - w->span.first_ns;
+    int measured = w->span.first_ns && got > 0;
+    if (took < PACE_MIN_NS)
+      took = PACE_MIN_NS;
     pthread_mutex_unlock(&w->span.mu);
     pthread_mutex_lock(&rc->mu);
+    if (measured) /* the pace of its last request, under rc->mu for steal() */
+      w->pace = (double)got / ((double)took / 1e9);
     pthread_cond_broadcast(&rc->idle_cv);
     pthread_mutex_unlock(&rc->mu);
     flush(w); /* what arrived before a failure is good data too */
@@ -270,6 +437,77 @@ static void *writer_main(void *arg) {
       break; /* pf_fail has stopped everyone */
   }
   return NULL;
+}
+
+/* One round: the writer and nworkers workers over rc->parts until all have
+ * ended; then the queue of full chunks is closed and the writer drains it. */
+static void run_round(run_ctx *rc, size_t nworkers) {
+  pf_session *s = rc->s;
+  pthread_t writer;
+  if (pthread_create(&writer, NULL, writer_main, rc) != 0) {
+    pf_fail(s, PF_E_INTERNAL, "cannot start the writer thread");
+    return;
+  }
+  size_t started = 0;
+  rc->nworkers = nworkers;
+  rc->next = 0;
+  rc->t0_ns = pf_now_ns();
+  rc->fetched0 = atomic_load(&s->bytes_fetched);
+  for (size_t i = 0; i < nworkers; i++) {
+    rc->ws[i].rc = rc;
+    rc->ws[i].started = pthread_create(&rc->ws[i].th, NULL, worker_main, &rc->ws[i]) == 0;
+    started += (size_t)rc->ws[i].started;
+  }
+  if (started == 0)
+    pf_fail(s, PF_E_INTERNAL, "cannot start any worker thread");
+  for (size_t i = 0; i < nworkers; i++)
+    if (rc->ws[i].started)
+      pthread_join(rc->ws[i].th, NULL);
+  pf_queue_close(&rc->full); /* the writer drains what is left, then ends */
+  pthread_join(writer, NULL);
+}
+
+/* Ranges lost our trust (pf_trust): every thread of the first round has
+ * ended and what it delivered is stored. The bytes still missing come from
+ * one GET of the whole object on one stream, checked as a whole reply
+ * (status 200, length, validator); a bad one is final. */
+static void run_whole(run_ctx *rc) {
+  pf_session *s = rc->s;
+  pthread_mutex_lock(&s->mu);
+  size_t n = s->written.n + 1;
+  rc->gaps = malloc(n * sizeof *rc->gaps);
+  uint64_t at = 0, missing = 0;
+  for (size_t i = 0; rc->gaps && i <= s->written.n; i++) {
+    uint64_t upto = i < s->written.n ? s->written.v[i].start : s->size;
+    if (upto > at) {
+      rc->gaps[rc->ngaps++] = (pf_range){at, upto};
+      missing += upto - at;
+    }
+    if (i < s->written.n)
+      at = s->written.v[i].end;
+  }
+  pthread_mutex_unlock(&s->mu);
+  pf_part *whole = realloc(rc->parts, sizeof *whole);
+  if (whole)
+    rc->parts = whole;
+  if (!rc->gaps || !whole) {
+    pf_fail(s, PF_E_NOMEM, "out of memory");
+    return;
+  }
+  pf_queue_destroy(&rc->full); /* the first round closed it: a new one */
+  if (pf_queue_init(&rc->full, rc->depth, &s->stop) != 0) {
+    rc->full_gone = 1;
+    pf_fail(s, PF_E_NOMEM, "out of memory");
+    return;
+  }
+  if (rc->ngaps == 0)
+    return; /* the parts delivered everything after all */
+  pf_log(s, "%llu bytes in %zu ranges still missing: one GET of the whole object for them",
+         (unsigned long long)missing, rc->ngaps);
+  *whole = (pf_part){0, 0, s->size};
+  rc->nparts = 1;
+  rc->trust.whole = 1; /* before the threads start: they only read it */
+  run_round(rc, 1);
 }
 
 pf_status pf_run(pf_session *s) {
@@ -319,30 +557,19 @@ pf_status pf_run(pf_session *s) {
     pf_queue_push(&rc.empty, &chunks[i]);
   }
 
-  pthread_t writer;
-  if (pthread_create(&writer, NULL, writer_main, &rc) != 0) {
-    st = pf_fail(s, PF_E_INTERNAL, "cannot start the writer thread");
+  rc.ws = ws;
+  rc.depth = depth;
+  rc.views = calloc(nworkers, sizeof *rc.views);
+  rc.rates = calloc(nworkers, sizeof *rc.rates);
+  if (!rc.views || !rc.rates) {
+    st = pf_fail(s, PF_E_NOMEM, "out of memory");
     goto out_empty;
   }
-  size_t started = 0;
-  rc.ws = ws;
-  rc.nworkers = nworkers;
-  rc.t0_ns = pf_now_ns();
-  rc.fetched0 = atomic_load(&s->bytes_fetched);
   for (size_t i = 0; i < nworkers; i++)
     pthread_mutex_init(&ws[i].span.mu, NULL);
-  for (size_t i = 0; i < nworkers; i++) {
-    ws[i].rc = &rc;
-    ws[i].started = pthread_create(&ws[i].th, NULL, worker_main, &ws[i]) == 0;
-    started += (size_t)ws[i].started;
-  }
-  if (started == 0)
-    pf_fail(s, PF_E_INTERNAL, "cannot start any worker thread");
-  for (size_t i = 0; i < nworkers; i++)
-    if (ws[i].started)
-      pthread_join(ws[i].th, NULL);
-  pf_queue_close(&rc.full); /* the writer drains what is left, then ends */
-  pthread_join(writer, NULL);
+  run_round(&rc, nworkers);
+  if (atomic_load(&rc.trust.distrust) && !atomic_load(&s->stop))
+    run_whole(&rc);
   for (size_t i = 0; i < nworkers; i++)
     pthread_mutex_destroy(&ws[i].span.mu);
 
@@ -354,12 +581,16 @@ pf_status pf_run(pf_session *s) {
 out_empty:
   pf_queue_destroy(&rc.empty);
 out_full:
-  pf_queue_destroy(&rc.full);
+  if (!rc.full_gone)
+    pf_queue_destroy(&rc.full);
 out_mu:
   pthread_cond_destroy(&rc.idle_cv);
   pthread_mutex_destroy(&rc.mu);
 out_mem:
   pf_preconnect_drop(s); /* on the error paths too */
+  free(rc.views);
+  free(rc.rates);
+  free(rc.gaps);
   free(ws);
   free(mem);
   free(chunks);
