@@ -68,9 +68,9 @@ static int check_entry(const char *path, const pf_entry *e, char *err, size_t er
             (unsigned)e->abi_major, (unsigned)e->abi_minor, PF_ABI_MAJOR);
     return -1;
   }
-  if (e->struct_size < PFH_ENTRY_SIZE_1_0) {
+  if (e->struct_size < PF_ENTRY_1_0_SIZE) {
     set_err(err, errlen, "plugin %s has an entry of %zu bytes; ABI %d.0 needs at least %zu", path,
-            e->struct_size, PF_ABI_MAJOR, (size_t)PFH_ENTRY_SIZE_1_0);
+            e->struct_size, PF_ABI_MAJOR, (size_t)PF_ENTRY_1_0_SIZE);
     return -1;
   }
   if (!e->name || !e->version) {

@@ -14,10 +14,6 @@
 
 #include "parfetch.h"
 
-/* sizeof(pf_entry) in ABI 1.0: every function up to and including strerror.
- * A 1.x plugin's entry->struct_size is at least this. */
-#define PFH_ENTRY_SIZE_1_0 (offsetof(pf_entry, strerror) + sizeof(((pf_entry *)0)->strerror))
-
 typedef struct pfh_plugin {
   void *handle;          /* from dlopen(); NULL when not loaded */
   const pf_entry *entry; /* the plugin's entry; valid until pfh_unload() */

@@ -620,7 +620,7 @@ static int download(const pf_entry *e, const pf_config *cfg, const struct opts *
     free(detail);
     return exit_code(st);
   }
-  if (e->struct_size >= offsetof(pf_entry, commit) + sizeof e->commit && e->commit) {
+  if (e->struct_size >= PF_SIZE_THROUGH(pf_entry, commit) && e->commit) {
     /* 1.0 plugins with commit(): verify and rename, keeping the detail */
     st = e->commit(s);
     if (st != PF_OK) {

@@ -138,7 +138,10 @@ static pf_status journal_start(pf_session *s) {
 static int journal_load(pf_session *s) {
   struct stat st;
   uint64_t at = pf_journal_offset(s->size);
-  if (fstat(s->fd, &st) != 0 || (uint64_t)st.st_size < at + 2 * PF_JOURNAL_SLOT)
+  /* A slot counts as far as the file holds it: a record is written at its
+   * own length, and a file cut to its object's size by a commit that was
+   * then refused holds only the record close() wrote after it. */
+  if (fstat(s->fd, &st) != 0 || (uint64_t)st.st_size <= at)
     return 0;
   unsigned char *buf = malloc(2 * (size_t)PF_JOURNAL_SLOT);
   if (!buf)
@@ -146,8 +149,12 @@ static int journal_load(pf_session *s) {
   pf_journal_view v[2], *best = NULL;
   for (int slot = 0; slot < 2; slot++) {
     unsigned char *b = buf + (size_t)slot * PF_JOURNAL_SLOT;
-    if (file_read(s->fd, at + (uint64_t)slot * PF_JOURNAL_SLOT, b, PF_JOURNAL_SLOT) != 0 ||
-        pf_journal_decode(b, PF_JOURNAL_SLOT, &v[slot]) != 0)
+    uint64_t off = at + (uint64_t)slot * PF_JOURNAL_SLOT;
+    if ((uint64_t)st.st_size <= off)
+      continue;
+    size_t n = (uint64_t)st.st_size - off < PF_JOURNAL_SLOT ? (size_t)((uint64_t)st.st_size - off)
+                                                              : PF_JOURNAL_SLOT;
+    if (file_read(s->fd, off, b, n) != 0 || pf_journal_decode(b, n, &v[slot]) != 0)
       continue;
     if (!best || v[slot].seq > best->seq)
       best = &v[slot];

@@ -821,7 +821,10 @@ pf_check "side file taken: x holds x's bytes" pf_same "$T/x.obj" "$D/x"
 pf_check "side file taken: B's download is kept in x.pfpart.pfpart, B's bytes" \
   cmp -n $((256 * KiB)) "$T/y.obj" "$D/x.pfpart.pfpart"
 expect 0 "side file taken: B again with -C, once A is done: exit 0" \
-  parfetch -q -C -c "$FAST" -o "$D/x.pfpart" "$G_URL/obj"
+  parfetch -v -C -c "$FAST" -o "$D/x.pfpart" "$G_URL/obj"
+# (the server sends the whole 256 KiB to the probe either way: -v tells)
+pf_check "side file taken: ... it resumed the kept download: no part fetched again (-v)" \
+  eval '! grep -q -E "bytes [0-9]+-[0-9]+ done" <<<"$PF_LAST_OUT"'
 pf_check "side file taken: x.pfpart holds B's bytes, x still A's, nothing else left" \
   eval 'pf_same "$T/y.obj" "$D/x.pfpart" && pf_same "$T/x.obj" "$D/x" && absent "$D/x.pfpart.pfpart"'
 pf_fault_stop F
