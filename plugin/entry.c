@@ -295,6 +295,21 @@ static void session_free(pf_session *s, int keep) {
   free(s);
 }
 
+/* A URL the user gave that is not a URL we take, as it may be shown: the
+ * text filter redacts the password of "scheme://user:pw@host" itself, but
+ * not of a URL without a scheme ("user:pw@host/x"), which curl refuses:
+ * a ':' ... '@' before the first '/' is taken as a password there. The
+ * result is cut at 2 KiB. */
+static void shown_url(char *out, size_t cap, const char *url) {
+  size_t auth = strcspn(url, "/?#");
+  const char *at = memchr(url, '@', auth);
+  const char *colon = at && !strstr(url, "://") ? memchr(url, ':', (size_t)(at - url)) : NULL;
+  if (colon)
+    snprintf(out, cap, "%.*s:%s%s", (int)(colon - url), url, PF_TEXT_REDACTED, at);
+  else
+    snprintf(out, cap, "%s", url);
+}
+
 static pf_status check_url(pf_session *s) {
   CURLU *u = curl_url();
   if (!u)
@@ -302,11 +317,13 @@ static pf_status check_url(pf_session *s) {
   char *scheme = NULL;
   CURLUcode uc = curl_url_set(u, CURLUPART_URL, s->url, 0);
   pf_status st = PF_OK;
+  char shown[2048];
+  shown_url(shown, sizeof shown, s->url);
   if (uc != CURLUE_OK) {
-    st = pf_fail(s, PF_E_URL, "%s: %s", s->url, curl_url_strerror(uc));
+    st = pf_fail(s, PF_E_URL, "%s: %s", shown, curl_url_strerror(uc));
   } else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
              (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
-    st = pf_fail(s, PF_E_URL, "%s: unsupported scheme \"%s\" (http and https are)", s->url,
+    st = pf_fail(s, PF_E_URL, "%s: unsupported scheme \"%s\" (http and https are)", shown,
                  scheme ? scheme : "");
   }
   curl_free(scheme);

@@ -962,6 +962,17 @@ expect 1 "password: a 1000-character token, connection refused, -v: exit 1" \
   parfetch -v -c "$FAST" -o "$D/e" "http://alice:$TOKEN@127.0.0.1:$G_PORT/obj"
 pf_check "password: no part of the token is shown, though the message is cut inside it" \
   eval 'says "$PF_LAST_OUT" "alice:<redacted>" && never_says "$PF_LAST_OUT" "TTTTTTTT"'
+# ... and in a URL refused before any request: one without a scheme, or of
+# a scheme parfetch does not take (the text filter alone only knows
+# "scheme://user:pw@"; check_url masks the scheme-less form itself)
+expect 2 "password: a URL without a scheme: exit 2 (bad URL)" \
+  parfetch -q -o "$D/e" "alice:SeKrEt1@127.0.0.1:$G_PORT/obj"
+pf_check "password: ... the message names the URL, not its password" \
+  eval 'says "$PF_LAST_OUT" "alice:<redacted>@127.0.0.1" && never_says "$PF_LAST_OUT" "SeKrEt1"'
+expect 2 "password: an ftp:// URL: exit 2 (bad URL)" \
+  parfetch -q -o "$D/e" "ftp://alice:SeKrEt2@127.0.0.1:$G_PORT/obj"
+pf_check "password: ... the message names the scheme, not the password" \
+  eval 'says "$PF_LAST_OUT" "unsupported scheme" && never_says "$PF_LAST_OUT" "SeKrEt2"'
 # (9) A URL of 8 KiB or more is resumable (the journal's decoder refused
 # what its encoder wrote: such a side file was never resumed; now encoder and
 # decoder share one limit, and the journal holds a digest of the URL).
