@@ -166,6 +166,8 @@ pf_expect_exit 0 "get_info and get_stats polled while run() restarts a changed o
   timeout 120 "$HOST" "$PLUGIN" "$CH_URL/obj" poll "$C/out"
 "$PF_BUILD/fault_server" --size 8M --dump-version 2 --dump "$C/want"
 pf_check "... and the file is the new version" pf_same "$C/want" "$C/out"
+pf_check "... and the polls went on across the restart (they saw the new ETag)" \
+  eval '[[ "$PF_LAST_OUT" =~ after\ the\ restart\ ([1-9][0-9]*) ]]'
 pf_fault_stop CH >/dev/null
 
 # an ETag longer than 256 characters that changes only after character 256
