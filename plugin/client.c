@@ -34,6 +34,7 @@
  * before mu; mu is taken by nothing else of a session's and calls nothing
  * that locks.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -371,8 +372,14 @@ void pf_conn_put(pf_client *c, struct pf_conn *k, int keep) {
   k->next = c->idle;
   c->idle = k;
   pthread_cond_broadcast(&c->freed_cv);
-  if (!c->implicit && !c->reaper_on)
+  if (!c->implicit && !c->reaper_on) {
+    /* it outlives run(): no signal of the host's may land on it */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     c->reaper_on = pthread_create(&c->reaper, NULL, reaper_main, c) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+  }
   pthread_cond_signal(&c->reaper_cv);
   pthread_mutex_unlock(&c->mu);
 }
