@@ -20,6 +20,11 @@
  * that needs a connection takes an idle one to its host, else a new slot,
  * else closes an idle connection to another host to make room, else waits
  * (polling its session's stop flag every 100 ms) until one is given back.
+ * Slots held by sessions in open() or opened and not run yet (a paused
+ * probe, connections opened ahead) are "parked": a host may open many
+ * sessions before it runs any, so a transfer that has waited PARKED_WAIT_MS
+ * for a budget held by parked slots only goes over it rather than wait for
+ * ever.
  *
  * Lifetime: a reference count. The host's client_new() holds one and
  * client_free() drops it; every session holds one until it is closed. The
@@ -160,6 +165,23 @@ static int slots_take(pf_client *c, const char *key, unsigned n) {
   return 0;
 }
 
+/* n slots of key stop (parked < 0) or start being held by sessions not run
+ * yet. */
+static void park_locked(pf_client *c, const char *key, int parked) {
+  struct host_slots *h = host_find(c, key);
+  if (!h)
+    return;
+  if (parked > 0) {
+    h->parked += (unsigned)parked;
+    c->parked_total += (unsigned)parked;
+  } else {
+    unsigned n = (unsigned)-parked;
+    n = n < h->parked ? n : h->parked;
+    h->parked -= n;
+    c->parked_total -= n;
+  }
+}
+
 static void slots_give(pf_client *c, const char *key, unsigned n) {
   for (struct host_slots **pp = &c->hosts; *pp; pp = &(*pp)->next) {
     struct host_slots *h = *pp;
@@ -278,6 +300,8 @@ struct pf_conn *pf_conn_get(pf_client *c, const char *key, pf_session *s, int *r
   /* a slot the session's probe reserved for a connection opened ahead */
   int have_slot = pf_preconnect_claim(s, key);
   pthread_mutex_lock(&c->mu);
+  if (have_slot)
+    park_locked(c, key, -1); /* a transfer of a running session has it now */
   for (;;) {
     expire_locked(c, pf_now_ns(), &dead);
     struct pf_conn **here = NULL, **elsewhere = NULL;
@@ -386,14 +410,7 @@ void pf_conn_put(pf_client *c, struct pf_conn *k, int keep) {
 
 void pf_client_park(pf_client *c, const char *key, int parked) {
   pthread_mutex_lock(&c->mu);
-  struct host_slots *h = host_find(c, key);
-  if (h && parked) {
-    h->parked++;
-    c->parked_total++;
-  } else if (h && h->parked > 0) {
-    h->parked--;
-    c->parked_total--;
-  }
+  park_locked(c, key, parked ? 1 : -1);
   pthread_mutex_unlock(&c->mu);
 }
 
@@ -422,6 +439,7 @@ unsigned pf_client_reserve(pf_client *c, const char *key, unsigned want) {
                                c->cfg->max_connections, idle_here, want);
   if (n > 0 && slots_take(c, key, n) != 0)
     n = 0;
+  park_locked(c, key, (int)n); /* held by a session in open() until run() */
   pthread_mutex_unlock(&c->mu);
   return n;
 }
@@ -430,6 +448,7 @@ void pf_client_unreserve(pf_client *c, const char *key, unsigned n) {
   if (n == 0)
     return;
   pthread_mutex_lock(&c->mu);
+  park_locked(c, key, -(int)n);
   slots_give(c, key, n);
   pthread_mutex_unlock(&c->mu);
 }

@@ -9,7 +9,8 @@
 #     max_connections_per_host 4: bytes equal, at most 4 connections;
 #   - idle connections close after idle_timeout; the process keeps a bounded
 #     number of threads between downloads;
-#   - client_free() with a session still open: the session finishes;
+#   - client_free() with a session still open: the session finishes; more
+#     sessions opened before they run than the budget has room for finish;
 #   - a host built from the 1.0 header (build/abi10_host) downloads with the
 #     current plugin.
 # PF_QUICK=1 downloads fewer objects.
@@ -173,6 +174,17 @@ run_host "client_free() with a session open: the session finishes, exit 0" 0 \
   client "$PF_HTTP_URL" "$PF_TMP/list-early3" "$O" 1 --free-early
 pf_check "client_free() early: the objects equal their sources" \
   eval 'for i in 1 2 3; do pf_same "$D/o$i.bin" "$O/o$i.bin" || exit 1; done'
+
+# 5 sessions opened before any is run, 2 connections per host: the probes
+# of those not run yet hold the budget; the opens past it go over it after
+# a second each instead of waiting for ever.
+O="$PF_TMP/first"
+mkdir -p "$O"
+head -n 5 "$(list first)" >"$PF_TMP/list-first5"
+run_host "5 sessions opened before they run, 2 connections per host: exit 0" 0 \
+  client "$PF_HTTP_URL" "$PF_TMP/list-first5" "$O" 1 --open-first --set max_connections_per_host=2
+pf_check "opened before they run: the objects equal their sources" \
+  eval 'for i in 1 2 3 4 5; do pf_same "$D/o$i.bin" "$O/o$i.bin" || exit 1; done'
 
 # ---------------------------------------------------------------- a 1.0 host
 pf_check "create a 20 MiB source file" pf_mkfile "$PF_DOCROOT/f20m.bin" $((20 * 1024 * 1024))
