@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t_client.sh - one engine for many downloads (ABI 1.2 clients), against
 # nginx on loopback:
-#   - N small objects (4 KiB to 2 MiB) one after another on one client: bytes
+#   - N small objects (4 KiB to 2 MiB) one after another on one client (and 20
+#     over HTTPS and HTTP/2): bytes
 #     equal, and their requests came over at most max_connections_per_host
 #     (8) distinct connections (nginx's $connection); the same objects opened
 #     the 1.0 way (each session its own client) are counted for comparison;
@@ -54,21 +55,22 @@ all_same() {
   done
 }
 
-# conns TAG - distinct connections (access-log field 12) that carried the
-# requests tagged TAG, once the log holds at least one line per object.
+# conns TAG [COUNT] - distinct connections (access-log field 12) that carried
+# the requests tagged TAG, once the log holds a line for each of COUNT
+# (default N) objects.
 conns() {
   local _
   for _ in $(seq 1 30); do
-    [ "$(awk -F '\t' -v t="t=$1" 'index($4, t) && substr($4, length($4) - length(t) + 1) == t' "$PF_ACCESS_LOG" | wc -l)" -ge "$N" ] && break
+    [ "$(awk -F '\t' -v t="t=$1" 'index($4, t) && substr($4, length($4) - length(t) + 1) == t' "$PF_ACCESS_LOG" | wc -l)" -ge "${2:-$N}" ] && break
     sleep 0.1
   done
   awk -F '\t' -v t="t=$1" 'index($4, t) && substr($4, length($4) - length(t) + 1) == t { print $12 }' \
     "$PF_ACCESS_LOG" | sort -u | wc -l
 }
 
-conns_le() { # TAG MAX
+conns_le() { # TAG MAX [COUNT]
   local got
-  got=$(conns "$1")
+  got=$(conns "$1" "${3:-}")
   echo "distinct connections for t=$1: $got (at most $2 expected)"
   [ "$got" -ge 1 ] && [ "$got" -le "$2" ]
 }
@@ -93,6 +95,21 @@ pf_check "client: no client-less fallback (the plugin has clients)" \
   eval '! grep -q "no client in this plugin" <<<"$PF_LAST_OUT"'
 pf_check "client: $N objects over at most 8 connections (max_connections_per_host)" conns_le seq 8
 seq_conns=$(conns seq)
+
+# Over TLS (HTTPS, and HTTP/2): the first 20 objects on one client.
+for proto in https h2; do
+  base=$PF_HTTPS_URL
+  [ "$proto" = h2 ] && base=$PF_H2_URL
+  O="$PF_TMP/$proto"
+  mkdir -p "$O"
+  head -n 20 "$(list "$proto")" >"$PF_TMP/list-$proto-20"
+  run_host "client, $proto: 20 objects one after another, exit 0" 0 \
+    client "$base" "$PF_TMP/list-$proto-20" "$O" 1 --set "tls.cacert=$PF_CA"
+  pf_check "client, $proto: the objects equal their sources" \
+    eval 'for i in $(seq 1 20); do pf_same "$D/o$i.bin" "$O/o$i.bin" || exit 1; done'
+  pf_check "client, $proto: 20 objects over at most 8 connections" conns_le "$proto" 8 20
+  pf_note "client, $proto: $(conns "$proto" 20) connection(s) carried the 20 objects"
+done
 
 O="$PF_TMP/open"
 mkdir -p "$O"
