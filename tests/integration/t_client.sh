@@ -2,12 +2,13 @@
 # t_client.sh - one engine for many downloads (ABI 1.2 clients), against
 # nginx on loopback:
 #   - N small objects (4 KiB to 2 MiB) one after another on one client (and 20
-#     over HTTPS and HTTP/2): bytes
-#     equal, and their requests came over at most max_connections_per_host
-#     (8) distinct connections (nginx's $connection); the same objects opened
-#     the 1.0 way (each session its own client) are counted for comparison;
-#   - objects of several parts from 6 threads at once on one client with
-#     max_connections_per_host 4: bytes equal, at most 4 connections;
+#     over HTTPS and HTTP/2): bytes equal, and their requests came over at
+#     most max_connections_per_host (8) distinct connections (nginx's
+#     $connection); the same objects opened the 1.0 way (each session its own
+#     client) are counted for comparison;
+#   - from 6 threads at once on one client with max_connections_per_host 4:
+#     bytes equal; one-part objects over at most 4 connections, objects of up
+#     to 8 parts never over more than 4 at once;
 #   - idle connections close after idle_timeout; the process keeps a bounded
 #     number of threads between downloads;
 #   - client_free() with a session still open: the session finishes; more
