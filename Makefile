@@ -94,6 +94,11 @@ $(BUILD)/engine_host: tests/integration/fixtures/engine_host.c $(HOST_OBJ) plugi
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(HOST_OBJ) $(PF_LDFLAGS) $(LDFLAGS) -ldl \
 	  $(shell pkg-config --libs yaml-0.1)
 
+# An HTTPS server that handshakes one connection at a time (t_preconnect.sh).
+$(BUILD)/serial_tls: tests/fault/serial_tls.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(PF_LDFLAGS) $(LDFLAGS) $(shell pkg-config --libs libssl libcrypto)
+
 # Many downloads in one process, on one client or the 1.0 way (t_client.sh).
 $(BUILD)/client_host: tests/integration/fixtures/client_host.c $(HOST_OBJ) plugin/include/parfetch.h
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(HOST_OBJ) $(PF_LDFLAGS) $(LDFLAGS) -ldl \
@@ -105,11 +110,6 @@ $(BUILD)/abi10_host: examples/minimal_host.c host-shim/loader.c tests/abi10/parf
 	@mkdir -p $(dir $@)
 	$(CC) -Itests/abi10 $(PF_CFLAGS) $(CFLAGS) -o $@ examples/minimal_host.c host-shim/loader.c \
 	  $(PF_LDFLAGS) $(LDFLAGS) -ldl
-
-# An HTTPS server that handshakes one connection at a time (t_preconnect.sh).
-$(BUILD)/serial_tls: tests/fault/serial_tls.c
-	@mkdir -p $(dir $@)
-	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(PF_LDFLAGS) $(LDFLAGS) $(shell pkg-config --libs libssl libcrypto)
 
 # LD_PRELOAD shim for local faults (failed fsync, a pause before flock).
 # Built without $(SAN): it only forwards calls.
