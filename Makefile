@@ -105,6 +105,18 @@ $(BUILD)/serial_tls: tests/fault/serial_tls.c
 	@mkdir -p $(dir $@)
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(PF_LDFLAGS) $(LDFLAGS) $(shell pkg-config --libs libssl libcrypto)
 
+# Many downloads in one process, on one client or the 1.0 way (t_client.sh).
+$(BUILD)/client_host: tests/integration/fixtures/client_host.c $(HOST_OBJ) plugin/include/parfetch.h
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(HOST_OBJ) $(PF_LDFLAGS) $(LDFLAGS) -ldl \
+	  $(shell pkg-config --libs yaml-0.1)
+
+# A host built from the ABI 1.0 header (tests/abi10/), loader included: run
+# against the current plugin (t_client.sh).
+$(BUILD)/abi10_host: examples/minimal_host.c host-shim/loader.c tests/abi10/parfetch.h
+	@mkdir -p $(dir $@)
+	$(CC) -Itests/abi10 $(PF_CFLAGS) $(CFLAGS) -o $@ examples/minimal_host.c host-shim/loader.c \
+	  $(PF_LDFLAGS) $(LDFLAGS) -ldl
+
 # LD_PRELOAD shim for local faults (failed fsync, a pause before flock).
 # Built without $(SAN): it only forwards calls.
 $(BUILD)/fault_preload.so: tests/integration/fixtures/fault_preload.c
@@ -115,6 +127,7 @@ TESTBINS = $(BUILD)/unit_tests $(BUILD)/fault_server $(BUILD)/engine_host
 TESTBINS += $(BUILD)/pfproxy
 TESTBINS += $(BUILD)/serial_tls
 TESTBINS += $(BUILD)/fault_preload.so
+TESTBINS += $(BUILD)/client_host $(BUILD)/abi10_host
 TESTBINS += $(FUZZ_REGRESS)
 
 # Each harness with tests/fuzz/driver.c (a plain main, no libFuzzer): make test

@@ -68,6 +68,9 @@ enum key_id {
   K_HTTP_VERSION,
   K_ON_CHANGE,
   K_PRECONNECT,
+  K_MAX_CONNECTIONS_PER_HOST,
+  K_MAX_CONNECTIONS,
+  K_IDLE_TIMEOUT,
   K_USER_AGENT,
   K_PROXY,
   K_HEADERS,
@@ -114,6 +117,9 @@ static const struct key_spec keys[] = {
     {K_HTTP_VERSION, "http_version", KIND_HTTP_VERSION, 0, 0},
     {K_ON_CHANGE, "on_change", KIND_ON_CHANGE, 0, 0},
     {K_PRECONNECT, "preconnect", KIND_BOOL, 0, 1},
+    {K_MAX_CONNECTIONS_PER_HOST, "max_connections_per_host", KIND_UINT, 1, 1024},
+    {K_MAX_CONNECTIONS, "max_connections", KIND_UINT, 1, 4096},
+    {K_IDLE_TIMEOUT, "idle_timeout", KIND_DURATION, 0, DAY_MS},
     {K_USER_AGENT, "user_agent", KIND_TEXT, 0, 0},
     {K_PROXY, "proxy", KIND_TEXT, 0, 0},
     {K_HEADERS, "headers", KIND_HEADER_LIST, 0, 0},
@@ -180,6 +186,15 @@ static void set_number(pf_config *cfg, enum key_id id, uint64_t v) {
   case K_PRECONNECT:
     cfg->preconnect = v ? 1 : 0;
     break;
+  case K_MAX_CONNECTIONS_PER_HOST:
+    cfg->max_connections_per_host = (unsigned)v;
+    break;
+  case K_MAX_CONNECTIONS:
+    cfg->max_connections = (unsigned)v;
+    break;
+  case K_IDLE_TIMEOUT:
+    cfg->idle_timeout_ms = (long)v;
+    break;
   default:
     break; /* not a number */
   }
@@ -215,6 +230,12 @@ static uint64_t get_number(const pf_config *cfg, enum key_id id) {
     return cfg->tls_verify ? 1 : 0;
   case K_PRECONNECT:
     return cfg->preconnect ? 1 : 0;
+  case K_MAX_CONNECTIONS_PER_HOST:
+    return cfg->max_connections_per_host;
+  case K_MAX_CONNECTIONS:
+    return cfg->max_connections;
+  case K_IDLE_TIMEOUT:
+    return (uint64_t)cfg->idle_timeout_ms;
   default:
     return 0; /* not a number */
   }
@@ -310,6 +331,9 @@ pf_config *pf_config_new(void) {
   cfg->on_change = PF_ON_CHANGE_FAIL;
   cfg->tls_verify = 1;
   cfg->preconnect = 1;
+  cfg->max_connections_per_host = 8;
+  cfg->max_connections = 32;
+  cfg->idle_timeout_ms = 30 * (long)SECOND_MS;
   cfg->user_agent = copy_text("parfetch/" PF_VERSION, strlen("parfetch/" PF_VERSION));
   if (!cfg->user_agent) {
     free(cfg);

@@ -37,6 +37,9 @@ struct pf_config {
   enum pf_http_version http_version; /* "http_version": auto | "1.1" | "2" */
   enum pf_on_change on_change;       /* "on_change": fail | restart */
   int preconnect;          /* "preconnect": open the other streams' connections during the probe; default 1 */
+  unsigned max_connections_per_host; /* "max_connections_per_host": 1..1024, default 8 */
+  unsigned max_connections;          /* "max_connections": in all, 1..4096, default 32 */
+  long idle_timeout_ms;    /* "idle_timeout": an idle connection is closed after this; 0..24h, default 30 s */
   char *user_agent;        /* "user_agent": default "parfetch/" PF_VERSION */
   char *proxy;             /* "proxy": NULL = libcurl's environment defaults */
   char **headers;          /* "headers": list of "Name: value" */

@@ -2,7 +2,9 @@
  * entry.c - the one exported symbol (parfetch_entry) and the session
  * lifecycle behind it: open (probe + prepare the sink), the host-driven
  * calls (plan_parts, fetch_part, write_sink), run, cancel, stats, errors and
- * close (commit or discard).
+ * close (commit or discard); and the client functions (ABI 1.2), whose
+ * client lives in client.c: open() makes a client of its own for its
+ * session, open_on() opens on the host's.
  *
  * Threads: a session is created and closed by one thread; in between, the
  * functions marked [thread-safe] in parfetch.h may run concurrently. The
@@ -259,9 +261,9 @@ static pf_status enter(pf_session *s, unsigned allowed, const char *fn) {
 
 static void session_free(pf_session *s, int keep) {
   pf_sink_close(s, keep);
-  pf_xfer_free(s->probe);
-  pf_xfer_drain(s);
+  pf_drop_probe(s);
   pf_preconnect_drop(s);
+  free(s->pre_key);
   pf_digest_free(s->digest);
   pf_rangeset_free(&s->written);
   free(s->scratch);
@@ -284,12 +286,13 @@ static void session_free(pf_session *s, int keep) {
   pf_config_free(s->cfg);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->probe_mu);
-  pthread_mutex_destroy(&s->pool_mu);
   pthread_mutex_destroy(&s->pre_mu);
   pthread_mutex_destroy(&s->journal_mu);
   pthread_mutex_destroy(&s->log_mu);
   pthread_mutex_destroy(&s->info_mu);
   pthread_cond_destroy(&s->journal_cv);
+  /* after every transfer: their connections went back to it */
+  pf_client_unref(s->client);
   if (s->curl_ref)
     pf_curl_global_unref();
   free(s);
@@ -338,16 +341,15 @@ static void copy_in(void *dst, size_t cap, const void *src, size_t struct_size) 
   memcpy(dst, src, struct_size < cap ? struct_size : cap);
 }
 
-static pf_status open_session(const pf_config *cfg, const char *url, const pf_open_args *args,
+static pf_status open_session(pf_client *c, const char *url, const pf_open_args *args,
                               pf_session **out);
 
-static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_args *host_args,
-                        pf_session **out) {
-  if (!out)
-    return PF_E_INVALID;
-  *out = NULL;
+/* open() and open_on(): c is held by the caller; the session takes a
+ * reference of its own if it comes to exist. */
+static pf_status open_on_client(pf_client *c, const char *url, const pf_open_args *host_args,
+                                pf_session **out) {
   /* the 1.0 fields are required; a newer host's struct may be larger */
-  if (!cfg || !url || !host_args || host_args->struct_size < PF_OPEN_ARGS_1_0_SIZE)
+  if (!url || !host_args || host_args->struct_size < PF_OPEN_ARGS_1_0_SIZE)
     return PF_E_INVALID;
   pf_open_args args;
   copy_in(&args, sizeof args, host_args, host_args->struct_size);
@@ -355,17 +357,57 @@ static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_arg
     return PF_E_INVALID;
   if (args.sink && (args.sink->struct_size < PF_SINK_1_0_SIZE || !args.sink->write))
     return PF_E_INVALID;
-  pf_status st = open_session(cfg, url, &args, out);
+  pf_status st = open_session(c, url, &args, out);
   if (*out)
     atomic_store(&(*out)->phase, st == PF_OK ? PF_PHASE_READY : PF_PHASE_OPEN_FAILED);
   return st;
 }
 
-static pf_status open_session(const pf_config *cfg, const char *url, const pf_open_args *args,
+static pf_status e_open(const pf_config *cfg, const char *url, const pf_open_args *args,
+                        pf_session **out) {
+  if (!out)
+    return PF_E_INVALID;
+  *out = NULL;
+  if (!cfg)
+    return PF_E_INVALID;
+  /* a client of its own, gone with the session (or now, if none exists) */
+  pf_client *c;
+  pf_status st = pf_client_create(cfg, 1, &c);
+  if (st != PF_OK)
+    return st;
+  st = open_on_client(c, url, args, out);
+  pf_client_unref(c);
+  return st;
+}
+
+static pf_status e_open_on(pf_client *c, const char *url, const pf_open_args *args,
+                           pf_session **out) {
+  if (!out)
+    return PF_E_INVALID;
+  *out = NULL;
+  if (!c)
+    return PF_E_INVALID;
+  return open_on_client(c, url, args, out);
+}
+
+static pf_status e_client_new(const pf_config *cfg, pf_client **out) {
+  if (!out)
+    return PF_E_INVALID;
+  *out = NULL;
+  return cfg ? pf_client_create(cfg, 0, out) : PF_E_INVALID;
+}
+
+static void e_client_free(pf_client *c) {
+  pf_client_unref(c); /* the host's reference; its sessions hold theirs */
+}
+
+static pf_status open_session(pf_client *c, const char *url, const pf_open_args *args,
                               pf_session **out) {
   pf_session *s = calloc(1, sizeof *s);
   if (!s)
     return PF_E_NOMEM;
+  pf_client_ref(c);
+  s->client = c;
   atomic_store(&s->phase, PF_PHASE_OPENING);
   s->fd = -1;
   s->size = PF_SIZE_UNKNOWN;
@@ -373,7 +415,6 @@ static pf_status open_session(const pf_config *cfg, const char *url, const pf_op
   s->t0_ns = pf_now_ns();
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->probe_mu, NULL);
-  pthread_mutex_init(&s->pool_mu, NULL);
   pthread_mutex_init(&s->pre_mu, NULL);
   pthread_mutex_init(&s->journal_mu, NULL);
   pthread_mutex_init(&s->log_mu, NULL);
@@ -384,7 +425,7 @@ static pf_status open_session(const pf_config *cfg, const char *url, const pf_op
   pf_cond_init_monotonic(&s->journal_cv);
   s->resume = (args->flags & PF_OPEN_RESUME) != 0;
   pf_rangeset_init(&s->written);
-  s->cfg = pf_config_dup(cfg);
+  s->cfg = pf_config_dup(pf_client_config(c));
   s->url = strdup(url);
   if (!s->cfg || !s->url) {
     session_free(s, 0);
@@ -510,11 +551,11 @@ static pf_status e_fetch_part(pf_session *s, const pf_part *part, pf_data_fn fn,
     pthread_mutex_unlock(&s->mu);
     return first != PF_OK ? first : PF_E_CANCELLED;
   }
-  struct pf_xfer *x = pf_xfer_get(s);
+  struct pf_xfer *x = pf_xfer_new(s); /* its connection: the client's */
   if (!x)
     return pf_fail(s, PF_E_NOMEM, "cannot create a transfer");
   st = pf_fetch(s, &x, part, fn ? fn : to_sink, fn ? ctx : s, NULL);
-  pf_xfer_put(s, x);
+  pf_xfer_free(x); /* the connection goes back to the client, open */
   return st;
 }
 
@@ -711,4 +752,7 @@ __attribute__((visibility("default"))) const pf_entry parfetch_entry = {
     .close = e_close,
     .strerror = e_strerror,
     .commit = e_commit,
+    .client_new = e_client_new,
+    .client_free = e_client_free,
+    .open_on = e_open_on,
 };

@@ -2,8 +2,12 @@
  * fetch.c - libcurl transfers: the probe, ranged GETs, reply validation and
  * retries.
  *
- * A transfer (pf_xfer) is one CURL easy handle inside a multi handle of its
- * own. The multi interface lets the probe pause on its first body byte and
+ * A transfer (pf_xfer) drives one connection of its session's client
+ * (client.c): a CURL easy handle inside a multi handle of its own, taken
+ * from the client before its first request (an idle one to the same host,
+ * or a new one within the connection budget) and given back, still open if
+ * its last reply ended cleanly, when the transfer is freed. The multi
+ * interface lets the probe pause on its first body byte and
  * hand its still-open reply to part 0 later, and lets a transfer notice a
  * stop request every 100 ms instead of blocking in curl_easy_perform. Each
  * worker owns one transfer and reuses it (and its connection) for every part
@@ -63,6 +67,11 @@ void pf_curl_global_unref(void) {
 
 struct pf_xfer {
   pf_session *s;
+  /* the client's connection it holds (client.c), taken by its first
+   * request and given back when it is freed; easy and multi are its
+   * handles (NULL before) */
+  struct pf_conn *conn;
+  int reused; /* the connection was idle in the client: its host is warm */
   CURL *easy;
   CURLM *multi;
   struct curl_slist *hdrs_all;    /* the user's headers */
@@ -449,24 +458,54 @@ static size_t left_locked(const pf_session *s) {
   return s->npre - s->pre_head;
 }
 
+/* The budget slots reserved for connections opened ahead follow those
+ * left: one given back to the client for each closed unused (a transfer
+ * that takes one has claimed its slot already). Caller holds pre_mu. */
+static void pre_sync_locked(pf_session *s) {
+  size_t left = left_locked(s);
+  if (s->pre_slots > left) {
+    pf_client_unreserve(s->client, s->pre_key, s->pre_slots - (unsigned)left);
+    s->pre_slots = (unsigned)left;
+  }
+}
+
+int pf_preconnect_claim(pf_session *s, const char *key) {
+  int got = 0;
+  pthread_mutex_lock(&s->pre_mu);
+  if (s->pre_slots > 0 && s->pre_key && strcmp(s->pre_key, key) == 0) {
+    s->pre_slots--;
+    got = 1;
+  }
+  pthread_mutex_unlock(&s->pre_mu);
+  return got;
+}
+
 static void close_all_locked(pf_session *s) {
   while (s->npre > s->pre_head)
     close(s->pre_fds[--s->npre]);
   free(s->pre_fds);
   s->pre_fds = NULL;
   s->npre = s->pre_head = 0;
+  pre_sync_locked(s);
 }
 
-/* Open max_streams - 1 connections to addr (the probe's). Caller holds
- * pre_mu. */
-static void preconnect_open_locked(pf_session *s, int family, int protocol, const void *addr,
-                                   unsigned addrlen) {
+/* Open max_streams - 1 connections to addr (the probe's, of host key), or
+ * as many as the client's budget leaves. Caller holds pre_mu. */
+static void preconnect_open_locked(pf_session *s, const char *key, int family, int protocol,
+                                   const void *addr, unsigned addrlen) {
   const pf_config *c = s->cfg;
   close_all_locked(s);
   s->pre_started = 1;
-  s->pre_fds = calloc(c->max_streams - 1, sizeof *s->pre_fds);
+  char *k = strdup(key);
+  if (!k)
+    return;
+  free(s->pre_key);
+  s->pre_key = k;
+  unsigned n = pf_client_reserve(s->client, key, c->max_streams - 1);
+  s->pre_slots = n;
+  s->pre_fds = n ? calloc(n, sizeof *s->pre_fds) : NULL;
   memcpy(&s->pre_addr, addr, addrlen);
-  for (unsigned i = 0; s->pre_fds && i + 1 < c->max_streams; i++) {
+  for (unsigned i = 0; s->pre_fds && i < n; i++) {
     int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
     if (fd < 0)
       break;
@@ -476,6 +515,7 @@ static void preconnect_open_locked(pf_session *s, int family, int protocol, cons
     }
     s->pre_fds[s->npre++] = fd;
   }
+  pre_sync_locked(s); /* the slots of those that could not be opened */
   if (s->log && s->npre > 0) {
     char ip[INET6_ADDRSTRLEN] = "?";
     const struct sockaddr_in *v4 = addr;
@@ -574,9 +614,12 @@ static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_po
     return CURL_PREREQFUNC_OK;
   }
   pthread_mutex_lock(&s->pre_mu);
-  /* (a reused connection: they are open already, to this address) */
-  if (preconnect_wanted(s, family, len) && !(s->pre_started && same_sockaddr(&sa, &s->pre_addr)))
-    preconnect_open_locked(s, family, IPPROTO_TCP, &sa, len);
+  /* (a reused connection: they are open already, to this address; or one
+   * the client kept idle: its host is warm, and the other streams take
+   * the idle ones there before they open any) */
+  if (preconnect_wanted(s, family, len) && !x->reused &&
+      !(s->pre_started && same_sockaddr(&sa, &s->pre_addr)))
+    preconnect_open_locked(s, pf_conn_key(x->conn), family, IPPROTO_TCP, &sa, len);
   pthread_mutex_unlock(&s->pre_mu);
   return CURL_PREREQFUNC_OK;
 }
@@ -590,7 +633,7 @@ static int preconnect_take(pf_session *s, const struct curl_sockaddr *a) {
   int fd = -1;
   pthread_mutex_lock(&s->pre_mu);
   if (left_locked(s) > 0 && same_sockaddr(&a->addr, &s->pre_addr))
-    fd = s->pre_fds[s->pre_head++];
+    fd = s->pre_fds[s->pre_head++]; /* its slot: claimed by the transfer */
   pthread_mutex_unlock(&s->pre_mu);
   if (fd < 0)
     return fd;
@@ -632,6 +675,7 @@ void pf_preconnect_trim(pf_session *s, size_t keep) {
   pthread_mutex_lock(&s->pre_mu);
   while (left_locked(s) > keep)
     close(s->pre_fds[--s->npre]); /* the last opened: the back of the server's queue */
+  pre_sync_locked(s);
   if (left_locked(s) == 0)
     close_all_locked(s);
   pthread_mutex_unlock(&s->pre_mu);
@@ -707,9 +751,7 @@ struct pf_xfer *pf_xfer_new(pf_session *s) {
   x->s = s;
   x->pre_fd = -1;
   x->rng = pf_now_ns() ^ (uintptr_t)x ^ 0x9e3779b97f4a7c15ULL;
-  x->easy = curl_easy_init();
-  x->multi = curl_multi_init();
-  int ok = x->easy && x->multi;
+  int ok = 1;
   for (size_t i = 0; ok && i < c->nheaders; i++) {
     x->hdrs_all = append_header(x->hdrs_all, c->headers[i], &ok);
     if (ok && !is_secret_header(c, c->headers[i]))
@@ -719,6 +761,13 @@ struct pf_xfer *pf_xfer_new(pf_session *s) {
     pf_xfer_free(x);
     return NULL;
   }
+  return x;
+}
+
+/* The session's options on the easy handle of the connection x just took
+ * (a new one, or one another session of the client used last). */
+static void setup_easy(struct pf_xfer *x) {
+  const pf_config *c = x->s->cfg;
   CURL *e = x->easy;
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
@@ -764,46 +813,59 @@ struct pf_xfer *pf_xfer_new(pf_session *s) {
             : c->http_version == PF_HTTP_2 ? CURL_HTTP_VERSION_2_0
                                            : CURL_HTTP_VERSION_2TLS;
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, hv);
-  return x;
+}
+
+/* Give the connection back to the client: kept for the next transfer to
+ * its host when its last reply ended as the server meant it to (not a
+ * probe paused in its reply, not a reply cut short on HTTP/1.1). */
+static void release_conn(struct pf_xfer *x) {
+  if (!x->conn)
+    return;
+  if (x->in_multi)
+    curl_multi_remove_handle(x->multi, x->easy);
+  x->in_multi = 0;
+  pf_conn_put(x->s->client, x->conn, x->warm && !x->paused);
+  x->conn = NULL;
+  x->easy = NULL;
+  x->multi = NULL;
+}
+
+/* Hold a connection to the host of url before a request: the one x has if
+ * it goes there, else one from the client (waiting for the budget). 0, or
+ * -1 if the session stopped meanwhile or on out of memory. */
+static int bind_conn(struct pf_xfer *x, const char *url) {
+  char *key = pf_host_key(url);
+  if (!key)
+    return -1;
+  if (x->conn && strcmp(pf_conn_key(x->conn), key) == 0) {
+    free(key);
+    return 0;
+  }
+  release_conn(x); /* a redirect to another host */
+  x->conn = pf_conn_get(x->s->client, key, x->s, &x->reused);
+  free(key);
+  if (!x->conn)
+    return -1;
+  x->easy = pf_conn_easy(x->conn);
+  x->multi = pf_conn_multi(x->conn);
+  x->warm = 0;
+  setup_easy(x);
+  return 0;
+}
+
+void pf_xfer_yield(struct pf_xfer *x) {
+  if (x->conn && pf_client_wanted(x->s->client))
+    release_conn(x);
 }
 
 void pf_xfer_free(struct pf_xfer *x) {
   if (!x)
     return;
-  if (x->in_multi)
-    curl_multi_remove_handle(x->multi, x->easy);
-  if (x->easy)
-    curl_easy_cleanup(x->easy);
-  if (x->multi)
-    curl_multi_cleanup(x->multi);
+  release_conn(x);
   curl_slist_free_all(x->hdrs_all);
   curl_slist_free_all(x->hdrs_public);
   reset_reply(x); /* the reply's header values */
   free(x);
-}
-
-struct pf_xfer *pf_xfer_get(pf_session *s) {
-  pthread_mutex_lock(&s->pool_mu);
-  struct pf_xfer *x = s->idle;
-  if (x)
-    s->idle = x->next;
-  pthread_mutex_unlock(&s->pool_mu);
-  return x ? x : pf_xfer_new(s);
-}
-
-void pf_xfer_put(pf_session *s, struct pf_xfer *x) {
-  pthread_mutex_lock(&s->pool_mu);
-  x->next = s->idle;
-  s->idle = x;
-  pthread_mutex_unlock(&s->pool_mu);
-}
-
-void pf_xfer_drain(pf_session *s) {
-  while (s->idle) {
-    struct pf_xfer *next = s->idle->next;
-    pf_xfer_free(s->idle);
-    s->idle = next;
-  }
 }
 
 /* Prepare a request for bytes [start, end) (end PF_SIZE_UNKNOWN: to the end;
@@ -814,6 +876,9 @@ static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_
     curl_multi_remove_handle(x->multi, x->easy);
     x->in_multi = 0;
   }
+  if (bind_conn(x, url) != 0)
+    return -1;
+  x->warm = 0; /* until this reply ends as the server meant it to */
   char range[64];
   if (ranged) {
     if (end == PF_SIZE_UNKNOWN)
@@ -1135,6 +1200,9 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, uint64_t end, char 
   for (unsigned hops = 0;; hops++) {
     int creds = owned == NULL || same_host(s->url, url);
     if (start_request(x, url, 1, 0, end, creds) != 0) {
+      /* stopped while it waited for a connection, or out of memory */
+      a->st = pf_stopping(s) ? PF_E_CANCELLED : PF_E_NOMEM;
+      snprintf(a->why, sizeof a->why, "cannot start a transfer for %s", url);
       rc = CURLE_OUT_OF_MEMORY;
       break;
     }
@@ -1243,6 +1311,8 @@ pf_status pf_probe(pf_session *s) {
     x->cur = 0;
     x->pos = 0;
   }
+  if (x && x->conn) /* parked until run() takes it (client.c) */
+    pf_client_park(s->client, pf_conn_key(x->conn), 1);
   s->probe = x;
   return PF_OK;
 }
@@ -1253,6 +1323,8 @@ static struct pf_xfer *take_probe(pf_session *s) {
   struct pf_xfer *p = s->probe;
   s->probe = NULL;
   pthread_mutex_unlock(&s->probe_mu);
+  if (p && p->conn)
+    pf_client_park(s->client, pf_conn_key(p->conn), 0);
   return p;
 }
 
@@ -1336,7 +1408,8 @@ pf_status pf_fetch(pf_session *s, struct pf_xfer **xp, const pf_part *part, pf_d
     } else {
       x->pos = pos;
       if (start_request(x, url, ranged, pos, end, !s->cross_host) != 0) {
-        a.st = PF_E_NOMEM;
+        /* stopped while it waited for a connection, or out of memory */
+        a.st = pf_stopping(s) ? PF_E_CANCELLED : PF_E_NOMEM;
         snprintf(a.why, sizeof a.why, "cannot start a transfer for %s", url);
         break;
       }

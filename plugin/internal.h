@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <curl/curl.h>
+
 #include "config.h"
 #include "parfetch.h"
 #include "text.h"
@@ -290,9 +292,12 @@ struct pf_session {
   size_t pre_head;   /* pre_fds[pre_head .. npre) are left: taken in the order opened */
   int pre_off;       /* a probe attempt timed out: none opened for the rest of the session */
 
-  /* idle transfers for host-driven fetch_part (connection reuse) */
-  pthread_mutex_t pool_mu;
-  struct pf_xfer *idle;
+  unsigned pre_slots; /* budget slots reserved for them (client.c), under pre_mu */
+  char *pre_key;      /* the host they go to (pf_host_key) */
+
+  /* the client (held: one reference) whose connections and budget the
+   * session uses: the one it was opened on, or its own (open()) */
+  pf_client *client;
 
   /* counters */
   _Atomic uint64_t bytes_written, bytes_fetched;
@@ -360,10 +365,16 @@ void pf_xfer_free(struct pf_xfer *x);
 /* Did the last request leave an open connection (no handshake or slow start
  * for the next one)? */
 int pf_xfer_warm(const struct pf_xfer *x);
-/* Idle transfers of host-driven fetch_part, kept for connection reuse. */
-struct pf_xfer *pf_xfer_get(pf_session *s); /* an idle one, or a new one */
-void pf_xfer_put(pf_session *s, struct pf_xfer *x);
-void pf_xfer_drain(pf_session *s); /* free them all (close) */
+/* Give x's connection back to the client if a transfer of the client waits
+ * for one (x takes one again for its next request): a stream with nothing
+ * to fetch must not hold the budget. */
+void pf_xfer_yield(struct pf_xfer *x);
+/* A probe's connection is parked (1: open() returned with it paused, its
+ * session not run yet) or taken again (0): a transfer waits for a budget
+ * held by parked probes only for a while, then goes over it. */
+void pf_client_park(pf_client *c, const char *key, int parked);
+/* Does a transfer of c wait for a connection? */
+int pf_client_wanted(pf_client *c);
 /* Fetch [part->offset, +length) with retries; data to fn, over *xp. For the
  * part at offset 0 it takes the paused probe while it is still there: the
  * probe's reply goes on as the part's first bytes, and the probe's transfer
@@ -374,5 +385,56 @@ pf_status pf_fetch(pf_session *s, struct pf_xfer **xp, const pf_part *part, pf_d
 
 /* run.c */
 pf_status pf_run(pf_session *s);
+
+/* ---- client.c: connections, caches and the budget ----------------------- */
+
+struct pf_conn; /* an easy handle in a multi handle of its own, and the
+                   connection its last transfer left open */
+
+/* What a transfer that needs a connection does next (pure, unit-tested):
+ * host_n and total are the slots in use (connections in use or idle, and
+ * those opened ahead) to its host and in all; idle_here / idle_elsewhere:
+ * the client holds an idle connection to that host / to another one. */
+enum pf_budget_step {
+  PF_BUDGET_TAKE_IDLE, /* reuse the idle connection to its host */
+  PF_BUDGET_NEW,       /* take a slot and open one */
+  PF_BUDGET_EVICT,     /* close an idle connection to another host first */
+  PF_BUDGET_WAIT       /* until a slot or a connection is given back */
+};
+enum pf_budget_step pf_budget_next(unsigned host_n, unsigned total, unsigned per_host,
+                                   unsigned max_total, int idle_here, int idle_elsewhere);
+/* How many of `want` connections a probe may open ahead: none when the
+ * client has an idle connection to that host, else what both budgets
+ * leave. */
+unsigned pf_budget_ahead(unsigned host_n, unsigned total, unsigned per_host, unsigned max_total,
+                         int idle_here, unsigned want);
+
+/* "scheme://host:port" of url (lower case, the port explicit); malloc'd,
+ * NULL if malformed or out of memory. */
+char *pf_host_key(const char *url);
+
+/* A client with a reference count of 1 (the creator's). implicit: a 1.0
+ * session's own (no idle-connection thread). */
+pf_status pf_client_create(const pf_config *cfg, int implicit, pf_client **out);
+void pf_client_ref(pf_client *c);
+void pf_client_unref(pf_client *c); /* the last one frees it */
+const pf_config *pf_client_config(const pf_client *c);
+/* A connection to key for a transfer of s: an idle one (*reused = 1), or a
+ * new one within the budget, waiting for a slot as long as it must. NULL if
+ * s stops meanwhile or on out of memory. */
+struct pf_conn *pf_conn_get(pf_client *c, const char *key, pf_session *s, int *reused);
+/* Give it back: kept idle for the next transfer to its host if keep (its
+ * connection is open and between replies), else closed. */
+void pf_conn_put(pf_client *c, struct pf_conn *k, int keep);
+CURL *pf_conn_easy(struct pf_conn *k);
+CURLM *pf_conn_multi(struct pf_conn *k);
+const char *pf_conn_key(const struct pf_conn *k);
+/* Slots for connections a probe opens ahead to key: at most want, none if
+ * the client has an idle connection there; given back with unreserve. */
+unsigned pf_client_reserve(pf_client *c, const char *key, unsigned want);
+void pf_client_unreserve(pf_client *c, const char *key, unsigned n);
+/* fetch.c: take one of the slots s reserved for connections opened ahead to
+ * key, for a transfer about to connect: 1, or 0 if it has none. */
+int pf_preconnect_claim(pf_session *s, const char *key);
 
 #endif /* PF_INTERNAL_H */

@@ -2,7 +2,8 @@
  * run.c - the built-in dispatcher.
  *
  * Threads:
- *   - N workers (N = min(streams, parts)). Each owns one transfer (and so one
+ *   - N workers (N = min(streams, parts, and the client's budgets:
+ *     max_connections_per_host, max_connections)). Each owns one transfer (and so one
  *     connection) and takes the next unplanned part until none is left. Its
  *     data callback copies the reply into a pooled chunk and pushes full
  *     chunks onto the bounded queue.
@@ -384,6 +385,7 @@ static void *worker_main(void *arg) {
        * soon, or at once when a part ends (the last one: time to go) */
       pf_cond_wait_ms(&rc->idle_cv, &rc->mu, STEAL_RETRY_MS);
       pthread_mutex_unlock(&rc->mu);
+      pf_xfer_yield(x); /* idle: its connection to a stream that waits for one */
       continue;
     }
     pthread_mutex_unlock(&rc->mu);
@@ -528,6 +530,11 @@ pf_status pf_run(pf_session *s) {
     return PF_OK;
   }
   size_t nworkers = rc.nparts < c->max_streams ? rc.nparts : c->max_streams;
+  /* no more streams than the client lets connect to one host (client.c) */
+  if (nworkers > c->max_connections_per_host)
+    nworkers = c->max_connections_per_host;
+  if (nworkers > c->max_connections)
+    nworkers = c->max_connections;
   /* the connections opened ahead that these workers will not use */
   pthread_mutex_lock(&s->probe_mu);
   int have_probe = s->probe != NULL;

@@ -20,6 +20,7 @@
  *   1.0  pf_entry up to strerror; pf_open_args up to log_ctx; pf_sink,
  *        pf_info and pf_stats as they are.
  *   1.1  pf_entry.commit; pf_open_args.cancel_flag.
+ *   1.2  pf_entry.client_new, client_free, open_on (pf_client).
  *
  * Session states: a call a session's state does not allow returns
  * PF_E_STATE. After a failed open(), or once a session has failed (run,
@@ -53,7 +54,7 @@ extern "C" {
 #endif
 
 #define PF_ABI_MAJOR 1
-#define PF_ABI_MINOR 1
+#define PF_ABI_MINOR 2
 #define PF_VERSION "0.1.0"
 #define PF_ENTRY_SYMBOL "parfetch_entry"
 
@@ -81,6 +82,9 @@ typedef enum pf_status {
 /* Opaque handles. */
 typedef struct pf_config pf_config;
 typedef struct pf_session pf_session;
+/* (ABI 1.2) One engine for many sessions: connections, DNS and TLS caches
+ * and the connection budget, shared by the sessions opened on it. */
+typedef struct pf_client pf_client;
 
 /* One byte range of the object: bytes [offset, offset + length). */
 typedef struct pf_part {
@@ -307,6 +311,35 @@ typedef struct pf_entry {
    * expected and actual digest, the path and errno); the host then calls
    * close(s, 0). After success, close(s, 0) only frees. */
   pf_status (*commit)(pf_session *s);
+
+  /* --- a client: one engine for many sessions (ABI 1.2) ----------------- */
+
+  /* [any-thread] A client made from cfg (copied: cfg may be freed or changed
+   * afterwards). It owns the connection cache (open connections kept for
+   * the next transfer to the same host), the DNS and TLS session caches and
+   * the connection budget: at most max_connections_per_host connections to
+   * one host and max_connections in all, those opened ahead included; an
+   * idle one is closed after idle_timeout. Sessions opened on it with
+   * open_on() share all of that and use cfg's settings. *out is set on
+   * PF_OK only; else PF_E_INVALID (a NULL argument), PF_E_NOMEM or
+   * PF_E_INTERNAL (libcurl could not be initialised). */
+  pf_status (*client_new)(const pf_config *cfg, pf_client **out);
+
+  /* [not concurrently with open_on on c] Give up the host's hold on c. The
+   * sessions opened on c keep it alive: the client (its idle connections,
+   * its idle-connection thread) goes when client_free has been called and
+   * its last session is closed, whichever comes last. The host must not use
+   * c after this call (open_on on it is a use after free); its sessions go
+   * on and are closed as usual. NULL is a no-op. */
+  void (*client_free)(pf_client *c);
+
+  /* [thread-safe] open() on client c: the same contract (probe, args, *out,
+   * states), with c's config. Any number of threads may open, run and close
+   * sessions on one client at once; each session keeps its own thread
+   * rules. A session opened with open() has a client of its own, made from
+   * the cfg it is given and gone with the session: 1.0 hosts are unchanged. */
+  pf_status (*open_on)(pf_client *c, const char *url, const pf_open_args *args,
+                       pf_session **out);
 } pf_entry;
 
 /* The 1.0 entry: what a host checks entry->struct_size against before it

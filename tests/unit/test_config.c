@@ -21,7 +21,8 @@
 static const char *const all_keys[] = {
     "plugin",          "streams",        "min_part_size", "chunk_size", "queue_depth",
     "connect_timeout", "stall_timeout",  "retries",       "retry_wait", "retry_max_wait",
-    "max_redirects",   "http_version",   "on_change",     "preconnect", "user_agent",
+    "max_redirects",   "http_version",   "on_change",     "preconnect",
+    "max_connections_per_host", "max_connections", "idle_timeout", "user_agent",
     "proxy",           "headers",        "secret_headers", "tls.verify", "tls.cacert",
     "tls.capath",
 };
@@ -117,6 +118,9 @@ static void test_get_defaults_as_text(void) {
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "http_version"), "auto");
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "on_change"), "fail");
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "preconnect"), "true");
+  CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "max_connections_per_host"), "8");
+  CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "max_connections"), "32");
+  CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "idle_timeout"), "30000ms");
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "user_agent"), "parfetch/" PF_VERSION);
   CU_ASSERT_PTR_NULL(pf_config_get(cfg, "proxy"));
   CU_ASSERT_PTR_NULL(pf_config_get(cfg, "plugin"));
@@ -159,6 +163,9 @@ static const char every_key_yaml[] = "# every key, none at its default\n"
                                      "http_version: 1.1\n"
                                      "on_change: restart\n"
                                      "preconnect: no\n"
+                                     "max_connections_per_host: 2\n"
+                                     "max_connections: 6\n"
+                                     "idle_timeout: 5s\n"
                                      "user_agent: \"my-agent/1.0 (test)\"\n"
                                      "proxy: http://proxy.example:3128\n"
                                      "headers:\n"
@@ -187,6 +194,9 @@ static void assert_every_key_set(pf_config *cfg) {
   CU_ASSERT_EQUAL(cfg->http_version, PF_HTTP_1_1);
   CU_ASSERT_EQUAL(cfg->on_change, PF_ON_CHANGE_RESTART);
   CU_ASSERT_EQUAL(cfg->preconnect, 0);
+  CU_ASSERT_EQUAL(cfg->max_connections_per_host, 2);
+  CU_ASSERT_EQUAL(cfg->max_connections, 6);
+  CU_ASSERT_EQUAL(cfg->idle_timeout_ms, 5000);
   CU_ASSERT_STRING_EQUAL(cfg->user_agent, "my-agent/1.0 (test)");
   CU_ASSERT_STRING_EQUAL(cfg->proxy, "http://proxy.example:3128");
   CU_ASSERT_FATAL(cfg->nheaders == 2);
@@ -233,6 +243,9 @@ static void test_every_key_from_set(void) {
       {"http_version", "1.1"},
       {"on_change", "restart"},
       {"preconnect", "off"},
+      {"max_connections_per_host", "2"},
+      {"max_connections", "6"},
+      {"idle_timeout", "5s"},
       {"user_agent", "my-agent/1.0 (test)"},
       {"proxy", "http://proxy.example:3128"},
       {"headers", "Authorization: Bearer abc"},
@@ -516,6 +529,9 @@ static void test_key_ranges(void) {
       {"retry_wait", "0", "0ms", "1h", "3600000ms", NULL, "61m"},
       {"retry_max_wait", "0ms", "0ms", "24h", "86400000ms", NULL, "1441m"},
       {"max_redirects", "0", "0", "50", "50", NULL, "51"},
+      {"max_connections_per_host", "1", "1", "1024", "1024", "0", "1025"},
+      {"max_connections", "1", "1", "4096", "4096", "0", "4097"},
+      {"idle_timeout", "0", "0ms", "24h", "86400000ms", NULL, "1441m"},
   };
   pf_config *cfg = pf_config_new();
   CU_ASSERT_FATAL(cfg != NULL);

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# t_client.sh - one engine for many downloads (ABI 1.2 clients), against
+# nginx on loopback:
+#   - N small objects (4 KiB to 2 MiB) one after another on one client (and 20
+#     over HTTPS and HTTP/2): bytes equal, and their requests came over at
+#     most max_connections_per_host (8) distinct connections (nginx's
+#     $connection); the same objects opened the 1.0 way (each session its own
+#     client) are counted for comparison;
+#   - from 6 threads at once on one client with max_connections_per_host 4:
+#     bytes equal; one-part objects over at most 4 connections, objects of up
+#     to 8 parts never over more than 4 at once;
+#   - idle connections close after idle_timeout; the process keeps a bounded
+#     number of threads between downloads;
+#   - client_free() with a session still open: the session finishes; more
+#     sessions opened before they run than the budget has room for finish;
+#   - a host built from the 1.0 header (build/abi10_host) downloads with the
+#     current plugin.
+# PF_QUICK=1 downloads fewer objects.
+set -uo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+pf_init || exit 1
+pf_isolate_config
+
+pf_check "nginx serves HTTP/1.1, HTTPS and HTTP/2 on 127.0.0.1" pf_nginx_start || { pf_done; exit 1; }
+
+PLUGIN="$PF_BUILD/parfetch.so"
+HOST="$PF_BUILD/client_host"
+N=150
+[ "$PF_QUICK" = 1 ] && N=40
+D="$PF_DOCROOT/many"
+mkdir -p "$D"
+
+# N objects from 4 KiB to 2 MiB, sizes spread evenly on a log scale.
+make_objects() {
+  local i size
+  for i in $(seq 1 "$N"); do
+    size=$(awk -v i="$i" -v n="$N" 'BEGIN { printf "%d", 4096 * exp(log(512) * (i - 1) / (n - 1)) + i }')
+    pf_mkfile "$D/o$i.bin" "$size" || return 1
+  done
+}
+pf_check "create $N objects of 4 KiB to 2 MiB" make_objects || { pf_done; exit 1; }
+
+# list TAG - the objects' names with ?t=TAG, one a line.
+list() {
+  local i
+  for i in $(seq 1 "$N"); do printf 'many/o%s.bin?t=%s\n' "$i" "$1"; done >"$PF_TMP/list-$1"
+  echo "$PF_TMP/list-$1"
+}
+
+# all_same DIR - every object in DIR equals its source.
+all_same() {
+  local i
+  for i in $(seq 1 "$N"); do
+    pf_same "$D/o$i.bin" "$1/o$i.bin" || return 1
+  done
+}
+
+# conns TAG [COUNT] - distinct connections (access-log field 12) that carried
+# the requests tagged TAG, once the log holds a line for each of COUNT
+# (default N) objects.
+conns() {
+  local _
+  for _ in $(seq 1 30); do
+    [ "$(awk -F '\t' -v t="t=$1" 'index($4, t) && substr($4, length($4) - length(t) + 1) == t' "$PF_ACCESS_LOG" | wc -l)" -ge "${2:-$N}" ] && break
+    sleep 0.1
+  done
+  awk -F '\t' -v t="t=$1" 'index($4, t) && substr($4, length($4) - length(t) + 1) == t { print $12 }' \
+    "$PF_ACCESS_LOG" | sort -u | wc -l
+}
+
+conns_le() { # TAG MAX [COUNT]
+  local got
+  got=$(conns "$1" "${3:-}")
+  echo "distinct connections for t=$1: $got (at most $2 expected)"
+  [ "$got" -ge 1 ] && [ "$got" -le "$2" ]
+}
+
+run_host() { # NAME EXIT ARGS... (stdout and stderr in $PF_LAST_OUT)
+  local name=$1 want=$2
+  shift 2
+  pf_expect_exit "$want" "$name" timeout --foreground -k 10 "$PF_CMD_TIMEOUT" "$HOST" "$PLUGIN" "$@"
+}
+
+if ! pf_check "client_host is built at $HOST" test -x "$HOST"; then
+  pf_done
+  exit 1
+fi
+
+# ---------------------------------------------------------------- one after another
+O="$PF_TMP/seq"
+mkdir -p "$O"
+run_host "client: $N objects one after another, exit 0" 0 client "$PF_HTTP_URL" "$(list seq)" "$O" 1
+pf_check "client: every object equals its source" all_same "$O"
+pf_check "client: no client-less fallback (the plugin has clients)" \
+  eval '! grep -q "no client in this plugin" <<<"$PF_LAST_OUT"'
+pf_check "client: $N objects over at most 8 connections (max_connections_per_host)" conns_le seq 8
+seq_conns=$(conns seq)
+
+# Over TLS (HTTPS, and HTTP/2): the first 20 objects on one client.
+for proto in https h2; do
+  base=$PF_HTTPS_URL
+  [ "$proto" = h2 ] && base=$PF_H2_URL
+  O="$PF_TMP/$proto"
+  mkdir -p "$O"
+  head -n 20 "$(list "$proto")" >"$PF_TMP/list-$proto-20"
+  run_host "client, $proto: 20 objects one after another, exit 0" 0 \
+    client "$base" "$PF_TMP/list-$proto-20" "$O" 1 --set "tls.cacert=$PF_CA"
+  pf_check "client, $proto: the objects equal their sources" \
+    eval 'for i in $(seq 1 20); do pf_same "$D/o$i.bin" "$O/o$i.bin" || exit 1; done'
+  pf_check "client, $proto: 20 objects over at most 8 connections" conns_le "$proto" 8 20
+  pf_note "client, $proto: $(conns "$proto" 20) connection(s) carried the 20 objects"
+done
+
+O="$PF_TMP/open"
+mkdir -p "$O"
+run_host "1.0 way (open()): $N objects one after another, exit 0" 0 open "$PF_HTTP_URL" "$(list open)" "$O" 1
+pf_check "1.0 way: every object equals its source" all_same "$O"
+open_conns=$(conns open)
+pf_note "connections that carried requests for $N objects: $seq_conns on one client, $open_conns opened the 1.0 way"
+
+# ---------------------------------------------------------------- at once
+# tagged TAG - the access-log lines of the requests tagged TAG.
+tagged() {
+  awk -F '\t' -v t="t=$1" 'index($4, t) && substr($4, length($4) - length(t) + 1) == t' "$PF_ACCESS_LOG"
+}
+
+# open_at_once TAG MAX - at most MAX of the connections that carried TAG's
+# requests were open at the same moment: each connection from the start of
+# its first request to the end of its last (shrunk by 20 ms at both ends for
+# the log's rounding).
+open_at_once() {
+  local got
+  got=$(tagged "$1" | awk -F '\t' -v tol=0.02 '
+    { s = $10 - $11; e = $10; c = $12
+      if (!(c in S) || s < S[c]) S[c] = s
+      if (!(c in E) || e > E[c]) E[c] = e }
+    END {
+      max = 0
+      for (i in S) {
+        n = 0
+        for (j in S) if (S[j] <= S[i] && S[i] + tol < E[j] - tol) n++
+        if (n > max) max = n
+      }
+      print max
+    }')
+  echo "connections open at once for t=$1: $got (at most $2 expected)"
+  [ "$got" -ge 1 ] && [ "$got" -le "$2" ]
+}
+
+# One part each (the default min_part_size): 6 sessions at once share 4
+# connections, and none is closed while it can serve the next object.
+O="$PF_TMP/par"
+mkdir -p "$O"
+run_host "client: $N objects from 6 threads at once, 4 connections per host, exit 0" 0 \
+  client "$PF_HTTP_URL" "$(list par)" "$O" 6 --set max_connections_per_host=4
+pf_check "client, 6 threads: every object equals its source" all_same "$O"
+pf_check "client, 6 threads: over at most 4 connections (max_connections_per_host: 4)" conns_le par 4
+
+# min_part_size 256K: the larger objects have up to 8 parts, so sessions
+# compete for the 4 connections; a stream cut short by a steal closes its
+# HTTP/1.1 connection, so more than 4 may be used in turn, never at once.
+O="$PF_TMP/parts"
+mkdir -p "$O"
+run_host "client: $N objects of up to 8 parts from 6 threads at once, 4 connections per host, exit 0" 0 \
+  client "$PF_HTTP_URL" "$(list parts)" "$O" 6 --set min_part_size=256K --set max_connections_per_host=4
+pf_check "client, parts, 6 threads: every object equals its source" all_same "$O"
+pf_check "client, parts, 6 threads: at most 4 connections open at once" open_at_once parts 4
+
+# ---------------------------------------------------------------- idle connections, threads
+O="$PF_TMP/idle"
+mkdir -p "$O"
+run_host "client, idle_timeout 1s: the downloads, exit 0" 0 \
+  client "$PF_HTTP_URL" "$(list idle)" "$O" 2 --set idle_timeout=1s --idle-ms 3000
+out=$PF_LAST_OUT
+pf_check "client, idle_timeout 1s: every object equals its source" all_same "$O"
+pf_check "client: connections stay open for the next download (sockets > 0)" \
+  eval 'grep -Eq "^sockets [1-9]" <<<"$out"'
+pf_check "client: idle connections are closed after idle_timeout (no socket left)" \
+  eval 'grep -q "^sockets-after-idle 0$" <<<"$out"'
+threads=$(sed -n 's/^threads \([0-9]*\) .*/\1/p' <<<"$out")
+threads0=$(sed -n 's/^threads .*before the client: \([0-9]*\))/\1/p' <<<"$out")
+pf_note "threads of the process between downloads, the client held: $threads ($threads0 before it)"
+pf_check "client: between downloads, one thread more than before the client ($threads0 -> $threads)" \
+  test "${threads:-99}" -le "$((${threads0:-0} + 1))"
+
+# ---------------------------------------------------------------- lifetime
+O="$PF_TMP/early"
+mkdir -p "$O"
+head -n 3 "$(list early)" >"$PF_TMP/list-early3"
+run_host "client_free() with a session open: the session finishes, exit 0" 0 \
+  client "$PF_HTTP_URL" "$PF_TMP/list-early3" "$O" 1 --free-early
+pf_check "client_free() early: the objects equal their sources" \
+  eval 'for i in 1 2 3; do pf_same "$D/o$i.bin" "$O/o$i.bin" || exit 1; done'
+
+# 5 sessions opened before any is run, 2 connections per host: the probes
+# of those not run yet hold the budget; the opens past it go over it after
+# a second each instead of waiting for ever.
+O="$PF_TMP/first"
+mkdir -p "$O"
+head -n 5 "$(list first)" >"$PF_TMP/list-first5"
+run_host "5 sessions opened before they run, 2 connections per host: exit 0" 0 \
+  client "$PF_HTTP_URL" "$PF_TMP/list-first5" "$O" 1 --open-first --set max_connections_per_host=2
+pf_check "opened before they run: the objects equal their sources" \
+  eval 'for i in 1 2 3 4 5; do pf_same "$D/o$i.bin" "$O/o$i.bin" || exit 1; done'
+
+# ---------------------------------------------------------------- a 1.0 host
+pf_check "create a 20 MiB source file" pf_mkfile "$PF_DOCROOT/f20m.bin" $((20 * 1024 * 1024))
+O="$PF_TMP/abi10"
+mkdir -p "$O"
+if pf_check "a host built from the 1.0 header is built ($PF_BUILD/abi10_host)" test -x "$PF_BUILD/abi10_host"; then
+  pf_expect_exit 0 "1.0 host: downloads 20 MiB with the current plugin, exit 0" \
+    timeout --foreground -k 10 "$PF_CMD_TIMEOUT" "$PF_BUILD/abi10_host" "$PLUGIN" \
+    "$PF_HTTP_URL/f20m.bin?t=abi10" "$O/out"
+  pf_check "1.0 host: says it loaded ABI 1.2 or later" \
+    eval 'grep -Eq "\(ABI 1\.([2-9]|[1-9][0-9])\)" <<<"$PF_LAST_OUT"'
+  pf_check "1.0 host: output equals the source" pf_same "$PF_DOCROOT/f20m.bin" "$O/out"
+  pf_check "1.0 host: no side file left" only_output "$O" out
+fi
+
+pf_done
