@@ -14,6 +14,12 @@
 
 #include "parfetch.h"
 
+/* A host built against the 1.0 header (tests/abi10/) has no size macros:
+ * its pf_entry ends at strerror, the last 1.0 function. */
+#ifndef PF_ENTRY_1_0_SIZE
+#define PF_ENTRY_1_0_SIZE sizeof(pf_entry)
+#endif
+
 typedef struct pfh_plugin {
   void *handle;          /* from dlopen(); NULL when not loaded */
   const pf_entry *entry; /* the plugin's entry; valid until pfh_unload() */
