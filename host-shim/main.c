@@ -710,6 +710,25 @@ static pf_config *build_config(const pf_entry *e, const pfh_config_files *files,
       return NULL;
     }
   }
+  /* -n N asks for N connections to this one host: the budget (a politeness
+   * cap for many downloads, 8 per host by default) is raised to N for this
+   * download when it is lower, as curl's or aria2c's -x would */
+  for (size_t i = 0; i < o->nflags; i++) {
+    if (strcmp(o->flags[i].key, "streams") != 0)
+      continue;
+    static const char *const budget[] = {"max_connections_per_host", "max_connections"};
+    const char *n = o->flags[i].value;
+    for (size_t k = 0; k < 2; k++) {
+      const char *have = e->config_get(cfg, budget[k]);
+      if (have && strtoul(have, NULL, 10) < strtoul(n, NULL, 10) &&
+          e->config_set(cfg, budget[k], n) != PF_OK) {
+        report(e, PF_E_CONFIG, e->config_error(cfg));
+        e->config_free(cfg);
+        *rc = EXIT_USAGE;
+        return NULL;
+      }
+    }
+  }
   return cfg;
 }
 

@@ -262,6 +262,12 @@ fetch_ok "preconnect, -n 1: one connection" "$PF_HTTP_URL/f10000019.bin?t=pre-n1
 pf_check "preconnect, -n 1: nothing opened ahead (-v)" \
   test "$(count_lines "$PF_LAST_OUT" 'more connections')" -eq 0
 
+u="/f10000019.bin?t=pre-n16"
+fetch_ok "-n 16: 16 streams although the per-host budget is 8 by default" "$PF_HTTP_URL$u" \
+  "$D/f10000019.bin" -v -n 16 --min-part-size 64K
+pf_check "-n 16: -v says 15 more connections were opened while the probe waited" \
+  test "$(count_lines "$PF_LAST_OUT" 'opening 15 more connections')" -eq 1
+pf_check "-n 16: at most 16 connections (access log)" conns_le "$u" 16 "$PF_HTTP_PORT"
 if [ "$PF_QUICK" != 1 ]; then
   fetch_ok "http 256 MiB, default settings" "$PF_HTTP_URL/f$BIG.bin" "$D/f$BIG.bin"
   pf_check "http 256 MiB, default settings: >= 8 distinct ranged (206) requests" \
