@@ -71,6 +71,7 @@ enum key_id {
   K_MAX_CONNECTIONS_PER_HOST,
   K_MAX_CONNECTIONS,
   K_IDLE_TIMEOUT,
+  K_RATE_LIMIT,
   K_USER_AGENT,
   K_PROXY,
   K_HEADERS,
@@ -120,6 +121,7 @@ static const struct key_spec keys[] = {
     {K_MAX_CONNECTIONS_PER_HOST, "max_connections_per_host", KIND_UINT, 1, 1024},
     {K_MAX_CONNECTIONS, "max_connections", KIND_UINT, 1, 4096},
     {K_IDLE_TIMEOUT, "idle_timeout", KIND_DURATION, 0, DAY_MS},
+    {K_RATE_LIMIT, "rate_limit", KIND_SIZE, 0, PF_RATE_LIMIT_MAX},
     {K_USER_AGENT, "user_agent", KIND_TEXT, 0, 0},
     {K_PROXY, "proxy", KIND_TEXT, 0, 0},
     {K_HEADERS, "headers", KIND_HEADER_LIST, 0, 0},
@@ -195,6 +197,9 @@ static void set_number(pf_config *cfg, enum key_id id, uint64_t v) {
   case K_IDLE_TIMEOUT:
     cfg->idle_timeout_ms = (long)v;
     break;
+  case K_RATE_LIMIT:
+    cfg->rate_limit = v;
+    break;
   default:
     break; /* not a number */
   }
@@ -236,6 +241,8 @@ static uint64_t get_number(const pf_config *cfg, enum key_id id) {
     return cfg->max_connections;
   case K_IDLE_TIMEOUT:
     return (uint64_t)cfg->idle_timeout_ms;
+  case K_RATE_LIMIT:
+    return cfg->rate_limit;
   default:
     return 0; /* not a number */
   }

@@ -15,6 +15,10 @@
 
 #include "parfetch.h"
 
+/* rate_limit's cap: 1 TiB/s, so that a token count (bytes/s x seconds) never
+ * overflows a uint64_t. */
+#define PF_RATE_LIMIT_MAX ((uint64_t)1 << 40)
+
 /* HTTP version preference. */
 enum pf_http_version { PF_HTTP_AUTO = 0, PF_HTTP_1_1 = 1, PF_HTTP_2 = 2 };
 
@@ -40,6 +44,7 @@ struct pf_config {
   unsigned max_connections_per_host; /* "max_connections_per_host": 1..1024, default 8 */
   unsigned max_connections;          /* "max_connections": in all, 1..4096, default 32 */
   long idle_timeout_ms;    /* "idle_timeout": an idle connection is closed after this; 0..24h, default 30 s */
+  uint64_t rate_limit;     /* "rate_limit": body bytes per second across all streams (size units); 0 = unlimited, default 0 */
   char *user_agent;        /* "user_agent": default "parfetch/" PF_VERSION */
   char *proxy;             /* "proxy": NULL = libcurl's environment defaults */
   char **headers;          /* "headers": list of "Name: value" */

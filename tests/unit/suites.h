@@ -16,5 +16,6 @@ int pf_suite_config(void);   /* test_config.c: YAML config, units, every error p
 int pf_suite_host(void);     /* test_host.c: loader and config discovery */
 int pf_suite_text(void);     /* test_text.c: escaping and redaction of shown text */
 int pf_suite_budget(void);   /* test_budget.c: the client's connection budget */
+int pf_suite_rate(void);     /* test_rate.c: rate_limit's token bucket */
 
 #endif

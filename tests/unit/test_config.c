@@ -22,7 +22,7 @@ static const char *const all_keys[] = {
     "plugin",          "streams",        "min_part_size", "chunk_size", "queue_depth",
     "connect_timeout", "stall_timeout",  "retries",       "retry_wait", "retry_max_wait",
     "max_redirects",   "http_version",   "on_change",     "preconnect",
-    "max_connections_per_host", "max_connections", "idle_timeout", "user_agent",
+    "max_connections_per_host", "max_connections", "idle_timeout", "rate_limit", "user_agent",
     "proxy",           "headers",        "secret_headers", "tls.verify", "tls.cacert",
     "tls.capath",
 };
@@ -121,6 +121,7 @@ static void test_get_defaults_as_text(void) {
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "max_connections_per_host"), "8");
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "max_connections"), "32");
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "idle_timeout"), "30000ms");
+  CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "rate_limit"), "0");
   CU_ASSERT_STRING_EQUAL(pf_config_get(cfg, "user_agent"), "parfetch/" PF_VERSION);
   CU_ASSERT_PTR_NULL(pf_config_get(cfg, "proxy"));
   CU_ASSERT_PTR_NULL(pf_config_get(cfg, "plugin"));
@@ -166,6 +167,7 @@ static const char every_key_yaml[] = "# every key, none at its default\n"
                                      "max_connections_per_host: 2\n"
                                      "max_connections: 6\n"
                                      "idle_timeout: 5s\n"
+                                     "rate_limit: 2M\n"
                                      "user_agent: \"my-agent/1.0 (test)\"\n"
                                      "proxy: http://proxy.example:3128\n"
                                      "headers:\n"
@@ -197,6 +199,7 @@ static void assert_every_key_set(pf_config *cfg) {
   CU_ASSERT_EQUAL(cfg->max_connections_per_host, 2);
   CU_ASSERT_EQUAL(cfg->max_connections, 6);
   CU_ASSERT_EQUAL(cfg->idle_timeout_ms, 5000);
+  CU_ASSERT_EQUAL(cfg->rate_limit, 2u * 1024 * 1024);
   CU_ASSERT_STRING_EQUAL(cfg->user_agent, "my-agent/1.0 (test)");
   CU_ASSERT_STRING_EQUAL(cfg->proxy, "http://proxy.example:3128");
   CU_ASSERT_FATAL(cfg->nheaders == 2);
@@ -246,6 +249,7 @@ static void test_every_key_from_set(void) {
       {"max_connections_per_host", "2"},
       {"max_connections", "6"},
       {"idle_timeout", "5s"},
+      {"rate_limit", "2MiB"},
       {"user_agent", "my-agent/1.0 (test)"},
       {"proxy", "http://proxy.example:3128"},
       {"headers", "Authorization: Bearer abc"},
@@ -532,6 +536,7 @@ static void test_key_ranges(void) {
       {"max_connections_per_host", "1", "1", "1024", "1024", "0", "1025"},
       {"max_connections", "1", "1", "4096", "4096", "0", "4097"},
       {"idle_timeout", "0", "0ms", "24h", "86400000ms", NULL, "1441m"},
+      {"rate_limit", "0", "0", "1T", "1099511627776", NULL, "1099511627777"},
   };
   pf_config *cfg = pf_config_new();
   CU_ASSERT_FATAL(cfg != NULL);
