@@ -110,7 +110,8 @@ static void print_help(void) {
         "      --plugin PATH        plugin .so to load (overrides the config's plugin:)\n"
         "  -n, --streams N          max parallel streams\n"
         "      --min-part-size SIZE smallest part worth its own stream (512K, 8MiB, 1G)\n"
-        "      --checksum ALGO=HEX  sha1, sha256, sha512 or md5; verified before the\n"
+        "      --limit-rate SIZE    at most SIZE body bytes per second, all streams\n"
+        "                           together (500K, 2M; 0 = no limit)\n"        "      --checksum ALGO=HEX  sha1, sha256, sha512 or md5; verified before the\n"
         "                           file appears\n"
         "  -H, --header 'K: V'      extra request header (repeatable)\n"
         "      --cacert FILE        extra CA bundle\n"
@@ -277,6 +278,7 @@ static char *name_from_url(const char *url, char *why, size_t whylen) {
 enum {
   OPT_PLUGIN = 256,
   OPT_MIN_PART,
+  OPT_LIMIT_RATE,
   OPT_CHECKSUM,
   OPT_CACERT,
   OPT_INSECURE,
@@ -293,6 +295,7 @@ static const struct option long_opts[] = {
     {"plugin", required_argument, NULL, OPT_PLUGIN},
     {"streams", required_argument, NULL, 'n'},
     {"min-part-size", required_argument, NULL, OPT_MIN_PART},
+    {"limit-rate", required_argument, NULL, OPT_LIMIT_RATE},
     {"checksum", required_argument, NULL, OPT_CHECKSUM},
     {"header", required_argument, NULL, 'H'},
     {"cacert", required_argument, NULL, OPT_CACERT},
@@ -361,6 +364,9 @@ static int parse_args(int argc, char **argv, struct opts *o) {
       break;
     case OPT_MIN_PART:
       add_flag(o, "--min-part-size", "min_part_size", optarg);
+      break;
+    case OPT_LIMIT_RATE:
+      add_flag(o, "--limit-rate", "rate_limit", optarg);
       break;
     case OPT_CHECKSUM:
       if (check_checksum(optarg, why, sizeof why) != 0)

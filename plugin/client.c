@@ -83,6 +83,8 @@ struct pf_client {
   pthread_cond_t reaper_cv; /* with mu */
   pthread_t reaper;
   int reaper_on, quit;
+
+  pf_rate *rate; /* its own rate_limit, for all its sessions; NULL: none */
 };
 
 /* How long a transfer waits for a budget held by parked probes only. */
@@ -490,6 +492,7 @@ static void client_destroy(pf_client *c) {
   pthread_cond_destroy(&c->freed_cv);
   pthread_cond_destroy(&c->reaper_cv);
   pthread_mutex_destroy(&c->mu);
+  pf_rate_free(c->rate);
   pf_config_free(c->cfg);
   if (c->curl_ref)
     pf_curl_global_unref();
@@ -513,6 +516,14 @@ pf_status pf_client_create(const pf_config *cfg, int implicit, pf_client **out) 
     client_destroy(c);
     return PF_E_NOMEM;
   }
+  /* an implicit client serves one session, whose own bucket is the limit */
+  if (!implicit && c->cfg->rate_limit) {
+    c->rate = pf_rate_new(c->cfg->rate_limit, pf_now_ns());
+    if (!c->rate) {
+      client_destroy(c);
+      return PF_E_NOMEM;
+    }
+  }
   if (pf_curl_global_ref() != 0) {
     client_destroy(c);
     return PF_E_INTERNAL;
@@ -534,6 +545,10 @@ pf_status pf_client_create(const pf_config *cfg, int implicit, pf_client **out) 
 
 const pf_config *pf_client_config(const pf_client *c) {
   return c->cfg;
+}
+
+pf_rate *pf_client_rate(const pf_client *c) {
+  return c->rate;
 }
 
 void pf_client_ref(pf_client *c) {

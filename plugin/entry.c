@@ -283,6 +283,7 @@ static void session_free(pf_session *s, int keep) {
   free(s->effective_url);
   free(s->out_path);
   free(s->side_path);
+  pf_rate_free(s->rate);
   pf_config_free(s->cfg);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->probe_mu);
@@ -430,6 +431,13 @@ static pf_status open_session(pf_client *c, const char *url, const pf_open_args 
   if (!s->cfg || !s->url) {
     session_free(s, 0);
     return PF_E_NOMEM;
+  }
+  if (s->cfg->rate_limit) {
+    s->rate = pf_rate_new(s->cfg->rate_limit, pf_now_ns());
+    if (!s->rate) {
+      session_free(s, 0);
+      return PF_E_NOMEM;
+    }
   }
   *out = s;
 

@@ -22,6 +22,21 @@
  * Content-Range, total size and validator (ETag, else Last-Modified) against
  * the probe. A failed attempt resumes from the exact byte it reached.
  *
+ * rate_limit (rate.c): every body byte a transfer receives is taken from its
+ * session's bucket and its client's, when they exist. A transfer that finds
+ * either in debt pauses its reply in on_write (CURL_WRITEFUNC_PAUSE: libcurl
+ * keeps the bytes and reads no more of the socket, so TCP's window holds
+ * the server back) and drive() sleeps, in slices of at most 100 ms so that
+ * a stop is seen, until the debt is paid, then unpauses it (libcurl hands
+ * the kept bytes to on_write again, which takes them or pauses once more).
+ * A paused transfer sleeps instead of polling: libcurl leaves its socket out
+ * of the poll set while it is paused, and its timers could make a poll
+ * return at once, a spin. Under a limit libcurl reads less at once
+ * (pf_rate_read_size), so the bytes moved over any stretch stay within the
+ * rate plus a bucket's burst (125 ms) and a small read per stream. Time
+ * spent waiting on a bucket is no stall: it counts as a byte received, for
+ * stall_timeout and for run()'s thieves (span->rx_ns).
+ *
  * Global state: only the curl_global_init reference count below.
  */
 #include <errno.h>
@@ -91,6 +106,7 @@ struct pf_xfer {
   /* the current request */
   int probe_mode; /* pause on the first body byte */
   int paused;
+  int rate_paused;   /* on_write paused the reply for rate_limit (drive() resumes it) */
   int checked;       /* reply validated */
   int in_multi;
   uint64_t req_start; /* offset asked for */
@@ -110,6 +126,8 @@ struct pf_xfer {
 
   int pre_fd; /* a socket taken from the connections opened ahead, until libcurl has it */
   int took_pre, opened_fresh; /* since the current request began */
+
+  pf_rate *rates[2]; /* the session's bucket and its client's (NULL: none) */
 
   struct pf_xfer *next; /* idle list */
 };
@@ -325,6 +343,21 @@ whole:
   return 0;
 }
 
+/* How long until both of x's buckets let bytes go (0: now). */
+static uint64_t rate_wait_ns(struct pf_xfer *x, uint64_t now) {
+  uint64_t w = 0;
+  for (int i = 0; i < 2; i++) {
+    uint64_t wi = x->rates[i] ? pf_rate_wait_ns(x->rates[i], now) : 0;
+    if (wi > w)
+      w = wi;
+  }
+  return w;
+}
+
+int pf_rate_limited(const pf_session *s) {
+  return s->rate || pf_client_rate(s->client);
+}
+
 static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
   struct pf_xfer *x = arg;
   pf_session *s = x->s;
@@ -343,6 +376,16 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
       pf_log(s, "HTTP %ld, bytes %llu-%llu", x->status, (unsigned long long)x->cur,
              x->have_cr == 1 ? (unsigned long long)x->cr_end : (unsigned long long)x->cl);
   }
+  /* rate_limit: no byte while a bucket is in debt; these bytes come again
+   * when drive() has waited the debt off */
+  uint64_t now_rx = pf_now_ns();
+  if (rate_wait_ns(x, now_rx) > 0) {
+    x->rate_paused = 1;
+    return CURL_WRITEFUNC_PAUSE;
+  }
+  for (int i = 0; i < 2; i++)
+    if (x->rates[i])
+      pf_rate_take(x->rates[i], n, now_rx);
   atomic_fetch_add(&s->bytes_fetched, n);
   uint64_t first = x->cur;
   x->cur += n;
@@ -750,6 +793,8 @@ struct pf_xfer *pf_xfer_new(pf_session *s) {
     return NULL;
   x->s = s;
   x->pre_fd = -1;
+  x->rates[0] = s->rate;
+  x->rates[1] = pf_client_rate(s->client);
   x->rng = pf_now_ns() ^ (uintptr_t)x ^ 0x9e3779b97f4a7c15ULL;
   int ok = 1;
   for (size_t i = 0; ok && i < c->nheaders; i++) {
@@ -798,6 +843,9 @@ static void setup_easy(struct pf_xfer *x) {
    * whatever chunk_size is; half the recv calls and window updates of 256 KiB
    * (1 GiB on loopback: 0.78 CPU seconds against 0.89) */
   long bufsize = 512 * 1024;
+  for (int i = 0; i < 2; i++)
+    if (x->rates[i])
+      bufsize = pf_rate_read_size(x->rates[i]->rate, bufsize);
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, bufsize);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
@@ -893,7 +941,7 @@ static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_
   x->req_start = ranged ? start : 0;
   x->req_end = ranged ? end : PF_SIZE_UNKNOWN;
   x->cur = x->req_start;
-  x->checked = x->paused = x->stopped_early = x->fn_abort = 0;
+  x->checked = x->paused = x->rate_paused = x->stopped_early = x->fn_abort = 0;
   x->opened_fresh = x->took_pre = 0;
   x->last_rx_ns = pf_now_ns();
   x->verdict = PF_OK;
@@ -935,6 +983,31 @@ static int taken_over(struct pf_xfer *x) {
   return taken;
 }
 
+/* A reply on_write paused for rate_limit: sleep until both buckets let bytes
+ * go, at most 100 ms (drive() checks for a stop between), then unpause it.
+ * The wait is no stall: it counts as a byte received, for stall_timeout and
+ * for run()'s thieves. */
+static void rate_sleep(struct pf_xfer *x) {
+  uint64_t w = rate_wait_ns(x, pf_now_ns());
+  if (w > 100000000ull)
+    w = 100000000ull;
+  if (w) {
+    struct timespec ts = {(time_t)(w / 1000000000ull), (long)(w % 1000000000ull)};
+    nanosleep(&ts, NULL);
+  }
+  uint64_t now = pf_now_ns();
+  x->last_rx_ns = now;
+  if (x->span) {
+    pthread_mutex_lock(&x->span->mu);
+    x->span->rx_ns = now;
+    pthread_mutex_unlock(&x->span->mu);
+  }
+  if (rate_wait_ns(x, now) == 0) {
+    x->rate_paused = 0;
+    curl_easy_pause(x->easy, CURLPAUSE_CONT); /* on_write gets the kept bytes */
+  }
+}
+
 /* Run the transfer until it ends, it pauses (until_paused), or the session
  * stops. Returns the transfer's CURLcode; CURLE_ABORTED_BY_CALLBACK when
  * stopped (or run() no longer trusts ranges); CURLE_AGAIN when paused.
@@ -957,6 +1030,10 @@ static CURLcode drive(struct pf_xfer *x, int until_paused) {
     if (taken_over(x)) {
       x->stopped_early = 1;
       return CURLE_WRITE_ERROR;
+    }
+    if (x->rate_paused) {
+      rate_sleep(x);
+      continue;
     }
     if (stall_ns && pf_now_ns() - x->last_rx_ns > stall_ns) {
       snprintf(x->errbuf, sizeof x->errbuf, "no data for %.1f s (stall_timeout)",

@@ -13,6 +13,7 @@
  *   run.c     the built-in dispatcher: worker threads + one writer thread
  *   entry.c   the exported entry struct, open/close, stats, errors
  *   text.c    pure: what every shown line passes through (escapes, redaction)
+ *   rate.c    rate_limit's token bucket (pure but for its mutex)
  */
 #ifndef PF_INTERNAL_H
 #define PF_INTERNAL_H
@@ -27,6 +28,7 @@
 
 #include "config.h"
 #include "parfetch.h"
+#include "rate.h"
 #include "text.h"
 
 /* ---- plan.c ------------------------------------------------------------ */
@@ -298,6 +300,7 @@ struct pf_session {
   /* the client (held: one reference) whose connections and budget the
    * session uses: the one it was opened on, or its own (open()) */
   pf_client *client;
+  pf_rate *rate; /* rate_limit's bucket (entry.c), or NULL: no limit */
 
   /* counters */
   _Atomic uint64_t bytes_written, bytes_fetched;
@@ -353,6 +356,8 @@ pf_status pf_sink_plan(pf_session *s, pf_part **parts, size_t *n);
 
 /* fetch.c */
 int pf_curl_global_ref(void);
+/* Does a rate_limit bucket (the session's or its client's) pace s? */
+int pf_rate_limited(const pf_session *s);
 void pf_curl_global_unref(void);
 pf_status pf_probe(pf_session *s);
 void pf_drop_probe(pf_session *s); /* free the paused probe if nobody took it */
@@ -419,6 +424,10 @@ pf_status pf_client_create(const pf_config *cfg, int implicit, pf_client **out);
 void pf_client_ref(pf_client *c);
 void pf_client_unref(pf_client *c); /* the last one frees it */
 const pf_config *pf_client_config(const pf_client *c);
+/* The bucket of the client's own rate_limit, for all its sessions
+ * together; NULL if none (an implicit client has none: its one session's
+ * bucket is the limit). */
+pf_rate *pf_client_rate(const pf_client *c);
 /* A connection to key for a transfer of s: an idle one (*reused = 1), or a
  * new one within the budget, waiting for a slot as long as it must. NULL if
  * s stops meanwhile or on out of memory. */

@@ -287,6 +287,11 @@ static int steal(run_ctx *rc, worker *self, int warm, pf_part *part, size_t *vic
   }
   if (!found || p.rate <= 0)
     return 0;
+  /* under rate_limit the streams share one rate: a thief adds none, so only
+   * a stalled stream (no byte, and not waiting on the bucket: fetch.c) is
+   * worth taking from */
+  if (best_rate > 0 && pf_rate_limited(rc->s))
+    return 0;
   /* a new request costs a round trip or two: not worth it for a stream about
    * to finish anyway; a thief without an open connection also pays a
    * handshake and a slow start */
