@@ -9,6 +9,9 @@
 #   - a client (ABI 1.2, build/client_host) with rate_limit 2M and two 4 MiB
 #     sessions at once: both exit 0 and equal, and together they took at
 #     least 3.5 s: the client's limit is shared by its sessions;
+#   - a real stall under a limit (build/fault_server: a part stops after
+#     100 KiB for 30 s, stall_timeout 1s): still found, exit 0, bytes equal,
+#     well under 30 s: waiting on the bucket does not hide a stalled server;
 #   - the unlimited run of the same file for comparison (not asserted).
 # Run after `make all testbins`; BUILD selects the build directory.
 # shellcheck disable=SC2016
@@ -65,6 +68,26 @@ t0=$(now)
 pf_expect_exit 0 "unlimited: 8 MiB, exit 0" \
   parfetch -q -n 8 --min-part-size 1M -o "$PF_TMP/free.bin" "$PF_HTTP_URL/rate8.bin"
 pf_note "unlimited: $(secs "$t0" "$(now)") s"
+
+# ---------------------------------------------------------------- a stall under a limit
+# shellcheck source=tests/fault/fault.sh
+. "$PF_ROOT/tests/fault/fault.sh"
+if pf_check "fault_server is built" test -x "$PF_BUILD/fault_server"; then
+  "$PF_BUILD/fault_server" --size 4m --seed 7 --dump "$PF_TMP/v4m" &&
+    pf_fault_start F --size 4m --seed 7 --fault stall:req=3,after=100k,secs=30 &&
+    printf "stall_timeout: 1s\nretry_wait: 50ms\nretry_max_wait: 200ms\n" >"$PF_TMP/stall.yaml"
+  t0=$(now)
+  pf_expect_exit 0 "stall under --limit-rate 2M: a part stops for 30 s, exit 0" \
+    parfetch -q -v -c "$PF_TMP/stall.yaml" --limit-rate 2M -n 4 --min-part-size 512K \
+    -o "$PF_TMP/stall.bin" "$F_URL/obj"
+  el=$(secs "$t0" "$(now)")
+  pf_note "stall under a limit: $el s"
+  pf_check "stall under a limit: bytes equal" pf_same "$PF_TMP/v4m" "$PF_TMP/stall.bin"
+  pf_check "stall under a limit: -v names the stall or a steal from the stalled stream" \
+    eval 'grep -qE "stall_timeout|stalled: no byte" <<<"$PF_LAST_OUT"'
+  pf_check "stall under a limit: 1.5..12 s (paced, and the stall found)" within "$el" 1.5 12
+  pf_fault_stop F
+fi
 
 # ---------------------------------------------------------------- a client
 HOST="$PF_BUILD/client_host"
