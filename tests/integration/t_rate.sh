@@ -12,6 +12,9 @@
 #   - a real stall under a limit (build/fault_server: a part stops after
 #     100 KiB for 30 s, stall_timeout 1s): still found, exit 0, bytes equal,
 #     well under 30 s: waiting on the bucket does not hide a stalled server;
+#   - host-driven (build/engine_host drive: plan_parts, fetch_part of each
+#     part, 4 streams' worth of parts) at rate_limit 2M: exit 0, equal,
+#     3.5..12 s: fetch_part is paced too;
 #   - the unlimited run of the same file for comparison (not asserted).
 # Run after `make all testbins`; BUILD selects the build directory.
 # shellcheck disable=SC2016
@@ -68,6 +71,19 @@ t0=$(now)
 pf_expect_exit 0 "unlimited: 8 MiB, exit 0" \
   parfetch -q -n 8 --min-part-size 1M -o "$PF_TMP/free.bin" "$PF_HTTP_URL/rate8.bin"
 pf_note "unlimited: $(secs "$t0" "$(now)") s"
+
+# ---------------------------------------------------------------- fetch_part
+EH="$PF_BUILD/engine_host"
+if pf_check "engine_host is built at $EH" test -x "$EH"; then
+  t0=$(now)
+  pf_expect_exit 0 "fetch_part at rate_limit 2M: 8 MiB host-driven, exit 0" \
+    timeout --foreground -k 10 "$PF_CMD_TIMEOUT" "$EH" "$PF_BUILD/parfetch.so" \
+    "$PF_HTTP_URL/rate8.bin" drive "$PF_TMP/driven.bin" rate=2M
+  el=$(secs "$t0" "$(now)")
+  pf_note "fetch_part: $el s"
+  pf_check "fetch_part: bytes equal" pf_same "$PF_DOCROOT/rate8.bin" "$PF_TMP/driven.bin"
+  pf_check "fetch_part: took 3.5..12 s" within "$el" 3.5 12
+fi
 
 # ---------------------------------------------------------------- a stall under a limit
 # shellcheck source=tests/fault/fault.sh
