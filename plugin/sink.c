@@ -10,9 +10,42 @@
  * per write so that the writer never stalls for long. There is no re-read of
  * the whole file after the download.
  *
+ * Durability of the side file, for -C (the journal; layout in journal.c):
+ * - SIGKILL at any moment loses a few MiB at most: the chunks in flight and
+ *   what was stored since the last record. Every JOURNAL_EVERY bytes or
+ *   JOURNAL_PERIOD_MS the journal thread records the ranges that pwrite has
+ *   stored ("written"), without a flush first. A dead process loses nothing
+ *   that pwrite stored: the kernel's page cache holds it and writes it back.
+ *   So the list stays true for as long as that kernel runs, and the record
+ *   names it by its boot id: only a run of the same boot takes the written
+ *   list.
+ * - A power loss never makes -C produce wrong bytes. What it loses is the
+ *   page cache, and pages reach the disk in any order, the record's own
+ *   among them. A record's "durable" list holds only ranges that a flush
+ *   (fdatasync returning 0) covered before the record was written; after a
+ *   power loss the machine runs another boot (a new boot id each boot), and
+ *   a run then takes the durable list alone and refetches the rest. A torn
+ *   record fails its CRC and the other slot, older and as true, is used.
+ * - The output is fsynced before it is renamed into place, and its
+ *   directory after (commit).
+ * Flushes run every SYNC_PERIOD_MS or SYNC_EVERY bytes, in the journal
+ * thread, never under s->mu; between them sync_file_range(WRITE) starts the
+ * writeback of what is dirty without waiting for it, so that a flush (and
+ * commit's fsync) has little left to write. The writer never waits for a
+ * flush, and so neither does the network.
+ * Writeback errors: Linux reports one once per file. After a failed flush,
+ * journal_demote cuts both slots off and records the durable list alone (a
+ * later run of the same boot could not tell that the written bytes were
+ * lost). A run of the same boot flushes the side file before it trusts a
+ * written list: an error that nobody has seen is reported to a new opener.
+ * Left open, both needing a failing disk: a SIGKILL between a flush that
+ * fails and the demotion (microseconds), or an error nobody saw, with the
+ * file's inode evicted from memory before the next run.
+ *
  * Threads: pf_sink_store runs in the writer thread (run) or in the host's
  * threads (write_sink, fetch_part); it holds s->mu, which guards the range
- * set, the digest and the sink. Commit and discard run in close() alone.
+ * set, the digest and the sink. The journal thread takes s->mu only to copy
+ * the range set. Commit and discard run in close() alone, after joining it.
  */
 #include <errno.h>
 #include <fcntl.h>
