@@ -9,6 +9,17 @@
 
 static unsigned char slot[PF_JOURNAL_SLOT];
 
+/* The decoded list l holds exactly the n ranges r. */
+static void list_is(const pf_journal_list *l, const pf_range *r, uint32_t n) {
+  CU_ASSERT_EQUAL_FATAL(l->n, n);
+  for (uint32_t i = 0; i < n; i++) {
+    uint64_t a, b;
+    pf_journal_range(l, i, &a, &b);
+    CU_ASSERT_EQUAL(a, r[i].start);
+    CU_ASSERT_EQUAL(b, r[i].end);
+  }
+}
+
 static void test_round_trip(void) {
   pf_range r[3] = {{0, 4096}, {10000, 20000}, {1u << 30, (1u << 30) + 5}};
   pf_range w[2] = {{0, 8192}, {10000, (1u << 30) + 5}};
@@ -26,20 +37,8 @@ static void test_round_trip(void) {
   CU_ASSERT(!pf_journal_str_is(v.url, "http://127.0.0.1/"));
   CU_ASSERT(!pf_journal_str_is(v.url, "http://127.0.0.1/xy"));
   CU_ASSERT(pf_journal_str_is(v.boot, "boot-1"));
-  CU_ASSERT_EQUAL_FATAL(v.durable.n, 3);
-  for (uint32_t i = 0; i < 3; i++) {
-    uint64_t a, b;
-    pf_journal_range(&v.durable, i, &a, &b);
-    CU_ASSERT_EQUAL(a, r[i].start);
-    CU_ASSERT_EQUAL(b, r[i].end);
-  }
-  CU_ASSERT_EQUAL_FATAL(v.written.n, 2);
-  for (uint32_t i = 0; i < 2; i++) {
-    uint64_t a, b;
-    pf_journal_range(&v.written, i, &a, &b);
-    CU_ASSERT_EQUAL(a, w[i].start);
-    CU_ASSERT_EQUAL(b, w[i].end);
-  }
+  list_is(&v.durable, r, 3);
+  list_is(&v.written, w, 2);
 }
 
 static void test_torn_or_corrupt_refused(void) {
