@@ -10,7 +10,9 @@
 #      made durable.
 # SIGKILL alone (same boot) is t_faults.sh's section 17.
 set -uo pipefail
+# shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/fault/fault.sh
 . "$PF_ROOT/tests/fault/fault.sh"
 pf_init || exit 1
 pf_isolate_config
