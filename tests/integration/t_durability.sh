@@ -2,13 +2,15 @@
 # t_durability.sh - the write path's promises (plugin/sink.c's journal):
 #   1. the network does not wait on flushes: a download flushes its side file
 #      every couple of seconds, not every few MiB;
-#   2. a power loss after a SIGKILL never makes -C produce wrong bytes: what a
+#   2. SIGKILL alone loses only what was not recorded: -C on the same boot
+#      trusts the bytes stored after the last flush;
+#   3. a power loss after a SIGKILL never makes -C produce wrong bytes: what a
 #      record claims but no flush covered is refetched on another boot
 #      (build/side_crash zeroes it and names another boot, as a power loss
 #      would leave it);
-#   3. after a failed flush no record claims what that flush should have
+#   4. after a failed flush no record claims what that flush should have
 #      made durable.
-# SIGKILL alone (same boot) is t_faults.sh's section 17.
+# (t_faults.sh's section 17 is SIGKILL with a looser bound.)
 set -uo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -87,12 +89,36 @@ else
   PF_FAIL=$((PF_FAIL + 1))
 fi
 
-# ================================================================== 2. SIGKILL, then a power loss
+# ================================================================== 2. SIGKILL, same boot
+# Killed after 3.5 s, no power loss: the bytes stored after the last flush are
+# in the page cache (or on disk), and -C takes them too: it fetches only what
+# the record does not claim (plus what its probe brings before it is dropped).
+pf_fault_start F --size 8m --seed 11 --fault trickle:rate=256k || exit 1
+D="$T/kill"
+mkdir -p "$D"
+killed_at 3.5 "$D"
+b1=$(pf_fault_stat F bytes_sent)
+rec=$("$SC" show "$D/out.pfpart" "$OBJ")
+pf_note "same boot: after SIGKILL at 3.5 s the record says: $rec"
+durable=$(field durable "$rec")
+written=$(field written "$rec")
+pf_check "same boot: the record claims unflushed bytes ($written > $durable)" \
+  test "${written:-0}" -gt "${durable:-0}"
+pf_expect_exit 0 "same boot: -C finishes (exit 0)" \
+  parfetch -q -C -c "$FAST" -n 4 --min-part-size 1M -o "$D/out" "$F_URL/obj"
+pf_check "same boot: -C: bytes equal, no side file left" \
+  eval 'pf_same "$T/v8" "$D/out" && test ! -e "$D/out.pfpart"'
+settle F
+b2=$(($(pf_fault_stat F bytes_sent) - b1))
+pf_note "same boot: the -C run fetched $b2 of $OBJ bytes"
+pf_check "same boot: -C trusted the unflushed bytes ($b2 <= $OBJ - $written + 512 KiB)" \
+  test "$b2" -le $((OBJ - ${written:-0} + 512 * 1024))
+
+# ================================================================== 3. SIGKILL, then a power loss
 # Killed after 3.5 s: the journal flushed once (at ~2 s) and then recorded
 # ~1.5 MiB more that no flush covered. A power loss would leave those bytes
 # as zeroes (side_crash crash), and the machine boots with another boot id:
 # -C must refetch them, keep what was flushed, and produce the right bytes.
-pf_fault_start F --size 8m --seed 11 --fault trickle:rate=256k || exit 1
 D="$T/crash"
 mkdir -p "$D"
 killed_at 3.5 "$D"
@@ -117,7 +143,7 @@ pf_check "power loss: -C kept the flushed bytes ($b2 < $OBJ)" test "$b2" -lt "$O
 pf_check "power loss: ... and refetched the rest ($b2 >= $OBJ - $durable)" \
   test "$b2" -ge $((OBJ - ${durable:-0}))
 
-# ================================================================== 3. a failed flush
+# ================================================================== 4. a failed flush
 # The second flush (at ~4 s; the first, at ~2 s, succeeds) fails with EIO:
 # the run fails (exit 4), and the side file it keeps claims only what the
 # first flush covered, as durable and as written: Linux reports a writeback
