@@ -59,6 +59,30 @@ killed_at() {
 }
 # field NAME LINE - the number after NAME in side_crash show's line
 field() { awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$2"; }
+# killed_record NAME LABEL - killed_at 3.5 into a new $T/NAME (D), then what
+# the side file's record says: b1 (bytes the server had sent), rec, durable
+# and written (bytes claimed by each list)
+killed_record() {
+  D="$T/$1"
+  mkdir -p "$D"
+  killed_at 3.5 "$D"
+  b1=$(pf_fault_stat F bytes_sent)
+  rec=$("$SC" show "$D/out.pfpart" "$OBJ")
+  pf_note "$2: after SIGKILL at 3.5 s the record says: $rec"
+  durable=$(field durable "$rec")
+  written=$(field written "$rec")
+}
+# resumed LABEL - -C on $D/out: exit 0, bytes equal, no side file left; b2 =
+# the bytes the server sent for it
+resumed() {
+  pf_expect_exit 0 "$1: -C finishes (exit 0)" \
+    parfetch -q -C -c "$FAST" -n 4 --min-part-size 1M -o "$D/out" "$F_URL/obj"
+  pf_check "$1: -C: bytes equal, no side file left" \
+    eval 'pf_same "$T/v8" "$D/out" && test ! -e "$D/out.pfpart"'
+  settle F
+  b2=$(($(pf_fault_stat F bytes_sent) - b1))
+  pf_note "$1: the -C run fetched $b2 of $OBJ bytes"
+}
 
 # ================================================================== 1. flushes off the path
 # 64 MiB from nginx at full speed. Flushing before every record (every 4 MiB,
@@ -94,23 +118,10 @@ fi
 # in the page cache (or on disk), and -C takes them too: it fetches only what
 # the record does not claim (plus what its probe brings before it is dropped).
 pf_fault_start F --size 8m --seed 11 --fault trickle:rate=256k || exit 1
-D="$T/kill"
-mkdir -p "$D"
-killed_at 3.5 "$D"
-b1=$(pf_fault_stat F bytes_sent)
-rec=$("$SC" show "$D/out.pfpart" "$OBJ")
-pf_note "same boot: after SIGKILL at 3.5 s the record says: $rec"
-durable=$(field durable "$rec")
-written=$(field written "$rec")
+killed_record kill "same boot"
 pf_check "same boot: the record claims unflushed bytes ($written > $durable)" \
   test "${written:-0}" -gt "${durable:-0}"
-pf_expect_exit 0 "same boot: -C finishes (exit 0)" \
-  parfetch -q -C -c "$FAST" -n 4 --min-part-size 1M -o "$D/out" "$F_URL/obj"
-pf_check "same boot: -C: bytes equal, no side file left" \
-  eval 'pf_same "$T/v8" "$D/out" && test ! -e "$D/out.pfpart"'
-settle F
-b2=$(($(pf_fault_stat F bytes_sent) - b1))
-pf_note "same boot: the -C run fetched $b2 of $OBJ bytes"
+resumed "same boot"
 pf_check "same boot: -C trusted the unflushed bytes ($b2 <= $OBJ - $written + 512 KiB)" \
   test "$b2" -le $((OBJ - ${written:-0} + 512 * 1024))
 
@@ -119,26 +130,13 @@ pf_check "same boot: -C trusted the unflushed bytes ($b2 <= $OBJ - $written + 51
 # ~1.5 MiB more that no flush covered. A power loss would leave those bytes
 # as zeroes (side_crash crash), and the machine boots with another boot id:
 # -C must refetch them, keep what was flushed, and produce the right bytes.
-D="$T/crash"
-mkdir -p "$D"
-killed_at 3.5 "$D"
-b1=$(pf_fault_stat F bytes_sent)
-rec=$("$SC" show "$D/out.pfpart" "$OBJ")
-pf_note "power loss: after SIGKILL at 3.5 s the record says: $rec"
-durable=$(field durable "$rec")
-written=$(field written "$rec")
+killed_record crash "power loss"
 pf_check "power loss: the record claims flushed bytes ($durable > 0)" test "${durable:-0}" -gt 0
 pf_check "power loss: ... and unflushed ones, which SIGKILL does not lose ($written > $durable)" \
   test "${written:-0}" -gt "${durable:-0}"
 zeroed=$("$SC" crash "$D/out.pfpart" "$OBJ")
 pf_note "power loss: $zeroed unflushed bytes zeroed, the record moved to another boot"
-pf_expect_exit 0 "power loss: -C finishes (exit 0)" \
-  parfetch -q -C -c "$FAST" -n 4 --min-part-size 1M -o "$D/out" "$F_URL/obj"
-pf_check "power loss: -C: bytes equal, no side file left" \
-  eval 'pf_same "$T/v8" "$D/out" && test ! -e "$D/out.pfpart"'
-settle F
-b2=$(($(pf_fault_stat F bytes_sent) - b1))
-pf_note "power loss: the -C run fetched $b2 of $OBJ bytes"
+resumed "power loss"
 pf_check "power loss: -C kept the flushed bytes ($b2 < $OBJ)" test "$b2" -lt "$OBJ"
 pf_check "power loss: ... and refetched the rest ($b2 >= $OBJ - $durable)" \
   test "$b2" -ge $((OBJ - ${durable:-0}))
