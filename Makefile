@@ -123,8 +123,14 @@ $(BUILD)/fault_preload.so: tests/integration/fixtures/fault_preload.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -Wall -Wextra $(CFLAGS) -shared -fPIC -o $@ $< -ldl
 
+# A power loss done by hand to a side file (t_durability.sh).
+$(BUILD)/side_crash: tests/integration/fixtures/side_crash.c $(BUILD)/obj/plugin/journal.o
+	@mkdir -p $(dir $@)
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/obj/plugin/journal.o $(PF_LDFLAGS) $(LDFLAGS)
+
 TESTBINS = $(BUILD)/unit_tests $(BUILD)/fault_server $(BUILD)/engine_host
 TESTBINS += $(BUILD)/pfproxy
+TESTBINS += $(BUILD)/side_crash
 TESTBINS += $(BUILD)/serial_tls
 TESTBINS += $(BUILD)/fault_preload.so
 TESTBINS += $(BUILD)/client_host $(BUILD)/abi10_host

@@ -7,7 +7,9 @@
 # Scenarios (default: a b c d h i):
 #   a  SIZE_A from nginx on loopback, no limits; SIZE_A may list several sizes
 #      (default "1073741824 268435456": 1 GiB is scenario "a", every further size
-#      is a scenario of its own named a-<N>MiB, e.g. a-256MiB)
+#      is a scenario of its own named a-<N>MiB, e.g. a-256MiB); each written to
+#      the scratch dir (tmpfs when it has room) and again to BENCH_DISK, the
+#      machine's disk (scenarios a-disk, a-256MiB-disk)
 #   b  SIZE (256 MiB), every server connection capped at CAP (8 MiB/s) with the
 #      kernel's SO_MAX_PACING_RATE (bench/pacing_shim.c preloaded into nginx)
 #   c  SIZE over a 40 ms round trip: two network namespaces joined by TUN devices
@@ -47,6 +49,8 @@
 #   BUILD=build                   where build/parfetch lives
 #   BENCH_TMP=DIR                 scratch dir (default /dev/shm when it has room, else
 #                                 ${TMPDIR:-/tmp}): served files and downloads live there
+#   BENCH_DISK=DIR                where scenario a writes to disk (default /var/tmp;
+#                                 skipped when it is a tmpfs)
 #   KEEP_TMP=1                    keep the scratch dir
 #
 # Every run: wall time (bash's EPOCHREALTIME around the command), user+sys CPU and peak
@@ -143,7 +147,7 @@ run_loop() {
   read -r -a tools <<<"$L_TOOLS"
   local n=${#tools[@]} round i k tool url out tf rc t0 t1 wall line note ok cpu user sys rss bytes got
   declare -A done_runs=() long=() dead=()
-  mkdir -p "$L_WORK/out"
+  mkdir -p "${L_OUT:-$L_WORK/out}"
   export HOME="$L_HOME" XDG_CONFIG_HOME="$L_HOME/.config" PARFETCH_SYSCONFDIR="$L_HOME/sysconf"
   export no_proxy='*' NO_PROXY='*'
   unset PARFETCH_CONFIG http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY ftp_proxy
@@ -162,7 +166,7 @@ run_loop() {
         proxy_start "$round" "$tool"
         url="$PROXY_URL/$L_SCN/r$round/$tool/$L_FILE"
       fi
-      out="$L_WORK/out/$tool.bin"
+      out="${L_OUT:-$L_WORK/out}/$tool.bin"
       rm -f -- "$out"
       tool_cmd "$tool" "$url" "$out"
       tf="$L_WORK/time.$tool"
@@ -638,15 +642,32 @@ run_scenario_loop() { # SCN FILE TIMEOUT [NETNS]
 }
 
 scenario_a() {
-  local i label
+  local i label disk= target
   COUNTER=
+  # the same runs to the machine's disk: there the side file's flushes are real
+  # (on tmpfs they cost nothing)
+  if [ "$(stat -f -c %T "${BENCH_DISK:-/var/tmp}" 2>/dev/null)" = tmpfs ]; then
+    log "scenario a: ${BENCH_DISK:-/var/tmp} is a tmpfs: no run to disk"
+  else
+    disk=$(mktemp -d "${BENCH_DISK:-/var/tmp}/parfetch-bench-out.XXXXXX")
+  fi
   nginx_start 127.0.0.1 ""
   for ((i = 0; i < ${#SIZES_A[@]}; i++)); do
-    label=a
-    [ "$i" -gt 0 ] && label=a-$((SIZES_A[i] / 1048576))MiB
-    log "=== scenario $label: $((SIZES_A[i] / 1048576)) MiB, loopback, no limits"
-    run_scenario_loop "$label" "a$i.bin" "${TIMEOUT:-120}"
+    for target in "" ${disk:+disk}; do
+      label=a
+      [ "$i" -gt 0 ] && label=a-$((SIZES_A[i] / 1048576))MiB
+      L_OUT=
+      if [ -n "$target" ]; then
+        label=$label-disk
+        L_OUT=$disk
+      fi
+      export L_OUT
+      log "=== scenario $label: $((SIZES_A[i] / 1048576)) MiB, loopback, no limits, to ${L_OUT:-$WORK/out}"
+      run_scenario_loop "$label" "a$i.bin" "${TIMEOUT:-120}"
+    done
   done
+  L_OUT=
+  [ -n "$disk" ] && rm -rf -- "$disk"
   nginx_stop
 }
 

@@ -74,6 +74,7 @@ int pf_http_name_is(const char *name, size_t len, const char *want);
  * any arithmetic; a size between a file system's limit and this one is that
  * file system's error (EFBIG, naming the path). */
 #define PF_SIZE_MAX ((uint64_t)1 << 60)
+#define PF_BOOT_ID_MAX 64 /* /proc/sys/kernel/random/boot_id: 36 characters */
 
 /* Content-Range "bytes a-b/t", "bytes a-b/ *" (total unknown: PF_SIZE_UNKNOWN)
  * or "bytes * /t" (unsatisfied: *unsat = 1, start = end = 0). Strict: digits
@@ -255,8 +256,8 @@ struct pf_session {
   int resume;               /* PF_OPEN_RESUME */
   _Atomic uint64_t bytes_resumed; /* taken from an earlier run's side file */
 
-  /* resume journal (sink.c, journal.c): a thread that flushes the side
-   * file and then records what is durable, every few MiB */
+  /* resume journal (sink.c, journal.c): a thread that records what is
+   * stored every few MiB, and flushes the side file every few seconds */
   int journal_on;
   pthread_t journal_th;
   int journal_started;
@@ -271,6 +272,12 @@ struct pf_session {
   unsigned char *journal_buf;       /* one slot */
   pf_range *journal_snap;           /* copy of written, taken under mu */
   size_t journal_snap_cap;
+  /* the journal thread's own (or close's, after joining it): */
+  pf_range *journal_durable;        /* what the last good flush covered */
+  size_t journal_ndurable, journal_durable_cap;
+  uint64_t journal_unsynced;        /* bytes recorded since that flush */
+  uint64_t journal_synced_ns;       /* when it was */
+  char journal_boot[PF_BOOT_ID_MAX]; /* the kernel's boot id; "" = unknown */
 
   /* errors: the first one wins */
   pthread_mutex_t mu;       /* guards written, digest, err, sink writes */

@@ -10,12 +10,19 @@
  * the previous one intact; the valid record with the highest sequence
  * number wins. A record (little-endian):
  *   "PFJOURN1" | u32 version | u32 crc32(payload) | u32 payload_len |
- *   payload: u64 seq | u64 size | str url | str etag | str last_modified |
- *            u32 n | n x (u64 start, u64 end)          str = u16 len + bytes
+ *   payload (version 2):
+ *            u64 seq | u64 size | str url | str etag | str last_modified |
+ *            str boot | list durable | list written
+ *            str = u16 len + bytes; list = u32 n + n x (u64 start, u64 end)
+ *   payload (version 1, still read): the same up to last_modified, then one
+ *            list, which is durable (version 1 flushed before recording)
  * ("url" is what sink.c names the URL by: a digest, nothing secret.) Every
  * string is bounded by the slot alone, for the encoder and the decoder.
- * A record only ever claims ranges whose bytes were flushed (fdatasync)
- * before the record was written. On commit the file is cut to `size`.
+ * "durable" only ever holds ranges flushed (fdatasync) before the record was
+ * written; "written" the ranges stored (pwrite returned) before it, which
+ * survive the process but not the machine: they count only while "boot" is
+ * the running kernel's boot id (sink.c says why that is safe). On commit the
+ * file is cut to `size`.
  *
  * This file is pure (encode/decode/crc) apart from nothing: sink.c does the
  * I/O. Unit-tested in tests/unit/test_journal.c.
@@ -76,6 +83,24 @@ static void put_str(wbuf *w, const char *s) {
   put(w, s, n);
 }
 
+/* A list of as many ranges as fit in the room left after `reserve` more
+ * bytes: claiming fewer than were stored is always safe. */
+static void put_list(wbuf *w, const pf_range *r, size_t n, size_t reserve) {
+  size_t used = w->len + 4 + reserve;
+  size_t room = w->cap > used ? (w->cap - used) / 16 : 0;
+  if (w->cap < used) {
+    w->overflow = 1;
+    return;
+  }
+  if (n > room)
+    n = room;
+  put_le(w, n, 4);
+  for (size_t i = 0; i < n; i++) {
+    put_le(w, r[i].start, 8);
+    put_le(w, r[i].end, 8);
+  }
+}
+
 size_t pf_journal_encode(const pf_journal *j, unsigned char *buf, size_t cap) {
   if (cap < HEADER)
     return 0;
@@ -85,16 +110,11 @@ size_t pf_journal_encode(const pf_journal *j, unsigned char *buf, size_t cap) {
   put_str(&w, j->url);
   put_str(&w, j->etag);
   put_str(&w, j->last_modified);
-  if (w.overflow || w.len + 4 > cap)
+  put_str(&w, j->boot);
+  if (w.overflow || w.len + 8 > cap)
     return 0;
-  /* as many ranges as fit: claiming fewer than were written is always safe */
-  size_t room = (cap - w.len - 4) / 16;
-  size_t n = j->nranges < room ? j->nranges : room;
-  put_le(&w, n, 4);
-  for (size_t i = 0; i < n; i++) {
-    put_le(&w, j->ranges[i].start, 8);
-    put_le(&w, j->ranges[i].end, 8);
-  }
+  put_list(&w, j->durable, j->ndurable, 4); /* the written list's count still fits */
+  put_list(&w, j->written, j->nwritten, 0);
   if (w.overflow)
     return 0;
   uint32_t plen = (uint32_t)(w.len - HEADER);
@@ -138,6 +158,23 @@ static pf_journal_str get_str(rbuf *r) {
   return v;
 }
 
+/* A list of ranges: sorted, disjoint, inside the object. */
+static int get_list(rbuf *r, const unsigned char *base, uint64_t size, pf_journal_list *out) {
+  uint32_t n = (uint32_t)get_le(r, 4);
+  if (r->bad || n > (r->len - r->pos) / 16)
+    return -1;
+  out->n = n;
+  out->p = base + r->pos;
+  uint64_t prev_end = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    uint64_t a = get_le(r, 8), b = get_le(r, 8);
+    if (r->bad || a >= b || b > size || (i > 0 && a <= prev_end))
+      return -1;
+    prev_end = b;
+  }
+  return 0;
+}
+
 int pf_journal_decode(const unsigned char *buf, size_t len, pf_journal_view *out) {
   if (len < HEADER || memcmp(buf, MAGIC, 8) != 0)
     return -1;
@@ -145,7 +182,7 @@ int pf_journal_decode(const unsigned char *buf, size_t len, pf_journal_view *out
   uint32_t version = (uint32_t)get_le(&h, 4);
   uint32_t crc = (uint32_t)get_le(&h, 4);
   uint32_t plen = (uint32_t)get_le(&h, 4);
-  if (version != PF_JOURNAL_VERSION || plen > len - HEADER ||
+  if ((version != 1 && version != PF_JOURNAL_VERSION) || plen > len - HEADER ||
       pf_crc32(buf + HEADER, plen) != crc)
     return -1;
   rbuf r = {buf + HEADER, plen, 0, 0};
@@ -154,19 +191,16 @@ int pf_journal_decode(const unsigned char *buf, size_t len, pf_journal_view *out
   out->url = get_str(&r);
   out->etag = get_str(&r);
   out->last_modified = get_str(&r);
-  uint32_t n = (uint32_t)get_le(&r, 4);
-  if (r.bad || n > (plen - r.pos) / 16)
+  out->boot = (pf_journal_str){"", 0};
+  if (version >= 2)
+    out->boot = get_str(&r);
+  if (r.bad || get_list(&r, buf + HEADER, out->size, &out->durable) != 0)
     return -1;
-  out->nranges = n;
-  out->ranges = buf + HEADER + r.pos;
-  uint64_t prev_end = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    uint64_t a = get_le(&r, 8), b = get_le(&r, 8);
-    if (r.bad || a >= b || b > out->size || (i > 0 && a <= prev_end))
-      return -1; /* ranges must be sorted, disjoint, inside the object */
-    prev_end = b;
+  if (version == 1) { /* flushed before it was recorded: all of it durable */
+    out->written = out->durable;
+    return 0;
   }
-  return 0;
+  return get_list(&r, buf + HEADER, out->size, &out->written);
 }
 
 int pf_journal_str_is(pf_journal_str v, const char *s) {
@@ -174,8 +208,8 @@ int pf_journal_str_is(pf_journal_str v, const char *s) {
   return v.len == n && (n == 0 || memcmp(v.p, s, n) == 0);
 }
 
-void pf_journal_range(const pf_journal_view *v, uint32_t i, uint64_t *start, uint64_t *end) {
-  rbuf r = {v->ranges, (size_t)v->nranges * 16, (size_t)i * 16, 0};
+void pf_journal_range(const pf_journal_list *l, uint32_t i, uint64_t *start, uint64_t *end) {
+  rbuf r = {l->p, (size_t)l->n * 16, (size_t)i * 16, 0};
   *start = get_le(&r, 8);
   *end = get_le(&r, 8);
 }

@@ -10,9 +10,42 @@
  * per write so that the writer never stalls for long. There is no re-read of
  * the whole file after the download.
  *
+ * Durability of the side file, for -C (the journal; layout in journal.c):
+ * - SIGKILL at any moment loses a few MiB at most: the chunks in flight and
+ *   what was stored since the last record. Every JOURNAL_EVERY bytes or
+ *   JOURNAL_PERIOD_MS the journal thread records the ranges that pwrite has
+ *   stored ("written"), without a flush first. A dead process loses nothing
+ *   that pwrite stored: the kernel's page cache holds it and writes it back.
+ *   So the list stays true for as long as that kernel runs, and the record
+ *   names it by its boot id: only a run of the same boot takes the written
+ *   list.
+ * - A power loss never makes -C produce wrong bytes. What it loses is the
+ *   page cache, and pages reach the disk in any order, the record's own
+ *   among them. A record's "durable" list holds only ranges that a flush
+ *   (fdatasync returning 0) covered before the record was written; after a
+ *   power loss the machine runs another boot (a new boot id each boot), and
+ *   a run then takes the durable list alone and refetches the rest. A torn
+ *   record fails its CRC and the other slot, older and as true, is used.
+ * - The output is fsynced before it is renamed into place, and its
+ *   directory after (commit).
+ * Flushes run every SYNC_PERIOD_MS or SYNC_EVERY bytes, in the journal
+ * thread, never under s->mu; between them sync_file_range(WRITE) starts the
+ * writeback of what is dirty without waiting for it, so that a flush (and
+ * commit's fsync) has little left to write. The writer never waits for a
+ * flush, and so neither does the network.
+ * Writeback errors: Linux reports one once per file. After a failed flush,
+ * journal_demote cuts both slots off and records the durable list alone (a
+ * later run of the same boot could not tell that the written bytes were
+ * lost). A run of the same boot flushes the side file before it trusts a
+ * written list: an error that nobody has seen is reported to a new opener.
+ * Left open, both needing a failing disk: a SIGKILL between a flush that
+ * fails and the demotion (microseconds), or an error nobody saw, with the
+ * file's inode evicted from memory before the next run.
+ *
  * Threads: pf_sink_store runs in the writer thread (run) or in the host's
  * threads (write_sink, fetch_part); it holds s->mu, which guards the range
- * set, the digest and the sink. Commit and discard run in close() alone.
+ * set, the digest and the sink. The journal thread takes s->mu only to copy
+ * the range set. Commit and discard run in close() alone, after joining it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +69,8 @@
 #define CATCH_UP_BUDGET (8ull * 1024 * 1024) /* digest read-back per store */
 #define JOURNAL_EVERY (4ull * 1024 * 1024)   /* a record after this many bytes */
 #define JOURNAL_PERIOD_MS 200                /* or after this long, if anything new */
+#define SYNC_EVERY (256ull * 1024 * 1024)    /* a flush after this many bytes */
+#define SYNC_PERIOD_MS 2000                  /* or after this long */
 
 static int file_read(int fd, uint64_t off, unsigned char *p, size_t len);
 static int file_write(int fd, uint64_t off, const unsigned char *p, size_t len);
@@ -49,12 +84,57 @@ static int resumable(const pf_session *s) {
          (s->etag || s->last_modified);
 }
 
-/* Flush the side file, then record what was stored before the flush. Only
- * the journal thread (or close, after joining it) calls this. After a
- * failed flush nothing more is recorded: Linux reports a writeback error
- * once, so a later flush that succeeds proves nothing about the bytes that
- * were lost; the records written before the failure stay true. */
-static pf_status journal_checkpoint(pf_session *s) {
+/* The running kernel's boot id into buf (PF_BOOT_ID_MAX), "" if unknown. */
+static void read_boot_id(char *buf) {
+  buf[0] = '\0';
+  FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+  if (!f)
+    return;
+  if (!fgets(buf, PF_BOOT_ID_MAX, f))
+    buf[0] = '\0';
+  buf[strcspn(buf, "\n")] = '\0';
+  fclose(f);
+}
+
+/* Write a record claiming `durable` and `written` into the next slot. */
+static pf_status journal_record(pf_session *s, const pf_range *durable, size_t ndurable,
+                                const pf_range *written, size_t nwritten) {
+  pf_journal j = {s->journal_seq, s->size, s->journal_url, s->etag, s->last_modified,
+                  s->journal_boot[0] ? s->journal_boot : NULL,
+                  durable, ndurable, written, nwritten};
+  size_t len = pf_journal_encode(&j, s->journal_buf, PF_JOURNAL_SLOT);
+  if (len == 0)
+    return PF_OK; /* cannot happen: prepare checked that the strings fit */
+  uint64_t at = pf_journal_offset(s->size) + (s->journal_seq % 2) * PF_JOURNAL_SLOT;
+  int e = file_write(s->fd, at, s->journal_buf, len);
+  if (e != 0)
+    return pf_fail(s, PF_E_IO, "cannot write the journal of %s: %s", s->side_path, strerror(e));
+  s->journal_seq++;
+  s->journal_on_disk = 1;
+  return PF_OK;
+}
+
+/* After a failed flush the bytes stored since the last good one may be
+ * lost, and a run of this same boot could not tell (Linux reports a
+ * writeback error once, and we have seen it): no record may claim them any
+ * more. Cut both slots off, then record the durable ranges alone. */
+static void journal_demote(pf_session *s) {
+  uint64_t at = pf_journal_offset(s->size);
+  s->journal_on_disk = 0;
+  if (ftruncate(s->fd, (off_t)at) != 0 ||
+      ftruncate(s->fd, (off_t)(at + 2 * PF_JOURNAL_SLOT)) != 0 || s->journal_ndurable == 0)
+    return;
+  journal_record(s, s->journal_durable, s->journal_ndurable, s->journal_durable,
+                 s->journal_ndurable);
+}
+
+/* Record what is stored; flush first when `flush`, or when the last flush
+ * is SYNC_EVERY bytes or SYNC_PERIOD_MS old. Between flushes, start the
+ * writeback of what is dirty without waiting for it, so that a flush (and
+ * commit's) has little left to do. Only the journal thread (or close, after
+ * joining it) calls this; it never holds s->mu during I/O. After a failed
+ * flush nothing more is recorded (journal_demote). */
+static pf_status journal_checkpoint(pf_session *s, int flush) {
   if (s->sync_failed)
     return PF_E_IO;
   pthread_mutex_lock(&s->mu);
@@ -71,25 +151,34 @@ static pf_status journal_checkpoint(pf_session *s) {
   }
   if (n)
     memcpy(s->journal_snap, s->written.v, n * sizeof *s->journal_snap);
-  atomic_store(&s->unjournaled, 0);
+  s->journal_unsynced += atomic_exchange(&s->unjournaled, 0);
   pthread_mutex_unlock(&s->mu);
 
-  if (fdatasync(s->fd) != 0) {
-    s->sync_failed = 1;
-    return pf_fail(s, PF_E_IO, "cannot sync %s: %s", s->side_path, strerror(errno));
+  uint64_t now = pf_now_ns();
+  if (!flush && s->journal_unsynced < SYNC_EVERY &&
+      now - s->journal_synced_ns < SYNC_PERIOD_MS * 1000000ull) {
+    /* an error here shows up at the next flush */
+    sync_file_range(s->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    return journal_record(s, s->journal_durable, s->journal_ndurable, s->journal_snap, n);
   }
-  pf_journal j = {s->journal_seq, s->size, s->journal_url, s->etag, s->last_modified,
-                  s->journal_snap, n};
-  size_t len = pf_journal_encode(&j, s->journal_buf, PF_JOURNAL_SLOT);
-  if (len == 0)
-    return PF_OK; /* cannot happen: prepare checked that the strings fit */
-  uint64_t at = pf_journal_offset(s->size) + (s->journal_seq % 2) * PF_JOURNAL_SLOT;
-  int e = file_write(s->fd, at, s->journal_buf, len);
-  if (e != 0)
-    return pf_fail(s, PF_E_IO, "cannot write the journal of %s: %s", s->side_path, strerror(e));
-  s->journal_seq++;
-  s->journal_on_disk = 1;
-  return PF_OK;
+  if (fdatasync(s->fd) != 0) {
+    int e = errno;
+    s->sync_failed = 1;
+    journal_demote(s);
+    return pf_fail(s, PF_E_IO, "cannot sync %s: %s", s->side_path, strerror(e));
+  }
+  /* the snapshot is durable now: it becomes the durable list (swapped, not
+   * copied) */
+  pf_range *v = s->journal_durable;
+  size_t cap = s->journal_durable_cap;
+  s->journal_durable = s->journal_snap;
+  s->journal_durable_cap = s->journal_snap_cap;
+  s->journal_ndurable = n;
+  s->journal_snap = v;
+  s->journal_snap_cap = cap;
+  s->journal_unsynced = 0;
+  s->journal_synced_ns = now;
+  return journal_record(s, s->journal_durable, n, s->journal_durable, n);
 }
 
 static void *journal_main(void *arg) {
@@ -104,7 +193,7 @@ static void *journal_main(void *arg) {
     if (!due || s->journal_quit)
       continue;
     pthread_mutex_unlock(&s->journal_mu);
-    pf_status st = journal_checkpoint(s);
+    pf_status st = journal_checkpoint(s, 0);
     last = pf_now_ns();
     pthread_mutex_lock(&s->journal_mu);
     if (st != PF_OK)
@@ -127,10 +216,22 @@ static void journal_stop(pf_session *s) {
 
 static pf_status journal_start(pf_session *s) {
   s->journal_quit = 0;
+  s->journal_unsynced = 0;
+  s->journal_synced_ns = pf_now_ns();
   if (pthread_create(&s->journal_th, NULL, journal_main, s) != 0)
     return pf_fail(s, PF_E_INTERNAL, "cannot start the journal thread");
   s->journal_started = 1;
   return PF_OK;
+}
+
+static uint64_t list_total(const pf_journal_list *l) {
+  uint64_t t = 0;
+  for (uint32_t i = 0; i < l->n; i++) {
+    uint64_t a, b;
+    pf_journal_range(l, i, &a, &b);
+    t += b - a;
+  }
+  return t;
 }
 
 /* Read the side file's journal; if it describes this very object, take its
@@ -165,13 +266,39 @@ static int journal_load(pf_session *s) {
       !pf_journal_str_is(best->etag, s->etag) ||
       !pf_journal_str_is(best->last_modified, s->last_modified))
     goto out;
-  for (uint32_t i = 0; i < best->nranges; i++) {
+  /* the written list counts only on the boot that wrote it, and only once
+   * a flush of ours proves no writeback of it failed (a new opener is told
+   * of an error that nobody has seen) */
+  const pf_journal_list *take = &best->durable;
+  if (s->journal_boot[0] && pf_journal_str_is(best->boot, s->journal_boot) &&
+      list_total(&best->written) > list_total(&best->durable)) {
+    if (fdatasync(s->fd) == 0)
+      take = &best->written;
+    else
+      pf_log(s, "cannot sync %s (%s): resuming from its last flush", s->side_path,
+             strerror(errno));
+  }
+  for (uint32_t i = 0; i < take->n; i++) {
     uint64_t a, b;
-    pf_journal_range(best, i, &a, &b);
+    pf_journal_range(take, i, &a, &b);
     if (pf_rangeset_add(&s->written, a, b) != 0) {
       pf_rangeset_free(&s->written);
       goto out;
     }
+  }
+  /* all of it is durable now */
+  s->journal_ndurable = 0;
+  if (s->written.n > s->journal_durable_cap) {
+    pf_range *d = realloc(s->journal_durable, s->written.n * sizeof *d);
+    if (d) {
+      s->journal_durable = d;
+      s->journal_durable_cap = s->written.n;
+    }
+  }
+  if (s->written.n <= s->journal_durable_cap) {
+    if (s->written.n)
+      memcpy(s->journal_durable, s->written.v, s->written.n * sizeof *s->journal_durable);
+    s->journal_ndurable = s->written.n;
   }
   atomic_store(&s->bytes_resumed, pf_rangeset_total(&s->written));
   s->journal_seq = best->seq + 1;
@@ -297,8 +424,10 @@ pf_status pf_sink_prepare(pf_session *s) {
     s->journal_url = journal_key(s->url);
     if (!s->journal_url || (!s->journal_buf && !(s->journal_buf = malloc(PF_JOURNAL_SLOT))))
       return pf_fail(s, PF_E_NOMEM, "out of memory");
+    read_boot_id(s->journal_boot);
     /* validators too long for a journal slot: not resumable, quietly */
-    pf_journal j = {0, s->size, s->journal_url, s->etag, s->last_modified, NULL, 0};
+    pf_journal j = {0, s->size, s->journal_url, s->etag, s->last_modified,
+                    s->journal_boot, NULL, 0, NULL, 0};
     if (pf_journal_encode(&j, s->journal_buf, PF_JOURNAL_SLOT) == 0) {
       pf_log(s, "the validators are too long for the resume journal: not resumable");
       s->journal_on = 0;
@@ -652,8 +781,10 @@ void pf_sink_close(pf_session *s, int keep) {
          pf_rangeset_total(&s->written) > 0;
   /* after a failed flush, the records written before it are all a later
    * run may trust: keep the side file only if it holds one */
+  if (keep && s->journal_on && !s->sync_failed)
+    journal_checkpoint(s, 1);
   if (keep && s->journal_on)
-    keep = s->sync_failed ? s->journal_on_disk : journal_checkpoint(s) == PF_OK;
+    keep = s->journal_on_disk;
   /* unlink before close: the lock still guards the side file; and only if
    * the name is still ours (another program may have put a file there) */
   if (!keep && s->side_owned && names_fd(s->side_path, s->fd))
@@ -664,6 +795,10 @@ void pf_sink_close(pf_session *s, int keep) {
   s->fd = -1;
   free(s->journal_url);
   s->journal_url = NULL;
+  free(s->journal_durable);
+  s->journal_durable = NULL;
+  s->journal_durable_cap = 0;
+  s->journal_ndurable = 0;
 }
 
 pf_status pf_sink_reset(pf_session *s) {

@@ -3,8 +3,9 @@
  * this run. The first byte picks how the rest is used: even, as a slot as
  * found; odd, as a record's payload, wrapped in a valid header and CRC so
  * that the fuzzer reaches past the checksum. Promises checked for a decoded
- * record: strings inside the input; ranges non-empty,
- * sorted, disjoint and inside the object; the view points into the input. */
+ * record: strings inside the input; both lists' ranges non-empty,
+ * sorted, disjoint and inside the object; the view points into the input.
+ * (Wrapped payloads are read as the current version.) */
 #include <string.h>
 
 #include "fuzz.h"
@@ -15,26 +16,31 @@ static void put_le32(unsigned char *p, uint32_t v) {
     p[i] = (unsigned char)(v >> (8 * i));
 }
 
+static void check_list(const unsigned char *buf, size_t len, const pf_journal_view *v,
+                       const pf_journal_list *l) {
+  if (l->n > 0)
+    fuzz_assert(l->p >= buf && l->p + (size_t)l->n * 16 <= buf + len);
+  uint64_t prev_end = 0;
+  for (uint32_t i = 0; i < l->n; i++) {
+    uint64_t a, b;
+    pf_journal_range(l, i, &a, &b);
+    fuzz_assert(a < b && b <= v->size);
+    fuzz_assert(i == 0 || a > prev_end);
+    prev_end = b;
+  }
+}
+
 static void check(const unsigned char *buf, size_t len) {
   pf_journal_view v;
   if (pf_journal_decode(buf, len, &v) != 0)
     return;
-  const pf_journal_str *strs[] = {&v.url, &v.etag, &v.last_modified};
-  for (size_t i = 0; i < 3; i++)
+  const pf_journal_str *strs[] = {&v.url, &v.etag, &v.last_modified, &v.boot};
+  for (size_t i = 0; i < 4; i++)
     fuzz_assert(strs[i]->len == 0 ||
                 (strs[i]->p >= (const char *)buf &&
                  strs[i]->p + strs[i]->len <= (const char *)buf + len));
-  if (v.nranges > 0) {
-    fuzz_assert(v.ranges >= buf && v.ranges + (size_t)v.nranges * 16 <= buf + len);
-  }
-  uint64_t prev_end = 0;
-  for (uint32_t i = 0; i < v.nranges; i++) {
-    uint64_t a, b;
-    pf_journal_range(&v, i, &a, &b);
-    fuzz_assert(a < b && b <= v.size);
-    fuzz_assert(i == 0 || a > prev_end);
-    prev_end = b;
-  }
+  check_list(buf, len, &v, &v.durable);
+  check_list(buf, len, &v, &v.written);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -9,9 +9,21 @@
 
 static unsigned char slot[PF_JOURNAL_SLOT];
 
+/* The decoded list l holds exactly the n ranges r. */
+static void list_is(const pf_journal_list *l, const pf_range *r, uint32_t n) {
+  CU_ASSERT_EQUAL_FATAL(l->n, n);
+  for (uint32_t i = 0; i < n; i++) {
+    uint64_t a, b;
+    pf_journal_range(l, i, &a, &b);
+    CU_ASSERT_EQUAL(a, r[i].start);
+    CU_ASSERT_EQUAL(b, r[i].end);
+  }
+}
+
 static void test_round_trip(void) {
   pf_range r[3] = {{0, 4096}, {10000, 20000}, {1u << 30, (1u << 30) + 5}};
-  pf_journal j = {7, 5ull << 30, "http://127.0.0.1/x", "\"abc\"", NULL, r, 3};
+  pf_range w[2] = {{0, 8192}, {10000, (1u << 30) + 5}};
+  pf_journal j = {7, 5ull << 30, "http://127.0.0.1/x", "\"abc\"", NULL, "boot-1", r, 3, w, 2};
   size_t len = pf_journal_encode(&j, slot, sizeof slot);
   CU_ASSERT_FATAL(len > 0);
   pf_journal_view v;
@@ -24,18 +36,14 @@ static void test_round_trip(void) {
   CU_ASSERT(pf_journal_str_is(v.last_modified, ""));
   CU_ASSERT(!pf_journal_str_is(v.url, "http://127.0.0.1/"));
   CU_ASSERT(!pf_journal_str_is(v.url, "http://127.0.0.1/xy"));
-  CU_ASSERT_EQUAL_FATAL(v.nranges, 3);
-  for (uint32_t i = 0; i < 3; i++) {
-    uint64_t a, b;
-    pf_journal_range(&v, i, &a, &b);
-    CU_ASSERT_EQUAL(a, r[i].start);
-    CU_ASSERT_EQUAL(b, r[i].end);
-  }
+  CU_ASSERT(pf_journal_str_is(v.boot, "boot-1"));
+  list_is(&v.durable, r, 3);
+  list_is(&v.written, w, 2);
 }
 
 static void test_torn_or_corrupt_refused(void) {
   pf_range r[1] = {{0, 100}};
-  pf_journal j = {1, 1000, "http://h/x", "\"e\"", "Mon", r, 1};
+  pf_journal j = {1, 1000, "http://h/x", "\"e\"", "Mon", "b", r, 1, r, 1};
   size_t len = pf_journal_encode(&j, slot, sizeof slot);
   CU_ASSERT_FATAL(len > 0);
   pf_journal_view v;
@@ -55,12 +63,12 @@ static void test_torn_or_corrupt_refused(void) {
 
 static void test_ranges_outside_object_refused(void) {
   pf_range r[2] = {{0, 100}, {50, 200}}; /* overlapping: never written by us */
-  pf_journal j = {1, 1000, "u", NULL, NULL, r, 2};
+  pf_journal j = {1, 1000, "u", NULL, NULL, NULL, r, 2, NULL, 0};
   CU_ASSERT_FATAL(pf_journal_encode(&j, slot, sizeof slot) > 0);
   pf_journal_view v;
   CU_ASSERT_EQUAL(pf_journal_decode(slot, sizeof slot, &v), -1);
   pf_range past[1] = {{900, 1001}};
-  pf_journal k = {1, 1000, "u", NULL, NULL, past, 1};
+  pf_journal k = {1, 1000, "u", NULL, NULL, NULL, past, 1, NULL, 0};
   CU_ASSERT_FATAL(pf_journal_encode(&k, slot, sizeof slot) > 0);
   CU_ASSERT_EQUAL(pf_journal_decode(slot, sizeof slot, &v), -1);
 }
@@ -71,14 +79,15 @@ static void test_too_many_ranges_truncated_safely(void) {
     r[i].start = i * 10;
     r[i].end = i * 10 + 5;
   }
-  pf_journal j = {3, 200000, "u", NULL, NULL, r, 10000};
+  pf_journal j = {3, 200000, "u", NULL, NULL, NULL, r, 10000, r, 10000};
   CU_ASSERT_FATAL(pf_journal_encode(&j, slot, sizeof slot) > 0);
   pf_journal_view v;
   CU_ASSERT_EQUAL_FATAL(pf_journal_decode(slot, sizeof slot, &v), 0);
-  CU_ASSERT(v.nranges > 1000 && v.nranges < 10000); /* fewer claimed: safe */
+  CU_ASSERT(v.durable.n > 1000 && v.durable.n < 10000); /* fewer claimed: safe */
+  CU_ASSERT_EQUAL(v.written.n, 0); /* no room left: claims nothing more */
   uint64_t a, b;
-  pf_journal_range(&v, v.nranges - 1, &a, &b);
-  CU_ASSERT_EQUAL(a, (uint64_t)(v.nranges - 1) * 10);
+  pf_journal_range(&v.durable, v.durable.n - 1, &a, &b);
+  CU_ASSERT_EQUAL(a, (uint64_t)(v.durable.n - 1) * 10);
 }
 
 /* A record with a URL of ulen bytes and an ETag of elen bytes: either the
@@ -94,7 +103,7 @@ static int round_trip_lengths(size_t ulen, size_t elen) {
   if (ulen >= 7)
     memcpy(url, "http://", 7);
   pf_range r[1] = {{0, 10}};
-  pf_journal j = {2, 100, url, elen ? etag : NULL, "Tue, 01 Dec 2026 20:00:00 GMT", r, 1};
+  pf_journal j = {2, 100, url, elen ? etag : NULL, "Tue, 01 Dec 2026 20:00:00 GMT", NULL, r, 1, r, 1};
   size_t len = pf_journal_encode(&j, slot, sizeof slot);
   if (len == 0)
     return 0;
@@ -104,7 +113,7 @@ static int round_trip_lengths(size_t ulen, size_t elen) {
   CU_ASSERT(pf_journal_str_is(v.url, url));
   CU_ASSERT(pf_journal_str_is(v.etag, elen ? etag : NULL));
   CU_ASSERT(pf_journal_str_is(v.last_modified, "Tue, 01 Dec 2026 20:00:00 GMT"));
-  CU_ASSERT(v.nranges <= 1); /* left out where the slot is full: claiming less is safe */
+  CU_ASSERT(v.durable.n <= 1 && v.written.n <= 1); /* left out where the slot is full: safe */
   return 1;
 }
 
@@ -116,9 +125,9 @@ static void test_string_limits_shared(void) {
   size_t etags[] = {1, 511, 512, 513, 2000, 30000};
   for (size_t i = 0; i < sizeof etags / sizeof etags[0]; i++)
     CU_ASSERT(round_trip_lengths(100, etags[i]));
-  /* the slot is the limit: header 20, seq+size 16, three lengths 6, the
-   * Last-Modified above 29, the range count 4 (ranges are left out) */
-  size_t max = PF_JOURNAL_SLOT - 20 - 16 - 6 - 29 - 4;
+  /* the slot is the limit: header 20, seq+size 16, four lengths 8, the
+   * Last-Modified above 29, two range counts 8 (ranges are left out) */
+  size_t max = PF_JOURNAL_SLOT - 20 - 16 - 8 - 29 - 8;
   CU_ASSERT(round_trip_lengths(max, 0));
   CU_ASSERT(!round_trip_lengths(max + 1, 0));
   CU_ASSERT(!round_trip_lengths(65535, 0));
@@ -127,6 +136,63 @@ static void test_string_limits_shared(void) {
   /* every length in between: encoded and decoded alike */
   for (size_t n = max - 40; n <= max + 40; n++)
     round_trip_lengths(n, 0);
+}
+
+/* A record of version 1 (before the durable/written split): its one list
+ * was flushed before it was recorded, so it is the durable list. */
+static void test_version1_read_as_durable(void) {
+  unsigned char *p = slot + 20;
+  size_t n = 0;
+  uint64_t fields[2] = {5, 1000};
+  for (int f = 0; f < 2; f++)
+    for (int i = 0; i < 8; i++)
+      p[n++] = (unsigned char)(fields[f] >> (8 * i));
+  const char *strs[3] = {"u", "\"e\"", ""};
+  for (int k = 0; k < 3; k++) {
+    size_t len = strlen(strs[k]);
+    p[n++] = (unsigned char)len;
+    p[n++] = 0;
+    memcpy(p + n, strs[k], len);
+    n += len;
+  }
+  uint64_t list[3] = {1, 100, 300}; /* one range: [100, 300) */
+  for (int i = 0; i < 4; i++)
+    p[n++] = (unsigned char)(list[0] >> (8 * i));
+  for (int f = 1; f < 3; f++)
+    for (int i = 0; i < 8; i++)
+      p[n++] = (unsigned char)(list[f] >> (8 * i));
+  memcpy(slot, "PFJOURN1", 8);
+  uint32_t h[3] = {1, pf_crc32(p, n), (uint32_t)n};
+  for (int f = 0; f < 3; f++)
+    for (int i = 0; i < 4; i++)
+      slot[8 + 4 * f + i] = (unsigned char)(h[f] >> (8 * i));
+  pf_journal_view v;
+  CU_ASSERT_EQUAL_FATAL(pf_journal_decode(slot, 20 + n, &v), 0);
+  CU_ASSERT_EQUAL(v.seq, 5);
+  CU_ASSERT(pf_journal_str_is(v.etag, "\"e\""));
+  CU_ASSERT_EQUAL(v.boot.len, 0); /* no boot: the written list never counts alone */
+  CU_ASSERT_EQUAL_FATAL(v.durable.n, 1);
+  CU_ASSERT_EQUAL(v.written.n, 1);
+  uint64_t a, b;
+  pf_journal_range(&v.durable, 0, &a, &b);
+  CU_ASSERT(a == 100 && b == 300);
+  /* a version this build does not know is refused */
+  slot[8] = 3;
+  CU_ASSERT_EQUAL(pf_journal_decode(slot, 20 + n, &v), -1);
+}
+
+/* The written list is checked like the durable one. */
+static void test_written_list_checked(void) {
+  pf_range d[1] = {{0, 100}};
+  pf_range w[2] = {{0, 300}, {200, 400}}; /* overlapping */
+  pf_journal j = {1, 1000, "u", NULL, NULL, "b", d, 1, w, 2};
+  CU_ASSERT_FATAL(pf_journal_encode(&j, slot, sizeof slot) > 0);
+  pf_journal_view v;
+  CU_ASSERT_EQUAL(pf_journal_decode(slot, sizeof slot, &v), -1);
+  pf_range past[1] = {{0, 1001}};
+  pf_journal k = {1, 1000, "u", NULL, NULL, "b", d, 1, past, 1};
+  CU_ASSERT_FATAL(pf_journal_encode(&k, slot, sizeof slot) > 0);
+  CU_ASSERT_EQUAL(pf_journal_decode(slot, sizeof slot, &v), -1);
 }
 
 static void test_crc32_vector(void) {
@@ -161,6 +227,8 @@ int pf_suite_journal(void) {
       !CU_add_test(s, "too many ranges: fewer claimed", test_too_many_ranges_truncated_safely) ||
       !CU_add_test(s, "one string limit for encoder and decoder", test_string_limits_shared) ||
       !CU_add_test(s, "crc32 and slot offset", test_crc32_vector) ||
+      !CU_add_test(s, "a version 1 record is durable", test_version1_read_as_durable) ||
+      !CU_add_test(s, "the written list is checked", test_written_list_checked) ||
       !CU_add_test(s, "plan of what is missing", test_plan_missing))
     return CU_get_error();
   return CUE_SUCCESS;
