@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "host_util.h"
 #include "loader.h"
 #include "parfetch.h"
 
@@ -50,23 +51,11 @@ static double since_t0(void) {
   return (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
 }
 
-static int count_threads(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  int n = -1;
-  while (f && fgets(line, sizeof line, f))
-    if (sscanf(line, "Threads: %d", &n) == 1)
-      break;
-  if (f)
-    fclose(f);
-  return n;
-}
-
 static void *sampler(void *arg) {
   (void)arg;
   struct timespec ts = {0, 5 * 1000000L};
   while (atomic_load(&sampling)) {
-    int n = count_threads();
+    int n = host_count_threads();
     if (n > atomic_load(&peak_threads))
       atomic_store(&peak_threads, n);
     nanosleep(&ts, NULL);
@@ -110,27 +99,6 @@ static void *downloader(void *arg) {
   return NULL;
 }
 
-static int read_list(const char *path) {
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return -1;
-  char line[1024];
-  while (fgets(line, sizeof line, f)) {
-    line[strcspn(line, "\r\n")] = '\0';
-    if (!line[0])
-      continue;
-    char **v = realloc(names, (nnames + 1) * sizeof *v);
-    if (!v || !(v[nnames] = strdup(line))) {
-      fclose(f);
-      return -1;
-    }
-    names = v;
-    nnames++;
-  }
-  fclose(f);
-  return 0;
-}
-
 int main(int argc, char **argv) {
   if (argc < 6) {
     fprintf(stderr, "usage: %s PLUGIN BASE_URL LIST OUTDIR THREADS [--set KEY=VALUE]...\n",
@@ -140,7 +108,8 @@ int main(int argc, char **argv) {
   base = argv[2];
   outdir = argv[4];
   int nthreads = atoi(argv[5]);
-  if (nthreads < 1 || nthreads > 256 || read_list(argv[3]) != 0 || nnames == 0) {
+  if (nthreads < 1 || nthreads > 256 || host_read_list(argv[3], &names, &nnames) != 0 ||
+      nnames == 0) {
     fprintf(stderr, "many_host: bad THREADS (1..256) or LIST %s\n", argv[3]);
     return 2;
   }

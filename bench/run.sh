@@ -124,6 +124,27 @@ reset_counter() {
   return 0
 }
 
+# timed_run TIMEOUT TIMEFILE LOG CMD... : run CMD in its own process group under GNU time
+# and timeout, output to LOG; sets the caller's rc, wall (s, bash's EPOCHREALTIME around it),
+# user, sys, cpu (s) and rss (KiB). CHILD is the group while it runs.
+timed_run() {
+  local tmo=$1 tf=$2 log=$3 t0 t1 line
+  shift 3
+  t0=$EPOCHREALTIME
+  rc=0
+  setsid /usr/bin/time -f '%e %U %S %M' -o "$tf" \
+    timeout --foreground -k 5 "$tmo" "$@" >"$log" 2>&1 </dev/null &
+  CHILD=$!
+  wait "$CHILD" || rc=$?
+  t1=$EPOCHREALTIME
+  CHILD=
+  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  line=$(tail -n 1 "$tf" 2>/dev/null || true)
+  [[ $line =~ ^[0-9.]+\ [0-9.]+\ [0-9.]+\ [0-9]+$ ]] || line="0 0 0 0"
+  read -r _ user sys rss <<<"$line"
+  cpu=$(awk -v u="${user:-0}" -v s="${sys:-0}" 'BEGIN { printf "%.2f", u + s }')
+}
+
 CHILD=
 PROXY_PID=
 on_loop_signal() {
@@ -190,20 +211,8 @@ run_loop() {
       tool_cmd "$tool" "$url" "$out"
       tf="$L_WORK/time.$tool"
       reset_counter
-      t0=$EPOCHREALTIME
-      rc=0
-      setsid /usr/bin/time -f '%e %U %S %M' -o "$tf" \
-        timeout --foreground -k 5 "$L_TIMEOUT" "${CMD[@]}" >"$L_WORK/tool.log" 2>&1 </dev/null &
-      CHILD=$!
-      wait "$CHILD" || rc=$?
-      t1=$EPOCHREALTIME
-      CHILD=
+      timed_run "$L_TIMEOUT" "$tf" "$L_WORK/tool.log" "${CMD[@]}"
       proxy_stop
-      wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-      line=$(tail -n 1 "$tf" 2>/dev/null || true)
-      [[ $line =~ ^[0-9.]+\ [0-9.]+\ [0-9.]+\ [0-9]+$ ]] || line="0 0 0 0"
-      read -r _ user sys rss <<<"$line"
-      cpu=$(awk -v u="${user:-0}" -v s="${sys:-0}" 'BEGIN { printf "%.2f", u + s }')
       ok=0 note=
       if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
         note="timeout>${L_TIMEOUT}s"
@@ -474,6 +483,7 @@ netns_down() {
 
 cleanup() {
   [ "$BASHPID" = "$OWNER" ] || return 0
+  [ -n "$CHILD" ] && kill -TERM -- "-$CHILD" 2>/dev/null # a run of f or g (multi_loop)
   stop_pid "$LOOP_PID"
   LOOP_PID=
   nginx_stop
@@ -556,6 +566,7 @@ cc -std=c11 -O2 -Wall -o "$WORK/pfproxy" "$ROOT/tests/proxy/pfproxy.c" ||
   die "building tests/proxy/pfproxy.c failed"
 case " $SCENARIOS " in *" f "* | *" g "*)
   cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -pthread -I"$ROOT/plugin/include" -I"$ROOT/host-shim" \
+    -I"$ROOT/tests/integration/fixtures" \
     -o "$WORK/many_host" "$BENCH_DIR/many_host.c" "$ROOT/host-shim/loader.c" -ldl ||
     die "building bench/many_host.c failed"
   if pkg-config --exists libcurl; then
@@ -1013,7 +1024,7 @@ multi_loop() {
   local scn=$1 set=$2 thr=$3 tmo=$4
   shift 4
   local -a tools=("$@") order
-  local n=${#tools[@]} round i k tool d list out tf rc t0 t1 wall line user sys rss cpu ok note key val
+  local n=${#tools[@]} round i k tool d list out rc wall user sys rss cpu ok note key val
   local raw=$WORK/raw.$scn.csv
   : >"$raw"
   export HOME=$WORK/home no_proxy='*' NO_PROXY='*'
@@ -1034,20 +1045,7 @@ multi_loop() {
       rm -rf -- "$out"
       mkdir -p "$out"
       multi_cmd "$tool" "$list" "$out" "$thr"
-      tf=$WORK/time.$tool
-      t0=$EPOCHREALTIME
-      rc=0
-      setsid /usr/bin/time -f '%e %U %S %M' -o "$tf" \
-        timeout --foreground -k 5 "$tmo" "${CMD[@]}" >"$WORK/tool.log" 2>&1 </dev/null &
-      LOOP_PID=$!
-      wait "$LOOP_PID" || rc=$?
-      LOOP_PID=
-      t1=$EPOCHREALTIME
-      wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-      line=$(tail -n 1 "$tf" 2>/dev/null || true)
-      [[ $line =~ ^[0-9.]+\ [0-9.]+\ [0-9.]+\ [0-9]+$ ]] || line="0 0 0 0"
-      read -r _ user sys rss <<<"$line"
-      cpu=$(awk -v u="${user:-0}" -v s="${sys:-0}" 'BEGIN { printf "%.2f", u + s }')
+      timed_run "$tmo" "$WORK/time.$tool" "$WORK/tool.log" "${CMD[@]}"
       ok=0 note=
       if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
         note="timeout>${tmo}s"
