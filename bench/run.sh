@@ -368,6 +368,11 @@ pick_tools() { # LIST -> PICKED: the tools of LIST that are installed
         if [ ! -x "$PF_BIN" ]; then log "warning: $PF_BIN is missing; $t skipped"; continue; fi ;;
       aria2c | axel | wget2 | rclone | curl | aria2c-x8 | axel-n8)
         if ! command -v "${t%-[xn]8}" >/dev/null; then log "warning: ${t%-[xn]8} is not installed; $t skipped"; continue; fi ;;
+      # scenarios f and g: many objects in one process (multi_cmd)
+      pf-client) [ -f "$(dirname "$PF_BIN")/parfetch.so" ] ||
+        { log "warning: $(dirname "$PF_BIN")/parfetch.so is missing; $t skipped"; continue; } ;;
+      curl-loop) pkg-config --exists libcurl || { log "warning: no libcurl headers; $t skipped"; continue; } ;;
+      aria2c-j8) command -v aria2c >/dev/null || { log "warning: aria2c is not installed; $t skipped"; continue; } ;;
       *) die "unknown tool '$t'" ;;
     esac
     PICKED+=("$t")
@@ -398,28 +403,14 @@ case " $SCENARIOS " in *" e "*)
   [ ${#E_PICKED[@]} -gt 0 ] || die "scenario e: no tool to run"
   ;;
 esac
-pick_multi() { # LIST -> PICKED: the tools of scenarios f and g that can run here
-  local t
-  PICKED=()
-  for t in $1; do
-    case $t in
-      pf-client) [ -f "$(dirname "$PF_BIN")/parfetch.so" ] ||
-        { log "warning: $(dirname "$PF_BIN")/parfetch.so is missing; $t skipped"; continue; } ;;
-      curl-loop) pkg-config --exists libcurl || { log "warning: no libcurl headers; $t skipped"; continue; } ;;
-      aria2c-j8) command -v aria2c >/dev/null || { log "warning: aria2c is not installed; $t skipped"; continue; } ;;
-      *) die "unknown tool '$t' for scenarios f and g (pf-client curl-loop aria2c-j8)" ;;
-    esac
-    PICKED+=("$t")
-  done
-}
 case " $SCENARIOS " in *" f "*)
-  pick_multi "$F_TOOLS"
+  pick_tools "$F_TOOLS"
   F_PICKED=("${PICKED[@]}")
   [ ${#F_PICKED[@]} -gt 0 ] || die "scenario f: no tool to run"
   ;;
 esac
 case " $SCENARIOS " in *" g "*)
-  pick_multi "$G_TOOLS"
+  pick_tools "$G_TOOLS"
   G_PICKED=("${PICKED[@]}")
   [ ${#G_PICKED[@]} -gt 0 ] || die "scenario g: no tool to run"
   ;;
@@ -661,7 +652,10 @@ case " $SCENARIOS " in *" g "*)
   ;;
 esac
 mkdir -p "$DOCROOT/verify"
-for f in "$DOCROOT"/files/*; do ln -f "$f" "$DOCROOT/verify/"; done
+for f in "$DOCROOT"/files/*; do
+  [ -e "$f" ] || continue # f and g alone serve no single file
+  ln -f "$f" "$DOCROOT/verify/"
+done
 
 link_runs() { # SCN FILE : /SCN/rN/TOOL/FILE for every run and tool, so that nginx's
   local scn=$1 f=$2 r t # access log tells runs and tools apart
