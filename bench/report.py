@@ -9,7 +9,9 @@
         capped scenarios b and d the ideal time (size / (streams x cap)) and the
         ratio to it; for the chaos campaign h also the longest run (failed and timed-out
         runs included) and whether issue 8's target is met; for the round trips i-rttNms
-        parfetch's ratio to curl and aria2c. Writes a PNG of median wall time per tool per scenario
+        parfetch's ratio to curl and aria2c; for issue 9's e (HTTPS) parfetch's ratio to curl,
+        for f and g (many objects in one process) the time per object, the peak thread
+        count, the slowest and fastest object and g's ideal (from OUT_DIR/extra.csv). Writes a PNG of median wall time per tool per scenario
         (default docs/bench.png; matplotlib, Agg backend).
         Defaults: --csv bench/results/latest/results.csv, and meta.txt,
         verify.txt, env.txt next to the CSV when they exist.
@@ -43,9 +45,12 @@ STREAMS = {
     "parfetch-n8": 8,
     "aria2c-x8": 8,
     "axel-n8": 8,
+    "pf-client": None,
+    "curl-loop": 1,
+    "aria2c-j8": 8,
 }
 TOOL_ORDER = ["parfetch", "parfetch-n16", "parfetch-n8", "aria2c", "aria2c-x8", "axel", "axel-n8",
-              "wget2", "rclone", "curl"]
+              "wget2", "rclone", "curl", "pf-client", "curl-loop", "aria2c-j8"]
 SCENARIO_TITLE = {
     "a": "loopback, no limits",
     "b": "every connection capped",
@@ -53,7 +58,13 @@ SCENARIO_TITLE = {
     "d": "capped, one connection trickling",
     "h": "chaos campaign",
     "i": "long round trip",
+    "e": "HTTPS on loopback",
+    "f": "many small objects in one process",
+    "g": "many objects at once on one client, every connection capped",
 }
+# issue 9's targets
+E_TARGET = 0.6  # parfetch's wall / curl's
+RSS_TARGET_MIB = 64
 # issue 8, item 3: every run of the chaos campaign correct and the median within this
 H_TARGET_S = 3.0
 PEERS_16 = ["aria2c", "axel", "wget2", "rclone"]
@@ -219,6 +230,95 @@ def table(scn, stats, meta):
     return "\n".join(lines)
 
 
+def read_extra(path, rows):
+    """OUT_DIR/extra.csv (tool,scenario,run,key,value) -> {(scn, tool): {key: [values of ok runs]}}"""
+    ok = {(r["scenario"], r["tool"], r["run"]) for r in rows if r["ok"] == "1"}
+    out = defaultdict(lambda: defaultdict(list))
+    if path and os.path.exists(path):
+        with open(path, newline="") as f:
+            for p in csv.reader(f):
+                if len(p) == 5 and (p[1], p[0], p[2]) in ok:
+                    try:
+                        out[(p[1], p[0])][p[3]].append(float(p[4]))
+                    except ValueError:
+                        pass
+    return out
+
+
+def multi_ideal(scn, meta):
+    """g: every object's bytes over the connection budget at the cap"""
+    if scn != "g":
+        return None
+    n, size = int(meta.get("g_count", 16)), int(meta.get("g_size", 33554432))
+    return n * size / (int(meta.get("g_budget", 8)) * float(meta.get("cap", 8388608)))
+
+
+def multi_table(scn, stats, extra, meta):
+    """f and g: one run fetches a set of objects"""
+    count = int(meta.get("f_count" if scn == "f" else "g_count", 1))
+    head = ["tool", "runs ok", "median wall s", "per object ms", "MB/s", "median CPU s",
+            "median peak RSS MiB", "TCP conns", "peak parallel GETs", "served / size",
+            "peak threads (host's own)"]
+    if scn == "g":
+        head += ["fastest object s", "slowest object s", "slowest / fastest", "ideal s", "wall / ideal"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    ideal = multi_ideal(scn, meta)
+    for tool in tools_in(stats):
+        s, x = stats[tool], extra.get((scn, tool), {})
+        mbps = s["size"] / s["wall"] / 1e6 if s["wall"] and s["size"] else None
+        runs = f"{s['ok']}/{s['n']}"
+        if s["notes"]:
+            runs += " (" + "; ".join(s["notes"])[:60] + ")"
+        pt, ht = med(x.get("peak_threads", [])), med(x.get("host_threads", []))
+        cells = [tool, runs, fnum(s["wall"]), fnum(s["wall"] * 1000 / count) if s["wall"] else "—",
+                 fnum(mbps, 1) if mbps else "—", fnum(s["cpu"]), fnum(s["rss"], 1),
+                 fmt_int(s["conns"]), fmt_int(s["peak"]),
+                 f"{s['sent'] / s['size']:.2f}" if s["sent"] and s["size"] else "—",
+                 f"{fmt_int(pt)} ({fmt_int(ht)})" if pt else "—"]
+        if scn == "g":
+            fa, sl = med(x.get("fastest", [])), med(x.get("slowest", []))
+            cells += [fnum(fa), fnum(sl), ratio(sl, fa), fnum(ideal), ratio(s["wall"], ideal)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def multi_notes(scn, stats, extra, meta):
+    """f and g against issue 9's targets"""
+    notes = []
+    pf = stats.get("pf-client")
+    if not pf or not pf["wall"]:
+        return notes
+    budget = int(meta.get("g_budget", 8))
+    x = extra.get((scn, "pf-client"), {})
+    if scn == "f":
+        count = int(meta.get("f_count", 1))
+        cl = stats.get("curl-loop")
+        if cl and cl["wall"]:
+            r = pf["wall"] / cl["wall"]
+            notes.append(f"pf-client per object {pf['wall'] * 1000 / count:.2f} ms, curl-loop "
+                         f"{cl['wall'] * 1000 / count:.2f} ms: {r:.2f} x; target (<= 1.00) "
+                         f"{'met' if r <= 1.0 else 'not met'}")
+        if pf["conns"] is not None:
+            notes.append(f"pf-client opened {fmt_int(pf['conns'])} TCP connections for {count} objects; "
+                         f"target (<= the per-host budget, {budget}) "
+                         f"{'met' if pf['conns'] <= budget else 'not met'}")
+    if scn == "g":
+        ideal = multi_ideal(scn, meta)
+        notes.append(f"pf-client {pf['wall']:.2f} s = {pf['wall'] / ideal:.2f} x the ideal for "
+                     f"{budget} connections ({ideal:.2f} s)")
+        fa, sl = med(x.get("fastest", [])), med(x.get("slowest", []))
+        if fa and sl:
+            notes.append(f"fairness: slowest object {sl:.2f} s, fastest {fa:.2f} s ({sl / fa:.2f} x)")
+    if pf["rss"]:
+        notes.append(f"pf-client peak RSS {pf['rss']:.1f} MiB; target (<= {RSS_TARGET_MIB} MiB) "
+                     f"{'met' if pf['rss'] <= RSS_TARGET_MIB else 'not met'}")
+    pt, ht = med(x.get("peak_threads", [])), med(x.get("host_threads", []))
+    if pt:
+        notes.append(f"pf-client peak threads {fmt_int(pt)}, of which the host's own {fmt_int(ht)} "
+                     f"(main, the sampler, its downloaders): the engine's {fmt_int(pt - ht)}")
+    return notes
+
+
 def target_notes(scn, stats, meta):
     """One-line facts against issue 4's and issue 8's targets."""
     cap = float(meta.get("cap", 8388608))
@@ -250,6 +350,11 @@ def target_notes(scn, stats, meta):
             notes.append(f"{t}: {s['ok']}/{s['n']} runs correct, median {fnum(s['wall'])} s, max "
                          f"{fnum(s['max'])} s; target (all correct, median <= {H_TARGET_S:g} s) "
                          f"{'met' if met else 'not met'}")
+    if scn == "e" and pf and pf["wall"] and "curl" in stats and stats["curl"]["wall"]:
+        r = pf["wall"] / stats["curl"]["wall"]
+        notes.append(f"parfetch / curl wall: {r:.2f}; target (<= {E_TARGET:g}) {'met' if r <= E_TARGET else 'not met'}")
+        if "aria2c" in stats and stats["aria2c"]["cpu"]:
+            notes.append(f"parfetch / aria2c CPU: {pf['cpu'] / stats['aria2c']['cpu']:.2f}")
     if scn.startswith("i-"):
         pfs = stats.get("parfetch")
         for peer in ("curl", "aria2c"):
@@ -284,6 +389,15 @@ def scenario_header(scn, meta, sizes):
         return (f"(h) {SCENARIO_TITLE['h']}: {mib} at 8 streams through pfproxy --chaos, one seed per "
                 f"round ({meta.get('h_runs', '?')} seeds, the same for every tool), mix "
                 f"{meta.get('h_mix', '?')}, stalls of {int(meta.get('h_stall_ms', 40000)) / 1000:g} s")
+    if scn == "e":
+        return f"(e) {SCENARIO_TITLE['e']}: {mib} over HTTPS from nginx on 127.0.0.1"
+    if scn == "f":
+        return (f"(f) {SCENARIO_TITLE['f']}: {meta.get('f_count', '?')} objects of 4 KiB to 2 MiB "
+                f"({mib} in all), one after another")
+    if scn == "g":
+        return (f"(g) {SCENARIO_TITLE['g']}: {meta.get('g_count', '?')} objects of "
+                f"{int(meta.get('g_size', 0)) / 1048576:g} MiB at once, {cap / 1048576:g} MiB/s per "
+                f"connection, budget {meta.get('g_budget', '8')} connections")
     if scn.startswith("i-"):
         return (f"({scn}) {SCENARIO_TITLE['i']}: {mib} through pfproxy, {rtt_of(scn)} ms round trip, "
                 f"window {int(meta.get('i_window', 4194304)) / 1048576:g} MiB per connection, no bandwidth limit")
@@ -309,6 +423,12 @@ def short_title(scn, meta, sizes):
         return f"(d) {mib}, {cap:g} MiB/s per conn,\none conn at {int(meta.get('slow_rate', 100000)) / 1000:g} kB/s"
     if scn == "h":
         return f"(h) {mib}, chaos, 8 streams"
+    if scn == "e":
+        return f"(e) {mib}, HTTPS, loopback"
+    if scn == "f":
+        return f"(f) {meta.get('f_count', '?')} objects, {mib}"
+    if scn == "g":
+        return f"(g) {meta.get('g_count', '?')} objects at once, {cap:g} MiB/s per conn"
     if scn.startswith("i-"):
         return f"({scn}) {mib}, {rtt_of(scn)} ms RTT (proxy)"
     return scn
@@ -384,6 +504,7 @@ def report(args):
     scns = sorted(per, key=lambda s: (s[0], s != s[0], -int(per[s][0].get("bytes") or 0), s))
     per_scn = {s: summarize(per[s]) for s in scns}
     sizes = {s: int(per[s][0]["bytes"]) for s in scns if per[s][0].get("bytes")}
+    extra = read_extra(os.path.join(base, "extra.csv"), rows)
 
     out = []
     if os.path.exists(env):
@@ -392,8 +513,12 @@ def report(args):
         out.append("Measured set-up:\n\n```\n" + open(verify).read().rstrip() + "\n```\n")
     for s in scns:
         out.append(f"### {scenario_header(s, meta, sizes)}\n")
-        out.append(table(s, per_scn[s], meta) + "\n")
-        notes = target_notes(s, per_scn[s], meta)
+        if s in ("f", "g"):
+            out.append(multi_table(s, per_scn[s], extra, meta) + "\n")
+            notes = multi_notes(s, per_scn[s], extra, meta)
+        else:
+            out.append(table(s, per_scn[s], meta) + "\n")
+            notes = target_notes(s, per_scn[s], meta)
         if notes:
             out.append("\n".join(f"- {n}" for n in notes) + "\n")
     text = "\n".join(out)

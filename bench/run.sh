@@ -4,7 +4,7 @@
 #   bash bench/run.sh [SCENARIO...] [options]        (make bench runs all of them)
 #   BENCH_ONLY=h bash bench/run.sh                   (one scenario alone; same as "run.sh h")
 #
-# Scenarios (default: a b c d h i):
+# Scenarios (default: a b c d e f g h i):
 #   a  SIZE_A from nginx on loopback, no limits; SIZE_A may list several sizes
 #      (default "1073741824 268435456": 1 GiB is scenario "a", every further size
 #      is a scenario of its own named a-<N>MiB, e.g. a-256MiB); each written to
@@ -29,6 +29,20 @@
 #      window / one-way delay) and no bandwidth limit. Tools I_TOOLS (parfetch curl
 #      aria2c), per-run limit I_TIMEOUT (60 s); a tool that times out is not run again
 #      in that scenario.
+#   e  E_SIZE (1 GiB) over HTTPS (TLS, a self-signed certificate that every tool is given
+#      with its CA option) from nginx on loopback; tools E_TOOLS (parfetch curl aria2c).
+#      Target (issue 9): parfetch's wall <= 0.6 x curl's.
+#   f  F_COUNT (500) objects of 4 KiB to 2 MiB (sizes log-uniform, fixed) in one process:
+#      pf-client (bench/many_host.c: one parfetch client, ABI 1.2, the objects one after
+#      another), curl-loop (bench/curl_loop.c: one libcurl easy handle reused) and
+#      aria2c-j8 (aria2c -i LIST -j 8). Per object: wall / F_COUNT; TCP connections: the
+#      distinct $connection values nginx logged for the run. Target: pf-client's per-object
+#      time <= curl-loop's, its connections <= the per-host budget (8).
+#   g  G_COUNT (16) objects of G_SIZE (32 MiB) at once on one client (many_host, one thread
+#      per object), every server connection paced at CAP (8 MiB/s, as b): total against
+#      the ideal G_COUNT x G_SIZE / (G_BUDGET (8) x CAP) = 8 s, fairness (slowest object's
+#      time / fastest's), peak threads. Target: peak RSS <= 64 MiB, threads bounded.
+#   f and g check every object's sha256; a run with one wrong or missing object fails.
 #
 # Options (each also an environment variable):
 #   -r, --runs N        RUNS      rounds per scenario (default 5)
@@ -96,6 +110,15 @@ tool_cmd() { # TOOL URL OUT -> CMD array
     curl) CMD=(curl -q -sSf -o "$out" "$url") ;;
     *) return 1 ;;
   esac
+  # HTTPS (scenario e): every tool trusts the bench's self-signed certificate
+  if [ -n "${L_CACERT:-}" ]; then
+    case $tool in
+      parfetch*) CMD+=(--cacert "$L_CACERT") ;;
+      aria2c*) CMD+=(--ca-certificate="$L_CACERT") ;;
+      curl) CMD+=(--cacert "$L_CACERT") ;;
+    esac
+  fi
+  return 0
 }
 
 reset_counter() {
@@ -103,6 +126,27 @@ reset_counter() {
   [ -n "${L_COUNTER:-}" ] && [ -f "$L_COUNTER" ] &&
     dd if=/dev/zero of="$L_COUNTER" bs=8 count=1 conv=notrunc status=none
   return 0
+}
+
+# timed_run TIMEOUT TIMEFILE LOG CMD... : run CMD in its own process group under GNU time
+# and timeout, output to LOG; sets the caller's rc, wall (s, bash's EPOCHREALTIME around it),
+# user, sys, cpu (s) and rss (KiB). CHILD is the group while it runs.
+timed_run() {
+  local tmo=$1 tf=$2 log=$3 t0 t1 line
+  shift 3
+  t0=$EPOCHREALTIME
+  rc=0
+  setsid /usr/bin/time -f '%e %U %S %M' -o "$tf" \
+    timeout --foreground -k 5 "$tmo" "$@" >"$log" 2>&1 </dev/null &
+  CHILD=$!
+  wait "$CHILD" || rc=$?
+  t1=$EPOCHREALTIME
+  CHILD=
+  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  line=$(tail -n 1 "$tf" 2>/dev/null || true)
+  [[ $line =~ ^[0-9.]+\ [0-9.]+\ [0-9.]+\ [0-9]+$ ]] || line="0 0 0 0"
+  read -r _ user sys rss <<<"$line"
+  cpu=$(awk -v u="${user:-0}" -v s="${sys:-0}" 'BEGIN { printf "%.2f", u + s }')
 }
 
 CHILD=
@@ -171,20 +215,8 @@ run_loop() {
       tool_cmd "$tool" "$url" "$out"
       tf="$L_WORK/time.$tool"
       reset_counter
-      t0=$EPOCHREALTIME
-      rc=0
-      setsid /usr/bin/time -f '%e %U %S %M' -o "$tf" \
-        timeout --foreground -k 5 "$L_TIMEOUT" "${CMD[@]}" >"$L_WORK/tool.log" 2>&1 </dev/null &
-      CHILD=$!
-      wait "$CHILD" || rc=$?
-      t1=$EPOCHREALTIME
-      CHILD=
+      timed_run "$L_TIMEOUT" "$tf" "$L_WORK/tool.log" "${CMD[@]}"
       proxy_stop
-      wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-      line=$(tail -n 1 "$tf" 2>/dev/null || true)
-      [[ $line =~ ^[0-9.]+\ [0-9.]+\ [0-9.]+\ [0-9]+$ ]] || line="0 0 0 0"
-      read -r _ user sys rss <<<"$line"
-      cpu=$(awk -v u="${user:-0}" -v s="${sys:-0}" 'BEGIN { printf "%.2f", u + s }')
       ok=0 note=
       if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
         note="timeout>${L_TIMEOUT}s"
@@ -255,12 +287,21 @@ I_RTTS=${I_RTTS:-"200 400 800"}
 I_WINDOW=${I_WINDOW:-4194304}
 I_TOOLS=${I_TOOLS:-"parfetch curl aria2c"}
 I_TIMEOUT=${I_TIMEOUT:-60}
+E_SIZE=${E_SIZE:-1073741824}
+E_TOOLS=${E_TOOLS:-"parfetch curl aria2c"}
+F_COUNT=${F_COUNT:-500}
+F_TOOLS=${F_TOOLS:-"pf-client curl-loop aria2c-j8"}
+F_TIMEOUT=${F_TIMEOUT:-300}
+G_COUNT=${G_COUNT:-16}
+G_SIZE=${G_SIZE:-33554432}
+G_BUDGET=${G_BUDGET:-8}
+G_TOOLS=${G_TOOLS:-"pf-client"}
 
 usage() { sed -n '2,/^set -euo/p' "$SELF" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case $1 in
-    a | b | c | d | h | i) SCENARIOS="$SCENARIOS $1" ;;
+    a | b | c | d | e | f | g | h | i) SCENARIOS="$SCENARIOS $1" ;;
     -r | --runs) RUNS=$2; shift ;;
     -t | --tools) TOOLS=${2//,/ }; shift ;;
     --size-a) SIZE_A=${2//,/ }; shift ;;
@@ -277,10 +318,10 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-SCENARIOS=${SCENARIOS:-"a b c d h i"}
+SCENARIOS=${SCENARIOS:-"a b c d e f g h i"}
 SCENARIOS=${SCENARIOS//,/ }
 for v in RUNS SIZE CAP SLOW_RATE SLOW_NTH RTT_MS LONG_RUNS H_SIZE H_RUNS H_TIMEOUT H_STALL_MS \
-  H_AFTER I_WINDOW I_TIMEOUT; do
+  H_AFTER I_WINDOW I_TIMEOUT E_SIZE F_COUNT F_TIMEOUT G_COUNT G_SIZE G_BUDGET; do
   [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v must be a positive integer (got '${!v}')"
 done
 read -r -a SIZES_A <<<"$SIZE_A"
@@ -294,7 +335,9 @@ done
 [ "$H_RUNS" -le 50 ] || die "H_RUNS is at most 50"
 [[ $H_SEED_BASE =~ ^[0-9]+$ ]] || die "H_SEED_BASE must be a non-negative integer"
 for v in $I_RTTS; do [[ $v =~ ^[0-9]+$ ]] && [ "$v" -ge 2 ] || die "I_RTTS: '$v' is not a round trip in ms"; done
-for s in $SCENARIOS; do [[ $s =~ ^[abcdhi]$ ]] || die "unknown scenario '$s'"; done
+for s in $SCENARIOS; do [[ $s =~ ^[abcdefghi]$ ]] || die "unknown scenario '$s'"; done
+[ "$F_COUNT" -le 5000 ] && [ "$G_COUNT" -le 256 ] || die "F_COUNT is at most 5000, G_COUNT at most 256"
+
 
 case $BUILD in /*) PF_BIN=$BUILD/parfetch ;; *) PF_BIN=$ROOT/$BUILD/parfetch ;; esac
 
@@ -329,6 +372,11 @@ pick_tools() { # LIST -> PICKED: the tools of LIST that are installed
         if [ ! -x "$PF_BIN" ]; then log "warning: $PF_BIN is missing; $t skipped"; continue; fi ;;
       aria2c | axel | wget2 | rclone | curl | aria2c-x8 | axel-n8)
         if ! command -v "${t%-[xn]8}" >/dev/null; then log "warning: ${t%-[xn]8} is not installed; $t skipped"; continue; fi ;;
+      # scenarios f and g: many objects in one process (multi_cmd)
+      pf-client) [ -f "$(dirname "$PF_BIN")/parfetch.so" ] ||
+        { log "warning: $(dirname "$PF_BIN")/parfetch.so is missing; $t skipped"; continue; } ;;
+      curl-loop) pkg-config --exists libcurl || { log "warning: no libcurl headers; $t skipped"; continue; } ;;
+      aria2c-j8) command -v aria2c >/dev/null || { log "warning: aria2c is not installed; $t skipped"; continue; } ;;
       *) die "unknown tool '$t'" ;;
     esac
     PICKED+=("$t")
@@ -353,11 +401,32 @@ case " $SCENARIOS " in *" i "*)
   [ ${#I_PICKED[@]} -gt 0 ] || die "scenario i: no tool to run"
   ;;
 esac
+case " $SCENARIOS " in *" e "*)
+  pick_tools "$E_TOOLS"
+  E_PICKED=("${PICKED[@]}")
+  [ ${#E_PICKED[@]} -gt 0 ] || die "scenario e: no tool to run"
+  ;;
+esac
+case " $SCENARIOS " in *" f "*)
+  pick_tools "$F_TOOLS"
+  F_PICKED=("${PICKED[@]}")
+  [ ${#F_PICKED[@]} -gt 0 ] || die "scenario f: no tool to run"
+  ;;
+esac
+case " $SCENARIOS " in *" g "*)
+  pick_tools "$G_TOOLS"
+  G_PICKED=("${PICKED[@]}")
+  [ ${#G_PICKED[@]} -gt 0 ] || die "scenario g: no tool to run"
+  ;;
+esac
 
 # ======================================================================= scratch, cleanup
 if [ -z "${BENCH_TMP:-}" ]; then
   BENCH_TMP=${TMPDIR:-/tmp}
   need_kb=$(((3 * SIZE_A_MAX + 2 * SIZE + 2 * H_SIZE) / 1024 + 1048576))
+  case " $SCENARIOS " in *" e "* | *" f "* | *" g "*) # e's file and output, f's and g's sets and outputs
+    need_kb=$((need_kb + (2 * E_SIZE + 2 * F_COUNT * 2097152 + 2 * G_COUNT * G_SIZE) / 1024)) ;;
+  esac
   if [ -d /dev/shm ] && [ -w /dev/shm ] &&
     [ "$(df -Pk /dev/shm | awk 'NR==2 { print $4 }')" -gt "$need_kb" ]; then
     BENCH_TMP=/dev/shm
@@ -409,6 +478,7 @@ netns_down() {
 
 cleanup() {
   [ "$BASHPID" = "$OWNER" ] || return 0
+  [ -n "$CHILD" ] && kill -TERM -- "-$CHILD" 2>/dev/null # a run of f or g (multi_loop)
   stop_pid "$LOOP_PID"
   LOOP_PID=
   nginx_stop
@@ -475,6 +545,11 @@ cat "$OUT_DIR/env.txt" >&2
   echo "h_stall_ms=$H_STALL_MS"
   echo "h_mix=$H_MIX"
   echo "i_window=$I_WINDOW"
+  echo "e_size=$E_SIZE"
+  echo "f_count=$F_COUNT"
+  echo "g_count=$G_COUNT"
+  echo "g_size=$G_SIZE"
+  echo "g_budget=$G_BUDGET"
 } >"$META"
 
 # ======================================================================= build helpers
@@ -484,6 +559,18 @@ cc -O2 -Wall -shared -fPIC -o "$WORK/pacing_shim.so" "$BENCH_DIR/pacing_shim.c" 
 cc -O2 -Wall -o "$WORK/delayline" "$BENCH_DIR/delayline.c" || die "building bench/delayline.c failed"
 cc -std=c11 -O2 -Wall -o "$WORK/pfproxy" "$ROOT/tests/proxy/pfproxy.c" ||
   die "building tests/proxy/pfproxy.c failed"
+case " $SCENARIOS " in *" f "* | *" g "*)
+  cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -pthread -I"$ROOT/plugin/include" -I"$ROOT/host-shim" \
+    -I"$ROOT/tests/integration/fixtures" \
+    -o "$WORK/many_host" "$BENCH_DIR/many_host.c" "$ROOT/host-shim/loader.c" -ldl ||
+    die "building bench/many_host.c failed"
+  if pkg-config --exists libcurl; then
+    # shellcheck disable=SC2046
+    cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -o "$WORK/curl_loop" "$BENCH_DIR/curl_loop.c" \
+      $(pkg-config --cflags --libs libcurl) || die "building bench/curl_loop.c failed"
+  fi
+  ;;
+esac
 
 # ======================================================================= files
 DOCROOT=$WORK/www
@@ -497,7 +584,7 @@ mkfile() { # PATH SIZE : AES-128-CTR keystream, fast and incompressible
 }
 
 need_a=0 need_s=0 need_h=0
-for s in $SCENARIOS; do case $s in a) need_a=1 ;; h) need_h=1 ;; *) need_s=1 ;; esac; done
+for s in $SCENARIOS; do case $s in a) need_a=1 ;; h) need_h=1 ;; e | f | g) ;; *) need_s=1 ;; esac; done
 declare -A FSIZE=() FSHA=()
 if [ $need_a = 1 ]; then
   for ((i = 0; i < ${#SIZES_A[@]}; i++)); do
@@ -520,8 +607,59 @@ if [ $need_h = 1 ]; then
   FSIZE[h.bin]=$H_SIZE
   FSHA[h.bin]=$(sha256sum <"$DOCROOT/files/h.bin" | cut -d' ' -f1)
 fi
+case " $SCENARIOS " in *" e "*)
+  log "generating $((E_SIZE / 1048576)) MiB and a self-signed certificate for scenario e"
+  mkfile "$DOCROOT/files/e.bin" "$E_SIZE"
+  FSIZE[e.bin]=$E_SIZE
+  FSHA[e.bin]=$(sha256sum <"$DOCROOT/files/e.bin" | cut -d' ' -f1)
+  mkdir -p "$WORK/tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" \
+    2>/dev/null || die "making the certificate of scenario e failed"
+  ;;
+esac
+# mkset NAME COUNT SIZE|log : COUNT objects oNNNN.bin in $WORK/sets/NAME, each a slice of one
+# keystream at its own offset (so no two are alike); SIZE bytes each, or "log": sizes
+# log-uniform from 4 KiB to 2 MiB, the same every run. Writes NAME.names (one object a
+# line), NAME.sums (sha256sum -c input) and SETBYTES[NAME].
+declare -A SETBYTES=()
+mkset() {
+  local name=$1 n=$2 size=$3 d=$WORK/sets/$1 i sz off total=0 max
+  max=$([ "$size" = log ] && echo 2097152 || echo "$size")
+  mkdir -p "$d"
+  mkfile "$WORK/sets/$name.pool" $((max + n * 4099 + 4096))
+  : >"$WORK/sets/$name.names"
+  for ((i = 0; i < n; i++)); do
+    if [ "$size" = log ]; then
+      sz=$(awk -v i="$i" -v n="$n" 'BEGIN { printf "%d", 4096 * exp(log(512) * (n > 1 ? i / (n - 1) : 0)) }')
+    else
+      sz=$size
+    fi
+    off=$((i * 4099))
+    dd if="$WORK/sets/$name.pool" of="$d/$(printf 'o%04d.bin' "$i")" bs=1M iflag=skip_bytes,count_bytes \
+      skip="$off" count="$sz" status=none
+    printf 'o%04d.bin\n' "$i" >>"$WORK/sets/$name.names"
+    total=$((total + sz))
+  done
+  rm -f "$WORK/sets/$name.pool"
+  (cd "$d" && sha256sum -- *.bin) >"$WORK/sets/$name.sums"
+  SETBYTES[$name]=$total
+}
+case " $SCENARIOS " in *" f "*)
+  log "generating $F_COUNT objects of 4 KiB to 2 MiB for scenario f"
+  mkset f "$F_COUNT" log
+  ;;
+esac
+case " $SCENARIOS " in *" g "*)
+  log "generating $G_COUNT objects of $((G_SIZE / 1048576)) MiB for scenario g"
+  mkset g "$G_COUNT" "$G_SIZE"
+  ;;
+esac
 mkdir -p "$DOCROOT/verify"
-for f in "$DOCROOT"/files/*; do ln -f "$f" "$DOCROOT/verify/"; done
+for f in "$DOCROOT"/files/*; do
+  [ -e "$f" ] || continue # f and g alone serve no single file
+  ln -f "$f" "$DOCROOT/verify/"
+done
 
 link_runs() { # SCN FILE : /SCN/rN/TOOL/FILE for every run and tool, so that nginx's
   local scn=$1 f=$2 r t # access log tells runs and tools apart
@@ -538,9 +676,10 @@ free_port() {
   "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-nginx_conf() { # LISTEN (addr:port)
-  local d=$WORK/nginx user_line=""
+nginx_conf() { # LISTEN (addr:port); HTTPS when NGINX_TLS names a certificate (scenario e)
+  local d=$WORK/nginx user_line="" tls_lines=""
   [ "$(id -u)" -eq 0 ] && user_line="user root root;"
+  [ -n "${NGINX_TLS:-}" ] && tls_lines="ssl_certificate $NGINX_TLS; ssl_certificate_key ${NGINX_TLS%/*}/key.pem;"
   cat >"$d/nginx.conf" <<EOF
 # generated by bench/run.sh
 $user_line
@@ -565,7 +704,8 @@ http {
     log_format bench '\$msec\t\$request_time\t\$connection\t\$request_method\t\$uri\t\$status\t\$http_range\t\$body_bytes_sent\t\$http_user_agent';
     access_log $d/access.log bench;
     server {
-        listen $1;
+        listen $1${NGINX_TLS:+ ssl};
+        $tls_lines
         root $DOCROOT;
         location = /.alive { access_log off; return 200 "bench $WORK\n"; }
     }
@@ -576,7 +716,8 @@ EOF
 # nginx_start LISTEN_ADDR [NETNS] [ENV...] : start nginx, wait for it (max 5 s).
 # LISTEN_ADDR 127.0.0.1 picks a free port (5 attempts); in a namespace, port 8080.
 nginx_start() {
-  local addr=$1 ns=${2:-} attempt i port
+  local addr=$1 ns=${2:-} attempt i port scheme=http
+  [ -n "${NGINX_TLS:-}" ] && scheme=https
   shift 2 || shift $#
   for attempt in 1 2 3 4 5; do
     if [ -n "$ns" ]; then port=8080; else port=$(free_port); fi
@@ -593,9 +734,9 @@ nginx_start() {
     NGINX_PID=$!
     for i in $(seq 1 50); do
       kill -0 "$NGINX_PID" 2>/dev/null || break
-      if ${ns:+ip netns exec "$ns"} curl -s --noproxy '*' --max-time 2 "http://$addr:$port/.alive" 2>/dev/null |
-        grep -qF "bench $WORK"; then
-        BASE_URL="http://$addr:$port"
+      if ${ns:+ip netns exec "$ns"} curl -s --noproxy '*' --max-time 2 ${NGINX_TLS:+--cacert "$NGINX_TLS"} \
+        "$scheme://$addr:$port/.alive" 2>/dev/null | grep -qF "bench $WORK"; then
+        BASE_URL="$scheme://$addr:$port"
         return 0
       fi
       sleep 0.1
@@ -852,6 +993,127 @@ scenario_i() {
       tee -a "$VERIFY" >&2
     run_scenario_loop "$label" s.bin "$I_TIMEOUT"
   done
+  nginx_stop
+}
+
+# ----------------------------------------------------------------------- scenarios e, f, g
+# (issue 9) e runs run_loop over HTTPS; f and g fetch a set of objects per run in one
+# process (multi_loop), and write per-object figures to OUT_DIR/extra.csv
+# (tool,scenario,run,key,value) beside the usual rows of results.csv.
+
+NGINX_TLS=
+scenario_e() {
+  log "=== scenario e: $((E_SIZE / 1048576)) MiB over HTTPS from nginx on 127.0.0.1"
+  COUNTER=
+  NGINX_TLS=$WORK/tls/cert.pem
+  nginx_start 127.0.0.1 ""
+  local ALL_TOOLS=("${E_PICKED[@]}") L_CACERT=$NGINX_TLS w
+  export L_CACERT
+  w=$(curl -s --noproxy '*' --cacert "$L_CACERT" -o /dev/null -w '%{size_download} %{time_total} %{ssl_verify_result}' \
+    --max-time 120 "$BASE_URL/verify/e.bin" || true)
+  echo "e: curl, one connection, https, $((E_SIZE / 1048576)) MiB: $(awk -v w="$w" 'BEGIN { split(w, a, " ");
+    r = (a[2] > 0) ? a[1] / a[2] / 1048576 : 0;
+    printf "%d bytes in %.3f s = %.2f MiB/s, certificate verify result %s", a[1], a[2], r, a[3] }'); $(openssl version)" |
+    tee -a "$VERIFY" >&2
+  run_scenario_loop e e.bin "${TIMEOUT:-120}"
+  nginx_stop
+  NGINX_TLS=
+}
+
+multi_cmd() { # TOOL LIST OUT THREADS -> CMD array
+  local tool=$1 list=$2 out=$3 thr=$4
+  case $tool in
+    pf-client) CMD=("$WORK/many_host" "$(dirname "$PF_BIN")/parfetch.so" "$BASE_URL" "$list" "$out" "$thr") ;;
+    curl-loop) CMD=("$WORK/curl_loop" "$BASE_URL" "$list" "$out") ;;
+    aria2c-j8)
+      sed "s|^|$BASE_URL/|" "$list" >"$list.urls"
+      CMD=(aria2c --no-conf -q -i "$list.urls" -j 8 -d "$out" --file-allocation=none
+           --allow-overwrite=true --auto-file-renaming=false) ;;
+  esac
+}
+
+# multi_loop SCN SET THREADS TIMEOUT TOOL... : RUNS rounds, the tools in a rotating order;
+# each run fetches every object of set SET (mkset) from /SCN/rROUND/TOOL/ into a fresh
+# directory, timed as run_loop times a run, every object's sha256 checked.
+multi_loop() {
+  local scn=$1 set=$2 thr=$3 tmo=$4
+  shift 4
+  local -a tools=("$@") order
+  local n=${#tools[@]} round i k tool d list out rc wall user sys rss cpu ok note key val
+  local raw=$WORK/raw.$scn.csv
+  : >"$raw"
+  export HOME=$WORK/home no_proxy='*' NO_PROXY='*'
+  log "scenario $scn: ${tools[*]} x $RUNS rounds, $(wc -l <"$WORK/sets/$set.names") objects, $((SETBYTES[$set] / 1048576)) MiB, timeout ${tmo}s, $BASE_URL"
+  for ((round = 1; round <= RUNS; round++)); do
+    order=()
+    for ((i = 0; i < n; i++)); do order+=("${tools[((i + round - 1) % n)]}"); done
+    k=0
+    for tool in "${order[@]}"; do
+      k=$((k + 1))
+      d=$DOCROOT/$scn/r$round/$tool
+      mkdir -p "$(dirname "$d")"
+      rm -rf -- "$d"
+      cp -al "$WORK/sets/$set" "$d" # hard links: /SCN/rROUND/TOOL/ in nginx's log tells runs apart
+      list=$WORK/list.$scn
+      sed "s|^|$scn/r$round/$tool/|" "$WORK/sets/$set.names" >"$list"
+      out=$WORK/out/$scn
+      rm -rf -- "$out"
+      mkdir -p "$out"
+      multi_cmd "$tool" "$list" "$out" "$thr"
+      timed_run "$tmo" "$WORK/time.$tool" "$WORK/tool.log" "${CMD[@]}"
+      ok=0 note=
+      if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        note="timeout>${tmo}s"
+      elif [ "$rc" -ne 0 ]; then
+        note="exit $rc: $(tail -n 2 "$WORK/tool.log" | tr '\n,"' '  ' | cut -c1-120)"
+      elif ! (cd "$out" && sha256sum --status -c "$WORK/sets/$set.sums"); then
+        note="an object missing or wrong (sha256sum -c)"
+      elif [ "$(find "$out" -type f | wc -l)" -ne "$(wc -l <"$WORK/sets/$set.names")" ]; then
+        note="stray files in the output directory"
+      else
+        ok=1
+      fi
+      printf '%s,%s,%d,%s,%s,%s,%d,%s,%s,%d,"%s",%d\n' "$tool" "$scn" "$round" "$wall" "$cpu" \
+        "${rss:-0}" "$ok" "${user:-0}" "${sys:-0}" "$rc" "$note" "$k" >>"$raw"
+      # many_host's and curl_loop's own figures
+      while read -r key val; do
+        case $key in per_object_mean | fastest | slowest | peak_threads | host_threads | total)
+          echo "$tool,$scn,$round,$key,$val" >>"$OUT_DIR/extra.csv" ;;
+        esac
+      done <"$WORK/tool.log"
+      if [ "$ok" -eq 1 ]; then
+        log "  $scn r$round $tool: ${wall}s cpu ${cpu}s rss $((${rss:-0} / 1024))MiB$(
+          awk '$1 == "peak_threads" { p = $2 } $1 == "host_threads" { h = $2 }
+            $1 == "slowest" { s = $2 } $1 == "fastest" { f = $2 }
+            END { if (p) printf " threads %d (host %d), objects %.2f..%.2f s", p, h, f, s }' "$WORK/tool.log")"
+      else
+        log "  $scn r$round $tool: FAILED ($note) after ${wall}s"
+      fi
+      rm -rf -- "$out" "$d"
+    done
+  done
+  sleep 1 # nginx logs a request when it is finished
+  "$PY" "$BENCH_DIR/report.py" logstats --log "$WORK/nginx/access.log" --raw "$raw" \
+    --size "${SETBYTES[$set]}" >>"$CSV"
+  cp "$WORK/nginx/access.log" "$OUT_DIR/access.$scn.log"
+}
+
+scenario_f() {
+  log "=== scenario f: $F_COUNT objects of 4 KiB to 2 MiB in one process, one after another"
+  COUNTER=
+  nginx_start 127.0.0.1 ""
+  multi_loop f f 1 "$F_TIMEOUT" "${F_PICKED[@]}"
+  nginx_stop
+}
+
+scenario_g() {
+  log "=== scenario g: $G_COUNT objects of $((G_SIZE / 1048576)) MiB at once on one client, every connection paced at $CAP B/s"
+  shim_env "$CAP" 0 0
+  nginx_start 127.0.0.1 "" "${SHIM_ENV[@]}"
+  ln -f "$WORK/sets/g/o0000.bin" "$DOCROOT/verify/g0.bin"
+  echo "g: cap $CAP B/s per connection; ideal = $G_COUNT x $G_SIZE B / ($G_BUDGET connections x $CAP B/s) = $(awk -v n="$G_COUNT" -v s="$G_SIZE" -v b="$G_BUDGET" -v c="$CAP" 'BEGIN { printf "%.2f", n * s / (b * c) }') s; curl, one connection, one object: $(rate_of "$BASE_URL/verify/g0.bin")" |
+    tee -a "$VERIFY" >&2
+  multi_loop g g "$G_COUNT" "${TIMEOUT:-$(awk -v n="$G_COUNT" -v s="$G_SIZE" -v c="$CAP" 'BEGIN { printf "%d", 2 * n * s / (8 * c) + 30 }')}" "${G_PICKED[@]}"
   nginx_stop
 }
 
