@@ -119,7 +119,7 @@ $(BUILD)/abi10_host: examples/minimal_host.c host-shim/loader.c tests/abi10/parf
 
 # LD_PRELOAD shim for local faults (failed fsync, a pause before flock).
 # Built without $(SAN): it only forwards calls.
-$(BUILD)/fault_preload.so: tests/integration/fixtures/fault_preload.c
+$(BUILD)/preload/fault_preload.so: tests/integration/fixtures/fault_preload.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -Wall -Wextra $(CFLAGS) -shared -fPIC -o $@ $< -ldl
 
@@ -132,7 +132,7 @@ TESTBINS = $(BUILD)/unit_tests $(BUILD)/fault_server $(BUILD)/engine_host
 TESTBINS += $(BUILD)/pfproxy
 TESTBINS += $(BUILD)/side_crash
 TESTBINS += $(BUILD)/serial_tls
-TESTBINS += $(BUILD)/fault_preload.so
+TESTBINS += $(BUILD)/preload/fault_preload.so
 TESTBINS += $(BUILD)/client_host $(BUILD)/abi10_host
 TESTBINS += $(FUZZ_REGRESS)
 

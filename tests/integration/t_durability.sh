@@ -22,7 +22,7 @@ PF_CMD_TIMEOUT=60
 
 FS="$PF_BUILD/fault_server"
 SC="$PF_BUILD/side_crash"
-PRELOAD="$PF_BUILD/fault_preload.so"
+PRELOAD="$PF_BUILD/preload/fault_preload.so"
 PRELOAD_ENV=(LD_PRELOAD="$PRELOAD" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0")
 T=$PF_TMP
 MiB=$((1024 * 1024))

@@ -782,7 +782,7 @@ pf_fault_stop F
 # run downloads to x) must not rename its download over that side file: the
 # other run would then commit a file it never wrote (both exited 0 and x
 # held the wrong object's bytes).
-PRELOAD="$PF_BUILD/fault_preload.so"
+PRELOAD="$PF_BUILD/preload/fault_preload.so"
 PRELOAD_ENV=(LD_PRELOAD="$PRELOAD" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0")
 wait_for() { # PATH - wait (<= 10 s) until PATH exists
   for _ in $(seq 1 100); do
@@ -862,7 +862,7 @@ if [ -e "$PRELOAD" ]; then
   pf_fault_stop F
   pf_fault_stop G
 else
-  pf_note "skip: $PRELOAD not built (make testbins)"
+  pf_check "$PRELOAD is built (make testbins)" test -e "$PRELOAD"
 fi
 
 # ================================================================== issue 8: a failed sync
@@ -894,7 +894,7 @@ if [ -e "$PRELOAD" ]; then
     test "$b2" -ge "$OBJ"
   pf_fault_stop F
 else
-  pf_note "skip: $PRELOAD not built (make testbins)"
+  pf_check "$PRELOAD is built (make testbins)" test -e "$PRELOAD"
 fi
 
 # ================================================================== issue 8: secrets and shown text
