@@ -307,7 +307,9 @@ static void session_free(pf_session *s, int keep) {
 static void shown_url(char *out, size_t cap, const char *url) {
   size_t auth = strcspn(url, "/?#");
   const char *at = memchr(url, '@', auth);
-  const char *colon = at && !strstr(url, "://") ? memchr(url, ':', (size_t)(at - url)) : NULL;
+  const char *sep = strstr(url, "://"); /* a scheme only if it comes before the authority ends */
+  int scheme = sep && (size_t)(sep - url) < auth;
+  const char *colon = at && !scheme ? memchr(url, ':', (size_t)(at - url)) : NULL;
   if (colon)
     snprintf(out, cap, "%.*s:%s%s", (int)(colon - url), url, PF_TEXT_REDACTED, at);
   else

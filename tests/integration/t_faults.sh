@@ -966,7 +966,7 @@ pf_check "password: no part of the token is shown, though the message is cut ins
 # a scheme parfetch does not take (the text filter alone only knows
 # "scheme://user:pw@"; check_url masks the scheme-less form itself)
 expect 2 "password: a URL without a scheme: exit 2 (bad URL)" \
-  parfetch -q -o "$D/e" "alice:SeKrEt1@127.0.0.1:$G_PORT/obj"
+  parfetch -q -o "$D/e" "alice:SeKrEt1@127.0.0.1:$G_PORT/obj?next=http://x/"
 pf_check "password: ... the message names the URL, not its password" \
   eval 'says "$PF_LAST_OUT" "alice:<redacted>@127.0.0.1" && never_says "$PF_LAST_OUT" "SeKrEt1"'
 expect 2 "password: an ftp:// URL: exit 2 (bad URL)" \
