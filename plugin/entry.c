@@ -564,7 +564,7 @@ static pf_status e_fetch_part(pf_session *s, const pf_part *part, pf_data_fn fn,
   struct pf_xfer *x = pf_xfer_new(s); /* its connection: the client's */
   if (!x)
     return pf_fail(s, PF_E_NOMEM, "cannot create a transfer");
-  st = pf_fetch(s, &x, part, fn ? fn : to_sink, fn ? ctx : s, NULL);
+  st = pf_fetch(s, &x, part, fn ? fn : to_sink, fn ? ctx : s);
   pf_xfer_free(x); /* the connection goes back to the client, open */
   return st;
 }

@@ -75,9 +75,9 @@ int pf_queue_push(pf_queue *q, void *item) {
   return 0;
 }
 
-int pf_queue_pop(pf_queue *q, void **item) {
+static int take(pf_queue *q, void **item, int wait) {
   pthread_mutex_lock(&q->mu);
-  while (q->len == 0 && !q->closed && !stopped(q))
+  while (wait && q->len == 0 && !q->closed && !stopped(q))
     pf_cond_wait_ms(&q->not_empty, &q->mu, 100);
   if (q->len == 0 || stopped(q)) {
     pthread_mutex_unlock(&q->mu);
@@ -89,6 +89,14 @@ int pf_queue_pop(pf_queue *q, void **item) {
   pthread_cond_signal(&q->not_full);
   pthread_mutex_unlock(&q->mu);
   return 0;
+}
+
+int pf_queue_pop(pf_queue *q, void **item) {
+  return take(q, item, 1);
+}
+
+int pf_queue_trypop(pf_queue *q, void **item) {
+  return take(q, item, 0);
 }
 
 void pf_queue_close(pf_queue *q) {
