@@ -150,7 +150,7 @@ static void maybe_recycle(pf_loop *l, uint64_t now, uint64_t *wake_ns) {
   if (l->ntasks || !l->used)
     return;
   uint64_t ttl = (uint64_t)l->cfg->idle_timeout_ms * 1000000ull;
-  if (now - l->idle_since_ns < ttl) {
+  if (now < l->idle_since_ns + ttl) { /* (idle_since may be later than now) */
     if (l->idle_since_ns + ttl < *wake_ns)
       *wake_ns = l->idle_since_ns + ttl;
     return;

@@ -119,31 +119,13 @@ pf_check "1.0 way: every object equals its source" all_same "$O"
 open_conns=$(conns open)
 pf_note "connections that carried requests for $N objects: $seq_conns on one client, $open_conns opened the 1.0 way"
 
-# ---------------------------------------------------------------- at once
-# tagged TAG - the access-log lines of the requests tagged TAG.
-tagged() {
-  awk -F '\t' -v t="t=$1" 'index($4, t) && substr($4, length($4) - length(t) + 1) == t' "$PF_ACCESS_LOG"
-}
-
 # open_at_once TAG MAX - at most MAX of the connections that carried TAG's
 # requests were open at the same moment: each connection from the start of
 # its first request to the end of its last (shrunk by 20 ms at both ends for
 # the log's rounding).
 open_at_once() {
   local got
-  got=$(tagged "$1" | awk -F '\t' -v tol=0.02 '
-    { s = $10 - $11; e = $10; c = $12
-      if (!(c in S) || s < S[c]) S[c] = s
-      if (!(c in E) || e > E[c]) E[c] = e }
-    END {
-      max = 0
-      for (i in S) {
-        n = 0
-        for (j in S) if (S[j] <= S[i] && S[i] + tol < E[j] - tol) n++
-        if (n > max) max = n
-      }
-      print max
-    }')
+  got=$(pf_open_at_once "$1")
   echo "connections open at once for t=$1: $got (at most $2 expected)"
   [ "$got" -ge 1 ] && [ "$got" -le "$2" ]
 }

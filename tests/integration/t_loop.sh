@@ -45,40 +45,16 @@ run_host() { # NAME EXIT ARGS... (stdout and stderr in $PF_LAST_OUT)
   pf_expect_exit "$want" "$name" timeout --foreground -k 10 "$PF_CMD_TIMEOUT" "$HOST" "$PLUGIN" "$@"
 }
 
-# tagged TAG - the access-log lines of the requests tagged ?t=TAG.
-tagged() {
-  awk -F '\t' -v t="t=$1" 'index($4, t) && substr($4, length($4) - length(t) + 1) == t' "$PF_ACCESS_LOG"
-}
-
 # conns TAG COUNT - the distinct connections (access-log field 12,
 # $connection) that carried the requests tagged TAG, once the log holds at
 # least COUNT of them (nginx logs a request when it ends).
 conns() {
   local _
   for _ in $(seq 1 30); do
-    [ "$(tagged "$1" | wc -l)" -ge "$2" ] && break
+    [ "$(pf_tagged "$1" | wc -l)" -ge "$2" ] && break
     sleep 0.1
   done
-  tagged "$1" | awk -F '\t' '{ print $12 }' | sort -u | wc -l
-}
-
-# open_at_once TAG - the most connections that carried TAG's requests open
-# at the same moment: each from the start of its first request to the end of
-# its last (shrunk by 20 ms at both ends for the log's rounding).
-open_at_once() {
-  tagged "$1" | awk -F '\t' -v tol=0.02 '
-    { s = $10 - $11; e = $10; c = $12
-      if (!(c in S) || s < S[c]) S[c] = s
-      if (!(c in E) || e > E[c]) E[c] = e }
-    END {
-      max = 0
-      for (i in S) {
-        n = 0
-        for (j in S) if (S[j] <= S[i] && S[i] + tol < E[j] - tol) n++
-        if (n > max) max = n
-      }
-      print max
-    }'
+  pf_tagged "$1" | awk -F '\t' '{ print $12 }' | sort -u | wc -l
 }
 
 # within WHAT GOT LO HI - LO <= GOT <= HI (integers), else say so.
@@ -138,8 +114,8 @@ threads_le() {
 pf_check "$SESSIONS sessions x 8 streams: the engine's threads at their peak <= 1 + $SESSIONS sessions + 2 = $bound" \
   threads_le "$peak" "$host" "$bound"
 nconn=$(conns threads "$SESSIONS")
-nreq=$(tagged threads | wc -l)
-nopen=$(open_at_once threads)
+nreq=$(pf_tagged threads | wc -l)
+nopen=$(pf_open_at_once threads)
 pf_note "$SESSIONS sessions at once: $nreq requests over $nconn connection(s), at most $nopen open at once"
 pf_check "$SESSIONS sessions at once: at most 8 distinct connections (max_connections_per_host 8)" \
   within "distinct connections" "$nconn" 1 8
@@ -196,7 +172,7 @@ for proto in http h2; do
     client "$base" "$PF_TMP/list-$proto" "$O" 8 --set max_connections_per_host=4 "${extra[@]}"
   pf_check "$proto, 8 threads: every object equals its source" same_all "$D" "$O" "${small[@]}"
   nconn=$(conns "share-$proto" "$N")
-  pf_note "$proto, 8 threads: $(tagged "share-$proto" | wc -l) requests over $nconn connection(s)"
+  pf_note "$proto, 8 threads: $(pf_tagged "share-$proto" | wc -l) requests over $nconn connection(s)"
   pf_check "$proto, 8 threads: at most 4 distinct connections (max_connections_per_host 4)" \
     within "distinct connections" "$nconn" 1 4
 done
