@@ -126,8 +126,7 @@ typedef struct run_ctx {
 
 typedef struct stream {
   run_ctx *rc;
-  struct pf_xfer *x;
-  pf_job job;
+  pf_job job; /* job.x: the stream's transfer (the probe's, once a job took it) */
   int idle;     /* nothing worth taking yet: looks again */
   int ended;
   chunk *cur;   /* being filled */
@@ -399,8 +398,8 @@ static void round_end(run_ctx *rc) {
 static void stream_end(stream *w) {
   run_ctx *rc = w->rc;
   flush(w);
-  pf_xfer_free(w->x);
-  w->x = NULL;
+  pf_xfer_free(w->job.x);
+  w->job.x = NULL;
   w->ended = 1;
   w->idle = 0;
   rc->ended++;
@@ -417,7 +416,6 @@ static void wake_idle(run_ctx *rc) {
 static void stream_job_done(pf_job *j) {
   stream *w = j->arg;
   run_ctx *rc = w->rc;
-  w->x = j->x; /* the probe's, if the job took it */
   pthread_mutex_lock(&w->span.mu);
   w->span.active = 0;
   /* its last request's bytes over the time from its first to its last
@@ -463,7 +461,7 @@ static void stream_next(stream *w) {
       part = rc->parts[rc->next++];
       have = 1;
     } else if (stealing) {
-      have = stolen = steal(rc, w, pf_xfer_warm(w->x), &part, &victim, &victim_left,
+      have = stolen = steal(rc, w, pf_xfer_warm(w->job.x), &part, &victim, &victim_left,
                             &victim_quiet, &busy);
     }
   }
@@ -497,7 +495,8 @@ static void stream_next(stream *w) {
     pf_log(s, "stream %zu takes bytes %llu-%llu from stream %zu (%.1f s left there)",
            (size_t)(w - rc->streams), (unsigned long long)part.offset,
            (unsigned long long)(part.offset + part.length - 1), victim, victim_left);
-  w->job = (pf_job){.s = s, .x = w->x, .part = part, .fn = rc->gaps ? enqueue_missing : enqueue,
+  struct pf_xfer *x = w->job.x;
+  w->job = (pf_job){.s = s, .x = x, .part = part, .fn = rc->gaps ? enqueue_missing : enqueue,
                     .ctx = w, .room = room, .span = &w->span, .done = stream_job_done, .arg = w};
   pf_job_start(&w->job);
 }
@@ -530,8 +529,8 @@ static void round_start(void *arg) {
     stream *w = &rc->streams[i];
     w->rc = rc;
     w->ended = w->idle = 0;
-    w->x = pf_xfer_new(s);
-    if (!w->x) {
+    w->job.x = pf_xfer_new(s);
+    if (!w->job.x) {
       pf_fail(s, PF_E_NOMEM, "cannot create a transfer");
       w->ended = 1;
       rc->ended++;
@@ -550,8 +549,8 @@ static void room_again(void *arg) {
   if (rc->round_done)
     return;
   for (size_t i = 0; i < rc->nstreams; i++)
-    if (rc->streams[i].x)
-      pf_xfer_room(rc->streams[i].x);
+    if (rc->streams[i].job.x)
+      pf_xfer_room(rc->streams[i].job.x);
 }
 
 /* Chunks given back to the pool: a stream paused for them goes on. */
