@@ -1045,6 +1045,8 @@ static void paused_now(struct pf_xfer *x, uint64_t now) {
   if (x->span) {
     pthread_mutex_lock(&x->span->mu);
     x->span->rx_ns = now;
+    if (!x->span->first_ns) /* no first byte yet: its request as good as begins now */
+      x->span->t0_ns = now;
     pthread_mutex_unlock(&x->span->mu);
   }
 }
