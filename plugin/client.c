@@ -181,7 +181,7 @@ int pf_client_full(pf_client *c, const char *key) {
   pthread_mutex_lock(&c->mu);
   struct host_slots *h = host_get(c, key, 0);
   unsigned n = h ? h->open + h->reserved : 0;
-  int full = n >= c->cfg->max_connections_per_host || c->total >= c->cfg->max_connections;
+  int full = n >= c->cfg->max_connections_per_host ? 1 : c->total >= c->cfg->max_connections ? 2 : 0;
   pthread_mutex_unlock(&c->mu);
   return full;
 }

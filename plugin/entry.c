@@ -59,13 +59,13 @@ pf_status pf_refuse(pf_session *s, pf_status st, const char *fmt, ...) {
   return st;
 }
 
-/* Record the first error; the caller holds s->mu. The message is published
- * once (a release store of a finished string), so errmsg() may read it from
- * any thread without the lock. */
+/* Record the first error (with or without s->mu: it is not needed). The
+ * message is published once (a release store of a finished string), so
+ * errmsg() may read it from any thread without a lock. */
 static void fail_locked(pf_session *s, pf_status st, const char *fmt, va_list ap) {
-  if (s->err != PF_OK || st == PF_OK)
+  pf_status none = PF_OK;
+  if (st == PF_OK || !atomic_compare_exchange_strong(&s->err, &none, st))
     return;
-  s->err = st;
   /* server-supplied text is escaped, URL passwords redacted */
   char clean[2048];
   pf_text_vformat(clean, sizeof clean, fmt, ap);
@@ -77,9 +77,7 @@ static void fail_locked(pf_session *s, pf_status st, const char *fmt, va_list ap
 pf_status pf_fail(pf_session *s, pf_status st, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  pthread_mutex_lock(&s->mu);
   fail_locked(s, st, fmt, ap);
-  pthread_mutex_unlock(&s->mu);
   va_end(ap);
   if (st != PF_OK)
     atomic_store(&s->stop, 1);

@@ -141,8 +141,10 @@ struct pf_xfer {
   /* a thread that waits for the loop (the probe's): under wmu */
   pthread_mutex_t wmu;
   pthread_cond_t wcv;
-  int finished;
+  int finished, reclaimed;
   CURLcode rc;
+  long hv; /* CURLINFO_HTTP_VERSION of the current reply (on_header) */
+  pf_post free_post; /* pf_xfer_free's, which then cannot fail */
 
   int pre_fd; /* a socket taken from the connections opened ahead, until libcurl has it */
   int took_pre, opened_fresh; /* since the current request began */
@@ -209,6 +211,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg) {
   if (code >= 0) {
     reset_reply(x);
     x->status = code;
+    x->hv = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &x->hv);
     return len;
   }
   const char *name, *value;
@@ -742,6 +746,22 @@ static int preconnect_take(pf_session *s, const struct curl_sockaddr *a) {
   return fd;
 }
 
+#define PRECONNECT_WAIT_NS 200000000ull /* a job waits this long for one still connecting */
+
+/* Is the first connection opened ahead still connecting (no answer to its
+ * SYN yet)? A job then waits a little (job_step) rather than connect anew
+ * past it: open_socket, on the loop thread, cannot wait. */
+static int preconnect_connecting(pf_session *s) {
+  int r = -1;
+  pthread_mutex_lock(&s->pre_mu);
+  if (left_locked(s) > 0) {
+    struct pollfd p = {s->pre_fds[s->pre_head], POLLOUT, 0};
+    r = poll(&p, 1, 0);
+  }
+  pthread_mutex_unlock(&s->pre_mu);
+  return r == 0;
+}
+
 void pf_preconnect_trim(pf_session *s, size_t keep) {
   pthread_mutex_lock(&s->pre_mu);
   while (left_locked(s) > keep)
@@ -942,9 +962,8 @@ void pf_xfer_free(struct pf_xfer *x) {
    * on its own thread; a transfer it never held goes at once */
   if (pf_loop_on_thread(x->loop) || !x->added_ns)
     xfer_destroy(x);
-  else if (pf_loop_post(x->loop, xfer_destroy, x) != 0) {
-    /* out of memory: leaked, rather than freed under the loop's feet */
-  }
+  else
+    pf_loop_post_at(x->loop, &x->free_post, xfer_destroy, x);
 }
 
 /* The loop thread: x's easy goes into the multi (its request starts). */
@@ -1069,11 +1088,16 @@ void pf_xfer_room(struct pf_xfer *x) {
   }
 }
 
-/* The paused probe that has held a connection longest, ended so that a
- * transfer waiting for the budget gets one (its session's part 0 asks
- * again: take_probe). */
-static void evict_parked(pf_loop *l) {
-  pf_task *t = pf_loop_oldest_parked(l);
+/* The paused probe that has held a connection longest (to key, or to any
+ * host when the total is what is full), ended so that a transfer waiting
+ * for the budget gets one (its session's part 0 asks again: take_probe).
+ * A probe that would not make room (another host's, when key's own budget
+ * is full) is left alone. */
+static void evict_parked(pf_loop *l, const char *key, int any_host) {
+  pf_task *t = NULL;
+  while ((t = pf_loop_next_parked(l, t)) != NULL)
+    if (any_host || (((struct pf_xfer *)t)->key && strcmp(((struct pf_xfer *)t)->key, key) == 0))
+      break;
   if (!t)
     return;
   struct pf_xfer *p = (struct pf_xfer *)t;
@@ -1139,11 +1163,13 @@ static void xfer_tick(pf_task *t, uint64_t now, uint64_t *wake_ns) {
     return;
   }
   if (!x->sent) {
-    /* in libcurl's queue: the budget is full; held by paused probes of
-     * sessions not run yet, it would be for ever */
-    if (now - x->added_ns > PF_PARKED_WAIT_MS * 1000000ull && x->key &&
-        pf_client_full(x->client, x->key)) {
-      evict_parked(x->loop);
+    /* no socket of its own yet (not connecting): in libcurl's queue, the
+     * budget full; held by paused probes of sessions not run yet, it would
+     * be for ever */
+    int full;
+    if (!x->opened_fresh && now - x->added_ns > PF_PARKED_WAIT_MS * 1000000ull && x->key &&
+        (full = pf_client_full(x->client, x->key)) != 0) {
+      evict_parked(x->loop, x->key, full == 2);
       x->added_ns = now;
     }
     return;
@@ -1370,8 +1396,7 @@ static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
   if (size != PF_SIZE_UNKNOWN && size > PF_SIZE_MAX) /* on_header refused it already */
     return pf_fail(s, PF_E_BAD_REPLY, "%s claims %llu bytes, more than a file can hold", url,
                    (unsigned long long)size);
-  long hv = 0;
-  curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &hv);
+  long hv = x->hv; /* (the probe may still be in the loop's multi: no getinfo here) */
   /* a weak ETag does not promise the same bytes: never a validator */
   int weak = x->etag && strncmp(x->etag, "W/", 2) == 0;
   char *etag = weak ? NULL : dup_or_null(x->etag), *weak_etag = weak ? dup_or_null(x->etag) : NULL;
@@ -1411,7 +1436,7 @@ static void reclaim_on_loop(void *arg) {
   x->in_multi = 0;
   pf_loop_unwatch(x->loop, &x->task);
   pthread_mutex_lock(&x->wmu);
-  x->finished = 1;
+  x->reclaimed = 1;
   pthread_cond_signal(&x->wcv);
   pthread_mutex_unlock(&x->wmu);
 }
@@ -1421,12 +1446,12 @@ static void reclaim_on_loop(void *arg) {
  * out of memory. */
 static int reclaim(struct pf_xfer *x) {
   pthread_mutex_lock(&x->wmu);
-  x->finished = 0;
+  x->reclaimed = 0;
   pthread_mutex_unlock(&x->wmu);
   if (pf_loop_post(x->loop, reclaim_on_loop, x) != 0)
     return -1;
   pthread_mutex_lock(&x->wmu);
-  while (!x->finished)
+  while (!x->reclaimed)
     pf_cond_wait_ms(&x->wcv, &x->wmu, 100);
   pthread_mutex_unlock(&x->wmu);
   return 0;
@@ -1590,7 +1615,12 @@ int pf_xfer_warm(const struct pf_xfer *x) {
 }
 
 void pf_drop_probe(pf_session *s) {
-  pf_xfer_free(take_probe(s));
+  struct pf_xfer *p = take_probe(s);
+  pf_xfer_free(p);
+  /* the loop may look at a parked probe's session (evict_parked) until it
+   * is freed: the caller may free the session next */
+  if (p)
+    pf_loop_sync(pf_client_loop(s->client));
 }
 
 static uint64_t span_end(pf_span *span, uint64_t fixed) {
@@ -1634,6 +1664,7 @@ void pf_job_start(pf_job *j) {
   j->why[0] = '\0';
   j->tries = 0;
   j->waiting = 0;
+  j->pre_wait_ns = 0;
   j->pos = part->offset;
   j->t0_ns = pf_now_ns();
   if (part->length == 0) {
@@ -1643,6 +1674,10 @@ void pf_job_start(pf_job *j) {
     if (pf_loop_post(pf_client_loop(s->client), job_done_posted, j) != 0)
       j->done(j);
     return;
+  }
+  if (probe && !probe->in_multi) { /* libcurl ended its reply meanwhile */
+    pf_xfer_free(probe);
+    probe = NULL;
   }
   if (probe) {
     /* the probe's transfer becomes the job's: its reply goes on as part
@@ -1708,6 +1743,14 @@ static void job_step(pf_job *j) {
     return; /* xfer_done() or tick() go on */
   }
   x->pos = j->pos;
+  uint64_t now = pf_now_ns();
+  if (!j->pre_wait_ns)
+    j->pre_wait_ns = now;
+  if (now - j->pre_wait_ns < PRECONNECT_WAIT_NS && preconnect_connecting(s)) {
+    j->wait_until_ns = now + 1000000ull; /* tick() looks again in 1 ms */
+    j->waiting = 1;
+    return;
+  }
   if (start_request(x, url, j->ranged, j->pos, j->end, !s->cross_host) != 0) {
     /* stopped, or out of memory */
     j->st = pf_stopping(s) ? PF_E_CANCELLED : PF_E_NOMEM;
@@ -1782,10 +1825,8 @@ static void job_finish(pf_job *j) {
              secs > 0 ? (double)(pos - part->offset) / 1e6 / secs : 0.0);
     }
     if (j->end == PF_SIZE_UNKNOWN) {
-      pthread_mutex_lock(&s->mu);
-      s->end_seen = pos;
-      s->size_final = 1;
-      pthread_mutex_unlock(&s->mu);
+      atomic_store(&s->end_seen, pos);
+      atomic_store(&s->size_final, 1);
     }
     j->result = PF_OK;
     return;
@@ -1795,9 +1836,7 @@ static void job_finish(pf_job *j) {
       j->result = pf_fail(s, PF_E_CANCELLED, "cancelled");
       return;
     }
-    pthread_mutex_lock(&s->mu);
-    pf_status first = s->err;
-    pthread_mutex_unlock(&s->mu);
+    pf_status first = atomic_load(&s->err);
     /* the session stopped for an error elsewhere, or the host's data
      * callback gave up this part only: the session goes on */
     j->result = first != PF_OK ? first : PF_E_CANCELLED;
@@ -1914,9 +1953,7 @@ pf_status pf_fetch(pf_session *s, struct pf_xfer **xp, const pf_part *part, pf_d
     if (st == PF_OK && h.failed) {
       /* fn gave up on bytes of a reply that ended meanwhile: as if it had
        * stopped the reply (the part is not done) */
-      pthread_mutex_lock(&s->mu);
-      pf_status first = s->err;
-      pthread_mutex_unlock(&s->mu);
+      pf_status first = atomic_load(&s->err);
       st = first != PF_OK ? first : PF_E_CANCELLED;
     }
   }

@@ -253,8 +253,8 @@ struct pf_session {
   uint64_t digest_pos;      /* bytes hashed so far (always a prefix) */
   unsigned char *scratch;   /* digest catch-up buffer */
   pf_rangeset written;      /* under mu */
-  uint64_t end_seen;        /* unknown size: bytes delivered when the part ended */
-  int size_final;           /* unknown size resolved by a finished single part */
+  _Atomic uint64_t end_seen; /* unknown size: bytes delivered when the part ended */
+  atomic_int size_final;     /* unknown size resolved by a finished single part */
   int resume;               /* PF_OPEN_RESUME */
   _Atomic uint64_t bytes_resumed; /* taken from an earlier run's side file */
 
@@ -282,8 +282,10 @@ struct pf_session {
   char journal_boot[PF_BOOT_ID_MAX]; /* the kernel's boot id; "" = unknown */
 
   /* errors: the first one wins */
-  pthread_mutex_t mu;       /* guards written, digest, err, sink writes */
-  pf_status err;
+  pthread_mutex_t mu;       /* guards written, digest, sink writes */
+  /* the first error: set once (compare-and-swap), read by anyone without
+   * mu, so that the loop thread never waits on a writer's I/O */
+  _Atomic pf_status err;
   _Atomic(char *) errmsg;   /* published once per error (release store) */
   _Atomic(char *) refusal;  /* the last call refused without a session error */
   atomic_int phase;         /* enum pf_phase */
@@ -408,7 +410,7 @@ struct pf_job {
   void *arg;
   pf_status result;
   /* fetch.c's */
-  uint64_t end, pos, t0_ns, wait_until_ns;
+  uint64_t end, pos, t0_ns, wait_until_ns, pre_wait_ns;
   unsigned tries;
   int continue_probe, ranged, waiting, starting;
   pf_status st;
@@ -443,18 +445,30 @@ struct pf_task {
   int parked; /* a probe paused until its session runs (fetch.c) */
 };
 typedef struct pf_loop pf_loop;
+/* A function posted to the loop thread, in the caller's storage
+ * (pf_loop_post_at: it cannot fail) or malloc'd (pf_loop_post). */
+typedef struct pf_post {
+  void (*fn)(void *arg);
+  void *arg;
+  int owned; /* malloc'd by pf_loop_post: freed after fn */
+  struct pf_post *next;
+} pf_post;
 pf_status pf_loop_new(const pf_config *cfg, pf_loop **out);
 /* Joins the thread: every session of the client is closed by then. */
 void pf_loop_free(pf_loop *l);
 /* Run fn(arg) on the loop thread soon (any thread). -1 on out of memory. */
 int pf_loop_post(pf_loop *l, void (*fn)(void *arg), void *arg);
+/* The same in p, which must live until fn has run (fn may free it). */
+void pf_loop_post_at(pf_loop *l, pf_post *p, void (*fn)(void *arg), void *arg);
 void pf_loop_wake(pf_loop *l); /* any thread: a turn of the loop now */
 /* The loop thread only: */
 void pf_loop_watch(pf_loop *l, pf_task *t);
 void pf_loop_unwatch(pf_loop *l, pf_task *t);
 void pf_loop_soon(pf_loop *l); /* another turn at once */
 CURLM *pf_loop_multi(pf_loop *l);
-pf_task *pf_loop_oldest_parked(pf_loop *l);
+/* The parked task watched longest after `after` (NULL: from the start), or
+ * NULL. */
+pf_task *pf_loop_next_parked(pf_loop *l, pf_task *after);
 int pf_loop_on_thread(const pf_loop *l);
 /* Any thread but the loop's: wait until what was posted before has run. */
 void pf_loop_sync(pf_loop *l);
@@ -489,7 +503,8 @@ pf_rate *pf_client_rate(const pf_client *c);
  * clientp: the client): the connections open per host. */
 void pf_client_sock_opened(pf_client *c, const char *key, int fd);
 void pf_client_sock_closed(pf_client *c, int fd);
-/* Are all the connections the budget allows to key (or in all) open? */
+/* Are all the connections the budget allows open: 1 to key, 2 in all (to
+ * key there is room); 0: neither. */
 int pf_client_full(pf_client *c, const char *key);
 /* Slots for connections a probe opens ahead to key: at most want, none if
  * the client has a connection there; given back with unreserve, or turned

@@ -37,19 +37,13 @@
 
 #define LOOP_MAX_WAIT_MS 100
 
-struct post {
-  void (*fn)(void *arg);
-  void *arg;
-  struct post *next;
-};
-
 struct pf_loop {
   CURLM *multi;
   const pf_config *cfg; /* the client's */
   pthread_t th;
   int started;
   pthread_mutex_t mu; /* guards posted, quit */
-  struct post *posted, **tail;
+  pf_post *posted, **tail;
   int quit;
   /* the loop thread's own */
   pf_task tasks;      /* a ring: the watched tasks */
@@ -106,12 +100,25 @@ void pf_loop_soon(pf_loop *l) {
   l->soon = 1;
 }
 
+void pf_loop_post_at(pf_loop *l, pf_post *p, void (*fn)(void *arg), void *arg) {
+  p->fn = fn;
+  p->arg = arg;
+  p->owned = 0;
+  p->next = NULL;
+  pthread_mutex_lock(&l->mu);
+  *l->tail = p;
+  l->tail = &p->next;
+  curl_multi_wakeup(l->multi);
+  pthread_mutex_unlock(&l->mu);
+}
+
 int pf_loop_post(pf_loop *l, void (*fn)(void *arg), void *arg) {
-  struct post *p = malloc(sizeof *p);
+  pf_post *p = malloc(sizeof *p);
   if (!p)
     return -1;
   p->fn = fn;
   p->arg = arg;
+  p->owned = 1;
   p->next = NULL;
   pthread_mutex_lock(&l->mu);
   *l->tail = p;
@@ -130,15 +137,17 @@ void pf_loop_wake(pf_loop *l) {
 /* Run what other threads posted. Returns 1 once told to quit. */
 static int run_posted(pf_loop *l) {
   pthread_mutex_lock(&l->mu);
-  struct post *p = l->posted;
+  pf_post *p = l->posted;
   l->posted = NULL;
   l->tail = &l->posted;
   int quit = l->quit;
   pthread_mutex_unlock(&l->mu);
   while (p) {
-    struct post *next = p->next;
-    p->fn(p->arg);
-    free(p);
+    pf_post *next = p->next;
+    int owned = p->owned;
+    p->fn(p->arg); /* may free a caller's p (not owned) */
+    if (owned)
+      free(p);
     p = next;
   }
   return quit;
@@ -166,6 +175,7 @@ static void maybe_recycle(pf_loop *l, uint64_t now, uint64_t *wake_ns) {
   curl_multi_cleanup(old); /* no easy handle is in it */
   setup_multi(l);
   l->used = 0;
+  l->soon = 1; /* a post that woke the old one is not kept waiting */
 }
 
 static void *loop_main(void *arg) {
@@ -258,8 +268,8 @@ void pf_loop_free(pf_loop *l) {
   free(l);
 }
 
-pf_task *pf_loop_oldest_parked(pf_loop *l) {
-  for (pf_task *t = l->tasks.next; t != &l->tasks; t = t->next)
+pf_task *pf_loop_next_parked(pf_loop *l, pf_task *after) {
+  for (pf_task *t = after ? after->next : l->tasks.next; t != &l->tasks; t = t->next)
     if (t->parked)
       return t;
   return NULL;
@@ -283,14 +293,14 @@ void pf_loop_sync(pf_loop *l) {
   if (pf_loop_on_thread(l))
     return;
   struct sync y = {.done = 0};
+  pf_post p;
   pthread_mutex_init(&y.mu, NULL);
   pthread_cond_init(&y.cv, NULL);
-  if (pf_loop_post(l, sync_posted, &y) == 0) {
-    pthread_mutex_lock(&y.mu);
-    while (!y.done)
-      pthread_cond_wait(&y.cv, &y.mu);
-    pthread_mutex_unlock(&y.mu);
-  }
+  pf_loop_post_at(l, &p, sync_posted, &y);
+  pthread_mutex_lock(&y.mu);
+  while (!y.done)
+    pthread_cond_wait(&y.cv, &y.mu);
+  pthread_mutex_unlock(&y.mu);
   pthread_cond_destroy(&y.cv);
   pthread_mutex_destroy(&y.mu);
 }

@@ -149,7 +149,11 @@ static void flush(stream *w) {
 static int room(void *ctx, size_t len) {
   stream *w = ctx;
   size_t cs = w->rc->chunk_size;
-  size_t need = (len + cs - 1) / cs; /* enough whatever w->cur holds */
+  /* enough whatever w->cur holds; the whole-object round cuts a reply at
+   * its gaps, and a piece after a gap starts a chunk of its own: two more
+   * cover one reply spanning a stored range (the pool has a chunk per
+   * stream to spare) */
+  size_t need = (len + cs - 1) / cs + (w->rc->gaps ? 2 : 0);
   if (pf_queue_len(&w->rc->empty) >= need)
     return 1;
   flush(w);
@@ -169,8 +173,12 @@ static int enqueue(void *ctx, uint64_t off, const void *buf, size_t len) {
       flush(w);
     if (!w->cur) {
       void *item;
-      if (pf_queue_trypop(&w->rc->empty, &item) != 0)
-        return -1; /* stopping (room() said there is one) */
+      if (pf_queue_trypop(&w->rc->empty, &item) != 0) {
+        /* room() said there is one: only a stop empties it under us */
+        if (!atomic_load(&w->rc->s->stop))
+          pf_fail(w->rc->s, PF_E_INTERNAL, "the pool of buffers ran dry");
+        return -1;
+      }
       w->cur = item;
       w->cur->off = off;
       w->cur->len = 0;

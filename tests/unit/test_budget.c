@@ -77,11 +77,11 @@ static void test_client_total(void) {
   pf_client_sock_opened(c, "http://a.test:80", 11);
   /* one left in all: b may open one ahead besides its own */
   pf_client_sock_opened(c, "http://b.test:80", 12);
-  CU_ASSERT_EQUAL(pf_client_full(c, "http://c.test:80"), 1);
+  CU_ASSERT_EQUAL(pf_client_full(c, "http://c.test:80"), 2); /* the total */
   CU_ASSERT_EQUAL(pf_client_reserve(c, "http://b.test:80", 7), 0);
   pf_client_sock_closed(c, 10);
   CU_ASSERT_EQUAL(pf_client_reserve(c, "http://b.test:80", 7), 1);
-  CU_ASSERT_EQUAL(pf_client_full(c, "http://b.test:80"), 1);
+  CU_ASSERT_EQUAL(pf_client_full(c, "http://b.test:80"), 2);
   pf_client_unreserve(c, "http://b.test:80", 1);
   pf_client_sock_closed(c, 11);
   pf_client_sock_closed(c, 12);
