@@ -36,6 +36,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -61,7 +62,9 @@ struct pf_client {
   int curl_ref;
   CURLSH *share;
   pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
-  pf_loop *loop;
+  pf_loop *loops[PF_MAX_LOOPS]; /* the network threads */
+  unsigned nloops;
+  atomic_uint homes; /* sessions given a home loop */
 
   pthread_mutex_t mu; /* guards what follows */
   struct host_slots *hosts;
@@ -234,7 +237,8 @@ static void share_unlock(CURL *h, curl_lock_data data, void *arg) {
 }
 
 static void client_destroy(pf_client *c) {
-  pf_loop_free(c->loop); /* every session is closed: its connections close */
+  for (unsigned i = 0; i < c->nloops; i++)
+    pf_loop_free(c->loops[i]); /* every session is closed: its connections close */
   for (size_t i = 0; i < c->nsocks; i++)
     free(c->socks[i].key);
   free(c->socks);
@@ -294,10 +298,26 @@ pf_status pf_client_create(const pf_config *cfg, int implicit, pf_client **out) 
   curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
   curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-  pf_status st = pf_loop_new(c->cfg, &c->loop);
-  if (st != PF_OK) {
-    client_destroy(c);
-    return st;
+  /* network_threads (0: one per CPU), never more than the budget can give
+   * a connection each */
+  unsigned n = c->cfg->network_threads;
+  if (n == 0) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    n = cpus < 1 ? 1 : cpus > PF_DEFAULT_LOOPS ? PF_DEFAULT_LOOPS : (unsigned)cpus;
+  }
+  if (n > PF_MAX_LOOPS)
+    n = PF_MAX_LOOPS;
+  if (n > c->cfg->max_connections_per_host)
+    n = c->cfg->max_connections_per_host;
+  if (n > c->cfg->max_connections)
+    n = c->cfg->max_connections;
+  for (unsigned i = 0; i < n; i++) {
+    pf_status st = pf_loop_new(c->cfg, i, n, &c->loops[i]);
+    if (st != PF_OK) {
+      client_destroy(c);
+      return st;
+    }
+    c->nloops = i + 1;
   }
   *out = c;
   return PF_OK;
@@ -307,8 +327,16 @@ const pf_config *pf_client_config(const pf_client *c) {
   return c->cfg;
 }
 
-pf_loop *pf_client_loop(const pf_client *c) {
-  return c->loop;
+pf_loop *pf_client_loop(const pf_client *c, unsigned i) {
+  return c->loops[i % c->nloops];
+}
+
+unsigned pf_client_nloops(const pf_client *c) {
+  return c->nloops;
+}
+
+unsigned pf_client_home(pf_client *c) {
+  return atomic_fetch_add(&c->homes, 1) % c->nloops;
 }
 
 CURLSH *pf_client_share(const pf_client *c) {

@@ -409,6 +409,7 @@ static pf_status open_session(pf_client *c, const char *url, const pf_open_args 
     return PF_E_NOMEM;
   pf_client_ref(c);
   s->client = c;
+  s->home = pf_client_home(c);
   atomic_store(&s->phase, PF_PHASE_OPENING);
   s->fd = -1;
   s->size = PF_SIZE_UNKNOWN;
@@ -559,7 +560,9 @@ static pf_status e_fetch_part(pf_session *s, const pf_part *part, pf_data_fn fn,
     pthread_mutex_unlock(&s->mu);
     return first != PF_OK ? first : PF_E_CANCELLED;
   }
-  struct pf_xfer *x = pf_xfer_new(s); /* its connection: the client's */
+  /* its connection: the client's, on a loop by the part's index (host
+   * threads fetching parts at once use the client's network threads) */
+  struct pf_xfer *x = pf_xfer_new(s, part->index);
   if (!x)
     return pf_fail(s, PF_E_NOMEM, "cannot create a transfer");
   st = pf_fetch(s, &x, part, fn ? fn : to_sink, fn ? ctx : s);

@@ -846,14 +846,14 @@ static void xfer_tick(pf_task *t, uint64_t now, uint64_t *wake_ns);
 static void xfer_done(pf_task *t, CURLcode rc);
 static void setup_easy(struct pf_xfer *x);
 
-struct pf_xfer *pf_xfer_new(pf_session *s) {
+struct pf_xfer *pf_xfer_new(pf_session *s, unsigned lane) {
   const pf_config *c = s->cfg;
   struct pf_xfer *x = calloc(1, sizeof *x);
   if (!x)
     return NULL;
   x->s = s;
   x->client = s->client;
-  x->loop = pf_client_loop(s->client);
+  x->loop = pf_client_loop(s->client, s->home + lane);
   x->pre_fd = -1;
   x->task.tick = xfer_tick;
   x->task.done = xfer_done;
@@ -1525,7 +1525,7 @@ static void park_on_loop(void *arg) {
 }
 
 pf_status pf_probe(pf_session *s) {
-  struct pf_xfer *x = pf_xfer_new(s);
+  struct pf_xfer *x = pf_xfer_new(s, 0);
   if (!x)
     return pf_fail(s, PF_E_NOMEM, "cannot create a transfer for %s", s->url);
   x->probe_mode = 1;
@@ -1616,11 +1616,12 @@ int pf_xfer_warm(const struct pf_xfer *x) {
 
 void pf_drop_probe(pf_session *s) {
   struct pf_xfer *p = take_probe(s);
+  pf_loop *l = p ? p->loop : NULL;
   pf_xfer_free(p);
   /* the loop may look at a parked probe's session (evict_parked) until it
    * is freed: the caller may free the session next */
-  if (p)
-    pf_loop_sync(pf_client_loop(s->client));
+  if (l)
+    pf_loop_sync(l);
 }
 
 static uint64_t span_end(pf_span *span, uint64_t fixed) {
@@ -1644,7 +1645,7 @@ static void job_done_posted(void *arg) {
 }
 
 static void job_end(pf_job *j) {
-  pf_loop *l = pf_client_loop(j->s->client);
+  pf_loop *l = j->x->loop;
   j->x->job = NULL;
   pf_loop_unwatch(l, &j->x->task);
   job_finish(j);
@@ -1671,11 +1672,14 @@ void pf_job_start(pf_job *j) {
     pf_xfer_free(probe);
     atomic_fetch_add(&s->parts_done, 1);
     j->result = PF_OK;
-    if (pf_loop_post(pf_client_loop(s->client), job_done_posted, j) != 0)
+    if (pf_loop_post(j->x->loop, job_done_posted, j) != 0)
       j->done(j);
     return;
   }
-  if (probe && !probe->in_multi) { /* libcurl ended its reply meanwhile */
+  if (probe && (!probe->in_multi || probe->loop != j->x->loop)) {
+    /* libcurl ended its reply meanwhile; or it is on another network
+     * thread than this job (a host's fetch_part of part 0 from a thread
+     * whose loop is not the probe's): part 0 asks anew */
     pf_xfer_free(probe);
     probe = NULL;
   }
@@ -1923,7 +1927,7 @@ pf_status pf_fetch(pf_session *s, struct pf_xfer **xp, const pf_part *part, pf_d
   h.ctx = ctx;
   h.job = (pf_job){.s = s, .x = *xp, .part = *part, .fn = hand_fn, .ctx = &h,
                    .room = hand_room, .done = hand_done, .arg = &h};
-  pf_loop *loop = pf_client_loop(s->client);
+  pf_loop *loop = (*xp)->loop;
   pf_status st;
   if (pf_loop_post(loop, hand_start, &h.job) != 0) {
     st = pf_fail(s, PF_E_NOMEM, "out of memory");

@@ -311,6 +311,7 @@ struct pf_session {
   /* the client (held: one reference) whose connections and budget the
    * session uses: the one it was opened on, or its own (open()) */
   pf_client *client;
+  unsigned home; /* its loop among the client's (pf_client_home) */
   pf_rate *rate; /* rate_limit's bucket (entry.c), or NULL: no limit */
 
   /* counters */
@@ -376,7 +377,9 @@ void pf_drop_probe(pf_session *s); /* free the paused probe if nobody took it */
  * all but keep. */
 void pf_preconnect_trim(pf_session *s, size_t keep);
 void pf_preconnect_drop(pf_session *s);
-struct pf_xfer *pf_xfer_new(pf_session *s);
+/* A transfer of s on loop s->home + lane of its client (lane 0: the home
+ * loop, the probe's). */
+struct pf_xfer *pf_xfer_new(pf_session *s, unsigned lane);
 /* Free it (on the loop thread, which takes it out of the multi handle
  * first; from another thread it is posted there): x is gone at once for
  * the caller, and what it frees never touches its session. */
@@ -445,6 +448,8 @@ struct pf_task {
   int parked; /* a probe paused until its session runs (fetch.c) */
 };
 typedef struct pf_loop pf_loop;
+#define PF_MAX_LOOPS 64    /* network_threads at most */
+#define PF_DEFAULT_LOOPS 4 /* ... and by default one per CPU, at most this */
 /* A function posted to the loop thread, in the caller's storage
  * (pf_loop_post_at: it cannot fail) or malloc'd (pf_loop_post). */
 typedef struct pf_post {
@@ -453,7 +458,10 @@ typedef struct pf_post {
   int owned; /* malloc'd by pf_loop_post: freed after fn */
   struct pf_post *next;
 } pf_post;
-pf_status pf_loop_new(const pf_config *cfg, pf_loop **out);
+/* Loop i of a client's n: its multi handle's limits are its share of the
+ * budget (max_connections_per_host and max_connections dealt out over the
+ * n, which is at most either). */
+pf_status pf_loop_new(const pf_config *cfg, unsigned i, unsigned n, pf_loop **out);
 /* Joins the thread: every session of the client is closed by then. */
 void pf_loop_free(pf_loop *l);
 /* Run fn(arg) on the loop thread soon (any thread). -1 on out of memory. */
@@ -493,7 +501,12 @@ pf_status pf_client_create(const pf_config *cfg, int implicit, pf_client **out);
 void pf_client_ref(pf_client *c);
 void pf_client_unref(pf_client *c); /* the last one frees it */
 const pf_config *pf_client_config(const pf_client *c);
-pf_loop *pf_client_loop(const pf_client *c);
+/* Loop i (mod their number) of the client's network threads. */
+pf_loop *pf_client_loop(const pf_client *c, unsigned i);
+unsigned pf_client_nloops(const pf_client *c);
+/* The loop a new session calls home (its probe, its part 0, its stream 0):
+ * each in turn. */
+unsigned pf_client_home(pf_client *c);
 CURLSH *pf_client_share(const pf_client *c);
 /* The bucket of the client's own rate_limit, for all its sessions
  * together; NULL if none (an implicit client has none: its one session's

@@ -40,6 +40,7 @@
 struct pf_loop {
   CURLM *multi;
   const pf_config *cfg; /* the client's */
+  long per_host, total;  /* this loop's share of the budget */
   pthread_t th;
   int started;
   pthread_mutex_t mu; /* guards posted, quit */
@@ -56,9 +57,9 @@ struct pf_loop {
 
 static void setup_multi(pf_loop *l) {
   const pf_config *c = l->cfg;
-  curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)c->max_connections_per_host);
-  curl_multi_setopt(l->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)c->max_connections);
-  curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, (long)c->max_connections);
+  curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, l->per_host);
+  curl_multi_setopt(l->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, l->total);
+  curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, l->total);
   curl_multi_setopt(l->multi, CURLMOPT_PIPELINING,
                     c->multiplex ? (long)CURLPIPE_MULTIPLEX : (long)CURLPIPE_NOTHING);
 }
@@ -221,12 +222,15 @@ static void *loop_main(void *arg) {
   return NULL;
 }
 
-pf_status pf_loop_new(const pf_config *cfg, pf_loop **out) {
+pf_status pf_loop_new(const pf_config *cfg, unsigned i, unsigned n, pf_loop **out) {
   *out = NULL;
   pf_loop *l = calloc(1, sizeof *l);
   if (!l)
     return PF_E_NOMEM;
   l->cfg = cfg;
+  /* the budget, dealt out: n is at most either limit, so each gets >= 1 */
+  l->per_host = (long)(cfg->max_connections_per_host / n + (i < cfg->max_connections_per_host % n));
+  l->total = (long)(cfg->max_connections / n + (i < cfg->max_connections % n));
   l->tail = &l->posted;
   l->tasks.next = l->tasks.prev = &l->tasks;
   l->idle_since_ns = pf_now_ns();

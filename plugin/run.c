@@ -94,15 +94,33 @@ typedef struct chunk {
 } chunk;
 
 struct stream;
+struct run_ctx;
+
+/* The streams of a round on one of the client's network threads: stream k
+ * runs on lane k % nlanes, lane i on loop home + i. Its task looks again
+ * for its idle streams, and ends its part of the round. */
+typedef struct lane {
+  pf_task task; /* first */
+  struct run_ctx *rc;
+  pf_loop *loop;
+  uint64_t idle_look_ns;
+  atomic_int kick;      /* another lane's part ended: look again now */
+  atomic_int want_room; /* a stream here paused for the pool: the writer posts room_again */
+} lane;
+
+#define MAX_LANES PF_MAX_LOOPS
 
 typedef struct run_ctx {
   pf_session *s;
-  pf_loop *loop;
+  lane lanes[MAX_LANES];
+  size_t nlanes;
+  atomic_size_t lanes_left; /* lanes whose task still runs this round */
   pf_part *parts;
   size_t nparts, next; /* next: under mu */
   pthread_mutex_t mu;
   struct stream *streams;
-  size_t nstreams, ended; /* ended: the loop's */
+  size_t nstreams;
+  atomic_size_t ended;
   uint64_t t0_ns, fetched0; /* for the pool's rate */
   pf_queue full;  /* filled chunks, to the writer; room for the whole pool */
   size_t depth;   /* queue_depth */
@@ -110,23 +128,24 @@ typedef struct run_ctx {
   int full_gone;  /* destroyed, and not made again (out of memory) */
   pf_queue empty; /* the pool */
   size_t chunk_size;
-  atomic_int want_room; /* a stream paused for the pool: the writer wakes the loop */
   struct view *views; /* steal()'s copy of the spans, under mu */
   double *rates;      /* ... and its scratch for the median */
   pf_trust trust;     /* the server's ranged replies (fetch.c counts) */
   pf_range *gaps;     /* the whole-object round: the bytes to deliver */
   size_t ngaps;
-  /* the round, on the loop: its tick looks again for idle streams */
-  pf_task task;
-  uint64_t idle_look_ns;
   pthread_mutex_t done_mu; /* with done_cv: round_done */
   pthread_cond_t done_cv;
   int round_done;
 } run_ctx;
 
+#define MAX_STASH (PF_READ_MAX / (16 * 1024) + 2) /* room()'s most, at the smallest chunk_size */
+
 typedef struct stream {
   run_ctx *rc;
+  lane *lane;
   pf_job job; /* job.x: the stream's transfer (the probe's, once a job took it) */
+  chunk *stash[MAX_STASH]; /* taken from the pool by room() for enqueue() */
+  size_t nstash;
   int idle;     /* nothing worth taking yet: looks again */
   int ended;
   chunk *cur;   /* being filled */
@@ -142,10 +161,17 @@ static void flush(stream *w) {
   w->cur = NULL;
 }
 
+static void unstash(stream *w) {
+  while (w->nstash > 0)
+    pf_queue_push(&w->rc->empty, w->stash[--w->nstash]);
+}
+
 /* Can the pool take len more bytes of w's now? (fetch.c asks before it
- * hands them to enqueue, which then never waits.) A stream that must wait
- * hands its partly filled chunk to the writer, so that every chunk comes
- * back to the pool in the end. */
+ * hands them to enqueue, which then never waits.) The chunks they need are
+ * taken from the pool now, into w's stash: streams on other network threads
+ * take from the pool too. A stream that must wait gives them back and hands
+ * its partly filled chunk to the writer, so that every chunk comes back to
+ * the pool in the end. */
 static int room(void *ctx, size_t len) {
   stream *w = ctx;
   size_t cs = w->rc->chunk_size;
@@ -154,13 +180,21 @@ static int room(void *ctx, size_t len) {
    * cover one reply spanning a stored range (the pool has a chunk per
    * stream to spare) */
   size_t need = (len + cs - 1) / cs + (w->rc->gaps ? 2 : 0);
-  if (pf_queue_len(&w->rc->empty) >= need)
-    return 1;
-  flush(w);
-  /* then look again: the writer wakes the loop only for chunks it gives
-   * back after this */
-  atomic_store(&w->rc->want_room, 1);
-  return pf_queue_len(&w->rc->empty) >= need;
+  if (need > MAX_STASH) /* (libcurl hands at most PF_READ_MAX: never) */
+    need = MAX_STASH;
+  for (int pass = 0; pass < 2; pass++) {
+    void *item;
+    while (w->nstash < need && pf_queue_trypop(&w->rc->empty, &item) == 0)
+      w->stash[w->nstash++] = item;
+    if (w->nstash >= need)
+      return 1;
+    unstash(w);
+    flush(w);
+    /* then look again: the writer posts room_again only for chunks it
+     * gives back after this */
+    atomic_store(&w->lane->want_room, 1);
+  }
+  return 0;
 }
 
 /* The streams' data callback: copy into pooled chunks (room() said there
@@ -172,8 +206,8 @@ static int enqueue(void *ctx, uint64_t off, const void *buf, size_t len) {
     if (w->cur && w->cur->off + w->cur->len != off)
       flush(w);
     if (!w->cur) {
-      void *item;
-      if (pf_queue_trypop(&w->rc->empty, &item) != 0) {
+      void *item = w->nstash ? w->stash[--w->nstash] : NULL;
+      if (!item && pf_queue_trypop(&w->rc->empty, &item) != 0) {
         /* room() said there is one: only a stop empties it under us */
         if (!atomic_load(&w->rc->s->stop))
           pf_fail(w->rc->s, PF_E_INTERNAL, "the pool of buffers ran dry");
@@ -392,10 +426,9 @@ static int enqueue_missing(void *ctx, uint64_t off, const void *buf, size_t len)
 
 static void stream_next(stream *w);
 
-/* The last stream has ended: the loop is done with the round (the
- * writer drains the queue; run() may free everything). */
+/* Every lane has ended its part: the network threads are done with the
+ * round (the writer drains the queue; run() may free everything). */
 static void round_end(run_ctx *rc) {
-  pf_loop_unwatch(rc->loop, &rc->task);
   pf_queue_close(&rc->full);
   pthread_mutex_lock(&rc->done_mu);
   rc->round_done = 1; /* last: run() frees rc once it sees it */
@@ -403,20 +436,32 @@ static void round_end(run_ctx *rc) {
   pthread_mutex_unlock(&rc->done_mu);
 }
 
+/* Every lane looks again now (a part ended; or the last stream did). */
+static void kick_lanes(run_ctx *rc, const lane *self) {
+  for (size_t i = 0; i < rc->nlanes; i++) {
+    if (&rc->lanes[i] == self)
+      continue;
+    atomic_store(&rc->lanes[i].kick, 1);
+    pf_loop_wake(rc->lanes[i].loop);
+  }
+}
+
 static void stream_end(stream *w) {
   run_ctx *rc = w->rc;
   flush(w);
+  unstash(w);
   pf_xfer_free(w->job.x);
   w->job.x = NULL;
   w->ended = 1;
   w->idle = 0;
-  rc->ended++;
+  atomic_fetch_add(&rc->ended, 1);
 }
 
-/* Idle streams look again: a part ended, or STEAL_RETRY_MS passed. */
-static void wake_idle(run_ctx *rc) {
+/* The idle streams of lane l look again: a part ended, or STEAL_RETRY_MS
+ * passed. (Only l's: the others are another thread's.) */
+static void wake_idle(run_ctx *rc, lane *l) {
   for (size_t i = 0; i < rc->nstreams; i++)
-    if (rc->streams[i].idle)
+    if (rc->streams[i].lane == l && rc->streams[i].idle)
       stream_next(&rc->streams[i]);
 }
 
@@ -443,10 +488,12 @@ static void stream_job_done(pf_job *j) {
     stream_end(w);
   else
     stream_next(w);
-  if (!w->ended || rc->ended < rc->nstreams)
-    wake_idle(rc); /* the last one: time to go */
-  if (rc->ended == rc->nstreams)
-    pf_loop_soon(rc->loop); /* the round's tick ends it */
+  /* idle streams look again (the last part: time to go), here and on the
+   * other lanes; the lanes' ticks end the round */
+  wake_idle(rc, w->lane);
+  kick_lanes(rc, w->lane);
+  if (atomic_load(&rc->ended) == rc->nstreams)
+    pf_loop_soon(w->lane->loop);
 }
 
 /* The stream takes the next part, or a steal; else it waits (idle) while
@@ -509,78 +556,110 @@ static void stream_next(stream *w) {
   pf_job_start(&w->job);
 }
 
-/* Every turn of the loop while the round runs. */
-static void round_tick(pf_task *t, uint64_t now, uint64_t *wake_ns) {
-  run_ctx *rc = (run_ctx *)((char *)t - offsetof(run_ctx, task));
-  if (rc->ended == rc->nstreams) {
-    round_end(rc);
+/* Every turn of a lane's loop while the round runs. */
+static void lane_tick(pf_task *t, uint64_t now, uint64_t *wake_ns) {
+  lane *l = (lane *)t;
+  run_ctx *rc = l->rc;
+  if (atomic_load(&rc->ended) == rc->nstreams) {
+    pf_loop_unwatch(l->loop, t);
+    if (atomic_fetch_sub(&rc->lanes_left, 1) == 1)
+      round_end(rc); /* the last lane: nothing of rc is touched after this */
     return;
   }
-  if (now >= rc->idle_look_ns) {
-    rc->idle_look_ns = now + STEAL_RETRY_MS * 1000000ull;
-    wake_idle(rc);
+  if (now >= l->idle_look_ns || atomic_exchange(&l->kick, 0)) {
+    l->idle_look_ns = now + STEAL_RETRY_MS * 1000000ull;
+    wake_idle(rc, l);
   }
-  if (rc->idle_look_ns < *wake_ns)
-    *wake_ns = rc->idle_look_ns;
-  if (rc->ended == rc->nstreams)
-    pf_loop_soon(rc->loop);
+  if (l->idle_look_ns < *wake_ns)
+    *wake_ns = l->idle_look_ns;
+  if (atomic_load(&rc->ended) == rc->nstreams)
+    pf_loop_soon(l->loop);
 }
 
-/* The loop thread: the round's streams take their first parts. */
-static void round_start(void *arg) {
-  run_ctx *rc = arg;
+/* On lane l's loop: its streams take their first parts. Lane 0 (the home
+ * loop, where the probe is) starts first and posts the others' starts, so
+ * that its stream 0 takes part 0 and with it the probe's reply. */
+static void lane_start(void *arg) {
+  lane *l = arg;
+  run_ctx *rc = l->rc;
   pf_session *s = rc->s;
-  rc->task.tick = round_tick;
-  rc->idle_look_ns = pf_now_ns() + STEAL_RETRY_MS * 1000000ull;
-  pf_loop_watch(rc->loop, &rc->task);
-  for (size_t i = 0; i < rc->nstreams; i++) {
+  l->task.tick = lane_tick;
+  l->idle_look_ns = pf_now_ns() + STEAL_RETRY_MS * 1000000ull;
+  pf_loop_watch(l->loop, &l->task);
+  size_t li = (size_t)(l - rc->lanes);
+  for (size_t i = li; i < rc->nstreams; i += rc->nlanes) {
     stream *w = &rc->streams[i];
-    w->rc = rc;
-    w->ended = w->idle = 0;
-    w->job.x = pf_xfer_new(s);
+    w->job.x = pf_xfer_new(s, (unsigned)li);
     if (!w->job.x) {
       pf_fail(s, PF_E_NOMEM, "cannot create a transfer");
       w->ended = 1;
-      rc->ended++;
+      atomic_fetch_add(&rc->ended, 1);
     }
   }
-  for (size_t i = 0; i < rc->nstreams; i++)
+  for (size_t i = li; i < rc->nstreams; i += rc->nlanes)
     stream_next(&rc->streams[i]);
-  if (rc->ended == rc->nstreams)
-    round_end(rc);
+  if (li == 0)
+    for (size_t i = 1; i < rc->nlanes; i++)
+      if (pf_loop_post(rc->lanes[i].loop, lane_start, &rc->lanes[i]) != 0) {
+        /* out of memory: that lane's streams never start */
+        pf_fail(s, PF_E_NOMEM, "out of memory");
+        for (size_t k = i; k < rc->nstreams; k += rc->nlanes) {
+          rc->streams[k].ended = 1;
+          atomic_fetch_add(&rc->ended, 1);
+        }
+        atomic_fetch_sub(&rc->lanes_left, 1);
+      }
+  if (atomic_load(&rc->ended) == rc->nstreams)
+    pf_loop_soon(l->loop);
 }
 
-/* The loop thread: the writer gave chunks back; the streams paused for
+/* On lane l's loop: the writer gave chunks back; its streams paused for
  * room go on. */
 static void room_again(void *arg) {
-  run_ctx *rc = arg;
-  if (rc->round_done)
-    return;
+  lane *l = arg;
+  run_ctx *rc = l->rc;
+  if (!l->task.watched)
+    return; /* its part of the round is over */
   for (size_t i = 0; i < rc->nstreams; i++)
-    if (rc->streams[i].job.x)
+    if (rc->streams[i].lane == l && rc->streams[i].job.x)
       pf_xfer_room(rc->streams[i].job.x);
 }
 
 /* Chunks given back to the pool: a stream paused for them goes on. */
 static void give_back(run_ctx *rc, chunk *c) {
   pf_queue_push(&rc->empty, c);
-  if (atomic_load(&rc->want_room) && atomic_exchange(&rc->want_room, 0))
-    pf_loop_post(rc->loop, room_again, rc);
+  for (size_t i = 0; i < rc->nlanes; i++)
+    if (atomic_load(&rc->lanes[i].want_room) && atomic_exchange(&rc->lanes[i].want_room, 0))
+      pf_loop_post(rc->lanes[i].loop, room_again, &rc->lanes[i]); /* (failed: its tick retries) */
 }
 
-/* One round: nstreams streams on the loop over rc->parts until all have
- * ended, while this thread stores what they fetch; then the loop closes
- * the queue of full chunks, this thread drains it and waits for the loop
- * to be done with the round. */
+/* One round: nstreams streams on the client's network threads over
+ * rc->parts until all have ended, while this thread stores what they
+ * fetch; then the last lane closes the queue of full chunks, this thread
+ * drains it and waits for the lanes to be done with the round. */
 static void run_round(run_ctx *rc, size_t nstreams) {
   pf_session *s = rc->s;
   rc->nstreams = nstreams;
-  rc->ended = 0;
+  atomic_store(&rc->ended, 0);
   rc->next = 0;
   rc->round_done = 0;
   rc->t0_ns = pf_now_ns();
   rc->fetched0 = atomic_load(&s->bytes_fetched);
-  if (pf_loop_post(rc->loop, round_start, rc) != 0) {
+  unsigned nloops = pf_client_nloops(s->client);
+  rc->nlanes = nstreams < nloops ? nstreams : nloops;
+  for (size_t i = 0; i < rc->nlanes; i++) {
+    lane *l = &rc->lanes[i];
+    memset(l, 0, sizeof *l);
+    l->rc = rc;
+    l->loop = pf_client_loop(s->client, s->home + (unsigned)i);
+  }
+  for (size_t i = 0; i < nstreams; i++) {
+    rc->streams[i].rc = rc;
+    rc->streams[i].lane = &rc->lanes[i % rc->nlanes];
+    rc->streams[i].ended = rc->streams[i].idle = 0;
+  }
+  atomic_store(&rc->lanes_left, rc->nlanes);
+  if (pf_loop_post(rc->lanes[0].loop, lane_start, &rc->lanes[0]) != 0) {
     pf_fail(s, PF_E_NOMEM, "out of memory");
     return;
   }
@@ -599,7 +678,8 @@ static void run_round(run_ctx *rc, size_t nstreams) {
   while (!rc->round_done)
     pf_cond_wait_ms(&rc->done_cv, &rc->done_mu, 100);
   pthread_mutex_unlock(&rc->done_mu);
-  pf_loop_sync(rc->loop); /* a room_again posted last has run */
+  for (size_t i = 0; i < rc->nlanes; i++)
+    pf_loop_sync(rc->lanes[i].loop); /* a room_again posted last has run */
   /* what a stopped round left in the queue goes back to the pool */
   while (pf_queue_trypop(&rc->full, &item) == 0)
     pf_queue_push(&rc->empty, item);
@@ -690,7 +770,6 @@ pf_status pf_run(pf_session *s) {
   }
   pthread_mutex_init(&rc.done_mu, NULL);
   pf_cond_init_monotonic(&rc.done_cv);
-  rc.loop = pf_client_loop(s->client);
   if (pf_queue_init(&rc.full, pool, &s->stop) != 0) {
     st = pf_fail(s, PF_E_NOMEM, "out of memory");
     goto out_mu;
