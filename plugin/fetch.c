@@ -1659,6 +1659,7 @@ void pf_job_start(pf_job *j) {
   const pf_part *part = &j->part;
   j->end = part->length == PF_SIZE_UNKNOWN ? PF_SIZE_UNKNOWN : part->offset + part->length;
   struct pf_xfer *probe = part->offset == 0 ? take_probe(s) : NULL;
+  pf_loop *loop = j->x ? j->x->loop : j->loop;
   j->st = PF_OK;
   j->retry = j->more = 0;
   j->wait_s = -1;
@@ -1672,11 +1673,11 @@ void pf_job_start(pf_job *j) {
     pf_xfer_free(probe);
     atomic_fetch_add(&s->parts_done, 1);
     j->result = PF_OK;
-    if (pf_loop_post(j->x->loop, job_done_posted, j) != 0)
+    if (pf_loop_post(loop, job_done_posted, j) != 0)
       j->done(j);
     return;
   }
-  if (probe && (!probe->in_multi || probe->loop != j->x->loop)) {
+  if (probe && (!probe->in_multi || probe->loop != loop)) {
     /* libcurl ended its reply meanwhile; or it is on another network
      * thread than this job (a host's fetch_part of part 0 from a thread
      * whose loop is not the probe's): part 0 asks anew */
@@ -1689,6 +1690,12 @@ void pf_job_start(pf_job *j) {
     probe->task.parked = 0;
     pf_xfer_free(j->x);
     j->x = probe;
+  }
+  if (!j->x && !(j->x = pf_xfer_new(s, j->lane))) {
+    j->result = pf_fail(s, PF_E_NOMEM, "cannot create a transfer");
+    if (pf_loop_post(loop, job_done_posted, j) != 0)
+      j->done(j);
+    return;
   }
   j->continue_probe = probe != NULL;
   atomic_fetch_add(&s->active, 1);

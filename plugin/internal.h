@@ -204,6 +204,8 @@ typedef struct pf_span {
 
 /* ---- sessions ---------------------------------------------------------- */
 
+typedef struct pf_loop pf_loop; /* loop.c */
+
 struct pf_xfer; /* fetch.c */
 
 /* Where a session is in its life (entry.c checks it at the top of every
@@ -262,7 +264,8 @@ struct pf_session {
    * stored every few MiB, and flushes the side file every few seconds */
   int journal_on;
   pthread_t journal_th;
-  int journal_started;
+  atomic_int journal_started; /* 0 no thread, 2 being started, 1 running */
+  uint64_t journal_armed_ns;   /* when the side file was prepared: the thread starts after */
   pthread_mutex_t journal_mu; /* guards journal_quit with journal_cv */
   pthread_cond_t journal_cv;
   int journal_quit;
@@ -403,7 +406,11 @@ int pf_xfer_warm(const struct pf_xfer *x);
 typedef struct pf_job pf_job;
 struct pf_job {
   pf_session *s;
+  /* the transfer, or NULL: the probe's if the job takes it, else a new one
+   * on lane (pf_xfer_new) of the job's loop */
   struct pf_xfer *x;
+  pf_loop *loop;
+  unsigned lane;
   pf_part part;
   pf_data_fn fn;
   void *ctx;

@@ -516,7 +516,7 @@ static void stream_next(stream *w) {
       part = rc->parts[rc->next++];
       have = 1;
     } else if (stealing) {
-      have = stolen = steal(rc, w, pf_xfer_warm(w->job.x), &part, &victim, &victim_left,
+      have = stolen = steal(rc, w, w->job.x && pf_xfer_warm(w->job.x), &part, &victim, &victim_left,
                             &victim_quiet, &busy);
     }
   }
@@ -551,7 +551,8 @@ static void stream_next(stream *w) {
            (size_t)(w - rc->streams), (unsigned long long)part.offset,
            (unsigned long long)(part.offset + part.length - 1), victim, victim_left);
   struct pf_xfer *x = w->job.x;
-  w->job = (pf_job){.s = s, .x = x, .part = part, .fn = rc->gaps ? enqueue_missing : enqueue,
+  w->job = (pf_job){.s = s, .x = x, .loop = w->lane->loop,
+                    .lane = (unsigned)(w->lane - rc->lanes), .part = part, .fn = rc->gaps ? enqueue_missing : enqueue,
                     .ctx = w, .room = room, .span = &w->span, .done = stream_job_done, .arg = w};
   pf_job_start(&w->job);
 }
@@ -587,15 +588,8 @@ static void lane_start(void *arg) {
   l->idle_look_ns = pf_now_ns() + STEAL_RETRY_MS * 1000000ull;
   pf_loop_watch(l->loop, &l->task);
   size_t li = (size_t)(l - rc->lanes);
-  for (size_t i = li; i < rc->nstreams; i += rc->nlanes) {
-    stream *w = &rc->streams[i];
-    w->job.x = pf_xfer_new(s, (unsigned)li);
-    if (!w->job.x) {
-      pf_fail(s, PF_E_NOMEM, "cannot create a transfer");
-      w->ended = 1;
-      atomic_fetch_add(&rc->ended, 1);
-    }
-  }
+  for (size_t i = li; i < rc->nstreams; i += rc->nlanes)
+    rc->streams[i].job.x = NULL; /* made by its first job, unless it takes the probe's */
   for (size_t i = li; i < rc->nstreams; i += rc->nlanes)
     stream_next(&rc->streams[i]);
   if (li == 0)
