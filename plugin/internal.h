@@ -143,6 +143,7 @@ typedef struct pf_queue {
   void **items;
   size_t cap, head, len;
   int closed;
+  int lifo;         /* set after init: pop takes the newest item (a stack) */
   atomic_int *stop; /* optional external stop flag (session cancel/abort) */
 } pf_queue;
 

@@ -41,6 +41,7 @@ int pf_queue_init(pf_queue *q, size_t cap, atomic_int *stop) {
   q->cap = cap ? cap : 1;
   q->head = q->len = 0;
   q->closed = 0;
+  q->lifo = 0;
   q->stop = stop;
   pthread_mutex_init(&q->mu, NULL);
   pf_cond_init_monotonic(&q->not_full);
@@ -83,8 +84,12 @@ static int take(pf_queue *q, void **item, int wait) {
     pthread_mutex_unlock(&q->mu);
     return -1;
   }
-  *item = q->items[q->head];
-  q->head = (q->head + 1) % q->cap;
+  if (q->lifo) {
+    *item = q->items[(q->head + q->len - 1) % q->cap];
+  } else {
+    *item = q->items[q->head];
+    q->head = (q->head + 1) % q->cap;
+  }
   q->len--;
   pthread_cond_signal(&q->not_full);
   pthread_mutex_unlock(&q->mu);

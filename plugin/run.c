@@ -772,6 +772,10 @@ pf_status pf_run(pf_session *s) {
     st = pf_fail(s, PF_E_NOMEM, "out of memory");
     goto out_full;
   }
+  /* a stack: the chunks given back last are taken first, so that a
+   * download whose writer keeps up touches only the few it cycles through
+   * (peak RSS follows what is in flight, not the pool's size) */
+  rc.empty.lifo = 1;
   for (size_t i = 0; i < pool; i++) {
     chunks[i].buf = mem + i * rc.chunk_size;
     pf_queue_push(&rc.empty, &chunks[i]);
