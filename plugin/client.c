@@ -1,17 +1,22 @@
 /*
- * client.c - one engine for many sessions (ABI 1.2): the network loop
- * (loop.c) with its connection cache, the DNS and TLS session caches, and
- * the connection budget.
+ * client.c - one engine for many sessions (ABI 1.2): the network loops
+ * (loop.c) with their connection caches, the DNS and TLS session caches,
+ * and the connection budget.
  *
- * Every transfer of every session on a client is driven by the client's one
- * loop thread through one libcurl multi handle, whose connection cache is
- * the client's: a connection a reply left open carries the next request to
- * its host, of any session. The budget is libcurl's: at most
- * max_connections_per_host per host ("scheme://host:port") and
- * max_connections in all (CURLMOPT_MAX_HOST_CONNECTIONS,
- * CURLMOPT_MAX_TOTAL_CONNECTIONS; loop.c); a transfer over it waits in
- * libcurl's queue until a connection is free. DNS and TLS sessions are
- * shared with a CURLSH (one mutex per kind of data).
+ * Every transfer of every session on a client is driven by one of the
+ * client's network threads (network_threads loops, loop.c; one per CPU and
+ * at most 4 by default), each with a libcurl multi handle whose connection
+ * cache is shared by the sessions' transfers on it: a connection a reply
+ * left open carries the next request to its host, of any session. A
+ * session has a home loop (its probe and stream 0, dealt in turn) and deals
+ * its other streams over the loops after it. The budget is libcurl's: each
+ * loop's multi holds its share of max_connections_per_host per host
+ * ("scheme://host:port") and of max_connections in all
+ * (CURLMOPT_MAX_HOST_CONNECTIONS, CURLMOPT_MAX_TOTAL_CONNECTIONS); a
+ * transfer over it waits in libcurl's queue until a connection is free.
+ * Each loop has a CURLSH of its own for DNS and TLS sessions (loop.c): one
+ * shared by the loops raced in OpenSSL (a cached TLS session read by one
+ * thread's handshake while another's freed it: TSan, t_loop.sh over h2).
  *
  * What libcurl does not count are the connections a probe opens ahead
  * (fetch.c) before libcurl takes them. This file counts the sockets libcurl
@@ -27,12 +32,12 @@
  *
  * Lifetime: a reference count. The host's client_new() holds one and
  * client_free() drops it; every session holds one until it is closed. The
- * last one frees the client, which joins its loop thread first. A session
+ * last one frees the client, which joins its loop threads first. A session
  * opened with open() gets a client of its own ("implicit"), held by the
  * session alone.
  *
  * Threads: the socket counts are taken and given under mu by the loop
- * thread and by probes (reserve, from open()'s thread); mu is a leaf.
+ * threads and by probes (reserve, from open()'s thread); mu is a leaf.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -60,8 +65,6 @@ struct pf_client {
   pf_config *cfg;
   int implicit;
   int curl_ref;
-  CURLSH *share;
-  pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
   pf_loop *loops[PF_MAX_LOOPS]; /* the network threads */
   unsigned nloops;
   atomic_uint homes; /* sessions given a home loop */
@@ -224,18 +227,6 @@ void pf_client_unreserve(pf_client *c, const char *key, unsigned n) {
 
 /* ---- life cycle --------------------------------------------------------- */
 
-static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *arg) {
-  pf_client *c = arg;
-  (void)h, (void)access;
-  pthread_mutex_lock(&c->share_mu[data]);
-}
-
-static void share_unlock(CURL *h, curl_lock_data data, void *arg) {
-  pf_client *c = arg;
-  (void)h;
-  pthread_mutex_unlock(&c->share_mu[data]);
-}
-
 static void client_destroy(pf_client *c) {
   for (unsigned i = 0; i < c->nloops; i++)
     pf_loop_free(c->loops[i]); /* every session is closed: its connections close */
@@ -248,10 +239,6 @@ static void client_destroy(pf_client *c) {
     free(c->hosts);
     c->hosts = next;
   }
-  if (c->share)
-    curl_share_cleanup(c->share);
-  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-    pthread_mutex_destroy(&c->share_mu[i]);
   pthread_mutex_destroy(&c->mu);
   pf_rate_free(c->rate);
   pf_config_free(c->cfg);
@@ -268,8 +255,6 @@ pf_status pf_client_create(const pf_config *cfg, int implicit, pf_client **out) 
   atomic_init(&c->refs, 1);
   c->implicit = implicit;
   pthread_mutex_init(&c->mu, NULL);
-  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-    pthread_mutex_init(&c->share_mu[i], NULL);
   c->cfg = pf_config_dup(cfg);
   if (!c->cfg) {
     client_destroy(c);
@@ -288,16 +273,6 @@ pf_status pf_client_create(const pf_config *cfg, int implicit, pf_client **out) 
     return PF_E_INTERNAL;
   }
   c->curl_ref = 1;
-  c->share = curl_share_init();
-  if (!c->share) {
-    client_destroy(c);
-    return PF_E_NOMEM;
-  }
-  curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
-  curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-  curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
-  curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-  curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   /* network_threads (0: one per CPU), never more than the budget can give
    * a connection each */
   unsigned n = c->cfg->network_threads;
@@ -337,10 +312,6 @@ unsigned pf_client_nloops(const pf_client *c) {
 
 unsigned pf_client_home(pf_client *c) {
   return atomic_fetch_add(&c->homes, 1) % c->nloops;
-}
-
-CURLSH *pf_client_share(const pf_client *c) {
-  return c->share;
 }
 
 pf_rate *pf_client_rate(const pf_client *c) {

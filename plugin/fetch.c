@@ -2,12 +2,13 @@
  * fetch.c - libcurl transfers: the probe, ranged GETs, reply validation and
  * retries.
  *
- * A transfer (pf_xfer) is one CURL easy handle, driven by its session's
- * client's loop (loop.c): the easy is in the client's multi handle while a
- * request runs, and libcurl takes a connection for it from the client's
- * cache (one the last reply to that host left open) or opens one within the
- * budget. Every callback here (on_header, on_write, the socket callbacks)
- * runs on the loop thread, and so do tick() and done(), which replace a
+ * A transfer (pf_xfer) is one CURL easy handle, driven by one of its
+ * session's client's network threads, its loop (loop.c): the easy is in
+ * that loop's multi handle while a request runs, and libcurl takes a
+ * connection for it from the loop's cache (one the last reply to that host
+ * left open) or opens one within the loop's share of the budget. Every
+ * callback here (on_header, on_write, the socket callbacks) runs on the
+ * loop thread, and so do tick() and done(), which replace a
  * thread that waits: tick() ends a request the session no longer wants (a
  * stop; a thief took the rest; a stall) and lifts pauses, done() judges a
  * finished request and decides what comes next. A part with its retries is
@@ -882,7 +883,7 @@ static void setup_easy(struct pf_xfer *x) {
   const pf_config *c = x->s->cfg;
   CURL *e = x->easy;
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)&x->task);
-  curl_easy_setopt(e, CURLOPT_SHARE, pf_client_share(x->client));
+  curl_easy_setopt(e, CURLOPT_SHARE, pf_loop_share(x->loop));
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, x->client);

@@ -482,6 +482,8 @@ void pf_loop_watch(pf_loop *l, pf_task *t);
 void pf_loop_unwatch(pf_loop *l, pf_task *t);
 void pf_loop_soon(pf_loop *l); /* another turn at once */
 CURLM *pf_loop_multi(pf_loop *l);
+/* Its DNS and TLS session cache, for its easy handles (CURLOPT_SHARE). */
+CURLSH *pf_loop_share(pf_loop *l);
 /* The parked task watched longest after `after` (NULL: from the start), or
  * NULL. */
 pf_task *pf_loop_next_parked(pf_loop *l, pf_task *after);
@@ -515,7 +517,6 @@ unsigned pf_client_nloops(const pf_client *c);
 /* The loop a new session calls home (its probe, its part 0, its stream 0):
  * each in turn. */
 unsigned pf_client_home(pf_client *c);
-CURLSH *pf_client_share(const pf_client *c);
 /* The bucket of the client's own rate_limit, for all its sessions
  * together; NULL if none (an implicit client has none: its one session's
  * bucket is the limit). */

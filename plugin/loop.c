@@ -1,6 +1,7 @@
 /*
- * loop.c - a client's network thread: one libcurl multi handle that drives
- * every transfer of every session on the client.
+ * loop.c - one of a client's network threads (client.c makes
+ * network_threads of them): a libcurl multi handle that drives the
+ * transfers the client's sessions give it.
  *
  * The loop owns the multi handle, and every easy handle while it is in it:
  * only the loop thread calls curl_multi_*, and curl_easy_* on a handle in
@@ -18,10 +19,11 @@
  * earliest time a tick asked for, 100 ms at most.
  *
  * Connections: the multi's cache holds them for every session of the
- * client, and its limits are the budget: CURLMOPT_MAX_HOST_CONNECTIONS
- * (max_connections_per_host), CURLMOPT_MAX_TOTAL_CONNECTIONS
- * (max_connections; libcurl closes an idle connection to another host to
- * make room), a transfer over them waits in libcurl's queue. When the loop
+ * client that uses this loop, and its limits are this loop's share of the
+ * budget: CURLMOPT_MAX_HOST_CONNECTIONS (of max_connections_per_host),
+ * CURLMOPT_MAX_TOTAL_CONNECTIONS (of max_connections; libcurl closes an
+ * idle connection to another host to make room); a transfer over them
+ * waits in libcurl's queue. The shares add up to the budget. When the loop
  * has had nothing to do for idle_timeout, the multi handle is made anew:
  * its idle connections close (idle_timeout 0: as soon as it has nothing to
  * do). While transfers run, libcurl closes a connection idle for longer
@@ -43,6 +45,12 @@ struct pf_loop {
   long per_host, total;  /* this loop's share of the budget */
   pthread_t th;
   int started;
+  /* DNS and TLS sessions, for this loop's easy handles only: libcurl 7.88
+   * with OpenSSL 3 reads a shared TLS session outside the share's lock, so
+   * one CURLSH used by two threads races (a session freed by one while the
+   * other's handshake copies it) */
+  CURLSH *share;
+  pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
   pthread_mutex_t mu; /* guards posted, quit */
   pf_post *posted, **tail;
   int quit;
@@ -93,6 +101,22 @@ CURLM *pf_loop_multi(pf_loop *l) {
   return l->multi;
 }
 
+CURLSH *pf_loop_share(pf_loop *l) {
+  return l->share;
+}
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *arg) {
+  pf_loop *l = arg;
+  (void)h, (void)access;
+  pthread_mutex_lock(&l->share_mu[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *arg) {
+  pf_loop *l = arg;
+  (void)h;
+  pthread_mutex_unlock(&l->share_mu[data]);
+}
+
 int pf_loop_on_thread(const pf_loop *l) {
   return l->started && pthread_equal(pthread_self(), l->th);
 }
@@ -101,31 +125,27 @@ void pf_loop_soon(pf_loop *l) {
   l->soon = 1;
 }
 
-void pf_loop_post_at(pf_loop *l, pf_post *p, void (*fn)(void *arg), void *arg) {
+static void append(pf_loop *l, pf_post *p, void (*fn)(void *arg), void *arg, int owned) {
   p->fn = fn;
   p->arg = arg;
-  p->owned = 0;
-  p->next = NULL;
-  pthread_mutex_lock(&l->mu);
-  *l->tail = p;
-  l->tail = &p->next;
-  curl_multi_wakeup(l->multi);
-  pthread_mutex_unlock(&l->mu);
-}
-
-int pf_loop_post(pf_loop *l, void (*fn)(void *arg), void *arg) {
-  pf_post *p = malloc(sizeof *p);
-  if (!p)
-    return -1;
-  p->fn = fn;
-  p->arg = arg;
-  p->owned = 1;
+  p->owned = owned;
   p->next = NULL;
   pthread_mutex_lock(&l->mu);
   *l->tail = p;
   l->tail = &p->next;
   curl_multi_wakeup(l->multi); /* under mu: the loop may be making it anew */
   pthread_mutex_unlock(&l->mu);
+}
+
+void pf_loop_post_at(pf_loop *l, pf_post *p, void (*fn)(void *arg), void *arg) {
+  append(l, p, fn, arg, 0);
+}
+
+int pf_loop_post(pf_loop *l, void (*fn)(void *arg), void *arg) {
+  pf_post *p = malloc(sizeof *p);
+  if (!p)
+    return -1;
+  append(l, p, fn, arg, 1);
   return 0;
 }
 
@@ -235,11 +255,19 @@ pf_status pf_loop_new(const pf_config *cfg, unsigned i, unsigned n, pf_loop **ou
   l->tasks.next = l->tasks.prev = &l->tasks;
   l->idle_since_ns = pf_now_ns();
   pthread_mutex_init(&l->mu, NULL);
+  for (int k = 0; k < CURL_LOCK_DATA_LAST; k++)
+    pthread_mutex_init(&l->share_mu[k], NULL);
   l->multi = curl_multi_init();
-  if (!l->multi) {
+  l->share = curl_share_init();
+  if (!l->multi || !l->share) {
     pf_loop_free(l);
     return PF_E_NOMEM;
   }
+  curl_share_setopt(l->share, CURLSHOPT_LOCKFUNC, share_lock);
+  curl_share_setopt(l->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+  curl_share_setopt(l->share, CURLSHOPT_USERDATA, l);
+  curl_share_setopt(l->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(l->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   setup_multi(l);
   /* it outlives any one call: no signal of the host's may land on it */
   sigset_t all, old;
@@ -268,6 +296,10 @@ void pf_loop_free(pf_loop *l) {
   run_posted(l); /* frees of transfers posted last: no thread runs them now */
   if (l->multi)
     curl_multi_cleanup(l->multi);
+  if (l->share) /* after every easy handle that used it */
+    curl_share_cleanup(l->share);
+  for (int k = 0; k < CURL_LOCK_DATA_LAST; k++)
+    pthread_mutex_destroy(&l->share_mu[k]);
   pthread_mutex_destroy(&l->mu);
   free(l);
 }

@@ -3,7 +3,9 @@
  *
  * Threads: none of its own. N streams (N = min(streams, parts, and the
  * client's budgets: max_connections_per_host, max_connections)) run on the
- * client's loop thread (loop.c): each is a job (fetch.c) at a time, one part
+ * client's network threads (loop.c), stream k on lane k % nlanes (lane i:
+ * the session's home loop + i, lane 0 with the probe): each is a job
+ * (fetch.c) at a time, one part
  * with its retries, and takes the next unplanned part when its job ends,
  * until none is left. Its data callback copies the reply into a pooled
  * chunk and pushes full chunks onto the queue of full chunks. run()'s
@@ -60,8 +62,11 @@
  * of full chunks, the writer drains it, and run() waits for the loop to
  * say the round is over (round_done) before it frees anything.
  *
- * Threads: the streams, steal() and the round's tick run on the loop thread;
- * the writer on run()'s. Lock order: rc->mu (part dispenser) before a
+ * Threads: a stream, its jobs and its lane's tick run on its lane's loop
+ * thread; steal() on any lane's, reading the others' spans under their
+ * locks; a lane only ever wakes its own idle streams (another lane's, by a
+ * kick); the last lane to see every stream ended ends the round. The
+ * writer runs on run()'s thread. Lock order: rc->mu (part dispenser) before a
  * stream's span.mu; the queues' mutexes are leaves; s->mu is taken inside
  * pf_sink_store only (and by run_whole() between the rounds, when no stream
  * runs).
