@@ -86,15 +86,24 @@ static int resumable(const pf_session *s) {
 }
 
 /* The running kernel's boot id into buf (PF_BOOT_ID_MAX), "" if unknown. */
-static void read_boot_id(char *buf) {
-  buf[0] = '\0';
+/* The kernel's boot id, read once per process (a process never outlives
+ * its boot): every download would otherwise open /proc for it. */
+static char boot_id[PF_BOOT_ID_MAX];
+static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
+
+static void boot_id_once(void) {
   FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
   if (!f)
     return;
-  if (!fgets(buf, PF_BOOT_ID_MAX, f))
-    buf[0] = '\0';
-  buf[strcspn(buf, "\n")] = '\0';
+  if (!fgets(boot_id, sizeof boot_id, f))
+    boot_id[0] = '\0';
+  boot_id[strcspn(boot_id, "\n")] = '\0';
   fclose(f);
+}
+
+static void read_boot_id(char *buf) {
+  pthread_once(&boot_once, boot_id_once);
+  memcpy(buf, boot_id, PF_BOOT_ID_MAX);
 }
 
 /* Write a record claiming `durable` and `written` into the next slot. */
