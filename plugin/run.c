@@ -489,6 +489,7 @@ static void stream_job_done(pf_job *j) {
     w->pace = (double)got / ((double)took / 1e9);
   pthread_mutex_unlock(&rc->mu);
   flush(w); /* what arrived before a failure is good data too */
+  unstash(w); /* an idle stream holds no chunk another may need */
   if (j->result != PF_OK)
     stream_end(w);
   else
