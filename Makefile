@@ -105,7 +105,7 @@ $(BUILD)/serial_tls: tests/fault/serial_tls.c
 	@mkdir -p $(dir $@)
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(PF_LDFLAGS) $(LDFLAGS) $(shell pkg-config --libs libssl libcrypto)
 
-# Many downloads in one process, on one client or the 1.0 way (t_client.sh).
+# Many downloads in one process, on one client or the 1.0 way (t_client.sh, t_loop.sh).
 $(BUILD)/client_host: tests/integration/fixtures/client_host.c tests/integration/fixtures/host_util.h $(HOST_OBJ) plugin/include/parfetch.h
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(HOST_OBJ) $(PF_LDFLAGS) $(LDFLAGS) -ldl \
 	  $(shell pkg-config --libs yaml-0.1)

@@ -31,7 +31,9 @@
 #      in that scenario.
 #   e  E_SIZE (1 GiB) over HTTPS (TLS, a self-signed certificate that every tool is given
 #      with its CA option) from nginx on loopback; tools E_TOOLS (parfetch curl aria2c).
-#      Target (issue 9): parfetch's wall <= 0.6 x curl's.
+#      Target (issue 9): parfetch's wall <= 0.6 x curl's. E_HTTP2=1: nginx offers HTTP/2
+#      as well, and E_TOOLS may add parfetch-mux (multiplex: true, parts as HTTP/2 streams
+#      on one connection) to measure multiplexing.
 #   f  F_COUNT (500) objects of 4 KiB to 2 MiB (sizes log-uniform, fixed) in one process:
 #      pf-client (bench/many_host.c: one parfetch client, ABI 1.2, the objects one after
 #      another), curl-loop (bench/curl_loop.c: one libcurl easy handle reused) and
@@ -97,6 +99,7 @@ tool_cmd() { # TOOL URL OUT -> CMD array
     parfetch) CMD=("$L_PF_BIN" -q -o "$out" "$url") ;;
     parfetch-n16) CMD=("$L_PF_BIN" -q -n 16 -o "$out" "$url") ;;
     parfetch-n8) CMD=("$L_PF_BIN" -q -n 8 -o "$out" "$url") ;;
+    parfetch-mux) CMD=("$L_PF_BIN" -q -c "$L_HOME/multiplex.yaml" -o "$out" "$url") ;; # HTTP/2 streams on one connection
     aria2c) CMD=(aria2c --no-conf -x16 -s16 -k1M --file-allocation=none -q
                  --allow-overwrite=true -d "$(dirname "$out")" -o "$(basename "$out")" "$url") ;;
     aria2c-x8) CMD=(aria2c --no-conf -x8 -s8 -k1M --file-allocation=none -q
@@ -289,6 +292,7 @@ I_TOOLS=${I_TOOLS:-"parfetch curl aria2c"}
 I_TIMEOUT=${I_TIMEOUT:-60}
 E_SIZE=${E_SIZE:-1073741824}
 E_TOOLS=${E_TOOLS:-"parfetch curl aria2c"}
+E_HTTP2=${E_HTTP2:-0} # 1: nginx offers HTTP/2 too (ALPN); with parfetch-mux in E_TOOLS, multiplexing is measured
 F_COUNT=${F_COUNT:-500}
 F_TOOLS=${F_TOOLS:-"pf-client curl-loop aria2c-j8"}
 F_TIMEOUT=${F_TIMEOUT:-300}
@@ -368,7 +372,7 @@ pick_tools() { # LIST -> PICKED: the tools of LIST that are installed
   PICKED=()
   for t in $1; do
     case $t in
-      parfetch | parfetch-n16 | parfetch-n8)
+      parfetch | parfetch-n16 | parfetch-n8 | parfetch-mux)
         if [ ! -x "$PF_BIN" ]; then log "warning: $PF_BIN is missing; $t skipped"; continue; fi ;;
       aria2c | axel | wget2 | rclone | curl | aria2c-x8 | axel-n8)
         if ! command -v "${t%-[xn]8}" >/dev/null; then log "warning: ${t%-[xn]8} is not installed; $t skipped"; continue; fi ;;
@@ -576,6 +580,7 @@ esac
 DOCROOT=$WORK/www
 mkdir -p "$DOCROOT/files" "$WORK/home/.config" "$WORK/home/sysconf" "$WORK/nginx/tmp"
 : >"$WORK/home/rclone.conf"
+echo "multiplex: true" >"$WORK/home/multiplex.yaml"
 
 mkfile() { # PATH SIZE : AES-128-CTR keystream, fast and incompressible
   head -c "$2" /dev/zero | openssl enc -aes-128-ctr -nosalt \
@@ -704,7 +709,7 @@ http {
     log_format bench '\$msec\t\$request_time\t\$connection\t\$request_method\t\$uri\t\$status\t\$http_range\t\$body_bytes_sent\t\$http_user_agent';
     access_log $d/access.log bench;
     server {
-        listen $1${NGINX_TLS:+ ssl};
+        listen $1${NGINX_TLS:+ ssl}${NGINX_H2:+ http2};
         $tls_lines
         root $DOCROOT;
         location = /.alive { access_log off; return 200 "bench $WORK\n"; }
@@ -1002,10 +1007,13 @@ scenario_i() {
 # (tool,scenario,run,key,value) beside the usual rows of results.csv.
 
 NGINX_TLS=
+NGINX_H2=
 scenario_e() {
   log "=== scenario e: $((E_SIZE / 1048576)) MiB over HTTPS from nginx on 127.0.0.1"
   COUNTER=
   NGINX_TLS=$WORK/tls/cert.pem
+  NGINX_H2=
+  [ "$E_HTTP2" = 1 ] && NGINX_H2=1
   nginx_start 127.0.0.1 ""
   local ALL_TOOLS=("${E_PICKED[@]}") L_CACERT=$NGINX_TLS w
   export L_CACERT
@@ -1018,6 +1026,7 @@ scenario_e() {
   run_scenario_loop e e.bin "${TIMEOUT:-120}"
   nginx_stop
   NGINX_TLS=
+  NGINX_H2=
 }
 
 multi_cmd() { # TOOL LIST OUT THREADS -> CMD array

@@ -68,6 +68,8 @@ enum key_id {
   K_HTTP_VERSION,
   K_ON_CHANGE,
   K_PRECONNECT,
+  K_MULTIPLEX,
+  K_NETWORK_THREADS,
   K_MAX_CONNECTIONS_PER_HOST,
   K_MAX_CONNECTIONS,
   K_IDLE_TIMEOUT,
@@ -118,6 +120,8 @@ static const struct key_spec keys[] = {
     {K_HTTP_VERSION, "http_version", KIND_HTTP_VERSION, 0, 0},
     {K_ON_CHANGE, "on_change", KIND_ON_CHANGE, 0, 0},
     {K_PRECONNECT, "preconnect", KIND_BOOL, 0, 1},
+    {K_MULTIPLEX, "multiplex", KIND_BOOL, 0, 1},
+    {K_NETWORK_THREADS, "network_threads", KIND_UINT, 0, 64},
     {K_MAX_CONNECTIONS_PER_HOST, "max_connections_per_host", KIND_UINT, 1, 1024},
     {K_MAX_CONNECTIONS, "max_connections", KIND_UINT, 1, 4096},
     {K_IDLE_TIMEOUT, "idle_timeout", KIND_DURATION, 0, DAY_MS},
@@ -188,6 +192,12 @@ static void set_number(pf_config *cfg, enum key_id id, uint64_t v) {
   case K_PRECONNECT:
     cfg->preconnect = v ? 1 : 0;
     break;
+  case K_MULTIPLEX:
+    cfg->multiplex = v ? 1 : 0;
+    break;
+  case K_NETWORK_THREADS:
+    cfg->network_threads = (unsigned)v;
+    break;
   case K_MAX_CONNECTIONS_PER_HOST:
     cfg->max_connections_per_host = (unsigned)v;
     break;
@@ -235,6 +245,10 @@ static uint64_t get_number(const pf_config *cfg, enum key_id id) {
     return cfg->tls_verify ? 1 : 0;
   case K_PRECONNECT:
     return cfg->preconnect ? 1 : 0;
+  case K_MULTIPLEX:
+    return cfg->multiplex ? 1 : 0;
+  case K_NETWORK_THREADS:
+    return cfg->network_threads;
   case K_MAX_CONNECTIONS_PER_HOST:
     return cfg->max_connections_per_host;
   case K_MAX_CONNECTIONS:

@@ -40,6 +40,8 @@ struct pf_config {
   unsigned max_redirects;  /* "max_redirects": 0..50, default 10 */
   enum pf_http_version http_version; /* "http_version": auto | "1.1" | "2" */
   enum pf_on_change on_change;       /* "on_change": fail | restart */
+  int multiplex;           /* "multiplex": HTTP/2 streams share a connection; default 0 */
+  unsigned network_threads; /* "network_threads": a client's network threads; 0 (default): one per CPU, at most 4 */
   int preconnect;          /* "preconnect": open the other streams' connections during the probe; default 1 */
   unsigned max_connections_per_host; /* "max_connections_per_host": 1..1024, default 8 */
   unsigned max_connections;          /* "max_connections": in all, 1..4096, default 32 */

@@ -59,13 +59,13 @@ pf_status pf_refuse(pf_session *s, pf_status st, const char *fmt, ...) {
   return st;
 }
 
-/* Record the first error; the caller holds s->mu. The message is published
- * once (a release store of a finished string), so errmsg() may read it from
- * any thread without the lock. */
+/* Record the first error (with or without s->mu: it is not needed). The
+ * message is published once (a release store of a finished string), so
+ * errmsg() may read it from any thread without a lock. */
 static void fail_locked(pf_session *s, pf_status st, const char *fmt, va_list ap) {
-  if (s->err != PF_OK || st == PF_OK)
+  pf_status none = PF_OK;
+  if (st == PF_OK || !atomic_compare_exchange_strong(&s->err, &none, st))
     return;
-  s->err = st;
   /* server-supplied text is escaped, URL passwords redacted */
   char clean[2048];
   pf_text_vformat(clean, sizeof clean, fmt, ap);
@@ -77,9 +77,7 @@ static void fail_locked(pf_session *s, pf_status st, const char *fmt, va_list ap
 pf_status pf_fail(pf_session *s, pf_status st, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  pthread_mutex_lock(&s->mu);
   fail_locked(s, st, fmt, ap);
-  pthread_mutex_unlock(&s->mu);
   va_end(ap);
   if (st != PF_OK)
     atomic_store(&s->stop, 1);
@@ -411,6 +409,7 @@ static pf_status open_session(pf_client *c, const char *url, const pf_open_args 
     return PF_E_NOMEM;
   pf_client_ref(c);
   s->client = c;
+  s->home = pf_client_home(c);
   atomic_store(&s->phase, PF_PHASE_OPENING);
   s->fd = -1;
   s->size = PF_SIZE_UNKNOWN;
@@ -561,10 +560,12 @@ static pf_status e_fetch_part(pf_session *s, const pf_part *part, pf_data_fn fn,
     pthread_mutex_unlock(&s->mu);
     return first != PF_OK ? first : PF_E_CANCELLED;
   }
-  struct pf_xfer *x = pf_xfer_new(s); /* its connection: the client's */
+  /* its connection: the client's, on a loop by the part's index (host
+   * threads fetching parts at once use the client's network threads) */
+  struct pf_xfer *x = pf_xfer_new(s, part->index);
   if (!x)
     return pf_fail(s, PF_E_NOMEM, "cannot create a transfer");
-  st = pf_fetch(s, &x, part, fn ? fn : to_sink, fn ? ctx : s, NULL);
+  st = pf_fetch(s, &x, part, fn ? fn : to_sink, fn ? ctx : s);
   pf_xfer_free(x); /* the connection goes back to the client, open */
   return st;
 }

@@ -2,17 +2,29 @@
  * fetch.c - libcurl transfers: the probe, ranged GETs, reply validation and
  * retries.
  *
- * A transfer (pf_xfer) drives one connection of its session's client
- * (client.c): a CURL easy handle inside a multi handle of its own, taken
- * from the client before its first request (an idle one to the same host,
- * or a new one within the connection budget) and given back, still open if
- * its last reply ended cleanly, when the transfer is freed. The multi
- * interface lets the probe pause on its first body byte and
- * hand its still-open reply to part 0 later, and lets a transfer notice a
- * stop request every 100 ms instead of blocking in curl_easy_perform. Each
- * worker owns one transfer and reuses it (and its connection) for every part
- * it fetches; the worker of part 0 swaps its own for the probe's, whose
- * connection is already open. A transfer is used by one thread at a time.
+ * A transfer (pf_xfer) is one CURL easy handle, driven by one of its
+ * session's client's network threads, its loop (loop.c): the easy is in
+ * that loop's multi handle while a request runs, and libcurl takes a
+ * connection for it from the loop's cache (one the last reply to that host
+ * left open) or opens one within the loop's share of the budget. Every
+ * callback here (on_header, on_write, the socket callbacks) runs on the
+ * loop thread, and so do tick() and done(), which replace a
+ * thread that waits: tick() ends a request the session no longer wants (a
+ * stop; a thief took the rest; a stall) and lifts pauses, done() judges a
+ * finished request and decides what comes next. A part with its retries is
+ * a job (pf_job): a chain of requests, with backoff waits between them, run
+ * by done() and tick() without a thread of its own. run()'s streams are
+ * jobs. Two callers wait on a thread of their own for the loop: the probe
+ * (open()'s thread prepares each request while the easy is out of the
+ * multi, posts it, and waits for it to pause on its first body byte or to
+ * end) and the host's fetch_part (pf_fetch: a job whose data the loop hands
+ * over to the host's thread one callback at a time, pausing the reply while
+ * the host's fn runs). on_write never blocks: bytes that fn cannot take now
+ * (a full pool, the host still busy) pause the reply (CURL_WRITEFUNC_PAUSE)
+ * until the taker says it has room (pf_xfer_room), so a slow disk or a slow
+ * host in one session never holds up another session on the same client.
+ * The probe's transfer, paused, stays in the multi and is continued as
+ * part 0 by the job that takes it.
  *
  * The probe asks for the first min_part_size bytes only, so that its reply
  * ends where the server meant it to and its connection stays open; while it
@@ -26,16 +38,14 @@
  * session's bucket and its client's, when they exist. A transfer that finds
  * either in debt pauses its reply in on_write (CURL_WRITEFUNC_PAUSE: libcurl
  * keeps the bytes and reads no more of the socket, so TCP's window holds
- * the server back) and drive() sleeps, in slices of at most 100 ms so that
- * a stop is seen, until the debt is paid, then unpauses it (libcurl hands
- * the kept bytes to on_write again, which takes them or pauses once more).
- * A paused transfer sleeps instead of polling: libcurl leaves its socket out
- * of the poll set while it is paused, and its timers could make a poll
- * return at once, a spin. Under a limit libcurl reads less at once
- * (pf_rate_read_size), so the bytes moved over any stretch stay within the
- * rate plus a bucket's burst (125 ms) and a small read per stream. Time
- * spent waiting on a bucket is no stall: it counts as a byte received, for
- * stall_timeout and for run()'s thieves (span->rx_ns).
+ * the server back) and tick() unpauses it once the debt is paid (libcurl
+ * hands the kept bytes to on_write again, which takes them or pauses once
+ * more), asking the loop for a turn at that time. Under a limit libcurl
+ * reads less at once (pf_rate_read_size), so the bytes moved over any
+ * stretch stay within the rate plus a bucket's burst (125 ms) and a small
+ * read per stream. Time spent paused (a bucket, or no room) is no stall:
+ * it counts as a byte received, for stall_timeout and for run()'s thieves
+ * (span->rx_ns).
  *
  * Global state: only the curl_global_init reference count below.
  */
@@ -81,14 +91,15 @@ void pf_curl_global_unref(void) {
 /* ---- transfers ---------------------------------------------------------- */
 
 struct pf_xfer {
+  pf_task task; /* first: the loop's handle on it (CURLINFO_PRIVATE) */
   pf_session *s;
-  /* the client's connection it holds (client.c), taken by its first
-   * request and given back when it is freed; easy and multi are its
-   * handles (NULL before) */
-  struct pf_conn *conn;
-  int reused; /* the connection was idle in the client: its host is warm */
+  pf_client *client; /* s's: outlives the transfer's connections */
+  pf_loop *loop;
   CURL *easy;
-  CURLM *multi;
+  char *key;      /* the host of the current request (pf_host_key) */
+  int in_multi;   /* (loop thread) */
+  int sent;       /* the current request went out: its connection is up */
+  uint64_t added_ns;
   struct curl_slist *hdrs_all;    /* the user's headers */
   struct curl_slist *hdrs_public; /* without credentials, for other hosts */
   char errbuf[CURL_ERROR_SIZE];
@@ -105,10 +116,12 @@ struct pf_xfer {
 
   /* the current request */
   int probe_mode; /* pause on the first body byte */
-  int paused;
-  int rate_paused;   /* on_write paused the reply for rate_limit (drive() resumes it) */
+  int paused;     /* the probe, paused there */
+  _Atomic int evicted; /* ... and ended by the loop for a transfer that waited for the budget */
+  int rate_paused;   /* on_write paused the reply for rate_limit (tick() resumes it) */
+  int room_paused;   /* ... because fn had no room (pf_xfer_room resumes it) */
+  size_t room_need;
   int checked;       /* reply validated */
-  int in_multi;
   uint64_t req_start; /* offset asked for */
   uint64_t req_end;   /* exclusive end asked for, PF_SIZE_UNKNOWN = to the end */
   uint64_t cur;       /* object offset of the next body byte to arrive */
@@ -122,15 +135,25 @@ struct pf_xfer {
   char why[512];
   pf_data_fn fn;
   void *ctx;
+  int (*room)(void *ctx, size_t n);
   pf_span *span; /* the part's end may move (work stealing) */
+  pf_job *job;   /* the job it runs, or NULL (the probe) */
+
+  /* a thread that waits for the loop (the probe's): under wmu */
+  pthread_mutex_t wmu;
+  pthread_cond_t wcv;
+  int finished, reclaimed;
+  CURLcode rc;
+  long hv; /* CURLINFO_HTTP_VERSION of the current reply (on_header) */
+  pf_post free_post; /* pf_xfer_free's, which then cannot fail */
 
   int pre_fd; /* a socket taken from the connections opened ahead, until libcurl has it */
   int took_pre, opened_fresh; /* since the current request began */
 
   pf_rate *rates[2]; /* the session's bucket and its client's (NULL: none) */
-
-  struct pf_xfer *next; /* idle list */
 };
+
+#define PF_PARKED_WAIT_MS 1000ull /* a transfer waiting this long for a full budget ends a paused probe */
 
 /* The outcome of one attempt. */
 typedef struct attempt {
@@ -189,6 +212,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg) {
   if (code >= 0) {
     reset_reply(x);
     x->status = code;
+    x->hv = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &x->hv);
     return len;
   }
   const char *name, *value;
@@ -363,8 +388,11 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
   pf_session *s = x->s;
   size_t n = size * nmemb;
   if (!x->checked) {
-    if (x->probe_mode) {
+    if (x->probe_mode) { /* the probe's thread learns what it needs now */
+      pthread_mutex_lock(&x->wmu);
       x->paused = 1;
+      pthread_cond_signal(&x->wcv);
+      pthread_mutex_unlock(&x->wmu);
       return CURL_WRITEFUNC_PAUSE;
     }
     if (check_reply(x) != 0) {
@@ -377,10 +405,17 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
              x->have_cr == 1 ? (unsigned long long)x->cr_end : (unsigned long long)x->cl);
   }
   /* rate_limit: no byte while a bucket is in debt; these bytes come again
-   * when drive() has waited the debt off */
+   * when tick() has seen the debt paid */
   uint64_t now_rx = pf_now_ns();
   if (rate_wait_ns(x, now_rx) > 0) {
     x->rate_paused = 1;
+    return CURL_WRITEFUNC_PAUSE;
+  }
+  /* nor while fn has no room for them (all or nothing: libcurl hands the
+   * same bytes again after the pause) */
+  if (x->room && !x->room(x->ctx, n)) {
+    x->room_paused = 1;
+    x->room_need = n;
     return CURL_WRITEFUNC_PAUSE;
   }
   for (int i = 0; i < 2; i++)
@@ -429,8 +464,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
       return 0;
     }
     x->pos = to;
-    /* after fn: time blocked on a full queue (backpressure) is no stall */
-    x->last_rx_ns = pf_now_ns();
+    x->last_rx_ns = now_rx;
   }
   if (x->stop_at != PF_SIZE_UNKNOWN && x->pos >= x->stop_at && x->cur > x->stop_at) {
     x->stopped_early = 1; /* more than we need from this reply: end it */
@@ -494,33 +528,21 @@ static int same_sockaddr(const void *a, const void *b) {
   return 0;
 }
 
-#define PRECONNECT_WAIT_MS 200 /* a connection opened ahead and still not connected: given up */
-
 /* How many are left to take: pre_fds[pre_head .. npre). Caller holds pre_mu. */
 static size_t left_locked(const pf_session *s) {
   return s->npre - s->pre_head;
 }
 
 /* The budget slots reserved for connections opened ahead follow those
- * left: one given back to the client for each closed unused (a transfer
- * that takes one has claimed its slot already). Caller holds pre_mu. */
+ * left: one given back to the client for each closed unused, or taken by a
+ * transfer (an open socket of libcurl's from then on, counted as such).
+ * Caller holds pre_mu. */
 static void pre_sync_locked(pf_session *s) {
   size_t left = left_locked(s);
   if (s->pre_slots > left) {
     pf_client_unreserve(s->client, s->pre_key, s->pre_slots - (unsigned)left);
     s->pre_slots = (unsigned)left;
   }
-}
-
-int pf_preconnect_claim(pf_session *s, const char *key) {
-  int got = 0;
-  pthread_mutex_lock(&s->pre_mu);
-  if (s->pre_slots > 0 && s->pre_key && strcmp(s->pre_key, key) == 0) {
-    s->pre_slots--;
-    got = 1;
-  }
-  pthread_mutex_unlock(&s->pre_mu);
-  return got;
 }
 
 static void close_all_locked(pf_session *s) {
@@ -621,6 +643,14 @@ static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_po
   struct pf_xfer *x = arg;
   pf_session *s = x->s;
   (void)local_ip, (void)local_port;
+  x->sent = 1; /* its connection is up: from now on, no byte for long is a stall */
+  x->last_rx_ns = pf_now_ns();
+  if (x->span) { /* a request waiting in libcurl's queue for the budget has not begun */
+    pthread_mutex_lock(&x->span->mu);
+    if (!x->span->first_ns)
+      x->span->t0_ns = x->last_rx_ns;
+    pthread_mutex_unlock(&x->span->mu);
+  }
   if (!x->probe_mode) {
     if (x->opened_fresh && !x->took_pre) {
       /* a worker connected over a socket of its own to another address
@@ -659,10 +689,11 @@ static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_po
   pthread_mutex_lock(&s->pre_mu);
   /* (a reused connection: they are open already, to this address; or one
    * the client kept idle: its host is warm, and the other streams take
-   * the idle ones there before they open any) */
-  if (preconnect_wanted(s, family, len) && !x->reused &&
+   * the idle ones there before they open any; pf_client_reserve gives none
+   * either when the client has other connections there) */
+  if (preconnect_wanted(s, family, len) && x->opened_fresh &&
       !(s->pre_started && same_sockaddr(&sa, &s->pre_addr)))
-    preconnect_open_locked(s, pf_conn_key(x->conn), family, IPPROTO_TCP, &sa, len);
+    preconnect_open_locked(s, x->key, family, IPPROTO_TCP, &sa, len);
   pthread_mutex_unlock(&s->pre_mu);
   return CURL_PREREQFUNC_OK;
 }
@@ -676,14 +707,16 @@ static int preconnect_take(pf_session *s, const struct curl_sockaddr *a) {
   int fd = -1;
   pthread_mutex_lock(&s->pre_mu);
   if (left_locked(s) > 0 && same_sockaddr(&a->addr, &s->pre_addr))
-    fd = s->pre_fds[s->pre_head++]; /* its slot: claimed by the transfer */
+    fd = s->pre_fds[s->pre_head++];
+  pre_sync_locked(s); /* its slot: libcurl's open connection from now on */
   pthread_mutex_unlock(&s->pre_mu);
   if (fd < 0)
     return fd;
+  /* no wait: the loop thread runs this */
   struct pollfd p = {fd, POLLOUT, 0};
   int r;
   do
-    r = poll(&p, 1, PRECONNECT_WAIT_MS);
+    r = poll(&p, 1, 0);
   while (r < 0 && errno == EINTR);
   if (r != 1) {
     close(fd);
@@ -714,6 +747,22 @@ static int preconnect_take(pf_session *s, const struct curl_sockaddr *a) {
   return fd;
 }
 
+#define PRECONNECT_WAIT_NS 200000000ull /* a job waits this long for one still connecting */
+
+/* Is the first connection opened ahead still connecting (no answer to its
+ * SYN yet)? A job then waits a little (job_step) rather than connect anew
+ * past it: open_socket, on the loop thread, cannot wait. */
+static int preconnect_connecting(pf_session *s) {
+  int r = -1;
+  pthread_mutex_lock(&s->pre_mu);
+  if (left_locked(s) > 0) {
+    struct pollfd p = {s->pre_fds[s->pre_head], POLLOUT, 0};
+    r = poll(&p, 1, 0);
+  }
+  pthread_mutex_unlock(&s->pre_mu);
+  return r == 0;
+}
+
 void pf_preconnect_trim(pf_session *s, size_t keep) {
   pthread_mutex_lock(&s->pre_mu);
   while (left_locked(s) > keep)
@@ -735,11 +784,13 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
   struct pf_xfer *x = arg;
   int stream = purpose == CURLSOCKTYPE_IPCXN && a->socktype == SOCK_STREAM;
   x->pre_fd = -1;
+  x->opened_fresh = 1;
   if (stream && !x->probe_mode) {
     int fd = preconnect_take(x->s, a);
     if (fd >= 0) {
       x->pre_fd = fd;
       x->took_pre = 1;
+      pf_client_sock_opened(x->client, x->key, fd); /* its slot was claimed */
       return fd;
     }
   }
@@ -748,9 +799,15 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
   int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
   if (fd < 0)
     return CURL_SOCKET_BAD;
-  if (stream)
-    x->opened_fresh = 1;
+  pf_client_sock_opened(x->client, x->key, fd);
   return fd;
+}
+
+/* libcurl closes a connection's socket; clientp is the client, not the
+ * transfer: a connection outlives the transfer that opened it. */
+static int close_socket(void *clientp, curl_socket_t fd) {
+  pf_client_sock_closed(clientp, fd);
+  return close(fd);
 }
 
 static int socket_options(void *arg, curl_socket_t fd, curlsocktype purpose) {
@@ -786,13 +843,23 @@ static int is_secret_header(const pf_config *c, const char *h) {
   return 0;
 }
 
-struct pf_xfer *pf_xfer_new(pf_session *s) {
+static void xfer_tick(pf_task *t, uint64_t now, uint64_t *wake_ns);
+static void xfer_done(pf_task *t, CURLcode rc);
+static void setup_easy(struct pf_xfer *x);
+
+struct pf_xfer *pf_xfer_new(pf_session *s, unsigned lane) {
   const pf_config *c = s->cfg;
   struct pf_xfer *x = calloc(1, sizeof *x);
   if (!x)
     return NULL;
   x->s = s;
+  x->client = s->client;
+  x->loop = pf_client_loop(s->client, s->home + lane);
   x->pre_fd = -1;
+  x->task.tick = xfer_tick;
+  x->task.done = xfer_done;
+  pthread_mutex_init(&x->wmu, NULL);
+  pf_cond_init_monotonic(&x->wcv);
   x->rates[0] = s->rate;
   x->rates[1] = pf_client_rate(s->client);
   x->rng = pf_now_ns() ^ (uintptr_t)x ^ 0x9e3779b97f4a7c15ULL;
@@ -802,19 +869,28 @@ struct pf_xfer *pf_xfer_new(pf_session *s) {
     if (ok && !is_secret_header(c, c->headers[i]))
       x->hdrs_public = append_header(x->hdrs_public, c->headers[i], &ok);
   }
-  if (!ok) {
+  x->easy = ok ? curl_easy_init() : NULL;
+  if (!x->easy) {
     pf_xfer_free(x);
     return NULL;
   }
+  setup_easy(x);
   return x;
 }
 
-/* The session's options on the easy handle of the connection x just took
- * (a new one, or one another session of the client used last). */
+/* The session's options on x's easy handle. */
 static void setup_easy(struct pf_xfer *x) {
   const pf_config *c = x->s->cfg;
   CURL *e = x->easy;
+  curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)&x->task);
+  curl_easy_setopt(e, CURLOPT_SHARE, pf_loop_share(x->loop));
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, x->client);
+  /* libcurl closes a connection idle for longer before it would reuse it
+   * (and the loop closes them all when it has nothing to do: loop.c) */
+  curl_easy_setopt(e, CURLOPT_MAXAGE_CONN,
+                   c->idle_timeout_ms > 0 ? (c->idle_timeout_ms + 999) / 1000 : 1L);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
@@ -835,14 +911,14 @@ static void setup_easy(struct pf_xfer *x) {
   if (c->proxy)
     curl_easy_setopt(e, CURLOPT_PROXY, c->proxy);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-  /* stall_timeout is enforced by drive(): libcurl's low-speed check averages
+  /* stall_timeout is enforced by tick(): libcurl's low-speed check averages
    * over several seconds, so a stream that stops dead after a fast start
    * would be noticed seconds late */
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   /* libcurl's receive buffer (16 KiB by default, 10 MiB at most): 512 KiB
    * whatever chunk_size is; half the recv calls and window updates of 256 KiB
    * (1 GiB on loopback: 0.78 CPU seconds against 0.89) */
-  long bufsize = 512 * 1024;
+  long bufsize = PF_READ_MAX;
   for (int i = 0; i < 2; i++)
     if (x->rates[i])
       bufsize = pf_rate_read_size(x->rates[i]->rate, bufsize);
@@ -863,69 +939,70 @@ static void setup_easy(struct pf_xfer *x) {
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, hv);
 }
 
-/* Give the connection back to the client: kept for the next transfer to
- * its host when its last reply ended as the server meant it to (not a
- * probe paused in its reply, not a reply cut short on HTTP/1.1). */
-static void release_conn(struct pf_xfer *x) {
-  if (!x->conn)
-    return;
+static void xfer_destroy(void *arg) {
+  struct pf_xfer *x = arg;
   if (x->in_multi)
-    curl_multi_remove_handle(x->multi, x->easy);
+    curl_multi_remove_handle(pf_loop_multi(x->loop), x->easy);
   x->in_multi = 0;
-  pf_conn_put(x->s->client, x->conn, x->warm && !x->paused);
-  x->conn = NULL;
-  x->easy = NULL;
-  x->multi = NULL;
-}
-
-/* Hold a connection to the host of url before a request: the one x has if
- * it goes there, else one from the client (waiting for the budget). 0, or
- * -1 if the session stopped meanwhile or on out of memory. */
-static int bind_conn(struct pf_xfer *x, const char *url) {
-  char *key = pf_host_key(url);
-  if (!key)
-    return -1;
-  if (x->conn && strcmp(pf_conn_key(x->conn), key) == 0) {
-    free(key);
-    return 0;
-  }
-  release_conn(x); /* a redirect to another host */
-  x->conn = pf_conn_get(x->s->client, key, x->s, &x->reused);
-  free(key);
-  if (!x->conn)
-    return -1;
-  x->easy = pf_conn_easy(x->conn);
-  x->multi = pf_conn_multi(x->conn);
-  x->warm = 0;
-  setup_easy(x);
-  return 0;
-}
-
-void pf_xfer_yield(struct pf_xfer *x) {
-  if (x->conn && pf_client_wanted(x->s->client))
-    release_conn(x);
+  pf_loop_unwatch(x->loop, &x->task);
+  if (x->easy)
+    curl_easy_cleanup(x->easy);
+  curl_slist_free_all(x->hdrs_all);
+  curl_slist_free_all(x->hdrs_public);
+  reset_reply(x); /* the reply's header values */
+  free(x->key);
+  pthread_cond_destroy(&x->wcv);
+  pthread_mutex_destroy(&x->wmu);
+  free(x);
 }
 
 void pf_xfer_free(struct pf_xfer *x) {
   if (!x)
     return;
-  release_conn(x);
-  curl_slist_free_all(x->hdrs_all);
-  curl_slist_free_all(x->hdrs_public);
-  reset_reply(x); /* the reply's header values */
-  free(x);
+  /* the loop may hold it (a paused probe; a request it ends): it frees it
+   * on its own thread; a transfer it never held goes at once */
+  if (pf_loop_on_thread(x->loop) || !x->added_ns)
+    xfer_destroy(x);
+  else
+    pf_loop_post_at(x->loop, &x->free_post, xfer_destroy, x);
+}
+
+/* The loop thread: x's easy goes into the multi (its request starts). */
+static void add_on_loop(void *arg) {
+  struct pf_xfer *x = arg;
+  pf_loop_watch(x->loop, &x->task);
+  if (curl_multi_add_handle(pf_loop_multi(x->loop), x->easy) != CURLM_OK) {
+    snprintf(x->errbuf, sizeof x->errbuf, "cannot add a transfer to the loop");
+    xfer_done(&x->task, CURLE_OUT_OF_MEMORY);
+    return;
+  }
+  x->in_multi = 1;
+}
+
+/* Hand x's prepared request to the loop (from any thread). */
+static int submit(struct pf_xfer *x) {
+  x->added_ns = pf_now_ns();
+  x->sent = 0;
+  if (pf_loop_on_thread(x->loop)) {
+    add_on_loop(x);
+    return 0;
+  }
+  return pf_loop_post(x->loop, add_on_loop, x);
 }
 
 /* Prepare a request for bytes [start, end) (end PF_SIZE_UNKNOWN: to the end;
- * ranged = 0: the whole object) and add it to the multi handle. */
+ * ranged = 0: the whole object) and hand it to the loop. Called by whoever
+ * holds x while its easy is out of the multi (the loop thread, or the
+ * probe's). -1 if the session stops, or on out of memory. */
 static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_t start,
                          uint64_t end, int credentials) {
-  if (x->in_multi) {
-    curl_multi_remove_handle(x->multi, x->easy);
-    x->in_multi = 0;
-  }
-  if (bind_conn(x, url) != 0)
+  if (pf_stopping(x->s))
     return -1;
+  char *key = pf_host_key(url);
+  if (!key)
+    return -1;
+  free(x->key);
+  x->key = key;
   x->warm = 0; /* until this reply ends as the server meant it to */
   char range[64];
   if (ranged) {
@@ -941,15 +1018,13 @@ static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_
   x->req_start = ranged ? start : 0;
   x->req_end = ranged ? end : PF_SIZE_UNKNOWN;
   x->cur = x->req_start;
-  x->checked = x->paused = x->rate_paused = x->stopped_early = x->fn_abort = 0;
+  x->checked = x->paused = x->rate_paused = x->room_paused = x->stopped_early = x->fn_abort = 0;
   x->opened_fresh = x->took_pre = 0;
+  x->finished = 0;
   x->last_rx_ns = pf_now_ns();
   x->verdict = PF_OK;
   x->why[0] = x->errbuf[0] = '\0';
   reset_reply(x);
-  if (curl_multi_add_handle(x->multi, x->easy) != CURLM_OK)
-    return -1;
-  x->in_multi = 1;
   if (x->s->log) {
     pf_log(x->s, "GET %s%s%s", url, ranged ? " Range: bytes=" : "", ranged ? range : "");
     for (size_t i = 0; i < x->s->cfg->nheaders; i++) {
@@ -963,7 +1038,7 @@ static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_
         pf_log(x->s, "  %s", h);
     }
   }
-  return 0;
+  return submit(x);
 }
 
 /* Has run() stopped trusting ranges while this transfer asks for one? */
@@ -983,72 +1058,159 @@ static int taken_over(struct pf_xfer *x) {
   return taken;
 }
 
-/* A reply on_write paused for rate_limit: sleep until both buckets let bytes
- * go, at most 100 ms (drive() checks for a stop between), then unpause it.
- * The wait is no stall: it counts as a byte received, for stall_timeout and
- * for run()'s thieves. */
-static void rate_sleep(struct pf_xfer *x) {
-  uint64_t w = rate_wait_ns(x, pf_now_ns());
-  if (w > 100000000ull)
-    w = 100000000ull;
-  if (w) {
-    struct timespec ts = {(time_t)(w / 1000000000ull), (long)(w % 1000000000ull)};
-    nanosleep(&ts, NULL);
-  }
-  uint64_t now = pf_now_ns();
+/* Time paused (a bucket in debt, no room) is no stall: it counts as a byte
+ * received, for stall_timeout and for run()'s thieves. */
+static void paused_now(struct pf_xfer *x, uint64_t now) {
   x->last_rx_ns = now;
   if (x->span) {
     pthread_mutex_lock(&x->span->mu);
     x->span->rx_ns = now;
+    if (!x->span->first_ns) /* no first byte yet: its request as good as begins now */
+      x->span->t0_ns = now;
     pthread_mutex_unlock(&x->span->mu);
   }
-  if (rate_wait_ns(x, now) == 0) {
-    x->rate_paused = 0;
+}
+
+static void job_after(pf_job *j, CURLcode rc);
+static void job_step(pf_job *j);
+
+/* End x's request now, as if libcurl had (the loop thread). */
+static void end_now(struct pf_xfer *x, CURLcode rc) {
+  if (x->in_multi)
+    curl_multi_remove_handle(pf_loop_multi(x->loop), x->easy);
+  x->in_multi = 0;
+  xfer_done(&x->task, rc);
+}
+
+void pf_xfer_room(struct pf_xfer *x) {
+  if (x->in_multi && x->room_paused && (!x->room || x->room(x->ctx, x->room_need))) {
+    x->room_paused = 0;
     curl_easy_pause(x->easy, CURLPAUSE_CONT); /* on_write gets the kept bytes */
   }
 }
 
-/* Run the transfer until it ends, it pauses (until_paused), or the session
- * stops. Returns the transfer's CURLcode; CURLE_ABORTED_BY_CALLBACK when
- * stopped (or run() no longer trusts ranges); CURLE_AGAIN when paused.
- * A request whose rest a thief has taken ends here at once, without waiting
- * for a byte that may never come (a stalled reply): stopped_early, with
- * CURLE_WRITE_ERROR as when on_write ends it (the connection goes with it). */
-static CURLcode drive(struct pf_xfer *x, int until_paused) {
-  pf_session *s = x->s;
-  uint64_t stall_ns = (uint64_t)s->cfg->stall_timeout_ms * 1000000ull;
-  for (;;) {
-    int running = 0;
-    if (curl_multi_perform(x->multi, &running) != CURLM_OK)
-      return CURLE_OUT_OF_MEMORY;
-    if (until_paused && x->paused)
-      return CURLE_AGAIN;
-    if (!running)
+/* The paused probe that has held a connection longest (to key, or to any
+ * host when the total is what is full), ended so that a transfer waiting
+ * for the budget gets one (its session's part 0 asks again: take_probe).
+ * A probe that would not make room (another host's, when key's own budget
+ * is full) is left alone. */
+static void evict_parked(pf_loop *l, const char *key, int any_host) {
+  pf_task *t = NULL;
+  while ((t = pf_loop_next_parked(l, t)) != NULL)
+    if (any_host || (((struct pf_xfer *)t)->key && strcmp(((struct pf_xfer *)t)->key, key) == 0))
       break;
-    if (pf_stopping(s) || distrusted(x->span))
-      return CURLE_ABORTED_BY_CALLBACK;
-    if (taken_over(x)) {
-      x->stopped_early = 1;
-      return CURLE_WRITE_ERROR;
+  if (!t)
+    return;
+  struct pf_xfer *p = (struct pf_xfer *)t;
+  pf_log(p->s, "a transfer waits for a connection held by this download's paused probe, "
+               "which was opened but not run: the probe's reply is ended");
+  t->parked = 0;
+  atomic_store(&p->evicted, 1);
+  if (p->in_multi)
+    curl_multi_remove_handle(pf_loop_multi(l), p->easy);
+  p->in_multi = 0;
+  pf_loop_unwatch(l, t);
+}
+
+/* Every turn of the loop, for a transfer it holds. A request ends here,
+ * without waiting for a byte that may never come: when its session stops
+ * (or run() no longer trusts ranges: CURLE_ABORTED_BY_CALLBACK); when a
+ * thief has taken its rest (stopped_early, with CURLE_WRITE_ERROR as when
+ * on_write ends it; the connection goes with it); when no byte came for
+ * stall_timeout once its connection was up. A job's backoff wait ends here
+ * too. */
+static void xfer_tick(pf_task *t, uint64_t now, uint64_t *wake_ns) {
+  struct pf_xfer *x = (struct pf_xfer *)t;
+  pf_session *s = x->s;
+  if (!x->in_multi) { /* a job waiting to try again */
+    pf_job *j = x->job;
+    if (!j || !j->waiting)
+      return;
+    if (now >= j->wait_until_ns || pf_stopping(s) || distrusted(x->span)) {
+      j->waiting = 0;
+      job_step(j);
+    } else if (j->wait_until_ns < *wake_ns) {
+      *wake_ns = j->wait_until_ns;
     }
-    if (x->rate_paused) {
-      rate_sleep(x);
-      continue;
-    }
-    if (stall_ns && pf_now_ns() - x->last_rx_ns > stall_ns) {
-      snprintf(x->errbuf, sizeof x->errbuf, "no data for %.1f s (stall_timeout)",
-               (double)stall_ns / 1e9);
-      return CURLE_OPERATION_TIMEDOUT;
-    }
-    if (curl_multi_poll(x->multi, NULL, 0, 100, NULL) != CURLM_OK)
-      return CURLE_OUT_OF_MEMORY;
+    return;
   }
-  CURLcode rc = CURLE_OK;
-  CURLMsg *m;
-  int left;
-  while ((m = curl_multi_info_read(x->multi, &left)))
-    if (m->msg == CURLMSG_DONE)
-      rc = m->data.result;
+  if (t->parked)
+    return; /* a paused probe: its session has not run yet */
+  if (x->probe_mode && x->paused)
+    return; /* the probe's thread has it */
+  if (pf_stopping(s) || distrusted(x->span)) {
+    end_now(x, CURLE_ABORTED_BY_CALLBACK);
+    return;
+  }
+  if (taken_over(x)) {
+    x->stopped_early = 1;
+    end_now(x, CURLE_WRITE_ERROR);
+    return;
+  }
+  if (x->rate_paused) {
+    uint64_t w = rate_wait_ns(x, now);
+    paused_now(x, now);
+    if (w == 0) {
+      x->rate_paused = 0;
+      curl_easy_pause(x->easy, CURLPAUSE_CONT); /* on_write gets the kept bytes */
+    } else if (now + w < *wake_ns) {
+      *wake_ns = now + w;
+    }
+    return;
+  }
+  if (x->room_paused) {
+    paused_now(x, now);
+    pf_xfer_room(x);
+    return;
+  }
+  if (!x->sent) {
+    /* no socket of its own yet (not connecting): in libcurl's queue, the
+     * budget full; held by paused probes of sessions not run yet, it would
+     * be for ever */
+    int full;
+    if (!x->opened_fresh && now - x->added_ns > PF_PARKED_WAIT_MS * 1000000ull && x->key &&
+        (full = pf_client_full(x->client, x->key)) != 0) {
+      evict_parked(x->loop, x->key, full == 2);
+      x->added_ns = now;
+    }
+    return;
+  }
+  uint64_t stall_ns = (uint64_t)s->cfg->stall_timeout_ms * 1000000ull;
+  if (stall_ns && now - x->last_rx_ns > stall_ns) {
+    snprintf(x->errbuf, sizeof x->errbuf, "no data for %.1f s (stall_timeout)",
+             (double)stall_ns / 1e9);
+    end_now(x, CURLE_OPERATION_TIMEDOUT);
+  }
+}
+
+/* A request has ended (x is out of the multi): its job decides what comes
+ * next, or the thread waiting for it (the probe's) learns the outcome. */
+static void xfer_done(pf_task *t, CURLcode rc) {
+  struct pf_xfer *x = (struct pf_xfer *)t;
+  x->in_multi = 0;
+  x->rate_paused = x->room_paused = 0;
+  if (x->job) {
+    job_after(x->job, rc);
+    return;
+  }
+  pf_loop_unwatch(x->loop, t);
+  pthread_mutex_lock(&x->wmu);
+  x->finished = 1;
+  x->rc = rc;
+  pthread_cond_signal(&x->wcv);
+  pthread_mutex_unlock(&x->wmu);
+}
+
+/* The probe's thread: wait until the request x's owner submitted ends, or
+ * pauses on its first body byte (until_paused). Returns the transfer's
+ * CURLcode; CURLE_ABORTED_BY_CALLBACK when stopped; CURLE_AGAIN when
+ * paused. */
+static CURLcode drive(struct pf_xfer *x, int until_paused) {
+  pthread_mutex_lock(&x->wmu);
+  while (!x->finished && !(until_paused && x->paused))
+    pf_cond_wait_ms(&x->wcv, &x->wmu, 100); /* the loop's tick sees a stop */
+  CURLcode rc = x->finished ? x->rc : CURLE_AGAIN;
+  pthread_mutex_unlock(&x->wmu);
   return rc;
 }
 
@@ -1132,9 +1294,8 @@ static attempt judge(struct pf_xfer *x, CURLcode rc) {
   return a;
 }
 
-/* Sleep for the backoff of `tries` failed attempts (or Retry-After), in
- * slices, returning early if the session stops. */
-static void backoff(struct pf_xfer *x, unsigned tries, long wait_s) {
+/* The backoff after `tries` failed attempts, or Retry-After: ms. */
+static long backoff_ms(struct pf_xfer *x, unsigned tries, long wait_s) {
   const pf_config *c = x->s->cfg;
   long ms = c->retry_wait_ms;
   for (unsigned i = 1; i < tries && ms < c->retry_max_wait_ms; i++)
@@ -1147,7 +1308,14 @@ static void backoff(struct pf_xfer *x, unsigned tries, long wait_s) {
   ms = ms / 2 + (long)(x->rng % (uint64_t)(ms / 2 + 1)); /* jitter: [ms/2, ms] */
   if (wait_s >= 0 && wait_s * 1000 > ms)
     ms = wait_s * 1000 > 600000 ? 600000 : wait_s * 1000;
-  while (ms > 0 && !pf_stopping(x->s) && !distrusted(x->span)) {
+  return ms;
+}
+
+/* The probe's thread sleeps it off, in slices, returning early if the
+ * session stops. */
+static void backoff(struct pf_xfer *x, unsigned tries, long wait_s) {
+  long ms = backoff_ms(x, tries, wait_s);
+  while (ms > 0 && !pf_stopping(x->s)) {
     long step = ms > 100 ? 100 : ms;
     struct timespec ts = {0, step * 1000000L};
     nanosleep(&ts, NULL);
@@ -1229,8 +1397,7 @@ static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
   if (size != PF_SIZE_UNKNOWN && size > PF_SIZE_MAX) /* on_header refused it already */
     return pf_fail(s, PF_E_BAD_REPLY, "%s claims %llu bytes, more than a file can hold", url,
                    (unsigned long long)size);
-  long hv = 0;
-  curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &hv);
+  long hv = x->hv; /* (the probe may still be in the loop's multi: no getinfo here) */
   /* a weak ETag does not promise the same bytes: never a validator */
   int weak = x->etag && strncmp(x->etag, "W/", 2) == 0;
   char *etag = weak ? NULL : dup_or_null(x->etag), *weak_etag = weak ? dup_or_null(x->etag) : NULL;
@@ -1261,6 +1428,36 @@ static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
   return PF_OK;
 }
 
+/* The loop thread: take x's paused request out of the multi for the thread
+ * that waits in reclaim(). */
+static void reclaim_on_loop(void *arg) {
+  struct pf_xfer *x = arg;
+  if (x->in_multi)
+    curl_multi_remove_handle(pf_loop_multi(x->loop), x->easy);
+  x->in_multi = 0;
+  pf_loop_unwatch(x->loop, &x->task);
+  pthread_mutex_lock(&x->wmu);
+  x->reclaimed = 1;
+  pthread_cond_signal(&x->wcv);
+  pthread_mutex_unlock(&x->wmu);
+}
+
+/* The probe's thread: its request paused on its first body byte (a
+ * redirect's, an error page's) is ended, before the next one. 0, or -1 on
+ * out of memory. */
+static int reclaim(struct pf_xfer *x) {
+  pthread_mutex_lock(&x->wmu);
+  x->reclaimed = 0;
+  pthread_mutex_unlock(&x->wmu);
+  if (pf_loop_post(x->loop, reclaim_on_loop, x) != 0)
+    return -1;
+  pthread_mutex_lock(&x->wmu);
+  while (!x->reclaimed)
+    pf_cond_wait_ms(&x->wcv, &x->wmu, 100);
+  pthread_mutex_unlock(&x->wmu);
+  return 0;
+}
+
 static int is_redirect(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
@@ -1276,7 +1473,7 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, uint64_t end, char 
   CURLcode rc;
   for (unsigned hops = 0;; hops++) {
     int creds = owned == NULL || same_host(s->url, url);
-    if (start_request(x, url, 1, 0, end, creds) != 0) {
+    if ((x->paused && reclaim(x) != 0) || start_request(x, url, 1, 0, end, creds) != 0) {
       /* stopped while it waited for a connection, or out of memory */
       a->st = pf_stopping(s) ? PF_E_CANCELLED : PF_E_NOMEM;
       snprintf(a->why, sizeof a->why, "cannot start a transfer for %s", url);
@@ -1319,8 +1516,17 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, uint64_t end, char 
   return rc;
 }
 
+static void park_on_loop(void *arg) {
+  struct pf_xfer *x = arg;
+  x->probe_mode = 0;
+  x->checked = 1;
+  x->cur = 0;
+  x->pos = 0;
+  x->task.parked = 1;
+}
+
 pf_status pf_probe(pf_session *s) {
-  struct pf_xfer *x = pf_xfer_new(s);
+  struct pf_xfer *x = pf_xfer_new(s, 0);
   if (!x)
     return pf_fail(s, PF_E_NOMEM, "cannot create a transfer for %s", s->url);
   x->probe_mode = 1;
@@ -1382,14 +1588,12 @@ pf_status pf_probe(pf_session *s) {
     pf_log(s, "probe failed (%s); attempt %u of %u", a.why, tries + 1, s->cfg->retries);
     backoff(x, tries, a.wait_s);
   }
-  if (x) {
-    x->probe_mode = 0;
-    x->checked = 1;
-    x->cur = 0;
-    x->pos = 0;
+  /* paused until run() (or fetch_part) takes it: the loop holds it, and
+   * may end it for a transfer that waits for the budget (evict_parked) */
+  if (x && pf_loop_post(x->loop, park_on_loop, x) != 0) {
+    pf_xfer_free(x);
+    x = NULL;
   }
-  if (x && x->conn) /* parked until run() takes it (client.c) */
-    pf_client_park(s->client, pf_conn_key(x->conn), 1);
   s->probe = x;
   return PF_OK;
 }
@@ -1400,8 +1604,10 @@ static struct pf_xfer *take_probe(pf_session *s) {
   struct pf_xfer *p = s->probe;
   s->probe = NULL;
   pthread_mutex_unlock(&s->probe_mu);
-  if (p && p->conn)
-    pf_client_park(s->client, pf_conn_key(p->conn), 0);
+  if (p && atomic_load(&p->evicted)) { /* its reply was ended: part 0 asks anew */
+    pf_xfer_free(p);
+    return NULL;
+  }
   return p;
 }
 
@@ -1410,7 +1616,13 @@ int pf_xfer_warm(const struct pf_xfer *x) {
 }
 
 void pf_drop_probe(pf_session *s) {
-  pf_xfer_free(take_probe(s));
+  struct pf_xfer *p = take_probe(s);
+  pf_loop *l = p ? p->loop : NULL;
+  pf_xfer_free(p);
+  /* the loop may look at a parked probe's session (evict_parked) until it
+   * is freed: the caller may free the session next */
+  if (l)
+    pf_loop_sync(l);
 }
 
 static uint64_t span_end(pf_span *span, uint64_t fixed) {
@@ -1422,135 +1634,346 @@ static uint64_t span_end(pf_span *span, uint64_t fixed) {
   return e;
 }
 
-pf_status pf_fetch(pf_session *s, struct pf_xfer **xp, const pf_part *part, pf_data_fn fn,
-                   void *ctx, pf_span *span) {
-  uint64_t end = part->length == PF_SIZE_UNKNOWN ? PF_SIZE_UNKNOWN : part->offset + part->length;
+/* ---- jobs: a part with its retries, on the loop ------------------------- */
+
+/* The job has ended: its result, then done() at the next turn when it ended
+ * inside pf_job_start (so that done() may start the next job at once). */
+static void job_finish(pf_job *j);
+
+static void job_done_posted(void *arg) {
+  pf_job *j = arg;
+  j->done(j);
+}
+
+static void job_end(pf_job *j) {
+  pf_loop *l = j->x->loop;
+  j->x->job = NULL;
+  pf_loop_unwatch(l, &j->x->task);
+  job_finish(j);
+  if (j->starting && pf_loop_post(l, job_done_posted, j) == 0)
+    return;
+  j->done(j);
+}
+
+void pf_job_start(pf_job *j) {
+  pf_session *s = j->s;
+  const pf_part *part = &j->part;
+  j->end = part->length == PF_SIZE_UNKNOWN ? PF_SIZE_UNKNOWN : part->offset + part->length;
   struct pf_xfer *probe = part->offset == 0 ? take_probe(s) : NULL;
+  pf_loop *loop = j->x ? j->x->loop : j->loop;
+  j->st = PF_OK;
+  j->retry = j->more = 0;
+  j->wait_s = -1;
+  j->why[0] = '\0';
+  j->tries = 0;
+  j->waiting = 0;
+  j->pre_wait_ns = 0;
+  j->pos = part->offset;
+  j->t0_ns = pf_now_ns();
   if (part->length == 0) {
     pf_xfer_free(probe);
     atomic_fetch_add(&s->parts_done, 1);
-    return PF_OK;
+    j->result = PF_OK;
+    if (pf_loop_post(loop, job_done_posted, j) != 0)
+      j->done(j);
+    return;
   }
-  struct pf_xfer *x = *xp;
+  if (probe && (!probe->in_multi || probe->loop != loop)) {
+    /* libcurl ended its reply meanwhile; or it is on another network
+     * thread than this job (a host's fetch_part of part 0 from a thread
+     * whose loop is not the probe's): part 0 asks anew */
+    pf_xfer_free(probe);
+    probe = NULL;
+  }
   if (probe) {
-    /* the probe's transfer becomes the caller's: its reply goes on as part
+    /* the probe's transfer becomes the job's: its reply goes on as part
      * 0, and its connection carries the requests after it */
-    pf_xfer_free(x);
-    x = *xp = probe;
+    probe->task.parked = 0;
+    pf_xfer_free(j->x);
+    j->x = probe;
   }
-  int continue_probe = probe != NULL;
-  const char *url = s->effective_url ? s->effective_url : s->url;
-  uint64_t pos = part->offset;
-  uint64_t t0 = pf_now_ns();
-  unsigned tries = 0;
-  attempt a = {PF_OK, 0, 0, -1, ""};
+  if (!j->x && !(j->x = pf_xfer_new(s, j->lane))) {
+    j->result = pf_fail(s, PF_E_NOMEM, "cannot create a transfer");
+    if (pf_loop_post(loop, job_done_posted, j) != 0)
+      j->done(j);
+    return;
+  }
+  j->continue_probe = probe != NULL;
   atomic_fetch_add(&s->active, 1);
   unsigned act = atomic_load(&s->active), mx = atomic_load(&s->max_active);
   while (act > mx && !atomic_compare_exchange_weak(&s->max_active, &mx, act))
     ;
   /* run()'s one GET of the whole object, after it stopped trusting ranges */
-  int ranged = s->ranges && !(span && span->trust && span->trust->whole);
-  for (;;) {
-    CURLcode rc;
-    if (distrusted(span)) { /* no further ranged request: run() takes over */
-      a.st = PF_E_BAD_REPLY;
-      snprintf(a.why, sizeof a.why, "%s: ranges are not trusted", url);
-      break;
-    }
-    end = span_end(span, end);
-    if (end != PF_SIZE_UNKNOWN && pos >= end) { /* a thief took the rest */
-      a.st = PF_OK;
-      break;
-    }
-    x->fn = fn;
-    x->ctx = ctx;
-    x->span = span;
-    x->stop_at = end;
-    if (span) { /* a new request: its rate and time to first byte start now */
-      pthread_mutex_lock(&span->mu);
-      span->start = pos;
-      span->t0_ns = pf_now_ns();
-      span->first_ns = 0;
-      pthread_mutex_unlock(&span->mu);
-    }
-    if (continue_probe) {
-      /* continue the probe's reply: its first bytes are part 0's */
-      continue_probe = 0;
-      x->last_rx_ns = pf_now_ns(); /* it waited for run(), not for the server */
-      if (x->paused) {
-        x->paused = 0;
-        curl_easy_pause(x->easy, CURLPAUSE_CONT);
-      }
-      rc = drive(x, 0);
-    } else {
-      x->pos = pos;
-      if (start_request(x, url, ranged, pos, end, !s->cross_host) != 0) {
-        /* stopped while it waited for a connection, or out of memory */
-        a.st = pf_stopping(s) ? PF_E_CANCELLED : PF_E_NOMEM;
-        snprintf(a.why, sizeof a.why, "cannot start a transfer for %s", url);
-        break;
-      }
-      rc = drive(x, 0);
-    }
-    a = judge(x, rc);
-    count_bad(x, &a);
-    uint64_t reached = x->pos;
-    if (a.st == PF_OK && a.more && reached <= pos) {
-      /* "the rest is the next request's" with nothing delivered: a server
-       * that answers with less than it was asked for; not an endless loop */
-      a.st = PF_E_BAD_REPLY;
-      a.retry = 1;
-      a.more = 0;
-      snprintf(a.why, sizeof a.why, "%s: a reply ended at byte %llu, where it began", url,
-               (unsigned long long)reached);
-    }
-    if (reached > pos)
-      tries = 0; /* progress: the attempt count starts again */
-    pos = reached;
-    if (a.st == PF_OK && a.more)
-      continue; /* on to the next request, on the same connection */
-    if (a.st == PF_OK)
-      break;
-    tries++;
-    if (!a.retry || tries >= s->cfg->retries || atomic_load(&s->stop) || distrusted(span))
-      break;
-    atomic_fetch_add(&s->retries, 1);
-    pf_log(s, "bytes %llu-%llu: %s; attempt %u of %u", (unsigned long long)pos,
-           (unsigned long long)(end == PF_SIZE_UNKNOWN ? 0 : end - 1), a.why, tries + 1,
-           s->cfg->retries);
-    backoff(x, tries, a.wait_s);
+  j->ranged = s->ranges && !(j->span && j->span->trust && j->span->trust->whole);
+  j->x->job = j;
+  pf_loop_watch(j->x->loop, &j->x->task);
+  j->result = PF_E_INTERNAL; /* until job_finish */
+  /* job_step may end the job at once: done() then runs at the next turn */
+  j->starting = 1;
+  job_step(j);
+  j->starting = 0;
+}
+
+/* The next request of the job: the top of the loop of attempts. */
+static void job_step(pf_job *j) {
+  pf_session *s = j->s;
+  struct pf_xfer *x = j->x;
+  const char *url = s->effective_url ? s->effective_url : s->url;
+  if (distrusted(j->span)) { /* no further ranged request: run() takes over */
+    j->st = PF_E_BAD_REPLY;
+    snprintf(j->why, sizeof j->why, "%s: ranges are not trusted", url);
+    job_end(j);
+    return;
   }
-  atomic_fetch_sub(&s->active, 1);
-  if (a.st != PF_OK && distrusted(span) && !atomic_load(&s->stop))
-    return PF_E_BAD_REPLY; /* not the session's failure: run() fetches the rest without ranges */
+  j->end = span_end(j->span, j->end);
+  if (j->end != PF_SIZE_UNKNOWN && j->pos >= j->end) { /* a thief took the rest */
+    j->st = PF_OK;
+    job_end(j);
+    return;
+  }
+  x->fn = j->fn;
+  x->ctx = j->ctx;
+  x->room = j->room;
+  x->span = j->span;
+  x->stop_at = j->end;
+  if (j->span) { /* a new request: its rate and time to first byte start now */
+    pthread_mutex_lock(&j->span->mu);
+    j->span->start = j->pos;
+    j->span->t0_ns = pf_now_ns();
+    j->span->first_ns = 0;
+    pthread_mutex_unlock(&j->span->mu);
+  }
+  if (j->continue_probe) {
+    /* continue the probe's reply: its first bytes are part 0's */
+    j->continue_probe = 0;
+    x->last_rx_ns = pf_now_ns(); /* it waited for run(), not for the server */
+    x->sent = 1;
+    if (x->paused) {
+      x->paused = 0;
+      curl_easy_pause(x->easy, CURLPAUSE_CONT);
+    }
+    return; /* xfer_done() or tick() go on */
+  }
+  x->pos = j->pos;
+  uint64_t now = pf_now_ns();
+  if (!j->pre_wait_ns)
+    j->pre_wait_ns = now;
+  if (now - j->pre_wait_ns < PRECONNECT_WAIT_NS && preconnect_connecting(s)) {
+    j->wait_until_ns = now + 1000000ull; /* tick() looks again in 1 ms */
+    j->waiting = 1;
+    return;
+  }
+  if (start_request(x, url, j->ranged, j->pos, j->end, !s->cross_host) != 0) {
+    /* stopped, or out of memory */
+    j->st = pf_stopping(s) ? PF_E_CANCELLED : PF_E_NOMEM;
+    snprintf(j->why, sizeof j->why, "cannot start a transfer for %s", url);
+    job_end(j);
+  }
+}
+
+/* A request of the job has ended with rc: on to the next one, a wait, or
+ * the end. */
+static void job_after(pf_job *j, CURLcode rc) {
+  pf_session *s = j->s;
+  struct pf_xfer *x = j->x;
+  const char *url = s->effective_url ? s->effective_url : s->url;
+  attempt a = judge(x, rc);
+  count_bad(x, &a);
+  uint64_t reached = x->pos;
+  if (a.st == PF_OK && a.more && reached <= j->pos) {
+    /* "the rest is the next request's" with nothing delivered: a server
+     * that answers with less than it was asked for; not an endless loop */
+    a.st = PF_E_BAD_REPLY;
+    a.retry = 1;
+    a.more = 0;
+    snprintf(a.why, sizeof a.why, "%s: a reply ended at byte %llu, where it began", url,
+             (unsigned long long)reached);
+  }
+  if (reached > j->pos)
+    j->tries = 0; /* progress: the attempt count starts again */
+  j->pos = reached;
+  j->st = a.st;
+  j->retry = a.retry;
+  snprintf(j->why, sizeof j->why, "%s", a.why);
+  if (a.st == PF_OK && a.more) {
+    job_step(j); /* on to the next request, on the same connection */
+    return;
+  }
   if (a.st == PF_OK) {
+    job_end(j);
+    return;
+  }
+  j->tries++;
+  if (!a.retry || j->tries >= s->cfg->retries || atomic_load(&s->stop) || distrusted(j->span)) {
+    job_end(j);
+    return;
+  }
+  atomic_fetch_add(&s->retries, 1);
+  pf_log(s, "bytes %llu-%llu: %s; attempt %u of %u", (unsigned long long)j->pos,
+         (unsigned long long)(j->end == PF_SIZE_UNKNOWN ? 0 : j->end - 1), a.why, j->tries + 1,
+         s->cfg->retries);
+  /* the backoff: tick() starts the next attempt when it is over */
+  j->wait_until_ns = pf_now_ns() + (uint64_t)backoff_ms(x, j->tries, a.wait_s) * 1000000ull;
+  j->waiting = 1;
+}
+
+/* The end of the loop of attempts: the part's outcome in j->result. */
+static void job_finish(pf_job *j) {
+  pf_session *s = j->s;
+  const pf_part *part = &j->part;
+  uint64_t pos = j->pos;
+  atomic_fetch_sub(&s->active, 1);
+  if (j->st != PF_OK && distrusted(j->span) && !atomic_load(&s->stop)) {
+    j->result = PF_E_BAD_REPLY; /* not the session's failure: run() fetches the rest without ranges */
+    return;
+  }
+  if (j->st == PF_OK) {
     atomic_fetch_add(&s->parts_done, 1);
     if (s->log && pos > part->offset) {
-      double secs = (double)(pf_now_ns() - t0) / 1e9;
+      double secs = (double)(pf_now_ns() - j->t0_ns) / 1e9;
       pf_log(s, "bytes %llu-%llu done: %.1f MB in %.3f s (%.1f MB/s)",
              (unsigned long long)part->offset, (unsigned long long)(pos - 1),
              (double)(pos - part->offset) / 1e6, secs,
              secs > 0 ? (double)(pos - part->offset) / 1e6 / secs : 0.0);
     }
-    if (end == PF_SIZE_UNKNOWN) {
-      pthread_mutex_lock(&s->mu);
-      s->end_seen = pos;
-      s->size_final = 1;
-      pthread_mutex_unlock(&s->mu);
+    if (j->end == PF_SIZE_UNKNOWN) {
+      atomic_store(&s->end_seen, pos);
+      atomic_store(&s->size_final, 1);
     }
-    return PF_OK;
+    j->result = PF_OK;
+    return;
   }
-  if (a.st == PF_E_CANCELLED) {
-    if (atomic_load(&s->cancelled))
-      return pf_fail(s, PF_E_CANCELLED, "cancelled");
-    pthread_mutex_lock(&s->mu);
-    pf_status first = s->err;
-    pthread_mutex_unlock(&s->mu);
+  if (j->st == PF_E_CANCELLED) {
+    if (atomic_load(&s->cancelled)) {
+      j->result = pf_fail(s, PF_E_CANCELLED, "cancelled");
+      return;
+    }
+    pf_status first = atomic_load(&s->err);
     /* the session stopped for an error elsewhere, or the host's data
      * callback gave up this part only: the session goes on */
-    return first != PF_OK ? first : PF_E_CANCELLED;
+    j->result = first != PF_OK ? first : PF_E_CANCELLED;
+    return;
   }
-  if (tries >= s->cfg->retries && a.retry)
-    return pf_fail(s, a.st, "%s (gave up after %u attempts)", a.why, tries);
-  return pf_fail(s, a.st, "%s", a.why);
+  if (j->tries >= s->cfg->retries && j->retry)
+    j->result = pf_fail(s, j->st, "%s (gave up after %u attempts)", j->why, j->tries);
+  else
+    j->result = pf_fail(s, j->st, "%s", j->why);
+}
+
+/* ---- fetch_part: a job whose data the host's thread takes ---------------- */
+
+/* One callback's bytes at a time, from the loop to the waiting thread. */
+typedef struct handoff {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pf_job job;
+  pf_data_fn fn;
+  void *ctx;
+  unsigned char *buf;
+  size_t cap, len; /* len > 0: bytes for the host's thread */
+  uint64_t off;
+  int failed; /* fn said stop: the next bytes end the reply */
+  int done;
+} handoff;
+
+static int hand_room(void *ctx, size_t n) {
+  handoff *h = ctx;
+  pthread_mutex_lock(&h->mu);
+  int ok = h->failed || (h->len == 0 && n <= h->cap);
+  pthread_mutex_unlock(&h->mu);
+  return ok;
+}
+
+static int hand_fn(void *ctx, uint64_t off, const void *buf, size_t len) {
+  handoff *h = ctx;
+  pthread_mutex_lock(&h->mu);
+  int failed = h->failed;
+  if (!failed) {
+    memcpy(h->buf, buf, len);
+    h->len = len;
+    h->off = off;
+    pthread_cond_signal(&h->cv);
+  }
+  pthread_mutex_unlock(&h->mu);
+  return failed ? -1 : 0;
+}
+
+static void hand_done(pf_job *j) {
+  handoff *h = j->arg;
+  pthread_mutex_lock(&h->mu);
+  h->done = 1;
+  pthread_cond_signal(&h->cv);
+  pthread_mutex_unlock(&h->mu);
+}
+
+static void hand_start(void *arg) {
+  pf_job_start(arg);
+}
+
+/* The loop thread: the host took the bytes; a reply paused for them goes on. */
+static void hand_resume(void *arg) {
+  handoff *h = arg;
+  pthread_mutex_lock(&h->mu);
+  int done = h->done;
+  pthread_mutex_unlock(&h->mu);
+  if (!done && h->job.x)
+    pf_xfer_room(h->job.x);
+}
+
+pf_status pf_fetch(pf_session *s, struct pf_xfer **xp, const pf_part *part, pf_data_fn fn,
+                   void *ctx) {
+  handoff h;
+  memset(&h, 0, sizeof h);
+  /* libcurl hands at most its buffer at once (CURLOPT_BUFFERSIZE) */
+  h.cap = PF_READ_MAX;
+  h.buf = malloc(h.cap);
+  if (!h.buf)
+    return pf_fail(s, PF_E_NOMEM, "out of memory");
+  pthread_mutex_init(&h.mu, NULL);
+  pf_cond_init_monotonic(&h.cv);
+  h.fn = fn;
+  h.ctx = ctx;
+  h.job = (pf_job){.s = s, .x = *xp, .part = *part, .fn = hand_fn, .ctx = &h,
+                   .room = hand_room, .done = hand_done, .arg = &h};
+  pf_loop *loop = (*xp)->loop;
+  pf_status st;
+  if (pf_loop_post(loop, hand_start, &h.job) != 0) {
+    st = pf_fail(s, PF_E_NOMEM, "out of memory");
+  } else {
+    pthread_mutex_lock(&h.mu);
+    for (;;) {
+      if (h.len > 0) { /* bytes that came before the end are delivered too */
+        size_t len = h.len;
+        uint64_t off = h.off;
+        pthread_mutex_unlock(&h.mu);
+        int r = h.failed ? -1 : fn(ctx, off, h.buf, len);
+        pthread_mutex_lock(&h.mu);
+        h.len = 0;
+        if (r != 0)
+          h.failed = 1;
+        if (!h.done)
+          pf_loop_post(loop, hand_resume, &h);
+        continue;
+      }
+      if (h.done)
+        break;
+      pthread_cond_wait(&h.cv, &h.mu);
+    }
+    pthread_mutex_unlock(&h.mu);
+    *xp = h.job.x; /* the probe's, if it took it */
+    st = h.job.result;
+    if (st == PF_OK && h.failed) {
+      /* fn gave up on bytes of a reply that ended meanwhile: as if it had
+       * stopped the reply (the part is not done) */
+      pf_status first = atomic_load(&s->err);
+      st = first != PF_OK ? first : PF_E_CANCELLED;
+    }
+  }
+  /* a hand_resume posted last may still be queued: the loop is done with h
+   * once a turn after it has come */
+  pf_loop_sync(loop);
+  pthread_cond_destroy(&h.cv);
+  pthread_mutex_destroy(&h.mu);
+  free(h.buf);
+  return st;
 }

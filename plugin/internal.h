@@ -143,6 +143,7 @@ typedef struct pf_queue {
   void **items;
   size_t cap, head, len;
   int closed;
+  int lifo;         /* set after init: pop takes the newest item (a stack) */
   atomic_int *stop; /* optional external stop flag (session cancel/abort) */
 } pf_queue;
 
@@ -155,6 +156,8 @@ void pf_queue_destroy(pf_queue *q);
 int pf_queue_push(pf_queue *q, void *item);
 /* 0 and *item set; -1 when closed and empty (or *stop is set). */
 int pf_queue_pop(pf_queue *q, void **item);
+/* The same without waiting: -1 at once when empty. */
+int pf_queue_trypop(pf_queue *q, void **item);
 void pf_queue_close(pf_queue *q);
 size_t pf_queue_len(pf_queue *q);
 
@@ -201,6 +204,8 @@ typedef struct pf_span {
 } pf_span;
 
 /* ---- sessions ---------------------------------------------------------- */
+
+typedef struct pf_loop pf_loop; /* loop.c */
 
 struct pf_xfer; /* fetch.c */
 
@@ -251,8 +256,8 @@ struct pf_session {
   uint64_t digest_pos;      /* bytes hashed so far (always a prefix) */
   unsigned char *scratch;   /* digest catch-up buffer */
   pf_rangeset written;      /* under mu */
-  uint64_t end_seen;        /* unknown size: bytes delivered when the part ended */
-  int size_final;           /* unknown size resolved by a finished single part */
+  _Atomic uint64_t end_seen; /* unknown size: bytes delivered when the part ended */
+  atomic_int size_final;     /* unknown size resolved by a finished single part */
   int resume;               /* PF_OPEN_RESUME */
   _Atomic uint64_t bytes_resumed; /* taken from an earlier run's side file */
 
@@ -260,7 +265,8 @@ struct pf_session {
    * stored every few MiB, and flushes the side file every few seconds */
   int journal_on;
   pthread_t journal_th;
-  int journal_started;
+  atomic_int journal_started; /* 0 no thread, 2 being started, 1 running */
+  uint64_t journal_armed_ns;   /* when the side file was prepared: the thread starts after */
   pthread_mutex_t journal_mu; /* guards journal_quit with journal_cv */
   pthread_cond_t journal_cv;
   int journal_quit;
@@ -280,8 +286,10 @@ struct pf_session {
   char journal_boot[PF_BOOT_ID_MAX]; /* the kernel's boot id; "" = unknown */
 
   /* errors: the first one wins */
-  pthread_mutex_t mu;       /* guards written, digest, err, sink writes */
-  pf_status err;
+  pthread_mutex_t mu;       /* guards written, digest, sink writes */
+  /* the first error: set once (compare-and-swap), read by anyone without
+   * mu, so that the loop thread never waits on a writer's I/O */
+  _Atomic pf_status err;
   _Atomic(char *) errmsg;   /* published once per error (release store) */
   _Atomic(char *) refusal;  /* the last call refused without a session error */
   atomic_int phase;         /* enum pf_phase */
@@ -307,6 +315,7 @@ struct pf_session {
   /* the client (held: one reference) whose connections and budget the
    * session uses: the one it was opened on, or its own (open()) */
   pf_client *client;
+  unsigned home; /* its loop among the client's (pf_client_home) */
   pf_rate *rate; /* rate_limit's bucket (entry.c), or NULL: no limit */
 
   /* counters */
@@ -372,85 +381,157 @@ void pf_drop_probe(pf_session *s); /* free the paused probe if nobody took it */
  * all but keep. */
 void pf_preconnect_trim(pf_session *s, size_t keep);
 void pf_preconnect_drop(pf_session *s);
-struct pf_xfer *pf_xfer_new(pf_session *s);
+/* A transfer of s on loop s->home + lane of its client (lane 0: the home
+ * loop, the probe's). */
+struct pf_xfer *pf_xfer_new(pf_session *s, unsigned lane);
+/* Free it (on the loop thread, which takes it out of the multi handle
+ * first; from another thread it is posted there): x is gone at once for
+ * the caller, and what it frees never touches its session. */
 void pf_xfer_free(struct pf_xfer *x);
 /* Did the last request leave an open connection (no handshake or slow start
  * for the next one)? */
 int pf_xfer_warm(const struct pf_xfer *x);
-/* Give x's connection back to the client if a transfer of the client waits
- * for one (x takes one again for its next request): a stream with nothing
- * to fetch must not hold the budget. */
-void pf_xfer_yield(struct pf_xfer *x);
-/* A probe's connection is parked (1: open() returned with it paused, its
- * session not run yet) or taken again (0): a transfer waits for a budget
- * held by parked probes only for a while, then goes over it. */
-void pf_client_park(pf_client *c, const char *key, int parked);
-/* Does a transfer of c wait for a connection? */
-int pf_client_wanted(pf_client *c);
-/* Fetch [part->offset, +length) with retries; data to fn, over *xp. For the
- * part at offset 0 it takes the paused probe while it is still there: the
+
+/* The most libcurl hands on_write at once (CURLOPT_BUFFERSIZE): 512 KiB. */
+#define PF_READ_MAX (512 * 1024)
+
+/* One part fetched with retries, driven by the client's loop: pf_job_start
+ * runs on the loop thread, and so does done(), once the part has ended
+ * (never inside pf_job_start). The part is [part.offset, +length); with a
+ * span its end is span->end, which a thief may lower meanwhile. For the part
+ * at offset 0 the job takes the paused probe while it is still there: the
  * probe's reply goes on as the part's first bytes, and the probe's transfer
- * replaces *xp (the old one is freed). With a span, the part's end is
- * span->end, which a thief may lower meanwhile. */
+ * replaces x (the old one is freed). Data goes to fn, which must not block:
+ * room(ctx, n) says first whether fn can take n bytes now, and a reply whose
+ * bytes it cannot take waits, paused, until pf_xfer_room() says it may. */
+typedef struct pf_job pf_job;
+struct pf_job {
+  pf_session *s;
+  /* the transfer, or NULL: the probe's if the job takes it, else a new one
+   * on lane (pf_xfer_new) of the job's loop */
+  struct pf_xfer *x;
+  pf_loop *loop;
+  unsigned lane;
+  pf_part part;
+  pf_data_fn fn;
+  void *ctx;
+  int (*room)(void *ctx, size_t n); /* NULL: fn takes anything */
+  pf_span *span;
+  void (*done)(pf_job *j); /* result is set */
+  void *arg;
+  pf_status result;
+  /* fetch.c's */
+  uint64_t end, pos, t0_ns, wait_until_ns, pre_wait_ns;
+  unsigned tries;
+  int continue_probe, ranged, waiting, starting;
+  pf_status st;
+  int retry, more;
+  long wait_s;
+  char why[600];
+};
+void pf_job_start(pf_job *j);
+/* The loop thread: fn may have room again for the replies paused for it. */
+void pf_xfer_room(struct pf_xfer *x);
+/* Fetch a part on the calling thread (the host's fetch_part): the loop
+ * drives the transfer, and fn, which may block, runs here. */
 pf_status pf_fetch(pf_session *s, struct pf_xfer **xp, const pf_part *part, pf_data_fn fn,
-                   void *ctx, pf_span *span);
+                   void *ctx);
 
 /* run.c */
 pf_status pf_run(pf_session *s);
 
-/* ---- client.c: connections, caches and the budget ----------------------- */
+/* ---- loop.c: a client's network thread ------------------------------- */
 
-struct pf_conn; /* an easy handle in a multi handle of its own, and the
-                   connection its last transfer left open */
-
-/* What a transfer that needs a connection does next (pure, unit-tested):
- * host_n and total are the slots in use (connections in use or idle, and
- * those opened ahead) to its host and in all; idle_here / idle_elsewhere:
- * the client holds an idle connection to that host / to another one. */
-enum pf_budget_step {
-  PF_BUDGET_TAKE_IDLE, /* reuse the idle connection to its host */
-  PF_BUDGET_NEW,       /* take a slot and open one */
-  PF_BUDGET_EVICT,     /* close an idle connection to another host first */
-  PF_BUDGET_WAIT       /* until a slot or a connection is given back */
+/* Something the loop looks after: a transfer, or a run()'s round. tick()
+ * runs at every turn of the loop (at least every 100 ms; it may ask for an
+ * earlier turn by lowering *wake_ns); done() when the easy handle whose
+ * CURLINFO_PRIVATE is the task has finished (it is out of the multi then).
+ * Both run on the loop thread, and may unwatch any task. */
+typedef struct pf_task pf_task;
+struct pf_task {
+  void (*tick)(pf_task *t, uint64_t now, uint64_t *wake_ns);
+  void (*done)(pf_task *t, CURLcode rc);
+  pf_task *prev, *next; /* the loop's ring */
+  int watched;
+  int parked; /* a probe paused until its session runs (fetch.c) */
 };
-enum pf_budget_step pf_budget_next(unsigned host_n, unsigned total, unsigned per_host,
-                                   unsigned max_total, int idle_here, int idle_elsewhere);
+typedef struct pf_loop pf_loop;
+#define PF_MAX_LOOPS 64    /* network_threads at most */
+#define PF_DEFAULT_LOOPS 4 /* ... and by default one per CPU, at most this */
+/* A function posted to the loop thread, in the caller's storage
+ * (pf_loop_post_at: it cannot fail) or malloc'd (pf_loop_post). */
+typedef struct pf_post {
+  void (*fn)(void *arg);
+  void *arg;
+  int owned; /* malloc'd by pf_loop_post: freed after fn */
+  struct pf_post *next;
+} pf_post;
+/* Loop i of a client's n: its multi handle's limits are its share of the
+ * budget (max_connections_per_host and max_connections dealt out over the
+ * n, which is at most either). */
+pf_status pf_loop_new(const pf_config *cfg, unsigned i, unsigned n, pf_loop **out);
+/* Joins the thread: every session of the client is closed by then. */
+void pf_loop_free(pf_loop *l);
+/* Run fn(arg) on the loop thread soon (any thread). -1 on out of memory. */
+int pf_loop_post(pf_loop *l, void (*fn)(void *arg), void *arg);
+/* The same in p, which must live until fn has run (fn may free it). */
+void pf_loop_post_at(pf_loop *l, pf_post *p, void (*fn)(void *arg), void *arg);
+void pf_loop_wake(pf_loop *l); /* any thread: a turn of the loop now */
+/* The loop thread only: */
+void pf_loop_watch(pf_loop *l, pf_task *t);
+void pf_loop_unwatch(pf_loop *l, pf_task *t);
+void pf_loop_soon(pf_loop *l); /* another turn at once */
+CURLM *pf_loop_multi(pf_loop *l);
+/* Its DNS and TLS session cache, for its easy handles (CURLOPT_SHARE). */
+CURLSH *pf_loop_share(pf_loop *l);
+/* The parked task watched longest after `after` (NULL: from the start), or
+ * NULL. */
+pf_task *pf_loop_next_parked(pf_loop *l, pf_task *after);
+int pf_loop_on_thread(const pf_loop *l);
+/* Any thread but the loop's: wait until what was posted before has run. */
+void pf_loop_sync(pf_loop *l);
+
+/* ---- client.c: the loop, caches and the budget ----------------------- */
+
 /* How many of `want` connections a probe may open ahead: none when the
- * client has an idle connection to that host, else what both budgets
- * leave. */
+ * client has a connection to that host already (it is warm: libcurl reuses
+ * it, and opens more within the budget as the parts need them), else what
+ * both budgets leave. host_n and total count open connections and those
+ * reserved for opening ahead. */
 unsigned pf_budget_ahead(unsigned host_n, unsigned total, unsigned per_host, unsigned max_total,
-                         int idle_here, unsigned want);
+                         int warm, unsigned want);
 
 /* "scheme://host:port" of url (lower case, the port explicit); malloc'd,
  * NULL if malformed or out of memory. */
 char *pf_host_key(const char *url);
 
 /* A client with a reference count of 1 (the creator's). implicit: a 1.0
- * session's own (no idle-connection thread). */
+ * session's own. */
 pf_status pf_client_create(const pf_config *cfg, int implicit, pf_client **out);
 void pf_client_ref(pf_client *c);
 void pf_client_unref(pf_client *c); /* the last one frees it */
 const pf_config *pf_client_config(const pf_client *c);
+/* Loop i (mod their number) of the client's network threads. */
+pf_loop *pf_client_loop(const pf_client *c, unsigned i);
+unsigned pf_client_nloops(const pf_client *c);
+/* The loop a new session calls home (its probe, its part 0, its stream 0):
+ * each in turn. */
+unsigned pf_client_home(pf_client *c);
 /* The bucket of the client's own rate_limit, for all its sessions
  * together; NULL if none (an implicit client has none: its one session's
  * bucket is the limit). */
 pf_rate *pf_client_rate(const pf_client *c);
-/* A connection to key for a transfer of s: an idle one (*reused = 1), or a
- * new one within the budget, waiting for a slot as long as it must. NULL if
- * s stops meanwhile or on out of memory. */
-struct pf_conn *pf_conn_get(pf_client *c, const char *key, pf_session *s, int *reused);
-/* Give it back: kept idle for the next transfer to its host if keep (its
- * connection is open and between replies), else closed. */
-void pf_conn_put(pf_client *c, struct pf_conn *k, int keep);
-CURL *pf_conn_easy(struct pf_conn *k);
-CURLM *pf_conn_multi(struct pf_conn *k);
-const char *pf_conn_key(const struct pf_conn *k);
+/* Sockets libcurl opened (fetch.c's open_socket) and closed (close_socket,
+ * clientp: the client): the connections open per host. */
+void pf_client_sock_opened(pf_client *c, const char *key, int fd);
+void pf_client_sock_closed(pf_client *c, int fd);
+/* Are all the connections the budget allows open: 1 to key, 2 in all (to
+ * key there is room); 0: neither. */
+int pf_client_full(pf_client *c, const char *key);
 /* Slots for connections a probe opens ahead to key: at most want, none if
- * the client has an idle connection there; given back with unreserve. */
+ * the client has a connection there; given back with unreserve, or turned
+ * into an open connection with claim (fetch.c, as libcurl takes one). */
 unsigned pf_client_reserve(pf_client *c, const char *key, unsigned want);
 void pf_client_unreserve(pf_client *c, const char *key, unsigned n);
-/* fetch.c: take one of the slots s reserved for connections opened ahead to
- * key, for a transfer about to connect: 1, or 0 if it has none. */
-int pf_preconnect_claim(pf_session *s, const char *key);
 
 #endif /* PF_INTERNAL_H */

@@ -41,6 +41,7 @@ int pf_queue_init(pf_queue *q, size_t cap, atomic_int *stop) {
   q->cap = cap ? cap : 1;
   q->head = q->len = 0;
   q->closed = 0;
+  q->lifo = 0;
   q->stop = stop;
   pthread_mutex_init(&q->mu, NULL);
   pf_cond_init_monotonic(&q->not_full);
@@ -75,20 +76,32 @@ int pf_queue_push(pf_queue *q, void *item) {
   return 0;
 }
 
-int pf_queue_pop(pf_queue *q, void **item) {
+static int take(pf_queue *q, void **item, int wait) {
   pthread_mutex_lock(&q->mu);
-  while (q->len == 0 && !q->closed && !stopped(q))
+  while (wait && q->len == 0 && !q->closed && !stopped(q))
     pf_cond_wait_ms(&q->not_empty, &q->mu, 100);
   if (q->len == 0 || stopped(q)) {
     pthread_mutex_unlock(&q->mu);
     return -1;
   }
-  *item = q->items[q->head];
-  q->head = (q->head + 1) % q->cap;
+  if (q->lifo) {
+    *item = q->items[(q->head + q->len - 1) % q->cap];
+  } else {
+    *item = q->items[q->head];
+    q->head = (q->head + 1) % q->cap;
+  }
   q->len--;
   pthread_cond_signal(&q->not_full);
   pthread_mutex_unlock(&q->mu);
   return 0;
+}
+
+int pf_queue_pop(pf_queue *q, void **item) {
+  return take(q, item, 1);
+}
+
+int pf_queue_trypop(pf_queue *q, void **item) {
+  return take(q, item, 0);
 }
 
 void pf_queue_close(pf_queue *q) {

@@ -1,19 +1,23 @@
 /*
  * run.c - the built-in dispatcher.
  *
- * Threads:
- *   - N workers (N = min(streams, parts, and the client's budgets:
- *     max_connections_per_host, max_connections)). Each owns one transfer (and so one
- *     connection) and takes the next unplanned part until none is left. Its
- *     data callback copies the reply into a pooled chunk and pushes full
- *     chunks onto the bounded queue.
- *   - One writer. It pops chunks, stores them (pwrite + digest) and returns
- *     them to the pool.
- * Memory is bounded: the pool holds queue_depth + N chunks of chunk_size and
- * nothing else buffers the body. A worker that finds the pool empty or the
- * queue full blocks: that is the backpressure that keeps a fast network from
- * outrunning a slow disk.
- * Work stealing: a worker that runs out of planned parts takes over the tail
+ * Threads: none of its own. N streams (N = min(streams, parts, and the
+ * client's budgets: max_connections_per_host, max_connections)) run on the
+ * client's network threads (loop.c), stream k on lane k % nlanes (lane i:
+ * the session's home loop + i, lane 0 with the probe): each is a job
+ * (fetch.c) at a time, one part
+ * with its retries, and takes the next unplanned part when its job ends,
+ * until none is left. Its data callback copies the reply into a pooled
+ * chunk and pushes full chunks onto the queue of full chunks. run()'s
+ * caller's thread is the writer: it pops chunks, stores them (pwrite +
+ * digest) and returns them to the pool.
+ * Memory is bounded: the pool holds queue_depth + N chunks of chunk_size
+ * (and enough more for one read of libcurl's) and nothing else buffers the
+ * body. A stream whose bytes find no room in the pool pauses its reply
+ * (fetch.c's room check) until the writer gives chunks back: that is the
+ * backpressure that keeps a fast network from outrunning a slow disk, and
+ * it holds up no other session on the loop.
+ * Work stealing: a stream that runs out of planned parts takes over the tail
  * of the part expected to finish last. Expectations come from the streams'
  * pace (steal(), peers_pace()):
  *   - a request's rate clock starts at its first body byte (pf_span
@@ -27,7 +31,7 @@
  *   - a stream with no byte for much longer than its peers' pace (STALL_CHUNKS
  *     chunks at their rate, at least STALL_MIN_NS and 2 x TTFB; twice that
  *     for one that never had a first byte) is stalled: a thief takes its whole
- *     remaining range, and its transfer ends at once (fetch.c's drive() sees
+ *     remaining range, and its transfer ends at once (fetch.c's tick() sees
  *     its end lowered to what it claimed, without waiting for a byte);
  *     stall_timeout stays the absolute backstop of a lone stream;
  *   - otherwise the thief takes [split, end) where the two are expected to end
@@ -42,22 +46,30 @@
  *     connection), nor less than MIN_STEAL (MIN_STEAL_SLOW from a stream with
  *     more than SLOW_SECS left; any amount from a stalled one).
  * The victim's transfer sees its new end in its data callback (pf_span) and
- * ends its reply there. The number of connections never exceeds the worker
+ * ends its reply there. The number of connections never exceeds the stream
  * count.
  * Ranges not trusted (pf_trust): when the same kind of bad reply to ranged
  * requests (a wrong Content-Range, or a 200 that ignores Range) comes from
  * PF_DISTRUST_AFTER requests, every ranged request ends, the first round
- * ends, and a second round of one worker fetches the whole object with one
+ * ends, and a second round of one stream fetches the whole object with one
  * plain GET (checked as a whole reply: 200, length, validator), delivering
  * only the bytes no part stored (enqueue_missing); a bad reply there is
  * final (exit 3). Seconds, not 15 retries with backoff per part.
- * Failure: the first error (pf_fail) sets s->stop; every blocked push/pop
- * and every transfer sees it within 100 ms, so nobody waits on a queue that
- * nobody drains and nobody produces for a writer that died.
+ * Failure: the first error (pf_fail) sets s->stop; the writer's pop and
+ * every transfer (the loop's tick) see it within 100 ms, so nobody waits on
+ * a queue that nobody drains and nobody produces for a writer that died.
+ * A round ends when its last stream has ended: the loop closes the queue
+ * of full chunks, the writer drains it, and run() waits for the loop to
+ * say the round is over (round_done) before it frees anything.
  *
- * Lock order: rc->mu (part dispenser) before a worker's span.mu; the
- * queues' mutexes are leaves; s->mu is taken inside pf_sink_store only (and
- * by run_whole() between the rounds, when no worker runs).
+ * Threads: a stream, its jobs and its lane's tick run on its lane's loop
+ * thread; steal() on any lane's, reading the others' spans under their
+ * locks; a lane only ever wakes its own idle streams (another lane's, by a
+ * kick); the last lane to see every stream ended ends the round. The
+ * writer runs on run()'s thread. Lock order: rc->mu (part dispenser) before a
+ * stream's span.mu; the queues' mutexes are leaves; s->mu is taken inside
+ * pf_sink_store only (and by run_whole() between the rounds, when no stream
+ * runs).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +82,7 @@
 #define STEAL_MIN_LEFT_S 0.1         /* leave alone a stream that ends sooner */
 #define COLD_MIN_LEFT_S 1.0          /* ... or, for a thief with no open connection, sooner than this */
 #define RATE_WARMUP_NS 300000000ull  /* a stream's rate is known after 300 ms */
-#define STEAL_RETRY_MS 50            /* an idle worker looks again (sooner when a part ends) */
+#define STEAL_RETRY_MS 50            /* an idle stream looks again (sooner when a part ends) */
 #define CHUNK_HOLD_NS 250000000ull   /* a partly filled chunk is flushed after 250 ms */
 #define STALL_MIN_NS 1000000000ull   /* no byte for less is never a stall */
 #define STALL_CHUNKS 8.0             /* ... nor for less than 8 chunks' time at the peers' pace */
@@ -86,19 +98,38 @@ typedef struct chunk {
   uint64_t t0_ns; /* when its first byte came */
 } chunk;
 
-struct worker;
+struct stream;
+struct run_ctx;
+
+/* The streams of a round on one of the client's network threads: stream k
+ * runs on lane k % nlanes, lane i on loop home + i. Its task looks again
+ * for its idle streams, and ends its part of the round. */
+typedef struct lane {
+  pf_task task; /* first */
+  struct run_ctx *rc;
+  pf_loop *loop;
+  uint64_t idle_look_ns;
+  atomic_int kick;      /* another lane's part ended: look again now */
+  atomic_int want_room; /* a stream here paused for the pool: the writer posts room_again */
+} lane;
+
+#define MAX_LANES PF_MAX_LOOPS
 
 typedef struct run_ctx {
   pf_session *s;
+  lane lanes[MAX_LANES];
+  size_t nlanes;
+  atomic_size_t lanes_left; /* lanes whose task still runs this round */
   pf_part *parts;
   size_t nparts, next; /* next: under mu */
   pthread_mutex_t mu;
-  pthread_cond_t idle_cv; /* with mu: a part ended (idle workers look again) */
-  struct worker *ws;
-  size_t nworkers;
+  struct stream *streams;
+  size_t nstreams;
+  atomic_size_t ended;
   uint64_t t0_ns, fetched0; /* for the pool's rate */
-  pf_queue full;  /* filled chunks, to the writer */
-  size_t depth;   /* its capacity */
+  pf_queue full;  /* filled chunks, to the writer; room for the whole pool */
+  size_t depth;   /* queue_depth */
+  size_t pool;    /* chunks in all */
   int full_gone;  /* destroyed, and not made again (out of memory) */
   pf_queue empty; /* the pool */
   size_t chunk_size;
@@ -107,18 +138,27 @@ typedef struct run_ctx {
   pf_trust trust;     /* the server's ranged replies (fetch.c counts) */
   pf_range *gaps;     /* the whole-object round: the bytes to deliver */
   size_t ngaps;
+  pthread_mutex_t done_mu; /* with done_cv: round_done */
+  pthread_cond_t done_cv;
+  int round_done;
 } run_ctx;
 
-typedef struct worker {
+#define MAX_STASH (PF_READ_MAX / (16 * 1024) + 2) /* room()'s most, at the smallest chunk_size */
+
+typedef struct stream {
   run_ctx *rc;
-  pthread_t th;
-  int started;
+  lane *lane;
+  pf_job job; /* job.x: the stream's transfer (the probe's, once a job took it) */
+  chunk *stash[MAX_STASH]; /* taken from the pool by room() for enqueue() */
+  size_t nstash;
+  int idle;     /* nothing worth taking yet: looks again */
+  int ended;
   chunk *cur;   /* being filled */
   pf_span span; /* the part in flight */
   double pace;  /* bytes/s of its last request, from its first byte (under rc->mu) */
-} worker;
+} stream;
 
-static void flush(worker *w) {
+static void flush(stream *w) {
   if (!w->cur)
     return;
   if (w->cur->len == 0 || pf_queue_push(&w->rc->full, w->cur) != 0)
@@ -126,17 +166,58 @@ static void flush(worker *w) {
   w->cur = NULL;
 }
 
-/* The workers' data callback: copy into pooled chunks. */
+static void unstash(stream *w) {
+  while (w->nstash > 0)
+    pf_queue_push(&w->rc->empty, w->stash[--w->nstash]);
+}
+
+/* Can the pool take len more bytes of w's now? (fetch.c asks before it
+ * hands them to enqueue, which then never waits.) The chunks they need are
+ * taken from the pool now, into w's stash: streams on other network threads
+ * take from the pool too. A stream that must wait gives them back and hands
+ * its partly filled chunk to the writer, so that every chunk comes back to
+ * the pool in the end. */
+static int room(void *ctx, size_t len) {
+  stream *w = ctx;
+  size_t cs = w->rc->chunk_size;
+  /* enough whatever w->cur holds; the whole-object round cuts a reply at
+   * its gaps, and a piece after a gap starts a chunk of its own: two more
+   * cover one reply spanning a stored range (the pool has a chunk per
+   * stream to spare) */
+  size_t need = (len + cs - 1) / cs + (w->rc->gaps ? 2 : 0);
+  if (need > MAX_STASH) /* (libcurl hands at most PF_READ_MAX: never) */
+    need = MAX_STASH;
+  for (int pass = 0; pass < 2; pass++) {
+    void *item;
+    while (w->nstash < need && pf_queue_trypop(&w->rc->empty, &item) == 0)
+      w->stash[w->nstash++] = item;
+    if (w->nstash >= need)
+      return 1;
+    unstash(w);
+    flush(w);
+    /* then look again: the writer posts room_again only for chunks it
+     * gives back after this */
+    atomic_store(&w->lane->want_room, 1);
+  }
+  return 0;
+}
+
+/* The streams' data callback: copy into pooled chunks (room() said there
+ * are enough). */
 static int enqueue(void *ctx, uint64_t off, const void *buf, size_t len) {
-  worker *w = ctx;
+  stream *w = ctx;
   const unsigned char *p = buf;
   while (len > 0) {
     if (w->cur && w->cur->off + w->cur->len != off)
       flush(w);
     if (!w->cur) {
-      void *item;
-      if (pf_queue_pop(&w->rc->empty, &item) != 0)
-        return -1; /* stopping */
+      void *item = w->nstash ? w->stash[--w->nstash] : NULL;
+      if (!item && pf_queue_trypop(&w->rc->empty, &item) != 0) {
+        /* room() said there is one: only a stop empties it under us */
+        if (!atomic_load(&w->rc->s->stop))
+          pf_fail(w->rc->s, PF_E_INTERNAL, "the pool of buffers ran dry");
+        return -1;
+      }
       w->cur = item;
       w->cur->off = off;
       w->cur->len = 0;
@@ -190,12 +271,12 @@ static pace peers_pace(const run_ctx *rc, const view *v, uint64_t now) {
   pace p = {0, 0, 0};
   double *r = rc->rates;
   size_t n = 0;
-  for (size_t i = 0; i < rc->nworkers; i++) {
+  for (size_t i = 0; i < rc->nstreams; i++) {
     if ((double)v[i].ttfb_ns / 1e9 > p.ttfb)
       p.ttfb = (double)v[i].ttfb_ns / 1e9;
     double x = v[i].active && now - v[i].rx_ns < STALL_MIN_NS ? window_rate(&v[i], now) : 0;
     if (x <= 0)
-      x = rc->ws[i].pace;
+      x = rc->streams[i].pace;
     if (x > 0)
       r[n++] = x;
   }
@@ -207,7 +288,7 @@ static pace peers_pace(const run_ctx *rc, const view *v, uint64_t now) {
   } else {
     double elapsed = (double)(now - rc->t0_ns) / 1e9;
     uint64_t got = atomic_load(&rc->s->bytes_fetched) - rc->fetched0;
-    p.rate = elapsed > 0 ? (double)got / elapsed / (double)rc->nworkers : 0;
+    p.rate = elapsed > 0 ? (double)got / elapsed / (double)rc->nstreams : 0;
   }
   /* a stall: no byte for STALL_CHUNKS times what a peer takes for a chunk,
    * and never less than STALL_MIN_NS or two first-byte times */
@@ -255,11 +336,11 @@ static int expect_finish(const view *v, const pace *p, uint64_t now, double *lef
  * stalled victim keeps nothing and its transfer ends at once (drive()).
  * Called with rc->mu held. Returns 1 and fills *part if there was something
  * worth taking; *busy says whether other parts are still in flight. */
-static int steal(run_ctx *rc, worker *self, int warm, pf_part *part, size_t *victim,
+static int steal(run_ctx *rc, stream *self, int warm, pf_part *part, size_t *victim,
                  double *victim_left, double *victim_quiet, int *busy) {
   view *v = rc->views;
-  for (size_t i = 0; i < rc->nworkers; i++) {
-    pf_span *sp = &rc->ws[i].span;
+  for (size_t i = 0; i < rc->nstreams; i++) {
+    pf_span *sp = &rc->streams[i].span;
     pthread_mutex_lock(&sp->mu);
     v[i] = (view){sp->claimed, sp->end, sp->t0_ns, sp->first_ns, sp->prev_ns,
                   sp->prev_at, sp->rx_ns, sp->ttfb_ns, sp->active, sp->stolen};
@@ -271,8 +352,8 @@ static int steal(run_ctx *rc, worker *self, int warm, pf_part *part, size_t *vic
   int found = 0;
   double best_left = 0, best_rate = 0, best_quiet = 0;
   *busy = 0;
-  for (size_t i = 0; i < rc->nworkers; i++) {
-    if (&rc->ws[i] == self || !v[i].active || v[i].end == PF_SIZE_UNKNOWN ||
+  for (size_t i = 0; i < rc->nstreams; i++) {
+    if (&rc->streams[i] == self || !v[i].active || v[i].end == PF_SIZE_UNKNOWN ||
         v[i].end <= v[i].claimed)
       continue;
     *busy = 1;
@@ -299,7 +380,7 @@ static int steal(run_ctx *rc, worker *self, int warm, pf_part *part, size_t *vic
     return 0;
   double cost = warm ? p.ttfb : 2 * p.ttfb;
   double rt = self->pace > 0 ? self->pace : p.rate; /* the thief's pace */
-  worker *w = &rc->ws[best];
+  stream *w = &rc->streams[best];
   int got = 0;
   pthread_mutex_lock(&w->span.mu);
   uint64_t remaining = w->span.active && w->span.end > w->span.claimed
@@ -336,7 +417,7 @@ static int steal(run_ctx *rc, worker *self, int warm, pf_part *part, size_t *vic
 /* The data callback of the whole-object GET after ranges lost our trust:
  * only the bytes no part delivered (rc->gaps) go on. */
 static int enqueue_missing(void *ctx, uint64_t off, const void *buf, size_t len) {
-  worker *w = ctx;
+  stream *w = ctx;
   const run_ctx *rc = w->rc;
   uint64_t end = off + len;
   for (size_t i = 0; i < rc->ngaps && rc->gaps[i].start < end; i++) {
@@ -348,130 +429,260 @@ static int enqueue_missing(void *ctx, uint64_t off, const void *buf, size_t len)
   return 0;
 }
 
-static void *worker_main(void *arg) {
-  worker *w = arg;
+static void stream_next(stream *w);
+
+/* Every lane has ended its part: the network threads are done with the
+ * round (the writer drains the queue; run() may free everything). */
+static void round_end(run_ctx *rc) {
+  pf_queue_close(&rc->full);
+  pthread_mutex_lock(&rc->done_mu);
+  rc->round_done = 1; /* last: run() frees rc once it sees it */
+  pthread_cond_signal(&rc->done_cv);
+  pthread_mutex_unlock(&rc->done_mu);
+}
+
+/* Every lane looks again now (a part ended; or the last stream did). */
+static void kick_lanes(run_ctx *rc, const lane *self) {
+  for (size_t i = 0; i < rc->nlanes; i++) {
+    if (&rc->lanes[i] == self)
+      continue;
+    atomic_store(&rc->lanes[i].kick, 1);
+    pf_loop_wake(rc->lanes[i].loop);
+  }
+}
+
+static void stream_end(stream *w) {
+  run_ctx *rc = w->rc;
+  flush(w);
+  unstash(w);
+  pf_xfer_free(w->job.x);
+  w->job.x = NULL;
+  w->ended = 1;
+  w->idle = 0;
+  atomic_fetch_add(&rc->ended, 1);
+}
+
+/* The idle streams of lane l look again: a part ended, or STEAL_RETRY_MS
+ * passed. (Only l's: the others are another thread's.) */
+static void wake_idle(run_ctx *rc, lane *l) {
+  for (size_t i = 0; i < rc->nstreams; i++)
+    if (rc->streams[i].lane == l && rc->streams[i].idle)
+      stream_next(&rc->streams[i]);
+}
+
+/* A stream's job has ended. */
+static void stream_job_done(pf_job *j) {
+  stream *w = j->arg;
+  run_ctx *rc = w->rc;
+  pthread_mutex_lock(&w->span.mu);
+  w->span.active = 0;
+  /* its last request's bytes over the time from its first to its last
+   * byte (at least PACE_MIN_NS: on loopback a part may come in two
+   * callbacks within a millisecond, and it must still count as fast) */
+  uint64_t got = w->span.claimed - w->span.start, took = w->span.rx_ns - w->span.first_ns;
+  int measured = w->span.first_ns && got > 0;
+  if (took < PACE_MIN_NS)
+    took = PACE_MIN_NS;
+  pthread_mutex_unlock(&w->span.mu);
+  pthread_mutex_lock(&rc->mu);
+  if (measured) /* the pace of its last request, under rc->mu for steal() */
+    w->pace = (double)got / ((double)took / 1e9);
+  pthread_mutex_unlock(&rc->mu);
+  flush(w); /* what arrived before a failure is good data too */
+  unstash(w); /* an idle stream holds no chunk another may need */
+  if (j->result != PF_OK)
+    stream_end(w);
+  else
+    stream_next(w);
+  /* idle streams look again (the last part: time to go), here and on the
+   * other lanes; the lanes' ticks end the round */
+  wake_idle(rc, w->lane);
+  kick_lanes(rc, w->lane);
+  if (atomic_load(&rc->ended) == rc->nstreams)
+    pf_loop_soon(w->lane->loop);
+}
+
+/* The stream takes the next part, or a steal; else it waits (idle) while
+ * others may still turn out slow, or ends. The loop thread. */
+static void stream_next(stream *w) {
   run_ctx *rc = w->rc;
   pf_session *s = rc->s;
-  struct pf_xfer *x = pf_xfer_new(s);
-  if (!x) {
-    pf_fail(s, PF_E_NOMEM, "cannot create a transfer");
-    return NULL;
-  }
+  if (w->ended)
+    return;
+  w->idle = 0;
   int stealing = s->ranges && !s->in_order && !rc->trust.whole;
-  for (;;) {
-    pf_part part;
-    int have = 0, stolen = 0, busy = 0;
-    size_t victim = 0;
-    double victim_left = 0, victim_quiet = 0;
-    pthread_mutex_lock(&rc->mu);
-    int go = !atomic_load(&s->stop) && (rc->trust.whole || !atomic_load(&rc->trust.distrust));
-    if (go) {
-      if (rc->next < rc->nparts) {
-        part = rc->parts[rc->next++];
-        have = 1;
-      } else if (stealing) {
-        have = stolen = steal(rc, w, pf_xfer_warm(x), &part, &victim, &victim_left,
-                              &victim_quiet, &busy);
-      }
+  pf_part part;
+  int have = 0, stolen = 0, busy = 0;
+  size_t victim = 0;
+  double victim_left = 0, victim_quiet = 0;
+  pthread_mutex_lock(&rc->mu);
+  int go = !atomic_load(&s->stop) && (rc->trust.whole || !atomic_load(&rc->trust.distrust));
+  if (go) {
+    if (rc->next < rc->nparts) {
+      part = rc->parts[rc->next++];
+      have = 1;
+    } else if (stealing) {
+      have = stolen = steal(rc, w, w->job.x && pf_xfer_warm(w->job.x), &part, &victim, &victim_left,
+                            &victim_quiet, &busy);
     }
-    if (have) {
-      pthread_mutex_lock(&w->span.mu);
-      w->span.start = w->span.claimed = part.offset;
-      w->span.end = part.length == PF_SIZE_UNKNOWN ? PF_SIZE_UNKNOWN : part.offset + part.length;
-      w->span.t0_ns = w->span.rx_ns = pf_now_ns();
-      w->span.first_ns = 0;
-      w->span.stolen = stolen;
-      w->span.trust = &rc->trust;
-      w->span.active = 1;
-      pthread_mutex_unlock(&w->span.mu);
-    }
-    if (!have && busy && go) {
-      /* nothing worth taking yet; a stream may turn out slow: look again
-       * soon, or at once when a part ends (the last one: time to go) */
-      pf_cond_wait_ms(&rc->idle_cv, &rc->mu, STEAL_RETRY_MS);
-      pthread_mutex_unlock(&rc->mu);
-      pf_xfer_yield(x); /* idle: its connection to a stream that waits for one */
-      continue;
-    }
-    pthread_mutex_unlock(&rc->mu);
-    if (!have)
-      break;
-    /* logged outside rc->mu: a slow log must not stall the others */
-    if (stolen && victim_left < 0)
-      pf_log(s, "stream %zu takes bytes %llu-%llu from stream %zu (stalled: no byte for %.1f s)",
-             (size_t)(w - rc->ws), (unsigned long long)part.offset,
-             (unsigned long long)(part.offset + part.length - 1), victim, victim_quiet);
-    else if (stolen)
-      pf_log(s, "stream %zu takes bytes %llu-%llu from stream %zu (%.1f s left there)",
-             (size_t)(w - rc->ws), (unsigned long long)part.offset,
-             (unsigned long long)(part.offset + part.length - 1), victim, victim_left);
-    pf_status st = pf_fetch(s, &x, &part, rc->gaps ? enqueue_missing : enqueue, w, &w->span);
+  }
+  if (have) {
     pthread_mutex_lock(&w->span.mu);
-    w->span.active = 0;
-    /* its last request's bytes over the time from its first to its last
-     * byte (at least PACE_MIN_NS: on loopback a part may come in two
-     * callbacks within a millisecond, and it must still count as fast) */
-    uint64_t got = w->span.claimed - w->span.start, took = w->span.rx_ns - w->span.first_ns;
-    int measured = w->span.first_ns && got > 0;
-    if (took < PACE_MIN_NS)
-      took = PACE_MIN_NS;
+    w->span.start = w->span.claimed = part.offset;
+    w->span.end = part.length == PF_SIZE_UNKNOWN ? PF_SIZE_UNKNOWN : part.offset + part.length;
+    w->span.t0_ns = w->span.rx_ns = pf_now_ns();
+    w->span.first_ns = 0;
+    w->span.stolen = stolen;
+    w->span.trust = &rc->trust;
+    w->span.active = 1;
     pthread_mutex_unlock(&w->span.mu);
-    pthread_mutex_lock(&rc->mu);
-    if (measured) /* the pace of its last request, under rc->mu for steal() */
-      w->pace = (double)got / ((double)took / 1e9);
-    pthread_cond_broadcast(&rc->idle_cv);
-    pthread_mutex_unlock(&rc->mu);
-    flush(w); /* what arrived before a failure is good data too */
-    if (st != PF_OK)
-      break;
   }
-  flush(w);
-  pf_xfer_free(x);
-  return NULL;
-}
-
-static void *writer_main(void *arg) {
-  run_ctx *rc = arg;
-  void *item;
-  /* while the workers connect: a full disk stops everyone before a byte */
-  if (pf_sink_reserve(rc->s) != PF_OK)
-    return NULL;
-  while (pf_queue_pop(&rc->full, &item) == 0) {
-    chunk *c = item;
-    pf_status st = pf_sink_store(rc->s, c->off, c->buf, c->len);
-    pf_queue_push(&rc->empty, c);
-    if (st != PF_OK)
-      break; /* pf_fail has stopped everyone */
-  }
-  return NULL;
-}
-
-/* One round: the writer and nworkers workers over rc->parts until all have
- * ended; then the queue of full chunks is closed and the writer drains it. */
-static void run_round(run_ctx *rc, size_t nworkers) {
-  pf_session *s = rc->s;
-  pthread_t writer;
-  if (pthread_create(&writer, NULL, writer_main, rc) != 0) {
-    pf_fail(s, PF_E_INTERNAL, "cannot start the writer thread");
+  pthread_mutex_unlock(&rc->mu);
+  if (!have && busy && go) {
+    /* nothing worth taking yet; a stream may turn out slow: look again
+     * soon, or at once when a part ends */
+    w->idle = 1;
     return;
   }
-  size_t started = 0;
-  rc->nworkers = nworkers;
+  if (!have) {
+    stream_end(w);
+    return;
+  }
+  if (stolen && victim_left < 0)
+    pf_log(s, "stream %zu takes bytes %llu-%llu from stream %zu (stalled: no byte for %.1f s)",
+           (size_t)(w - rc->streams), (unsigned long long)part.offset,
+           (unsigned long long)(part.offset + part.length - 1), victim, victim_quiet);
+  else if (stolen)
+    pf_log(s, "stream %zu takes bytes %llu-%llu from stream %zu (%.1f s left there)",
+           (size_t)(w - rc->streams), (unsigned long long)part.offset,
+           (unsigned long long)(part.offset + part.length - 1), victim, victim_left);
+  struct pf_xfer *x = w->job.x;
+  w->job = (pf_job){.s = s, .x = x, .loop = w->lane->loop,
+                    .lane = (unsigned)(w->lane - rc->lanes), .part = part, .fn = rc->gaps ? enqueue_missing : enqueue,
+                    .ctx = w, .room = room, .span = &w->span, .done = stream_job_done, .arg = w};
+  pf_job_start(&w->job);
+}
+
+/* Every turn of a lane's loop while the round runs. */
+static void lane_tick(pf_task *t, uint64_t now, uint64_t *wake_ns) {
+  lane *l = (lane *)t;
+  run_ctx *rc = l->rc;
+  if (atomic_load(&rc->ended) == rc->nstreams) {
+    pf_loop_unwatch(l->loop, t);
+    if (atomic_fetch_sub(&rc->lanes_left, 1) == 1)
+      round_end(rc); /* the last lane: nothing of rc is touched after this */
+    return;
+  }
+  if (now >= l->idle_look_ns || atomic_exchange(&l->kick, 0)) {
+    l->idle_look_ns = now + STEAL_RETRY_MS * 1000000ull;
+    wake_idle(rc, l);
+  }
+  if (l->idle_look_ns < *wake_ns)
+    *wake_ns = l->idle_look_ns;
+  if (atomic_load(&rc->ended) == rc->nstreams)
+    pf_loop_soon(l->loop);
+}
+
+/* On lane l's loop: its streams take their first parts. Lane 0 (the home
+ * loop, where the probe is) starts first and posts the others' starts, so
+ * that its stream 0 takes part 0 and with it the probe's reply. */
+static void lane_start(void *arg) {
+  lane *l = arg;
+  run_ctx *rc = l->rc;
+  pf_session *s = rc->s;
+  l->task.tick = lane_tick;
+  l->idle_look_ns = pf_now_ns() + STEAL_RETRY_MS * 1000000ull;
+  pf_loop_watch(l->loop, &l->task);
+  size_t li = (size_t)(l - rc->lanes);
+  for (size_t i = li; i < rc->nstreams; i += rc->nlanes)
+    rc->streams[i].job.x = NULL; /* made by its first job, unless it takes the probe's */
+  for (size_t i = li; i < rc->nstreams; i += rc->nlanes)
+    stream_next(&rc->streams[i]);
+  if (li == 0)
+    for (size_t i = 1; i < rc->nlanes; i++)
+      if (pf_loop_post(rc->lanes[i].loop, lane_start, &rc->lanes[i]) != 0) {
+        /* out of memory: that lane's streams never start */
+        pf_fail(s, PF_E_NOMEM, "out of memory");
+        for (size_t k = i; k < rc->nstreams; k += rc->nlanes) {
+          rc->streams[k].ended = 1;
+          atomic_fetch_add(&rc->ended, 1);
+        }
+        atomic_fetch_sub(&rc->lanes_left, 1);
+      }
+  if (atomic_load(&rc->ended) == rc->nstreams)
+    pf_loop_soon(l->loop);
+}
+
+/* On lane l's loop: the writer gave chunks back; its streams paused for
+ * room go on. */
+static void room_again(void *arg) {
+  lane *l = arg;
+  run_ctx *rc = l->rc;
+  if (!l->task.watched)
+    return; /* its part of the round is over */
+  for (size_t i = 0; i < rc->nstreams; i++)
+    if (rc->streams[i].lane == l && rc->streams[i].job.x)
+      pf_xfer_room(rc->streams[i].job.x);
+}
+
+/* Chunks given back to the pool: a stream paused for them goes on. */
+static void give_back(run_ctx *rc, chunk *c) {
+  pf_queue_push(&rc->empty, c);
+  for (size_t i = 0; i < rc->nlanes; i++)
+    if (atomic_load(&rc->lanes[i].want_room) && atomic_exchange(&rc->lanes[i].want_room, 0))
+      pf_loop_post(rc->lanes[i].loop, room_again, &rc->lanes[i]); /* (failed: its tick retries) */
+}
+
+/* One round: nstreams streams on the client's network threads over
+ * rc->parts until all have ended, while this thread stores what they
+ * fetch; then the last lane closes the queue of full chunks, this thread
+ * drains it and waits for the lanes to be done with the round. */
+static void run_round(run_ctx *rc, size_t nstreams) {
+  pf_session *s = rc->s;
+  rc->nstreams = nstreams;
+  atomic_store(&rc->ended, 0);
   rc->next = 0;
+  rc->round_done = 0;
   rc->t0_ns = pf_now_ns();
   rc->fetched0 = atomic_load(&s->bytes_fetched);
-  for (size_t i = 0; i < nworkers; i++) {
-    rc->ws[i].rc = rc;
-    rc->ws[i].started = pthread_create(&rc->ws[i].th, NULL, worker_main, &rc->ws[i]) == 0;
-    started += (size_t)rc->ws[i].started;
+  unsigned nloops = pf_client_nloops(s->client);
+  rc->nlanes = nstreams < nloops ? nstreams : nloops;
+  for (size_t i = 0; i < rc->nlanes; i++) {
+    lane *l = &rc->lanes[i];
+    memset(l, 0, sizeof *l);
+    l->rc = rc;
+    l->loop = pf_client_loop(s->client, s->home + (unsigned)i);
   }
-  if (started == 0)
-    pf_fail(s, PF_E_INTERNAL, "cannot start any worker thread");
-  for (size_t i = 0; i < nworkers; i++)
-    if (rc->ws[i].started)
-      pthread_join(rc->ws[i].th, NULL);
-  pf_queue_close(&rc->full); /* the writer drains what is left, then ends */
-  pthread_join(writer, NULL);
+  for (size_t i = 0; i < nstreams; i++) {
+    rc->streams[i].rc = rc;
+    rc->streams[i].lane = &rc->lanes[i % rc->nlanes];
+    rc->streams[i].ended = rc->streams[i].idle = 0;
+  }
+  atomic_store(&rc->lanes_left, rc->nlanes);
+  if (pf_loop_post(rc->lanes[0].loop, lane_start, &rc->lanes[0]) != 0) {
+    pf_fail(s, PF_E_NOMEM, "out of memory");
+    return;
+  }
+  /* while the streams connect: a full disk stops everyone before a byte */
+  void *item;
+  if (pf_sink_reserve(s) == PF_OK) {
+    while (pf_queue_pop(&rc->full, &item) == 0) {
+      chunk *c = item;
+      pf_status st = pf_sink_store(s, c->off, c->buf, c->len);
+      give_back(rc, c);
+      if (st != PF_OK)
+        break; /* pf_fail has stopped everyone */
+    }
+  }
+  pthread_mutex_lock(&rc->done_mu);
+  while (!rc->round_done)
+    pf_cond_wait_ms(&rc->done_cv, &rc->done_mu, 100);
+  pthread_mutex_unlock(&rc->done_mu);
+  for (size_t i = 0; i < rc->nlanes; i++)
+    pf_loop_sync(rc->lanes[i].loop); /* a room_again posted last has run */
+  /* what a stopped round left in the queue goes back to the pool */
+  while (pf_queue_trypop(&rc->full, &item) == 0)
+    pf_queue_push(&rc->empty, item);
 }
 
 /* Ranges lost our trust (pf_trust): every thread of the first round has
@@ -502,7 +713,7 @@ static void run_whole(run_ctx *rc) {
     return;
   }
   pf_queue_destroy(&rc->full); /* the first round closed it: a new one */
-  if (pf_queue_init(&rc->full, rc->depth, &s->stop) != 0) {
+  if (pf_queue_init(&rc->full, rc->pool, &s->stop) != 0) {
     rc->full_gone = 1;
     pf_fail(s, PF_E_NOMEM, "out of memory");
     return;
@@ -513,7 +724,7 @@ static void run_whole(run_ctx *rc) {
          (unsigned long long)missing, rc->ngaps);
   *whole = (pf_part){0, 0, s->size};
   rc->nparts = 1;
-  rc->trust.whole = 1; /* before the threads start: they only read it */
+  rc->trust.whole = 1; /* before the round is posted: the loop only reads it */
   run_round(rc, 1);
 }
 
@@ -534,29 +745,32 @@ pf_status pf_run(pf_session *s) {
     free(rc.parts);
     return PF_OK;
   }
-  size_t nworkers = rc.nparts < c->max_streams ? rc.nparts : c->max_streams;
+  size_t nstreams = rc.nparts < c->max_streams ? rc.nparts : c->max_streams;
   /* no more streams than the client lets connect to one host (client.c) */
-  if (nworkers > c->max_connections_per_host)
-    nworkers = c->max_connections_per_host;
-  if (nworkers > c->max_connections)
-    nworkers = c->max_connections;
-  /* the connections opened ahead that these workers will not use */
+  if (nstreams > c->max_connections_per_host)
+    nstreams = c->max_connections_per_host;
+  if (nstreams > c->max_connections)
+    nstreams = c->max_connections;
+  /* the connections opened ahead that these streams will not use */
   pthread_mutex_lock(&s->probe_mu);
   int have_probe = s->probe != NULL;
   pthread_mutex_unlock(&s->probe_mu);
-  pf_preconnect_trim(s, nworkers - (have_probe ? 1 : 0));
-  size_t depth = c->queue_depth ? c->queue_depth : 2 * nworkers;
-  size_t pool = depth + nworkers;
+  pf_preconnect_trim(s, nstreams - (have_probe ? 1 : 0));
+  size_t depth = c->queue_depth ? c->queue_depth : 2 * nstreams;
+  /* and room for one read of libcurl's (CURLOPT_BUFFERSIZE, fetch.c) in
+   * chunks: room() asks for that many before the first byte of it */
+  size_t pool = depth + nstreams + (PF_READ_MAX + rc.chunk_size - 1) / rc.chunk_size;
 
   chunk *chunks = calloc(pool, sizeof *chunks);
   unsigned char *mem = malloc(pool * rc.chunk_size);
-  worker *ws = calloc(nworkers, sizeof *ws);
+  stream *ws = calloc(nstreams, sizeof *ws);
   if (!chunks || !mem || !ws || pthread_mutex_init(&rc.mu, NULL) != 0) {
     st = pf_fail(s, PF_E_NOMEM, "cannot allocate %zu chunks of %zu bytes", pool, rc.chunk_size);
     goto out_mem;
   }
-  pf_cond_init_monotonic(&rc.idle_cv);
-  if (pf_queue_init(&rc.full, depth, &s->stop) != 0) {
+  pthread_mutex_init(&rc.done_mu, NULL);
+  pf_cond_init_monotonic(&rc.done_cv);
+  if (pf_queue_init(&rc.full, pool, &s->stop) != 0) {
     st = pf_fail(s, PF_E_NOMEM, "out of memory");
     goto out_mu;
   }
@@ -564,25 +778,30 @@ pf_status pf_run(pf_session *s) {
     st = pf_fail(s, PF_E_NOMEM, "out of memory");
     goto out_full;
   }
+  /* a stack: the chunks given back last are taken first, so that a
+   * download whose writer keeps up touches only the few it cycles through
+   * (peak RSS follows what is in flight, not the pool's size) */
+  rc.empty.lifo = 1;
   for (size_t i = 0; i < pool; i++) {
     chunks[i].buf = mem + i * rc.chunk_size;
     pf_queue_push(&rc.empty, &chunks[i]);
   }
 
-  rc.ws = ws;
+  rc.streams = ws;
   rc.depth = depth;
-  rc.views = calloc(nworkers, sizeof *rc.views);
-  rc.rates = calloc(nworkers, sizeof *rc.rates);
+  rc.pool = pool;
+  rc.views = calloc(nstreams, sizeof *rc.views);
+  rc.rates = calloc(nstreams, sizeof *rc.rates);
   if (!rc.views || !rc.rates) {
     st = pf_fail(s, PF_E_NOMEM, "out of memory");
     goto out_empty;
   }
-  for (size_t i = 0; i < nworkers; i++)
+  for (size_t i = 0; i < nstreams; i++)
     pthread_mutex_init(&ws[i].span.mu, NULL);
-  run_round(&rc, nworkers);
+  run_round(&rc, nstreams);
   if (atomic_load(&rc.trust.distrust) && !atomic_load(&s->stop))
     run_whole(&rc);
-  for (size_t i = 0; i < nworkers; i++)
+  for (size_t i = 0; i < nstreams; i++)
     pthread_mutex_destroy(&ws[i].span.mu);
 
   pthread_mutex_lock(&s->mu);
@@ -596,7 +815,8 @@ out_full:
   if (!rc.full_gone)
     pf_queue_destroy(&rc.full);
 out_mu:
-  pthread_cond_destroy(&rc.idle_cv);
+  pthread_cond_destroy(&rc.done_cv);
+  pthread_mutex_destroy(&rc.done_mu);
   pthread_mutex_destroy(&rc.mu);
 out_mem:
   pf_preconnect_drop(s); /* on the error paths too */

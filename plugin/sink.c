@@ -13,7 +13,8 @@
  * Durability of the side file, for -C (the journal; layout in journal.c):
  * - SIGKILL at any moment loses a few MiB at most: the chunks in flight and
  *   what was stored since the last record. Every JOURNAL_EVERY bytes or
- *   JOURNAL_PERIOD_MS the journal thread records the ranges that pwrite has
+ *   JOURNAL_PERIOD_MS the journal thread (started when the first record is
+ *   due: journal_due) records the ranges that pwrite has
  *   stored ("written"), without a flush first. A dead process loses nothing
  *   that pwrite stored: the kernel's page cache holds it and writes it back.
  *   So the list stays true for as long as that kernel runs, and the record
@@ -85,15 +86,24 @@ static int resumable(const pf_session *s) {
 }
 
 /* The running kernel's boot id into buf (PF_BOOT_ID_MAX), "" if unknown. */
-static void read_boot_id(char *buf) {
-  buf[0] = '\0';
+/* The kernel's boot id, read once per process (a process never outlives
+ * its boot): every download would otherwise open /proc for it. */
+static char boot_id[PF_BOOT_ID_MAX];
+static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
+
+static void boot_id_once(void) {
   FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
   if (!f)
     return;
-  if (!fgets(buf, PF_BOOT_ID_MAX, f))
-    buf[0] = '\0';
-  buf[strcspn(buf, "\n")] = '\0';
+  if (!fgets(boot_id, sizeof boot_id, f))
+    boot_id[0] = '\0';
+  boot_id[strcspn(boot_id, "\n")] = '\0';
   fclose(f);
+}
+
+static void read_boot_id(char *buf) {
+  pthread_once(&boot_once, boot_id_once);
+  memcpy(buf, boot_id, PF_BOOT_ID_MAX);
 }
 
 /* Write a record claiming `durable` and `written` into the next slot. */
@@ -204,24 +214,47 @@ static void *journal_main(void *arg) {
 }
 
 static void journal_stop(pf_session *s) {
-  if (!s->journal_started)
+  if (atomic_load(&s->journal_started) != 1)
     return;
   pthread_mutex_lock(&s->journal_mu);
   s->journal_quit = 1;
   pthread_cond_signal(&s->journal_cv);
   pthread_mutex_unlock(&s->journal_mu);
   pthread_join(s->journal_th, NULL);
-  s->journal_started = 0;
+  atomic_store(&s->journal_started, 0);
 }
 
 static pf_status journal_start(pf_session *s) {
   s->journal_quit = 0;
   s->journal_unsynced = 0;
   s->journal_synced_ns = pf_now_ns();
-  if (pthread_create(&s->journal_th, NULL, journal_main, s) != 0)
+  if (pthread_create(&s->journal_th, NULL, journal_main, s) != 0) {
+    atomic_store(&s->journal_started, 0);
     return pf_fail(s, PF_E_INTERNAL, "cannot start the journal thread");
-  s->journal_started = 1;
+  }
+  atomic_store(&s->journal_started, 1);
   return PF_OK;
+}
+
+/* The journal thread starts with the first store that finds a record due
+ * (JOURNAL_EVERY bytes, or JOURNAL_PERIOD_MS since the side file was
+ * prepared): a download over sooner needs none, and most small objects
+ * never start one. Until then a SIGKILL loses less than JOURNAL_EVERY bytes
+ * stored in less than JOURNAL_PERIOD_MS, as it may between records anyway.
+ * Any storing thread may start it, once. */
+static void journal_due(pf_session *s, uint64_t pending) {
+  int state = atomic_load(&s->journal_started);
+  if (state == 1) {
+    if (pending >= JOURNAL_EVERY)
+      pthread_cond_signal(&s->journal_cv);
+    return;
+  }
+  int idle = 0;
+  if (state == 0 &&
+      (pending >= JOURNAL_EVERY ||
+       pf_now_ns() - s->journal_armed_ns >= JOURNAL_PERIOD_MS * 1000000ull) &&
+      atomic_compare_exchange_strong(&s->journal_started, &idle, 2))
+    journal_start(s);
 }
 
 static uint64_t list_total(const pf_journal_list *l) {
@@ -441,7 +474,8 @@ pf_status pf_sink_prepare(pf_session *s) {
   /* the space is reserved by the writer as the transfers start (allocating
    * a large file can take tens of milliseconds: not on the critical path) */
   s->reserve_pending = s->size != PF_SIZE_UNKNOWN && s->size > 0;
-  return s->journal_on ? journal_start(s) : PF_OK;
+  s->journal_armed_ns = pf_now_ns(); /* its thread starts when a record is due */
+  return PF_OK;
 }
 
 /* Reserve the whole object (and the journal's slots) before the first byte
@@ -604,8 +638,8 @@ static pf_status store(pf_session *s, uint64_t offset, const void *buf, size_t l
   atomic_fetch_add(&s->bytes_written, len);
   st = digest_advance(s, offset, buf, len, CATCH_UP_BUDGET);
   pthread_mutex_unlock(&s->mu);
-  if (s->journal_on && atomic_fetch_add(&s->unjournaled, len) + len >= JOURNAL_EVERY)
-    pthread_cond_signal(&s->journal_cv);
+  if (s->journal_on)
+    journal_due(s, atomic_fetch_add(&s->unjournaled, len) + len);
   return st;
 }
 

@@ -133,8 +133,10 @@ typedef struct pf_open_args {
   unsigned flags; /* PF_OPEN_* */
   /* Optional: a line of detail at a time (requests with their headers,
    * replies, redirects, retries and why, steals). Credential headers are
-   * shown as <redacted>. Called from the session's threads, one call at a
-   * time; line is valid only during the call. */
+   * shown as <redacted>. Called from the session's threads, its client's
+   * network thread among them, one call at a time: keep it quick (it holds
+   * up every transfer of the client), and call nothing of the plugin's from
+   * it. line is valid only during the call. */
   void (*log)(void *ctx, const char *line);
   void *log_ctx;
   /* (ABI 1.1) Optional: a flag the host sets to non-zero (from a signal handler, say)
@@ -271,9 +273,10 @@ typedef struct pf_entry {
   pf_status (*write_sink)(pf_session *s, uint64_t offset, const void *buf, size_t len);
 
   /* [not concurrently with fetch_part/write_sink from the host] The built-in
-   * dispatcher: worker threads fetch the planned parts, one writer thread
-   * drains a bounded queue into the sink. Blocks until every part is
-   * stored, or the first error (which stops every worker promptly). */
+   * dispatcher: the client's network thread fetches the planned parts, and
+   * the calling thread drains a bounded pool of buffers into the sink.
+   * Blocks until every part is stored, or the first error (which stops
+   * every transfer promptly). */
   pf_status (*run)(pf_session *s);
 
   /* [any-thread][signal-safe] Ask run()/fetch_part() to stop; they return

@@ -589,3 +589,29 @@ pf_log_concurrency() {
       print max
     }'
 }
+
+# pf_tagged TAG - the access-log lines of the requests whose URL ends with
+# "t=TAG" (a query the tests add to tell their downloads apart).
+pf_tagged() {
+  awk -F '\t' -v t="t=$1" 'index($4, t) && substr($4, length($4) - length(t) + 1) == t' "$PF_ACCESS_LOG"
+}
+
+# pf_open_at_once TAG - the most connections that carried TAG's requests
+# open at the same moment: each from the start of its first request to the
+# end of its last, shrunk by 20 ms at both ends for the log's rounding (a
+# connection is always open at its own start, however short it was).
+pf_open_at_once() {
+  pf_tagged "$1" | awk -F '\t' -v tol=0.02 '
+    { s = $10 - $11; e = $10; c = $12
+      if (!(c in S) || s < S[c]) S[c] = s
+      if (!(c in E) || e > E[c]) E[c] = e }
+    END {
+      max = 0
+      for (i in S) {
+        n = 0
+        for (j in S) if (j == i || (S[j] <= S[i] && S[i] + tol < E[j] - tol)) n++
+        if (n > max) max = n
+      }
+      print max
+    }'
+}

@@ -125,9 +125,33 @@ static void test_stop_flag_releases_without_signal(void) {
   pf_queue_destroy(&q);
 }
 
+/* The pool of chunks is a stack: the one given back last is taken first. */
+static void test_lifo(void) {
+  pf_queue q;
+  CU_ASSERT_FATAL(pf_queue_init(&q, 3, NULL) == 0);
+  q.lifo = 1;
+  int a = 1, b = 2, c = 3;
+  void *got;
+  CU_ASSERT_EQUAL(pf_queue_push(&q, &a), 0);
+  CU_ASSERT_EQUAL(pf_queue_push(&q, &b), 0);
+  CU_ASSERT_EQUAL(pf_queue_trypop(&q, &got), 0);
+  CU_ASSERT_PTR_EQUAL(got, &b);
+  CU_ASSERT_EQUAL(pf_queue_push(&q, &c), 0);
+  CU_ASSERT_EQUAL(pf_queue_push(&q, &b), 0); /* wraps around the ring */
+  CU_ASSERT_EQUAL(pf_queue_pop(&q, &got), 0);
+  CU_ASSERT_PTR_EQUAL(got, &b);
+  CU_ASSERT_EQUAL(pf_queue_pop(&q, &got), 0);
+  CU_ASSERT_PTR_EQUAL(got, &c);
+  CU_ASSERT_EQUAL(pf_queue_pop(&q, &got), 0);
+  CU_ASSERT_PTR_EQUAL(got, &a);
+  CU_ASSERT_EQUAL(pf_queue_trypop(&q, &got), -1); /* empty: at once */
+  pf_queue_destroy(&q);
+}
+
 int pf_suite_queue(void) {
   CU_pSuite s = CU_add_suite("queue", NULL, NULL);
   if (!s || !CU_add_test(s, "FIFO, drain after close", test_fifo_and_drain_after_close) ||
+      !CU_add_test(s, "LIFO: the newest first", test_lifo) ||
       !CU_add_test(s, "backpressure", test_backpressure) ||
       !CU_add_test(s, "close releases blocked producers", test_close_releases_blocked_producers) ||
       !CU_add_test(s, "stop flag releases without a signal", test_stop_flag_releases_without_signal))
