@@ -93,7 +93,6 @@ void pf_curl_global_unref(void) {
 struct pf_xfer {
   pf_task task; /* first: the loop's handle on it (CURLINFO_PRIVATE) */
   pf_session *s;
-  pf_client *client; /* s's: outlives the transfer's connections */
   pf_loop *loop;
   CURL *easy;
   char *key;      /* the host of the current request (pf_host_key) */
@@ -790,7 +789,7 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
     if (fd >= 0) {
       x->pre_fd = fd;
       x->took_pre = 1;
-      pf_client_sock_opened(x->client, x->key, fd); /* its slot was claimed */
+      pf_client_sock_opened(x->s->client, x->key, fd); /* its slot was claimed */
       return fd;
     }
   }
@@ -799,7 +798,7 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
   int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
   if (fd < 0)
     return CURL_SOCKET_BAD;
-  pf_client_sock_opened(x->client, x->key, fd);
+  pf_client_sock_opened(x->s->client, x->key, fd);
   return fd;
 }
 
@@ -853,7 +852,6 @@ struct pf_xfer *pf_xfer_new(pf_session *s, unsigned lane) {
   if (!x)
     return NULL;
   x->s = s;
-  x->client = s->client;
   x->loop = pf_client_loop(s->client, s->home + lane);
   x->pre_fd = -1;
   x->task.tick = xfer_tick;
@@ -886,7 +884,7 @@ static void setup_easy(struct pf_xfer *x) {
   curl_easy_setopt(e, CURLOPT_SHARE, pf_loop_share(x->loop));
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
-  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, x->client);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, x->s->client); /* outlives the transfer */
   /* libcurl closes a connection idle for longer before it would reuse it
    * (and the loop closes them all when it has nothing to do: loop.c) */
   curl_easy_setopt(e, CURLOPT_MAXAGE_CONN,
@@ -1169,7 +1167,7 @@ static void xfer_tick(pf_task *t, uint64_t now, uint64_t *wake_ns) {
      * be for ever */
     int full;
     if (!x->opened_fresh && now - x->added_ns > PF_PARKED_WAIT_MS * 1000000ull && x->key &&
-        (full = pf_client_full(x->client, x->key)) != 0) {
+        (full = pf_client_full(x->s->client, x->key)) != 0) {
       evict_parked(x->loop, x->key, full == 2);
       x->added_ns = now;
     }
@@ -1645,14 +1643,22 @@ static void job_done_posted(void *arg) {
   j->done(j);
 }
 
+/* done() at l's next turn (the job ended inside pf_job_start), or now if
+ * that cannot be posted. */
+static void job_done_later(pf_loop *l, pf_job *j) {
+  if (pf_loop_post(l, job_done_posted, j) != 0)
+    j->done(j);
+}
+
 static void job_end(pf_job *j) {
   pf_loop *l = j->x->loop;
   j->x->job = NULL;
   pf_loop_unwatch(l, &j->x->task);
   job_finish(j);
-  if (j->starting && pf_loop_post(l, job_done_posted, j) == 0)
-    return;
-  j->done(j);
+  if (j->starting)
+    job_done_later(l, j);
+  else
+    j->done(j);
 }
 
 void pf_job_start(pf_job *j) {
@@ -1674,8 +1680,7 @@ void pf_job_start(pf_job *j) {
     pf_xfer_free(probe);
     atomic_fetch_add(&s->parts_done, 1);
     j->result = PF_OK;
-    if (pf_loop_post(loop, job_done_posted, j) != 0)
-      j->done(j);
+    job_done_later(loop, j);
     return;
   }
   if (probe && (!probe->in_multi || probe->loop != loop)) {
@@ -1694,8 +1699,7 @@ void pf_job_start(pf_job *j) {
   }
   if (!j->x && !(j->x = pf_xfer_new(s, j->lane))) {
     j->result = pf_fail(s, PF_E_NOMEM, "cannot create a transfer");
-    if (pf_loop_post(loop, job_done_posted, j) != 0)
-      j->done(j);
+    job_done_later(loop, j);
     return;
   }
   j->continue_probe = probe != NULL;

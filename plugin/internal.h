@@ -455,7 +455,6 @@ struct pf_task {
   int watched;
   int parked; /* a probe paused until its session runs (fetch.c) */
 };
-typedef struct pf_loop pf_loop;
 #define PF_MAX_LOOPS 64    /* network_threads at most */
 #define PF_DEFAULT_LOOPS 4 /* ... and by default one per CPU, at most this */
 /* A function posted to the loop thread, in the caller's storage
