@@ -41,26 +41,12 @@ static double *t_start, *t_end;
 static size_t nnames;
 static atomic_size_t next_name;
 static atomic_int failures;
-static atomic_int sampling = 1;
-static atomic_int peak_threads;
 static struct timespec t0;
 
 static double since_t0(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
-}
-
-static void *sampler(void *arg) {
-  (void)arg;
-  struct timespec ts = {0, 5 * 1000000L};
-  while (atomic_load(&sampling)) {
-    int n = host_count_threads();
-    if (n > atomic_load(&peak_threads))
-      atomic_store(&peak_threads, n);
-    nanosleep(&ts, NULL);
-  }
-  return NULL;
 }
 
 static int fetch_one(size_t i) {
@@ -145,8 +131,8 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  pthread_t sam;
-  int sam_ok = pthread_create(&sam, NULL, sampler, NULL) == 0;
+  host_sampler sampler = {0};
+  host_sampler_start(&sampler, 5 * 1000000L); /* (if it cannot start, the peak is 0) */
   clock_gettime(CLOCK_MONOTONIC, &t0);
   pf_status st = e->client_new(cfg, &client);
   if (st != PF_OK) {
@@ -164,9 +150,7 @@ int main(int argc, char **argv) {
     downloader(NULL);
   e->client_free(client);
   double total = since_t0();
-  atomic_store(&sampling, 0);
-  if (sam_ok)
-    pthread_join(sam, NULL);
+  int peak_threads = host_sampler_stop(&sampler);
 
   double sum = 0, fast = 0, slow = 0;
   for (size_t i = 0; i < nnames; i++) {
@@ -180,7 +164,7 @@ int main(int argc, char **argv) {
   }
   printf("total %.6f\nobjects %zu\nper_object_mean %.6f\nfastest %.6f\nslowest %.6f\n", total,
          nnames, sum / (double)nnames, fast, slow);
-  printf("peak_threads %d\nhost_threads %d\n", atomic_load(&peak_threads), 2 + started);
+  printf("peak_threads %d\nhost_threads %d\n", peak_threads, 2 + started);
   e->config_free(cfg);
   for (size_t i = 0; i < nnames; i++)
     free(names[i]);
