@@ -1,6 +1,7 @@
 # parfetch - build, test, install, demo, bench and sanitizer targets.
 #
-#   make              build/parfetch.so (plugin) and build/parfetch (CLI host)
+#   make              build/parfetch.so (plugin), build/parfetch (CLI host) and
+#                     build/apt/parfetch (the apt acquire method)
 #   make test         unit + integration tests, then the unit and integration
 #                     suites again under ASan+UBSan and TSan
 #   make demo         serve a generated 256 MiB file from nginx on loopback and
@@ -22,6 +23,7 @@ PLUGINDIR  ?= $(LIBDIR)/parfetch
 INCLUDEDIR ?= $(PREFIX)/include
 SYSCONFDIR ?= /etc
 DOCDIR     ?= $(PREFIX)/share/doc/parfetch
+APTMETHODDIR ?= $(PREFIX)/lib/apt/methods
 DESTDIR    ?=
 
 BUILD      ?= build
@@ -47,6 +49,10 @@ FAULT_SRC  := $(filter-out tests/fault/serial_tls.c,$(wildcard tests/fault/*.c))
 
 PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(BUILD)/obj/%.o)
 HOST_OBJ   := $(HOST_LIB:%.c=$(BUILD)/obj/%.o)
+# The apt method's pure pieces (protocol, apt's config, auth.conf, proxies).
+APT_LIB_SRCS = host-shim/apt/apt_msg.c host-shim/apt/apt_conf.c host-shim/apt/apt_netrc.c \
+               host-shim/apt/apt_proxy.c host-shim/apt/apt_util.c
+APT_OBJ    := $(APT_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 
 EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
@@ -58,12 +64,12 @@ FUZZ_REGRESS := $(FUZZ_NAMES:%=$(BUILD)/fuzz-regress/fuzz_%)
 .PHONY: all deps test unit integration examples testbins demo bench install uninstall \
         clean asan tsan test-sanitizers format fuzz fuzz-build fuzz-regression
 
-all: $(BUILD)/parfetch.so $(BUILD)/parfetch
+all: $(BUILD)/parfetch.so $(BUILD)/parfetch $(BUILD)/apt/parfetch
 
 deps:
 	@bash scripts/deps.sh build
 
-$(BUILD)/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h host-shim/*.h tests/unit/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h host-shim/*.h host-shim/apt/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -77,7 +83,14 @@ $(BUILD)/parfetch.so: $(PLUGIN_OBJ) plugin/parfetch.map
 $(BUILD)/parfetch: $(BUILD)/obj/host-shim/main.o $(HOST_OBJ) $(BUILD)/obj/plugin/text.o
 	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1)
 
-$(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ)
+# The apt method; it finds the plugin next to itself (the link), else in
+# PLUGINDIR.
+$(BUILD)/apt/parfetch: $(BUILD)/obj/host-shim/apt/method.o $(APT_OBJ) $(HOST_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1 libcrypto)
+	ln -sfn ../parfetch.so $(BUILD)/apt/parfetch.so
+
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ) $(APT_OBJ)
 	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -ldl -lcunit
 
 $(BUILD)/examples/%: examples/%.c $(HOST_OBJ) plugin/include/parfetch.h
@@ -217,12 +230,17 @@ install: all
 	  $(DESTDIR)$(SYSCONFDIR)/parfetch/conf.d $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BUILD)/parfetch $(DESTDIR)$(BINDIR)/parfetch
 	install -m 0644 $(BUILD)/parfetch.so $(DESTDIR)$(PLUGINDIR)/parfetch.so
+	install -d $(DESTDIR)$(APTMETHODDIR) $(DESTDIR)$(DOCDIR)/examples
+	install -m 0755 $(BUILD)/apt/parfetch $(DESTDIR)$(APTMETHODDIR)/parfetch
+	sed 's|@APTMETHODDIR@|$(APTMETHODDIR)|g' config/apt/50parfetch.conf \
+	  > $(DESTDIR)$(DOCDIR)/examples/50parfetch.conf
 	install -m 0644 plugin/include/parfetch.h $(DESTDIR)$(INCLUDEDIR)/parfetch.h
 	install -m 0644 config/parfetch.yaml $(DESTDIR)$(SYSCONFDIR)/parfetch/config.yaml
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/parfetch $(DESTDIR)$(PLUGINDIR)/parfetch.so \
+	  $(DESTDIR)$(APTMETHODDIR)/parfetch \
 	  $(DESTDIR)$(INCLUDEDIR)/parfetch.h $(DESTDIR)$(SYSCONFDIR)/parfetch/config.yaml
 	rm -rf $(DESTDIR)$(DOCDIR)
 

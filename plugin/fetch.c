@@ -101,6 +101,7 @@ struct pf_xfer {
   uint64_t added_ns;
   struct curl_slist *hdrs_all;    /* the user's headers */
   struct curl_slist *hdrs_public; /* without credentials, for other hosts */
+  struct curl_slist *hdrs_ims_all, *hdrs_ims_public; /* the same + If-Modified-Since (probe) */
   char errbuf[CURL_ERROR_SIZE];
   uint64_t rng;
 
@@ -402,6 +403,12 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
     if (s->log)
       pf_log(s, "HTTP %ld, bytes %llu-%llu", x->status, (unsigned long long)x->cur,
              x->have_cr == 1 ? (unsigned long long)x->cr_end : (unsigned long long)x->cl);
+  }
+  if (s->max_size && x->cur + n > s->max_size) {
+    /* of unknown size (open() refused a known one): stop at the limit */
+    why(x, PF_E_TOO_LARGE, "%s sends more than the %llu bytes allowed",
+        s->effective_url ? s->effective_url : s->url, (unsigned long long)s->max_size);
+    return 0;
   }
   /* rate_limit: no byte while a bucket is in debt; these bytes come again
    * when tick() has seen the debt paid */
@@ -922,7 +929,13 @@ static void setup_easy(struct pf_xfer *x) {
       bufsize = pf_rate_read_size(x->rates[i]->rate, bufsize);
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, bufsize);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->tls_verify && c->tls_verify_host ? 2L : 0L);
+  if (c->tls_cert)
+    curl_easy_setopt(e, CURLOPT_SSLCERT, c->tls_cert);
+  if (c->tls_key)
+    curl_easy_setopt(e, CURLOPT_SSLKEY, c->tls_key);
+  if (c->tls_crlfile)
+    curl_easy_setopt(e, CURLOPT_CRLFILE, c->tls_crlfile);
   if (c->tls_cacert) {
     /* add to the system store rather than replace it */
     curl_easy_setopt(e, CURLOPT_CAINFO, c->tls_cacert);
@@ -947,6 +960,8 @@ static void xfer_destroy(void *arg) {
     curl_easy_cleanup(x->easy);
   curl_slist_free_all(x->hdrs_all);
   curl_slist_free_all(x->hdrs_public);
+  curl_slist_free_all(x->hdrs_ims_all);
+  curl_slist_free_all(x->hdrs_ims_public);
   reset_reply(x); /* the reply's header values */
   free(x->key);
   pthread_cond_destroy(&x->wcv);
@@ -1012,7 +1027,12 @@ static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_
   }
   curl_easy_setopt(x->easy, CURLOPT_URL, url);
   curl_easy_setopt(x->easy, CURLOPT_RANGE, ranged ? range : NULL);
-  curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, credentials ? x->hdrs_all : x->hdrs_public);
+  /* If-Modified-Since on the probe only: a range of an unchanged object
+   * asked with it would be answered 304 */
+  int ims = x->probe_mode && x->hdrs_ims_all;
+  curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER,
+                   ims ? (credentials ? x->hdrs_ims_all : x->hdrs_ims_public)
+                       : (credentials ? x->hdrs_all : x->hdrs_public));
   x->req_start = ranged ? start : 0;
   x->req_end = ranged ? end : PF_SIZE_UNKNOWN;
   x->cur = x->req_start;
@@ -1034,6 +1054,12 @@ static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_
         pf_log(x->s, "  %.*s: <redacted>", (int)strcspn(h, ":"), h);
       else
         pf_log(x->s, "  %s", h);
+    }
+    if (ims) {
+      struct curl_slist *h = x->hdrs_ims_all;
+      while (h->next)
+        h = h->next;
+      pf_log(x->s, "  %s", h->data);
     }
   }
   return submit(x);
@@ -1212,6 +1238,37 @@ static CURLcode drive(struct pf_xfer *x, int until_paused) {
   return rc;
 }
 
+/* The kind of a network failure, for a host that must tell them apart
+ * (apt's FailReason). */
+static pf_net_error net_error(CURLcode rc) {
+  switch (rc) {
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+    return PF_NET_RESOLVE;
+  case CURLE_COULDNT_CONNECT:
+    return PF_NET_REFUSED;
+  case CURLE_OPERATION_TIMEDOUT:
+    return PF_NET_TIMEOUT;
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_CRL_BADFILE:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+  case CURLE_SSL_INVALIDCERTSTATUS:
+  case CURLE_SSL_ENGINE_INITFAILED:
+  case CURLE_SSL_ENGINE_NOTFOUND:
+  case CURLE_SSL_ENGINE_SETFAILED:
+  case CURLE_SSL_SHUTDOWN_FAILED:
+  case CURLE_USE_SSL_FAILED:
+    return PF_NET_TLS;
+  default:
+    return PF_NET_OTHER;
+  }
+}
+
 static int curl_retryable(CURLcode rc) {
   switch (rc) {
   case CURLE_COULDNT_CONNECT:
@@ -1249,6 +1306,8 @@ static attempt judge(struct pf_xfer *x, CURLcode rc) {
     return a;
   if (x->verdict != PF_OK) {
     a.st = x->verdict;
+    if (x->verdict == PF_E_HTTP)
+      atomic_store(&s->last_http, (unsigned)x->status);
     snprintf(a.why, sizeof a.why, "%s", x->why);
     /* a 206 that says the wrong thing, or an error page, may be a glitch */
     a.retry = x->verdict == PF_E_BAD_REPLY || (x->verdict == PF_E_HTTP && http_retryable(x->status));
@@ -1266,6 +1325,7 @@ static attempt judge(struct pf_xfer *x, CURLcode rc) {
            : rc == CURLE_OUT_OF_MEMORY ? PF_E_NOMEM
                                        : PF_E_NETWORK;
     a.retry = curl_retryable(rc);
+    atomic_store(&s->last_net, (unsigned)net_error(rc));
     snprintf(a.why, sizeof a.why, "%s: %s", url, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
     return a;
   }
@@ -1380,18 +1440,32 @@ static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
   uint64_t size;
   int ranges = 0;
   if (x->status == 206) {
-    if (x->have_cr != 1 || x->cr_unsat || x->cr_start != 0)
-      return pf_fail(s, PF_E_BAD_REPLY, "%s answered 206 without a valid Content-Range for bytes 0-",
-                     url);
+    if (x->have_cr != 1 || x->cr_unsat || x->cr_start != s->probe_start)
+      return pf_fail(s, PF_E_BAD_REPLY,
+                     "%s answered 206 without a valid Content-Range for bytes %llu-", url,
+                     (unsigned long long)s->probe_start);
     size = x->cr_total;
     ranges = size != PF_SIZE_UNKNOWN;
   } else if (x->status == 200) {
     size = x->have_cl ? x->cl : PF_SIZE_UNKNOWN;
-  } else if (x->status == 416 && x->have_cr == 1 && x->cr_unsat && x->cr_total == 0) {
-    size = 0; /* an empty object */
+    s->probe_start = 0; /* the whole object, from byte 0 */
+  } else if (x->status == 416 && x->have_cr == 1 && x->cr_unsat &&
+             x->cr_total != PF_SIZE_UNKNOWN && x->cr_total <= s->probe_start) {
+    /* an empty object; or one that a prefix at out_path holds whole */
+    size = x->cr_total;
+    ranges = s->probe_start > 0;
+  } else if (x->status == 304 && s->ims) {
+    char when[PF_HTTP_DATE_MAX];
+    pf_http_date(when, sizeof when, s->ims);
+    atomic_store(&s->last_http, 304u);
+    return pf_fail(s, PF_E_NOT_MODIFIED, "%s: not modified since %s", url, when);
   } else {
+    atomic_store(&s->last_http, (unsigned)x->status);
     return pf_fail(s, PF_E_HTTP, "HTTP %ld from %s", x->status, url);
   }
+  if (s->max_size && size != PF_SIZE_UNKNOWN && size > s->max_size)
+    return pf_fail(s, PF_E_TOO_LARGE, "%s is %llu bytes, more than the %llu allowed", url,
+                   (unsigned long long)size, (unsigned long long)s->max_size);
   if (size != PF_SIZE_UNKNOWN && size > PF_SIZE_MAX) /* on_header refused it already */
     return pf_fail(s, PF_E_BAD_REPLY, "%s claims %llu bytes, more than a file can hold", url,
                    (unsigned long long)size);
@@ -1471,7 +1545,8 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, uint64_t end, char 
   CURLcode rc;
   for (unsigned hops = 0;; hops++) {
     int creds = owned == NULL || same_host(s->url, url);
-    if ((x->paused && reclaim(x) != 0) || start_request(x, url, 1, 0, end, creds) != 0) {
+    if ((x->paused && reclaim(x) != 0) ||
+        start_request(x, url, 1, s->probe_start, end, creds) != 0) {
       /* stopped while it waited for a connection, or out of memory */
       a->st = pf_stopping(s) ? PF_E_CANCELLED : PF_E_NOMEM;
       snprintf(a->why, sizeof a->why, "cannot start a transfer for %s", url);
@@ -1489,6 +1564,16 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, uint64_t end, char 
        * short still ends the text and is redacted (text.c) */
       snprintf(a->why, sizeof a->why, "%s: redirect to a malformed URL \"%s\"", url,
                x->location);
+      free(owned);
+      *final = NULL;
+      return CURLE_WEIRD_SERVER_REPLY;
+    }
+    if (!s->cfg->redirect_downgrade && strncasecmp(url, "https:", 6) == 0 &&
+        strncasecmp(loc, "https:", 6) != 0) {
+      a->st = PF_E_HTTP;
+      snprintf(a->why, sizeof a->why, "%s: redirect from https to %s refused (redirect_downgrade)",
+               url, loc);
+      free(loc);
       free(owned);
       *final = NULL;
       return CURLE_WEIRD_SERVER_REPLY;
@@ -1518,8 +1603,8 @@ static void park_on_loop(void *arg) {
   struct pf_xfer *x = arg;
   x->probe_mode = 0;
   x->checked = 1;
-  x->cur = 0;
-  x->pos = 0;
+  x->cur = x->s->probe_start;
+  x->pos = x->s->probe_start;
   x->task.parked = 1;
 }
 
@@ -1529,6 +1614,26 @@ pf_status pf_probe(pf_session *s) {
     return pf_fail(s, PF_E_NOMEM, "cannot create a transfer for %s", s->url);
   x->probe_mode = 1;
   x->fn = discard_data;
+  if (s->ims) {
+    char line[sizeof "If-Modified-Since: " + PF_HTTP_DATE_MAX];
+    int ok = 1;
+    memcpy(line, "If-Modified-Since: ", sizeof "If-Modified-Since: ");
+    if (pf_http_date(line + strlen(line), PF_HTTP_DATE_MAX, s->ims) == 0) {
+      pf_xfer_free(x);
+      return pf_fail(s, PF_E_INVALID, "open: if_modified_since %lld is not a date HTTP can carry",
+                     (long long)s->ims);
+    }
+    for (struct curl_slist *h = x->hdrs_all; ok && h; h = h->next)
+      x->hdrs_ims_all = append_header(x->hdrs_ims_all, h->data, &ok);
+    for (struct curl_slist *h = x->hdrs_public; ok && h; h = h->next)
+      x->hdrs_ims_public = append_header(x->hdrs_ims_public, h->data, &ok);
+    x->hdrs_ims_all = append_header(x->hdrs_ims_all, line, &ok);
+    x->hdrs_ims_public = append_header(x->hdrs_ims_public, line, &ok);
+    if (!ok) {
+      pf_xfer_free(x);
+      return pf_fail(s, PF_E_NOMEM, "out of memory");
+    }
+  }
   /* Ask for the first min_part_size bytes, not for everything from byte 0:
    * the reply then ends where the server meant it to, and its connection
    * (the most ramped-up one) carries the worker's next request. An open
@@ -1536,7 +1641,7 @@ pf_status pf_probe(pf_session *s) {
    * flight on it (tens of MB on a long fat link) and the connection too.
    * With one stream, or in order, the whole object is one part anyway. */
   uint64_t end = s->cfg->max_streams > 1 && !s->in_order && s->cfg->min_part_size > 0
-                     ? s->cfg->min_part_size
+                     ? s->probe_start + s->cfg->min_part_size
                      : PF_SIZE_UNKNOWN;
   for (unsigned tries = 1;; tries++) {
     attempt a = {PF_OK, 0, 0, -1, ""};
@@ -1547,6 +1652,7 @@ pf_status pf_probe(pf_session *s) {
       a = judge(x, rc);
     if (a.st == PF_OK && http_retryable(x->status)) {
       a.st = PF_E_HTTP;
+      atomic_store(&s->last_http, (unsigned)x->status);
       a.retry = 1;
       a.wait_s = x->retry_after;
       snprintf(a.why, sizeof a.why, "HTTP %ld from %s", x->status, url);
@@ -1565,7 +1671,7 @@ pf_status pf_probe(pf_session *s) {
       /* the whole reply has come (no body); or a 206 to the bounded probe
        * that does not say the total ("bytes 0-N/ *"): its body is only the
        * start of an object of unknown size, and part 0 must ask for all */
-      if (rc != CURLE_AGAIN ||
+      if (rc != CURLE_AGAIN || x->status == 416 ||
           (x->status == 206 && s->size == PF_SIZE_UNKNOWN && end != PF_SIZE_UNKNOWN)) {
         pf_xfer_free(x);
         x = NULL;
@@ -1665,7 +1771,7 @@ void pf_job_start(pf_job *j) {
   pf_session *s = j->s;
   const pf_part *part = &j->part;
   j->end = part->length == PF_SIZE_UNKNOWN ? PF_SIZE_UNKNOWN : part->offset + part->length;
-  struct pf_xfer *probe = part->offset == 0 ? take_probe(s) : NULL;
+  struct pf_xfer *probe = part->offset == s->probe_start ? take_probe(s) : NULL;
   pf_loop *loop = j->x ? j->x->loop : j->loop;
   j->st = PF_OK;
   j->retry = j->more = 0;

@@ -96,6 +96,11 @@ long pf_http_retry_after(const char *value, size_t len, long long now);
  * absolute http(s) URL, or NULL if malformed, of another scheme, or out of
  * memory. */
 char *pf_http_resolve_location(const char *base, const char *location);
+/* An HTTP-date (RFC 9110 IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT") for
+ * when (seconds since the epoch, 0 .. year 9999). Returns its length, or 0
+ * if when is out of range or cap too small. */
+#define PF_HTTP_DATE_MAX 30
+size_t pf_http_date(char *out, size_t cap, int64_t when);
 
 /* ---- ranges.c ---------------------------------------------------------- */
 
@@ -259,6 +264,10 @@ struct pf_session {
   _Atomic uint64_t end_seen; /* unknown size: bytes delivered when the part ended */
   atomic_int size_final;     /* unknown size resolved by a finished single part */
   int resume;               /* PF_OPEN_RESUME */
+  int prefix;               /* PF_OPEN_PREFIX: out_path may hold the first bytes */
+  uint64_t probe_start;     /* where the probe asks from: the end of that prefix, or 0 */
+  int64_t ims;              /* if_modified_since (probe only), 0 if none */
+  uint64_t max_size;        /* 0: no limit */
   _Atomic uint64_t bytes_resumed; /* taken from an earlier run's side file */
 
   /* resume journal (sink.c, journal.c): a thread that records what is
@@ -322,6 +331,7 @@ struct pf_session {
   _Atomic uint64_t bytes_written, bytes_fetched;
   atomic_uint active, max_active, parts_done, retries, steals;
   atomic_uint parts_total;
+  atomic_uint last_http, last_net; /* the last failed request: status, pf_net_error */
   uint64_t t0_ns;
   const int *cancel_flag;                   /* the host's, or NULL; atomic loads */
   void (*log)(void *ctx, const char *line); /* the host's, or NULL */

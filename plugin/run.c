@@ -738,8 +738,8 @@ pf_status pf_run(pf_session *s) {
   if (st != PF_OK)
     return st;
   atomic_store(&s->parts_total, (unsigned)rc.nparts);
-  if (rc.nparts == 0 || rc.parts[0].offset != 0)
-    pf_drop_probe(s); /* byte 0 is stored already: nobody will take it */
+  if (rc.nparts == 0 || rc.parts[0].offset != s->probe_start)
+    pf_drop_probe(s); /* its first byte is stored already: nobody will take it */
   if (rc.nparts == 0) {
     pf_preconnect_drop(s);
     free(rc.parts);
