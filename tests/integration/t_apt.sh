@@ -16,7 +16,7 @@
 #   leaves, and with a fresh one); SIGINT mid-download, then a rerun; auth.conf against
 #   auth_basic; an HTTP proxy; https with CaInfo / Verify-Peer; the sandbox user (as root:
 #   the method runs as _apt; stays root when _apt cannot write the destination); apt's own
-#   method without the override; bad input to the method itself.
+#   method again once the conffile that swaps it in is deleted; bad input to the method itself.
 # Marked [parfetch] are the checks apt's own method fails by design (several ranged requests
 # for the large package, parfetch's User-Agent, resuming a partial file whose mtime is not the
 # server's Last-Modified, answering bad input with 400/401, refusing a scheme it does not
@@ -166,7 +166,7 @@ apt_case update
 pf_expect_exit 0 "update: exit 0" apt_get update
 pf_check "update: the stored Packages index equals the repository's" lists_packages
 pf_check "update: apt-cache knows the packages" \
-  bash -c 'APT_CONFIG=$1 apt-cache show large | grep -qx "Package: large"' _ "$AC"
+  bash -c 'APT_CONFIG=$1 timeout 60 apt-cache show large | grep -qx "Package: large"' _ "$AC"
 pf_check "[parfetch] update: the method sends parfetch's User-Agent" \
   log_all 'index($5, "parfetch")' "carries a User-Agent naming parfetch"
 apt_mark
@@ -311,6 +311,8 @@ apt_case root
 R="$AD/root"
 mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates" && : >"$R/var/lib/dpkg/status"
 ROOTOPTS=(-o "Dir::State::status=$R/var/lib/dpkg/status" -o "DPkg::Options::=--root=$R")
+# dpkg refuses to install as a user unless told; the files then belong to that user.
+[ "$(id -u)" -eq 0 ] || ROOTOPTS+=(-o "DPkg::Options::=--force-not-root")
 pf_expect_exit 0 "throwaway root: update" apt_get "${ROOTOPTS[@]}" update
 pf_expect_exit 0 "throwaway root: install small-a (dpkg --root): exit 0" \
   apt_get "${ROOTOPTS[@]}" install -y small-a
@@ -420,12 +422,20 @@ fi
 
 # ------------------------------------------------------------------ without the override
 
+# As a packager swaps it in: a file in apt.conf.d sets Dir::Bin::Methods::http and ::https.
+# Deleting it brings apt's own method back.
 apt_case own
-pf_expect_exit 0 "no override: update with apt's own method: exit 0" apt_get_own update
-pf_expect_exit 0 "no override: install --download-only small-a: exit 0" \
+printf 'Dir::Bin::Methods::http "%s";\nDir::Bin::Methods::https "%s";\n' "$APT_M" "$APT_M" \
+  >"$AD/etc/apt.conf.d/50parfetch"
+pf_expect_exit 0 "conffile in apt.conf.d: update exit 0" apt_get_own update
+pf_check "[parfetch] conffile in apt.conf.d: the method is used (parfetch's User-Agent)" \
+  log_all 'index($5, "parfetch")' "carries a User-Agent naming parfetch"
+rm -f -- "$AD/etc/apt.conf.d/50parfetch"
+apt_mark
+pf_expect_exit 0 "conffile deleted: install --download-only small-a with apt's own method: exit 0" \
   apt_get_own install -y --download-only small-a
-pf_check "no override: small-a equals the repository's" same_deb small-a
-pf_check "no override: nginx saw apt's own User-Agent (Debian APT-HTTP/1.3)" \
+pf_check "conffile deleted: small-a equals the repository's" same_deb small-a
+pf_check "conffile deleted: nginx saw apt's own User-Agent (Debian APT-HTTP/1.3)" \
   log_all 'index($5, "Debian APT-HTTP/1.3") == 1' "carried apt's User-Agent"
 
 # ------------------------------------------------------------------ bad input to the method
