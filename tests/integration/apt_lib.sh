@@ -38,6 +38,8 @@
 # Variables: APT_M (the method under test), APT_URL (http://127.0.0.1:PORT/repo/), APT_REPO,
 # APT_TIMEOUT, APT_GET_OPTS (array, extra -o for every apt_get).
 
+# It sets variables for the sourcing script and for lib.sh (PF_NGINX_*_EXTRA):
+# shellcheck disable=SC2034
 APT_TIMEOUT=${APT_TIMEOUT:-120}
 APT_GET_OPTS=()
 APT_PASS=apt-secret-$$

@@ -26,6 +26,8 @@
 #   PF_APT_METHOD=/usr/lib/apt/methods/http BUILD=build bash tests/integration/t_apt.sh
 # Needs apt-utils and dpkg-dev (scripts/deps.sh test). Not root: the sandbox checks are
 # skipped (reported as "# SKIP", not counted).
+# Checks given as bash -c '...' or awk conditions expand their variables when they run:
+# shellcheck disable=SC2016
 set -uo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -212,30 +214,24 @@ pf_check "503 once: nginx answered 503, then the file" \
   bash -c 'log=$1; grep -q "	503	" <<<"$log" && grep -qE "	20[06]	" <<<"$log" ||
     { echo "$log"; exit 1; }' _ "$(apt_log /flaky_1.0_all.deb)"
 
-# A partial file as apt leaves one (mtime = the server's Last-Modified): resumed.
+# partial/large_1.0_all.deb holding the first half of the file, then install: resumed.
+# resume_case TAG MTIME-REF: the partial file gets MTIME-REF's mtime (none: now).
 HALF=$((APT_LARGE_SIZE / 2))
-seed_partial() { # MTIME-REF
+resume_case() {
   rm -f -- "$ARCH/large_1.0_all.deb" "$APART"/large*
   head -c "$HALF" -- "$(apt_deb large)" >"$APART/large_1.0_all.deb"
-  if [ -n "${1:-}" ]; then touch -r "$1" -- "$APART/large_1.0_all.deb"; fi
+  if [ -n "$2" ]; then touch -r "$2" -- "$APART/large_1.0_all.deb"; fi
+  apt_mark
+  pf_expect_exit 0 "$1: install exit 0" apt_get install -y --download-only large
+  pf_check "$1: large equals the repository's" same_deb large
+  pf_check "${3:-}$1: resumed from its end (nginx's log)" \
+    resumed_from /large_1.0_all.deb "$HALF" "$APT_LARGE_SIZE"
 }
-seed_partial "$(apt_deb large)"
-apt_mark
-pf_expect_exit 0 "partial file with the server's mtime: install exit 0" \
-  apt_get install -y --download-only large
-pf_check "partial file with the server's mtime: large equals the repository's" same_deb large
-pf_check "partial file with the server's mtime: resumed from its end (nginx's log)" \
-  resumed_from /large_1.0_all.deb "$HALF" "$APT_LARGE_SIZE"
-
-# A correct prefix written just now (mtime: now, not the server's Last-Modified). apt's own
-# method sends If-Range with the file's mtime and nginx answers with the whole file.
-seed_partial ""
-apt_mark
-pf_expect_exit 0 "seeded partial file (fresh mtime): install exit 0" \
-  apt_get install -y --download-only large
-pf_check "seeded partial file (fresh mtime): large equals the repository's" same_deb large
-pf_check "[parfetch] seeded partial file (fresh mtime): resumed from its end (nginx's log)" \
-  resumed_from /large_1.0_all.deb "$HALF" "$APT_LARGE_SIZE"
+# As apt leaves one: mtime = the server's Last-Modified.
+resume_case "partial file with the server's mtime" "$(apt_deb large)"
+# A correct prefix written just now. apt's own method sends If-Range with the file's mtime,
+# and nginx answers with the whole file.
+resume_case "seeded partial file (fresh mtime)" "" "[parfetch] "
 
 # ------------------------------------------------------------------ SIGINT mid-download
 
@@ -289,7 +285,7 @@ done
 if [ "$stopped" -eq 0 ]; then kill -KILL -- "-$TPID" 2>/dev/null; fi
 wait "$TPID" 2>/dev/null
 rm -f -- "$T/apt-slow"
-pf_note "SIGINT after $((SECONDS - ${seen_at:-$SECONDS})) s of the method; partial/ then: $(cd "$APART" && ls -l | tail -n +2 | awk '{ printf "%s %s B; ", $9, $5 }')"
+pf_note "SIGINT after $((SECONDS - ${seen_at:-$SECONDS})) s of the method; partial/ then: $(find "$APART" -mindepth 1 -printf '%f %s B; ')"
 pf_check "SIGINT mid-download: apt-get and the method stop within 15 s" test "$stopped" -eq 1
 pf_check "SIGINT mid-download: it was mid-download (no complete large in archives/)" \
   no_file "$ARCH/large_1.0_all.deb"
