@@ -29,6 +29,7 @@
 #                     $PF_TMP/apt-slow exists (nginx's server-level `if (-f)` + $limit_rate)
 #   /repo/flaky_1.0_all.deb  proxied to build/fault_server serving that file, whose first request
 #                     gets 503 (Retry-After: 1): nginx cannot fail "once", the fault server can
+#   /moved/NAME       301 to /repo/NAME
 #   /private/         the repository again, behind auth_basic (user aptuser, password APT_PASS;
 #                     htpasswd made with openssl passwd -apr1)
 # APT_LOG fields, tab-separated ("-" when a header is absent):
@@ -114,6 +115,10 @@ apt_servers_start() {
         location = /repo/flaky_1.0_all.deb {
             proxy_pass http://127.0.0.1:$FLAKY_PORT;
             proxy_http_version 1.1;
+            access_log $log pfapt;
+        }
+        location /moved/ {
+            rewrite ^/moved/(.*)\$ /repo/\$1 permanent;
             access_log $log pfapt;
         }
         location /private/ {

@@ -14,7 +14,8 @@
 #   packages; a real install into a throwaway root (dpkg --root); Hash Sum mismatch; 404; 503
 #   once; Release over Acquire::MaxReleaseFileSize; a partial file resumed (with the mtime apt
 #   leaves, and with a fresh one); SIGINT mid-download, then a rerun; auth.conf against
-#   auth_basic; an HTTP proxy; https with CaInfo / Verify-Peer; the sandbox user (as root:
+#   auth_basic (http and https); an HTTP proxy; https with CaInfo / Verify-Peer; a 301 to the
+#   same host; the sandbox user (as root:
 #   the method runs as _apt; stays root when _apt cannot write the destination); apt's own
 #   method again once the conffile that swaps it in is deleted; bad input to the method itself.
 # Marked [parfetch] are the checks apt's own method fails by design (several ranged requests
@@ -186,6 +187,7 @@ pf_expect_exit 0 "install --download-only small-a small-b: exit 0" \
   apt_get install -y --download-only small-a small-b
 pf_check "small-a in archives/ equals the repository's .deb" same_deb small-a
 pf_check "small-b in archives/ equals the repository's .deb" same_deb small-b
+pf_check "after the downloads partial/ is empty (no side file left)" only_output "$APART"
 
 apt_mark
 pf_expect_exit 0 "install --download-only large (32 MiB): exit 0" \
@@ -400,6 +402,28 @@ apt_case https-noverify "$PF_HTTPS_URL/repo/"
 pf_expect_exit 0 "https with Verify-Peer=false: update exit 0" \
   apt_get -o Acquire::https::Verify-Peer=false update
 pf_check "https with Verify-Peer=false: the stored index equals the repository's" lists_packages
+
+# auth.conf over https: an entry without a scheme applies there.
+apt_case https-auth "$PF_HTTPS_URL/private/"
+printf 'machine 127.0.0.1:%s/private login aptuser password %s\n' "$PF_HTTPS_PORT" "$APT_PASS" \
+  >"$AD/etc/auth.conf.d/test.conf"
+chmod 0600 "$AD/etc/auth.conf.d/test.conf"
+pf_expect_exit 0 "https, auth.conf entry without a scheme: update exit 0" \
+  apt_get -o Acquire::https::CaInfo="$PF_CA" update
+pf_check "https, auth.conf entry without a scheme: credentials sent, let in" \
+  log_all '$7 == 1 && $3 != 401' "carried Authorization and was let in"
+
+# ------------------------------------------------------------------ a redirect
+
+# /moved/ answers 301 to the same file under /repo/ (same scheme and host: allowed).
+apt_case moved "$PF_HTTP_URL/moved/"
+pf_expect_exit 0 "301 to the same host: update exit 0" apt_get update
+pf_expect_exit 0 "301 to the same host: install --download-only small-b: exit 0" \
+  apt_get install -y --download-only small-b
+pf_check "301 to the same host: small-b equals the repository's" same_deb small-b
+pf_check "301 to the same host: nginx redirected, then served /repo/" \
+  bash -c 'grep -q "GET /moved/.*	301	" <<<"$1" && grep -q "GET /repo/.*small-b.*	20[06]	" <<<"$1" ||
+    { echo "$1"; exit 1; }' _ "$(apt_log)"
 
 # ------------------------------------------------------------------ sandbox: unwritable dest
 
