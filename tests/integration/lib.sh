@@ -43,6 +43,9 @@
 #                  last long enough to measure how many run at once (pf_log_concurrency).
 #                  Measured: a reply of R bytes takes ceil((R - 128 KiB) / 128 KiB) seconds
 #                  (the first 128 KiB go at once), e.g. 320 KiB: 2 s; 200 KiB: 1 s.
+# Extra nginx configuration, read by pf_nginx_start when set (nginx syntax, inserted verbatim):
+#   PF_NGINX_HTTP_EXTRA    in the http block (log_format, map, ...)
+#   PF_NGINX_SERVER_EXTRA  in the server block of the three listeners (more locations)
 #
 # Other variables: PF_ROOT (repo root), PF_BUILD (absolute build dir, from $BUILD, default build),
 # PF_BIN ($PF_BUILD/parfetch), PF_QUICK (1 = skip the largest files), PF_PASS, PF_FAIL.
@@ -392,6 +395,7 @@ http {
 
     log_format pf '\$server_port\t\$server_protocol\t\$request_method\t\$request_uri\t\$status\t\$http_range\t\$body_bytes_sent\t\$http_user_agent\t\$http_x_pf_test\t\$msec\t\$request_time\t\$connection';
     access_log $d/access.log pf;
+${PF_NGINX_HTTP_EXTRA:-}
 
     ssl_certificate $d/../ca/server.pem;
     ssl_certificate_key $d/../ca/server.key;
@@ -430,6 +434,7 @@ http {
             alias $PF_DOCROOT/;
             limit_rate 128k;
         }
+${PF_NGINX_SERVER_EXTRA:-}
     }
 }
 EOF
