@@ -491,6 +491,12 @@ static pf_status open_session(pf_client *c, const char *url, const pf_open_args 
   if (s->prefix && s->out_path && lstat(s->out_path, &pst) == 0 && S_ISREG(pst.st_mode) &&
       pst.st_size > 0)
     s->probe_start = (uint64_t)pst.st_size; /* ask for what that prefix lacks */
+  /* a side file to resume: its first missing byte is known only after the
+   * probe (the journal is checked against what the probe learns), so the
+   * probe asks for little; a long one would mostly bring stored bytes */
+  if (s->resume && s->side_path && lstat(s->side_path, &pst) == 0 && S_ISREG(pst.st_mode) &&
+      pst.st_size > 0)
+    s->probe_short = 1;
   st = pf_probe(s);
   if (st != PF_OK)
     return st;

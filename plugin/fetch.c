@@ -153,6 +153,7 @@ struct pf_xfer {
   pf_rate *rates[2]; /* the session's bucket and its client's (NULL: none) */
 };
 
+#define PF_PROBE_SHORT (64u * 1024u) /* the probe before a resume: little of it is new */
 #define PF_PARKED_WAIT_MS 1000ull /* a transfer waiting this long for a full budget ends a paused probe */
 
 /* The outcome of one attempt. */
@@ -1640,7 +1641,8 @@ pf_status pf_probe(pf_session *s) {
    * range would have to be cut when part 0 is done, wasting everything in
    * flight on it (tens of MB on a long fat link) and the connection too.
    * With one stream, or in order, the whole object is one part anyway. */
-  uint64_t end = s->cfg->max_streams > 1 && !s->in_order && s->cfg->min_part_size > 0
+  uint64_t end = s->probe_short ? s->probe_start + PF_PROBE_SHORT
+                 : s->cfg->max_streams > 1 && !s->in_order && s->cfg->min_part_size > 0
                      ? s->probe_start + s->cfg->min_part_size
                      : PF_SIZE_UNKNOWN;
   for (unsigned tries = 1;; tries++) {

@@ -48,6 +48,11 @@ size_t pf_plan(uint64_t size, int ranges, uint64_t min_part_size, unsigned max_s
 /* The parts of `full` minus the ranges already done (sorted, disjoint):
  * each part split around what is done, renumbered in order. Returns the
  * number of parts; writes at most cap. */
+/* Join each part shorter than min_part_size with the part it touches
+ * (contiguous offsets): a stored range that ends just past a part's start
+ * leaves a sliver that is not worth a request of its own. In place; returns
+ * the new count, indices renumbered. */
+size_t pf_plan_merge(pf_part *parts, size_t n, uint64_t min_part_size);
 size_t pf_plan_missing(const pf_part *full, size_t nfull, const pf_range *done, size_t ndone,
                        pf_part *out, size_t cap);
 
@@ -266,6 +271,7 @@ struct pf_session {
   int resume;               /* PF_OPEN_RESUME */
   int prefix;               /* PF_OPEN_PREFIX: out_path may hold the first bytes */
   uint64_t probe_start;     /* where the probe asks from: the end of that prefix, or 0 */
+  int probe_short;          /* a side file may resume: the probe asks PF_PROBE_SHORT bytes */
   int64_t ims;              /* if_modified_since (probe only), 0 if none */
   uint64_t max_size;        /* 0: no limit */
   _Atomic uint64_t bytes_resumed; /* taken from an earlier run's side file */

@@ -943,6 +943,6 @@ pf_status pf_sink_plan(pf_session *s, pf_part **parts, size_t *n) {
   if (!left)
     return pf_fail(s, PF_E_NOMEM, "out of memory");
   *parts = left;
-  *n = m;
+  *n = pf_plan_merge(left, m, c->min_part_size);
   return PF_OK;
 }

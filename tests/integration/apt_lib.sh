@@ -180,16 +180,20 @@ apt_get_own() {
     "${APT_GET_OPTS[@]+"${APT_GET_OPTS[@]}"}" "$@"
 }
 
-apt_log() {
+# nginx writes a line when a request ends, which can be just after apt-get has gone:
+# wait until the count stops growing (<= 1 s).
+apt__log_settle() {
   local n prev=-1
-  # nginx writes a line when a request ends, which can be just after apt-get has gone:
-  # wait until the count stops growing (<= 1 s).
   for _ in $(seq 1 10); do
     n=$(wc -l <"$APT_LOG")
     [ "$n" = "$prev" ] && break
     prev=$n
     sleep 0.1
   done
+}
+
+apt_log() {
+  apt__log_settle
   tail -n +"$((APT_LOG_MARK + 1))" "$APT_LOG" | awk -F '\t' -v p="${1:-}" 'index($2, p)'
 }
 
@@ -203,4 +207,8 @@ apt_range_start() {
 apt_children() { pf__children "$1"; }
 
 # apt_mark - from now on apt_log shows only the requests made after this point.
-apt_mark() { APT_LOG_MARK=$(wc -l <"$APT_LOG"); }
+# (the requests of a run just stopped are logged as their connections close: first those)
+apt_mark() {
+  apt__log_settle
+  APT_LOG_MARK=$(wc -l <"$APT_LOG")
+}

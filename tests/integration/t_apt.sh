@@ -133,6 +133,15 @@ ranged_requests() { # PATTERN MIN - at least MIN 206 replies with distinct Range
   printf '%s\n' "$lines"
   return 1
 }
+sent_less() { # PATTERN SIZE - nginx sent fewer than SIZE body bytes for PATTERN since apt_mark
+  local lines sent
+  lines=$(apt_log "$1")
+  sent=$(awk -F '\t' '{ n += $10 } END { print n + 0 }' <<<"$lines")
+  [ "$sent" -lt "$2" ] && return 0
+  echo "nginx sent $sent of $2 bytes:"
+  printf '%s\n' "$lines"
+  return 1
+}
 resumed_from() { # PATTERN OFFSET SIZE - a request asked from byte OFFSET on, and nginx sent at
   # most SIZE - OFFSET + 2 MiB of the object (room for a short probe, not for the prefix again)
   local lines sent max=$(($3 - $2 + 2 * 1024 * 1024))
@@ -147,11 +156,13 @@ resumed_from() { # PATTERN OFFSET SIZE - a request asked from byte OFFSET on, an
   printf '%s\n' "$lines"
   return 1
 }
-prefixes_only() { # DIR REAL - every file in DIR is a prefix of REAL (cmp -n its size)
+prefixes_only() { # DIR REAL - every file in DIR is a prefix of REAL (cmp -n its size); parfetch's
+  # side files (NAME.pfpart, with their resume journal) are not apt's: apt never opens them
   local f n real_n
   real_n=$(stat -c %s -- "$2")
   for f in "$1"/* "$1"/.[!.]*; do
     [ -e "$f" ] || continue
+    case $f in *.pfpart) echo "$f: parfetch's side file, not one apt reads"; continue ;; esac
     [ -f "$f" ] || { echo "$f is not a regular file"; return 1; }
     n=$(stat -c %s -- "$f")
     if [ "$n" -gt "$real_n" ] || ! cmp -s -n "$n" -- "$f" "$2"; then
@@ -226,14 +237,27 @@ resume_case() {
   apt_mark
   pf_expect_exit 0 "$1: install exit 0" apt_get install -y --download-only large
   pf_check "$1: large equals the repository's" same_deb large
-  pf_check "${3:-}$1: resumed from its end (nginx's log)" \
-    resumed_from /large_1.0_all.deb "$HALF" "$APT_LARGE_SIZE"
+  if [ -n "$2" ]; then
+    pf_check "$1: resumed from its end (nginx's log)" \
+      resumed_from /large_1.0_all.deb "$HALF" "$APT_LARGE_SIZE"
+  else
+    pf_check "$1: not trusted, fetched again from byte 0 (nginx's log)" \
+      fetched_from_zero /large_1.0_all.deb
+  fi
+}
+fetched_from_zero() { # PATTERN - a request for PATTERN asked from byte 0 (or had no Range)
+  local lines
+  lines=$(apt_log "$1")
+  awk -F '\t' '$4 == "-" || $4 ~ "^bytes=0-" { f = 1 } END { exit !f }' <<<"$lines" && return 0
+  echo "no request from byte 0; nginx's log:"
+  printf '%s\n' "$lines"
+  return 1
 }
 # As apt leaves one: mtime = the server's Last-Modified.
 resume_case "partial file with the server's mtime" "$(apt_deb large)"
-# A correct prefix written just now. apt's own method sends If-Range with the file's mtime,
-# and nginx answers with the whole file.
-resume_case "seeded partial file (fresh mtime)" "" "[parfetch] "
+# A prefix written just now: nothing proves it is of this object (If-Range's rule, which apt's
+# own method follows too: nginx answers its If-Range with the whole file).
+resume_case "seeded partial file (fresh mtime)" ""
 
 # ------------------------------------------------------------------ SIGINT mid-download
 
@@ -302,6 +326,8 @@ fi
 apt_mark
 pf_expect_exit 0 "rerun after SIGINT: exit 0" apt_get install -y --download-only large
 pf_check "rerun after SIGINT: large equals the repository's" same_deb large
+pf_check "[parfetch] rerun after SIGINT: resumed from the side file (nginx sent less than the file)" \
+  sent_less /large_1.0_all.deb "$APT_LARGE_SIZE"
 
 # ------------------------------------------------------------------ a real install
 
