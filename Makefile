@@ -45,6 +45,11 @@ HOST_LIB   := $(filter-out host-shim/main.c,$(wildcard host-shim/*.c))
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 FAULT_SRC  := $(filter-out tests/fault/serial_tls.c,$(wildcard tests/fault/*.c))
 
+# The apt method's pure parts (host-shim/apt/apt_*.c): 601 config, message
+# framing, auth.conf, proxy choice. Unit-tested and fuzzed; the method links them.
+APT_LIB_SRCS = host-shim/apt/apt_msg.c host-shim/apt/apt_conf.c host-shim/apt/apt_netrc.c host-shim/apt/apt_proxy.c
+APT_LIB_OBJ := $(APT_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+
 PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(BUILD)/obj/%.o)
 HOST_OBJ   := $(HOST_LIB:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
@@ -67,6 +72,8 @@ $(BUILD)/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h host-shim/*.h tes
 	@mkdir -p $(dir $@)
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -c -o $@ $<
 
+$(APT_LIB_OBJ) $(UNIT_OBJ): $(wildcard host-shim/apt/*.h)
+
 # The plugin: everything hidden but the one entry symbol.
 $(BUILD)/parfetch.so: $(PLUGIN_OBJ) plugin/parfetch.map
 	$(CC) -shared -fvisibility=hidden -Wl,--version-script=plugin/parfetch.map \
@@ -77,7 +84,7 @@ $(BUILD)/parfetch.so: $(PLUGIN_OBJ) plugin/parfetch.map
 $(BUILD)/parfetch: $(BUILD)/obj/host-shim/main.o $(HOST_OBJ) $(BUILD)/obj/plugin/text.o
 	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1)
 
-$(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ)
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ) $(APT_LIB_OBJ)
 	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -ldl -lcunit
 
 $(BUILD)/examples/%: examples/%.c $(HOST_OBJ) plugin/include/parfetch.h
@@ -138,9 +145,9 @@ TESTBINS += $(FUZZ_REGRESS)
 
 # Each harness with tests/fuzz/driver.c (a plain main, no libFuzzer): make test
 # replays every corpus file once, in this build and in the ASan+UBSan one.
-$(BUILD)/fuzz-regress/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c tests/fuzz/fuzz.h $(PLUGIN_OBJ)
+$(BUILD)/fuzz-regress/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c tests/fuzz/fuzz.h $(PLUGIN_OBJ) $(APT_LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(PF_CFLAGS) $(CFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/driver.c $(PLUGIN_OBJ) \
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/driver.c $(PLUGIN_OBJ) $(APT_LIB_OBJ) \
 	  $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS)
 
 fuzz-regression: $(FUZZ_REGRESS)
@@ -151,9 +158,9 @@ fuzz-regression: $(FUZZ_REGRESS)
 FUZZ_CC    ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_OBJ   := $(PLUGIN_SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_OBJ   := $(PLUGIN_SRC:%.c=build/fuzz/obj/%.o) $(APT_LIB_SRCS:%.c=build/fuzz/obj/%.o)
 
-build/fuzz/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h)
+build/fuzz/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h host-shim/apt/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PF_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c -o $@ $<
 
