@@ -211,7 +211,8 @@ long long apt_conf_int(const struct apt_conf *c, const char *key, long long dflt
 /* Look up "Acquire::<name>::<opt>"; name may be "http::host". */
 static const char *find_acquire(const struct apt_conf *c, const char *name, const char *host,
                                 const char *opt) {
-  size_t n = strlen("Acquire::") + strlen(name) + 2 + (host ? strlen(host) + 2 : 0) + strlen(opt) + 1;
+  size_t n =
+      strlen("Acquire::") + strlen(name) + 2 + (host ? strlen(host) + 2 : 0) + strlen(opt) + 1;
   char *key = malloc(n);
   if (!key)
     return NULL;
@@ -434,8 +435,8 @@ int apt_conf_move_subtree(struct apt_conf *c, const char *from, const char *to) 
   old->value[0] = '\0';
   int rc = 0;
   size_t tl = to ? strlen(to) : 0;
-  for (struct item *i = holder.child ? first_leaf(holder.child) : NULL; i && i != &holder && rc == 0;
-       i = i->next ? first_leaf(i->next) : i->parent) {
+  for (struct item *i = holder.child ? first_leaf(holder.child) : NULL;
+       i && i != &holder && rc == 0; i = i->next ? first_leaf(i->next) : i->parent) {
     char *tag = full_tag(i, &holder), *key = tag ? malloc(tl + 2 + strlen(tag) + 1) : NULL;
     if (key) {
       char *p = key;

@@ -24,7 +24,7 @@
 
 struct apt_conf;
 
-struct apt_conf *apt_conf_new(void); /* NULL on OOM */
+struct apt_conf *apt_conf_new(void);    /* NULL on OOM */
 void apt_conf_free(struct apt_conf *c); /* NULL-safe */
 
 /* Set key to value as Configuration::Set (plain strings, not quoted). 0, -1 OOM. */

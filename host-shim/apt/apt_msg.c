@@ -8,6 +8,7 @@
  */
 #include "apt_msg.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +41,31 @@ void apt_err(char *err, size_t errlen, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(err, errlen, fmt, ap);
   va_end(ap);
+}
+
+int apt_next_line(const char *b, size_t n, size_t *pos, const char **line, size_t *len) {
+  if (*pos >= n)
+    return 0;
+  const char *nl = memchr(b + *pos, '\n', n - *pos);
+  size_t end = nl ? (size_t)(nl - b) : n;
+  *line = b + *pos;
+  *len = end - *pos;
+  *pos = nl ? end + 1 : n;
+  return 1;
+}
+
+int apt_grow(void *pp, size_t *cap, size_t n, size_t size) {
+  if (n < *cap)
+    return 0;
+  size_t nc = *cap ? *cap * 2 : 8;
+  if (nc < *cap || nc > SIZE_MAX / size)
+    return -1;
+  void *p = realloc(*(void **)pp, nc * size);
+  if (!p)
+    return -1;
+  *(void **)pp = p;
+  *cap = nc;
+  return 0;
 }
 
 /* apt's isspace_ascii without '\n': what LookupTag skips around a value. */
@@ -82,15 +108,6 @@ static void sb_add(struct sbuf *b, const char *s, size_t n) {
   memcpy(b->p + b->len, s, n);
   b->len += n;
   b->p[b->len] = '\0';
-}
-
-static char *xstrndup(const char *s, size_t n) {
-  char *p = malloc(n + 1);
-  if (p) {
-    memcpy(p, s, n);
-    p[n] = '\0';
-  }
-  return p;
 }
 
 /* ---- messages ---- */
@@ -195,17 +212,11 @@ static int is_blank(const char *line, size_t n) {
 }
 
 /* Add one field (name, first-line value) to m. -1 OOM. */
-static int add_field(struct apt_msg *m, size_t *cap, const char *name, size_t nlen,
-                     const char *val, size_t vlen) {
-  if (m->nfields == *cap) {
-    size_t nc = *cap ? *cap * 2 : 8;
-    struct apt_field *f = realloc(m->fields, nc * sizeof *f);
-    if (!f)
-      return -1;
-    m->fields = f;
-    *cap = nc;
-  }
-  char *n = xstrndup(name, nlen), *v = xstrndup(val, vlen);
+static int add_field(struct apt_msg *m, size_t *cap, const char *name, size_t nlen, const char *val,
+                     size_t vlen) {
+  if (apt_grow(&m->fields, cap, m->nfields, sizeof *m->fields) < 0)
+    return -1;
+  char *n = strndup(name, nlen), *v = strndup(val, vlen);
   if (!n || !v) {
     free(n);
     free(v);
@@ -253,12 +264,9 @@ static int parse_msg(const char *b, size_t n, struct apt_msg *out, char *err, si
     return -1;
   }
   size_t pos = 0, lineno = 0;
-  while (pos < n) {
-    const char *nl = memchr(b + pos, '\n', n - pos);
-    size_t end = nl ? (size_t)(nl - b) : n;
-    const char *s = b + pos;
-    size_t len = end - pos;
-    pos = nl ? end + 1 : n;
+  const char *s;
+  size_t len;
+  while (apt_next_line(b, n, &pos, &s, &len)) {
     lineno++;
     if (len > 0 && s[len - 1] == '\r')
       len--;
@@ -272,7 +280,7 @@ static int parse_msg(const char *b, size_t n, struct apt_msg *out, char *err, si
       size_t t = len > 3 ? 4 : 3, e = len;
       while (e > t && is_ws(s[e - 1]))
         e--;
-      m.text = xstrndup(s + t, e - t);
+      m.text = strndup(s + t, e - t);
       if (!m.text)
         goto oom;
       continue;
@@ -399,8 +407,8 @@ int apt_reader_eof(struct apt_reader *r, char *err, size_t errlen) {
     }
   if (pending == 0)
     return 0;
-  apt_err(err, errlen, "input ended inside a message (%zu bytes without the blank line that ends it)",
-          pending);
+  apt_err(err, errlen,
+          "input ended inside a message (%zu bytes without the blank line that ends it)", pending);
   r->off = r->len;
   r->scan = 0;
   return 1;
@@ -496,16 +504,6 @@ char *apt_out_finish(struct apt_out *o, size_t *len) {
 
 /* ---- quoting ---- */
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 char *apt_dequote(const char *s) {
   if (!s)
     return NULL;
@@ -515,8 +513,10 @@ char *apt_dequote(const char *s) {
     return NULL;
   for (size_t i = 0; i < n; i++) {
     /* DeQuoteString: '%' and two hex digits, "I + 2 < end". */
-    if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-      *o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+    if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+        isxdigit((unsigned char)s[i + 2])) {
+      char hex[3] = {s[i + 1], s[i + 2], '\0'};
+      *o++ = (char)strtol(hex, NULL, 16);
       i += 2;
     } else {
       *o++ = s[i];

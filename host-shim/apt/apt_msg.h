@@ -106,9 +106,15 @@ char *apt_dequote(const char *s);
 char *apt_quote(const char *s, const char *bad);
 
 /* Helpers the apt_*.c files share (not part of the protocol). */
-int apt_casecmp(const char *a, const char *b);                  /* ASCII, like strcasecmp */
-int apt_ncasecmp(const char *a, const char *b, size_t n);       /* ASCII, like strncasecmp */
-void apt_err(char *err, size_t errlen, const char *fmt, ...)   /* snprintf to err; NULL-safe */
+int apt_casecmp(const char *a, const char *b);               /* ASCII, like strcasecmp */
+int apt_ncasecmp(const char *a, const char *b, size_t n);    /* ASCII, like strncasecmp */
+void apt_err(char *err, size_t errlen, const char *fmt, ...) /* snprintf to err; NULL-safe */
     __attribute__((format(printf, 3, 4)));
+/* The next line of b[0..n) from *pos (without its '\n'; a last line without
+ * '\n' counts): 1 with *line, *len set and *pos moved past it; 0 at the end. */
+int apt_next_line(const char *b, size_t n, size_t *pos, const char **line, size_t *len);
+/* Room for element n of the array *(T **)pp of *cap elements of size bytes:
+ * doubles it when n == *cap. 0, or -1 on OOM (array unchanged). */
+int apt_grow(void *pp, size_t *cap, size_t n, size_t size);
 
 #endif /* PFH_APT_MSG_H */

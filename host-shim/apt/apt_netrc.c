@@ -21,10 +21,14 @@
 #include "apt_msg.h"
 #include "apt_proxy.h"
 
+struct ntok {
+  char *s;
+  size_t line; /* for messages */
+};
+
 struct nfile {
   char *name;
-  char **tok;
-  size_t *line; /* each token's line, for messages */
+  struct ntok *tok;
   size_t ntok;
 };
 
@@ -39,9 +43,8 @@ struct apt_netrc *apt_netrc_new(void) {
 
 static void nfile_free(struct nfile *f) {
   for (size_t i = 0; i < f->ntok; i++)
-    free(f->tok[i]);
+    free(f->tok[i].s);
   free(f->tok);
-  free(f->line);
   free(f->name);
 }
 
@@ -55,25 +58,11 @@ void apt_netrc_free(struct apt_netrc *n) {
 }
 
 static int add_tok(struct nfile *f, size_t *cap, const char *s, size_t len, size_t line) {
-  if (f->ntok == *cap) {
-    size_t nc = *cap ? *cap * 2 : 16;
-    char **t = realloc(f->tok, nc * sizeof *t);
-    if (!t)
-      return -1;
-    f->tok = t;
-    size_t *l = realloc(f->line, nc * sizeof *l);
-    if (!l)
-      return -1;
-    f->line = l;
-    *cap = nc;
-  }
-  char *p = malloc(len + 1);
-  if (!p)
+  char *p;
+  if (apt_grow(&f->tok, cap, f->ntok, sizeof *f->tok) < 0 || !(p = strndup(s, len)))
     return -1;
-  memcpy(p, s, len);
-  p[len] = '\0';
-  f->tok[f->ntok] = p;
-  f->line[f->ntok] = line;
+  f->tok[f->ntok].s = p;
+  f->tok[f->ntok].line = line;
   f->ntok++;
   return 0;
 }
@@ -83,12 +72,9 @@ static int add_tok(struct nfile *f, size_t *cap, const char *s, size_t len, size
  * spaces and TABs. */
 static int tokenize(struct nfile *f, const char *text, size_t len) {
   size_t cap = 0, lineno = 0, pos = 0;
-  while (pos < len) {
-    const char *nl = memchr(text + pos, '\n', len - pos);
-    size_t end = nl ? (size_t)(nl - text) : len;
-    const char *s = text + pos;
-    size_t n = end - pos;
-    pos = nl ? end + 1 : len;
+  const char *s;
+  size_t n;
+  while (apt_next_line(text, len, &pos, &s, &n)) {
     lineno++;
     const char *z = memchr(s, '\0', n);
     if (z)
@@ -116,17 +102,17 @@ static int check(const struct nfile *f, char *err, size_t errlen) {
   size_t kwline = 0;
   const char *kw = NULL;
   for (size_t i = 0; i < f->ntok; i++) {
-    const char *t = f->tok[i];
+    const char *t = f->tok[i].s;
     if (st == NO || st == GOOD) {
       if (strcmp(t, "default") == 0 || strcmp(t, "macdef") == 0) {
         apt_err(err, errlen,
                 "%s:%zu: '%s' is not supported by apt 2.6 (read as plain tokens: the login and "
                 "password after it would replace those of the machine before it)",
-                f->name, f->line[i], t);
+                f->name, f->tok[i].line, t);
         return -1;
       }
       if (st == NO && (strcmp(t, "login") == 0 || strcmp(t, "password") == 0)) {
-        apt_err(err, errlen, "%s:%zu: '%s' before any 'machine' (ignored)", f->name, f->line[i],
+        apt_err(err, errlen, "%s:%zu: '%s' before any 'machine' (ignored)", f->name, f->tok[i].line,
                 t);
         return -1;
       }
@@ -142,7 +128,7 @@ static int check(const struct nfile *f, char *err, size_t errlen) {
         st = PASSWORD;
       if (st != NO && st != GOOD) {
         kw = t;
-        kwline = f->line[i];
+        kwline = f->tok[i].line;
       }
       break;
     case MACHINE:
@@ -159,8 +145,8 @@ static int check(const struct nfile *f, char *err, size_t errlen) {
   return 0;
 }
 
-int apt_netrc_parse(struct apt_netrc *n, const char *text, size_t len, const char *name,
-                    char *err, size_t errlen) {
+int apt_netrc_parse(struct apt_netrc *n, const char *text, size_t len, const char *name, char *err,
+                    size_t errlen) {
   struct nfile f = {0};
   f.name = strdup(name ? name : "auth.conf");
   struct nfile *files = f.name ? realloc(n->files, (n->nfiles + 1) * sizeof *files) : NULL;
@@ -288,15 +274,9 @@ int apt_netrc_load(struct apt_netrc *n, const char *file, const char *partsdir, 
       free(p);
       continue;
     }
-    if (np == cap) {
-      size_t nc = cap ? cap * 2 : 16;
-      char **q = realloc(paths, nc * sizeof *q);
-      if (!q) {
-        free(p);
-        break;
-      }
-      paths = q;
-      cap = nc;
+    if (apt_grow(&paths, &cap, np, sizeof *paths) < 0) {
+      free(p);
+      break;
     }
     paths[np++] = p;
   }
@@ -344,7 +324,7 @@ static void match_file(const struct nfile *f, const struct apt_uri *u, const cha
                        const char **login, const char **password) {
   enum { NO, MACHINE, GOOD, LOGIN, PASSWORD } st = NO;
   for (size_t i = 0; i < f->ntok; i++) {
-    const char *t = f->tok[i];
+    const char *t = f->tok[i].s;
     switch (st) {
     case NO:
       if (strcmp(t, "machine") == 0)

@@ -40,7 +40,7 @@
 
 struct apt_netrc;
 
-struct apt_netrc *apt_netrc_new(void); /* NULL on OOM */
+struct apt_netrc *apt_netrc_new(void);    /* NULL on OOM */
 void apt_netrc_free(struct apt_netrc *n); /* NULL-safe */
 
 /* Add one file's text (name for messages). apt uses a file whatever its
@@ -49,8 +49,8 @@ void apt_netrc_free(struct apt_netrc *n); /* NULL-safe */
  * ("auth.conf:3: 'password' without a value", "'default' is not supported
  * by apt 2.6", "'login' before any 'machine'") or OOM ("out of memory",
  * file not kept). A method should warn (104) and go on, as apt does. */
-int apt_netrc_parse(struct apt_netrc *n, const char *text, size_t len, const char *name,
-                    char *err, size_t errlen);
+int apt_netrc_parse(struct apt_netrc *n, const char *text, size_t len, const char *name, char *err,
+                    size_t errlen);
 
 /* file (Dir::Etc::netrc; NULL or "" skips it), then the files of partsdir
  * (Dir::Etc::netrcparts; NULL or "" skips it) as GetListOfFilesInDir(dir,

@@ -10,15 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *dupn(const char *s, size_t n) {
-  char *p = malloc(n + 1);
-  if (p) {
-    memcpy(p, s, n);
-    p[n] = '\0';
-  }
-  return p;
-}
-
 void apt_uri_free(struct apt_uri *u) {
   if (!u)
     return;
@@ -49,19 +40,19 @@ int apt_uri_parse(const char *uri, struct apt_uri *u) {
   for (const char *p = auth; p < slash; p++)
     if (*p == '@')
       at = p;
-  u->scheme = dupn(uri, (size_t)(colon - uri));
+  u->scheme = strndup(uri, (size_t)(colon - uri));
   u->path = *slash ? strdup(slash) : strdup("/");
   if (!u->scheme || !u->path)
     goto bad;
   if (at) {
     const char *c2 = memchr(auth, ':', (size_t)(at - auth));
-    char *user = dupn(auth, (size_t)((c2 ? c2 : at) - auth));
+    char *user = strndup(auth, (size_t)((c2 ? c2 : at) - auth));
     u->user = user ? apt_dequote(user) : NULL;
     free(user);
     if (!u->user)
       goto bad;
     if (c2) {
-      char *pw = dupn(c2 + 1, (size_t)(at - c2 - 1));
+      char *pw = strndup(c2 + 1, (size_t)(at - c2 - 1));
       u->password = pw ? apt_dequote(pw) : NULL;
       free(pw);
       if (!u->password)
@@ -74,7 +65,7 @@ int apt_uri_parse(const char *uri, struct apt_uri *u) {
     const char *rb = memchr(hp, ']', (size_t)(slash - hp));
     if (!rb)
       goto bad;
-    u->host = dupn(hp + 1, (size_t)(rb - hp - 1));
+    u->host = strndup(hp + 1, (size_t)(rb - hp - 1));
     if (rb + 1 < slash) {
       if (rb[1] != ':')
         goto bad;
@@ -85,7 +76,7 @@ int apt_uri_parse(const char *uri, struct apt_uri *u) {
     for (const char *p = hp; p < slash; p++)
       if (*p == ':')
         hend = p;
-    u->host = dupn(hp, (size_t)(hend - hp));
+    u->host = strndup(hp, (size_t)(hend - hp));
     if (hend < slash)
       portp = hend + 1;
   }

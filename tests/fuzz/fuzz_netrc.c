@@ -13,10 +13,16 @@
 #include "apt/apt_proxy.h"
 #include "fuzz.h"
 
-static const char *const uris[] = {
-    "https://a.example/debian/pool/x.deb", "http://a.example/debian/x", "https://a.example:8443/d",
-    "http://a.example:8080/", "https://[::1]:8443/x", "tor+https://b.example/x",
-    "https://u:p@a.example/x", "ftp://a.example/x", "https://a/", "https://b.example/debian-security/"};
+static const char *const uris[] = {"https://a.example/debian/pool/x.deb",
+                                   "http://a.example/debian/x",
+                                   "https://a.example:8443/d",
+                                   "http://a.example:8080/",
+                                   "https://[::1]:8443/x",
+                                   "tor+https://b.example/x",
+                                   "https://u:p@a.example/x",
+                                   "ftp://a.example/x",
+                                   "https://a/",
+                                   "https://b.example/debian-security/"};
 
 static int has_ws(const char *s) {
   return strpbrk(s, " \t\n") != NULL;

@@ -21,6 +21,9 @@
 #include "apt/apt_proxy.h"
 #include "suites.h"
 
+/* CUnit's string compare crashes on NULL: a NULL reads as "(null)". */
+#define NN(x) ((x) ? (const char *)(x) : "(null)")
+
 /* --- messages ------------------------------------------------------------- */
 
 #define MAXMSG 65536
@@ -78,17 +81,18 @@ static void test_msg_basic(void) {
   CU_ASSERT_EQUAL(p.nerr, 0);
   CU_ASSERT_EQUAL_FATAL(p.n, 2);
   CU_ASSERT_EQUAL(p.m[0].code, 600);
-  CU_ASSERT_STRING_EQUAL(p.m[0].text, "URI Acquire");
+  CU_ASSERT_STRING_EQUAL(NN(p.m[0].text), "URI Acquire");
   CU_ASSERT_EQUAL(p.m[0].nfields, 3);
-  CU_ASSERT_STRING_EQUAL(apt_msg_get(&p.m[0], "uri"), "http://h/a");
-  CU_ASSERT_STRING_EQUAL(apt_msg_get(&p.m[0], "FILENAME"), "/tmp/a");
-  CU_ASSERT_STRING_EQUAL(apt_msg_get(&p.m[0], "Last-Modified"), "Tue, 01 Dec 2026 10:00:00 GMT");
+  CU_ASSERT_STRING_EQUAL(NN(apt_msg_get(&p.m[0], "uri")), "http://h/a");
+  CU_ASSERT_STRING_EQUAL(NN(apt_msg_get(&p.m[0], "FILENAME")), "/tmp/a");
+  CU_ASSERT_STRING_EQUAL(NN(apt_msg_get(&p.m[0], "Last-Modified")),
+                         "Tue, 01 Dec 2026 10:00:00 GMT");
   CU_ASSERT_PTR_NULL(apt_msg_get(&p.m[0], "Proxy"));
   CU_ASSERT_EQUAL(p.m[1].code, 601);
-  CU_ASSERT_STRING_EQUAL(p.m[1].text, "Configuration");
-  CU_ASSERT_STRING_EQUAL(apt_msg_get(&p.m[1], "Config-Item"), "A::b=1"); /* first match */
-  CU_ASSERT_STRING_EQUAL(p.m[1].fields[1].name, "config-item");
-  CU_ASSERT_STRING_EQUAL(p.m[1].fields[1].value, "A::c=2");
+  CU_ASSERT_STRING_EQUAL(NN(p.m[1].text), "Configuration");
+  CU_ASSERT_STRING_EQUAL(NN(apt_msg_get(&p.m[1], "Config-Item")), "A::b=1"); /* first match */
+  CU_ASSERT_STRING_EQUAL(NN(p.m[1].fields[1].name), "config-item");
+  CU_ASSERT_STRING_EQUAL(NN(p.m[1].fields[1].value), "A::c=2");
   parsed_free(&p);
 
   /* Code alone; empty value; LookupTag's "." line; a multi-line value. */
@@ -97,10 +101,10 @@ static void test_msg_basic(void) {
   CU_ASSERT_EQUAL(p.nerr, 0);
   CU_ASSERT_EQUAL_FATAL(p.n, 1);
   CU_ASSERT_EQUAL(p.m[0].code, 200);
-  CU_ASSERT_STRING_EQUAL(p.m[0].text, "");
-  CU_ASSERT_STRING_EQUAL(apt_msg_get(&p.m[0], "Size"), "");
-  CU_ASSERT_STRING_EQUAL(apt_msg_get(&p.m[0], "A"), "");
-  CU_ASSERT_STRING_EQUAL(apt_msg_get(&p.m[0], "Message"), "first\n second\n\nthird");
+  CU_ASSERT_STRING_EQUAL(NN(p.m[0].text), "");
+  CU_ASSERT_STRING_EQUAL(NN(apt_msg_get(&p.m[0], "Size")), "");
+  CU_ASSERT_STRING_EQUAL(NN(apt_msg_get(&p.m[0], "A")), "");
+  CU_ASSERT_STRING_EQUAL(NN(apt_msg_get(&p.m[0], "Message")), "first\n second\n\nthird");
   parsed_free(&p);
 
   CU_ASSERT_PTR_NULL(apt_msg_get(NULL, "x"));
@@ -138,7 +142,7 @@ static void test_msg_malformed_and_resync(void) {
     CU_ASSERT_EQUAL(p.nerr, 1);
     CU_ASSERT_EQUAL_FATAL(p.n, 1);
     CU_ASSERT_EQUAL(p.m[0].code, 201);
-    CU_ASSERT_STRING_EQUAL(apt_msg_get(&p.m[0], "URI"), "ok");
+    CU_ASSERT_STRING_EQUAL(NN(apt_msg_get(&p.m[0], "URI")), "ok");
     parsed_free(&p);
   }
 }
@@ -157,7 +161,7 @@ static void test_msg_split_every_byte(void) {
   CU_ASSERT_EQUAL_FATAL(whole.n, 3);
   CU_ASSERT_EQUAL(whole.nerr, 2);
   CU_ASSERT_STRING_EQUAL(whole.errs, "line 1: expected 'NNN text'|line 2: field without ':'");
-  CU_ASSERT_STRING_EQUAL(apt_msg_get(&whole.m[0], "Message"), "a\nb");
+  CU_ASSERT_STRING_EQUAL(NN(apt_msg_get(&whole.m[0], "Message")), "a\nb");
   for (size_t cut = 0; cut <= len + 1; cut++) {
     struct parsed p;
     memset(&p, 0, sizeof p);
@@ -180,11 +184,11 @@ static void test_msg_split_every_byte(void) {
     CU_ASSERT_STRING_EQUAL(p.errs, whole.errs);
     for (size_t i = 0; i < p.n && i < whole.n; i++) {
       CU_ASSERT_EQUAL(p.m[i].code, whole.m[i].code);
-      CU_ASSERT_STRING_EQUAL(p.m[i].text, whole.m[i].text);
+      CU_ASSERT_STRING_EQUAL(NN(p.m[i].text), whole.m[i].text);
       CU_ASSERT_EQUAL_FATAL(p.m[i].nfields, whole.m[i].nfields);
       for (size_t f = 0; f < p.m[i].nfields; f++) {
-        CU_ASSERT_STRING_EQUAL(p.m[i].fields[f].name, whole.m[i].fields[f].name);
-        CU_ASSERT_STRING_EQUAL(p.m[i].fields[f].value, whole.m[i].fields[f].value);
+        CU_ASSERT_STRING_EQUAL(NN(p.m[i].fields[f].name), whole.m[i].fields[f].name);
+        CU_ASSERT_STRING_EQUAL(NN(p.m[i].fields[f].value), whole.m[i].fields[f].value);
       }
     }
     parsed_free(&p);
@@ -233,7 +237,7 @@ static void test_msg_over_long(void) {
   apt_reader_feed(r, "\n601 Configuration\nConfig-Item: a=b\n\n", 37);
   CU_ASSERT_EQUAL_FATAL(apt_reader_next(r, &m, err, sizeof err), 1);
   CU_ASSERT_EQUAL(m.code, 601);
-  CU_ASSERT_STRING_EQUAL(apt_msg_get(&m, "Config-Item"), "a=b");
+  CU_ASSERT_STRING_EQUAL(NN(apt_msg_get(&m, "Config-Item")), "a=b");
   apt_msg_free(&m);
   CU_ASSERT_EQUAL(apt_reader_eof(r, err, sizeof err), 0);
   apt_reader_free(r);
@@ -283,7 +287,7 @@ static void test_out_sanitises(void) {
   CU_ASSERT_EQUAL(p.m[0].nfields, 5);
   CU_ASSERT_PTR_NULL(apt_msg_get(&p.m[0], "Filename"));
   CU_ASSERT_PTR_NULL(apt_msg_get(&p.m[0], "Injected"));
-  CU_ASSERT_STRING_EQUAL(apt_msg_get(&p.m[0], "FailReason"), "HttpError404");
+  CU_ASSERT_STRING_EQUAL(NN(apt_msg_get(&p.m[0], "FailReason")), "HttpError404");
   parsed_free(&p);
   free(s);
 
@@ -322,9 +326,8 @@ static void test_quote(void) {
   /* malformed '%' stays as it is, like DeQuoteString */
   struct {
     const char *in, *out;
-  } dq[] = {{"%", "%"},       {"a%4", "a%4"},       {"%zz%41", "%zzA"}, {"%%41", "%A"},
-            {"%4g", "%4g"},   {"100%", "100%"},     {"%2F%2f", "//"},   {"%41%", "A%"},
-            {"%00ab", ""}};
+  } dq[] = {{"%", "%"},       {"a%4", "a%4"},   {"%zz%41", "%zzA"}, {"%%41", "%A"}, {"%4g", "%4g"},
+            {"100%", "100%"}, {"%2F%2f", "//"}, {"%41%", "A%"},     {"%00ab", ""}};
   for (size_t i = 0; i < sizeof dq / sizeof dq[0]; i++) {
     d = apt_dequote(dq[i].in);
     CU_ASSERT_STRING_EQUAL(d, dq[i].out);
@@ -360,10 +363,10 @@ static void test_conf_items(void) {
                                  "Config-Item: A%3a%3aB=x\n"
                                  "Config-Item: Empty=\n"
                                  "\n");
-  CU_ASSERT_STRING_EQUAL(apt_conf_get(c, "Acquire::http::User-Agent"), "Debian APT=2.6");
-  CU_ASSERT_STRING_EQUAL(apt_conf_get(c, "ACQUIRE::http::USER-AGENT"), "Debian APT=2.6");
-  CU_ASSERT_STRING_EQUAL(apt_conf_get(c, "Acquire::http::Timeout"), "20"); /* later wins */
-  CU_ASSERT_STRING_EQUAL(apt_conf_get(c, "A::B"), "x"); /* a quoted "::" still nests */
+  CU_ASSERT_STRING_EQUAL(NN(apt_conf_get(c, "Acquire::http::User-Agent")), "Debian APT=2.6");
+  CU_ASSERT_STRING_EQUAL(NN(apt_conf_get(c, "ACQUIRE::http::USER-AGENT")), "Debian APT=2.6");
+  CU_ASSERT_STRING_EQUAL(NN(apt_conf_get(c, "Acquire::http::Timeout")), "20"); /* later wins */
+  CU_ASSERT_STRING_EQUAL(NN(apt_conf_get(c, "A::B")), "x"); /* a quoted "::" still nests */
   CU_ASSERT_PTR_NULL(apt_conf_get(c, "Empty"));
   CU_ASSERT_PTR_NULL(apt_conf_get(c, "Acquire::ftp::Timeout"));
   CU_ASSERT_PTR_NULL(apt_conf_get(c, "Acquire::http")); /* an inner node has no value */
@@ -377,7 +380,7 @@ static void test_conf_items(void) {
   CU_ASSERT_EQUAL(apt_conf_item(c, "NoEquals", err, sizeof err), -1);
   CU_ASSERT_STRING_EQUAL(err, "no '=' in 'NoEquals'");
   CU_ASSERT_EQUAL(apt_conf_item(c, "K=a=b", err, sizeof err), 0); /* first '=' splits */
-  CU_ASSERT_STRING_EQUAL(apt_conf_get(c, "k"), "a=b");
+  CU_ASSERT_STRING_EQUAL(NN(apt_conf_get(c, "k")), "a=b");
   apt_conf_free(c);
 
   /* A bad item: its number, and the items before it kept. */
@@ -387,7 +390,7 @@ static void test_conf_items(void) {
   c = apt_conf_new();
   CU_ASSERT_EQUAL(apt_conf_from_msg(c, &p.m[0], err, sizeof err), -1);
   CU_ASSERT_STRING_EQUAL(err, "Config-Item 2: no '=' in 'b'");
-  CU_ASSERT_STRING_EQUAL(apt_conf_get(c, "a"), "1");
+  CU_ASSERT_STRING_EQUAL(NN(apt_conf_get(c, "a")), "1");
   parsed_free(&p);
   apt_conf_free(c);
   apt_conf_free(NULL);
@@ -398,11 +401,10 @@ static void test_conf_bool(void) {
   struct {
     const char *v;
     int dflt, want;
-  } b[] = {{"yes", 0, 1},  {"TRUE", 0, 1},    {"with", 0, 1},    {"On", 0, 1},
-           {"enable", 0, 1}, {"1", 0, 1},     {"0x1", 0, 1},     {"no", 1, 0},
-           {"False", 1, 0}, {"without", 1, 0}, {"off", 1, 0},     {"disable", 1, 0},
-           {"0", 1, 0},     {"2", 0, 0},       {"2", 1, 1},       {"maybe", 1, 1},
-           {"maybe", 0, 0}, {"1x", 0, 0},      {" 1", 0, 1}};
+  } b[] = {{"yes", 0, 1},   {"TRUE", 0, 1},    {"with", 0, 1}, {"On", 0, 1},    {"enable", 0, 1},
+           {"1", 0, 1},     {"0x1", 0, 1},     {"no", 1, 0},   {"False", 1, 0}, {"without", 1, 0},
+           {"off", 1, 0},   {"disable", 1, 0}, {"0", 1, 0},    {"2", 0, 0},     {"2", 1, 1},
+           {"maybe", 1, 1}, {"maybe", 0, 0},   {"1x", 0, 0},   {" 1", 0, 1}};
   for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) {
     apt_conf_set(c, "K", b[i].v);
     CU_ASSERT_EQUAL(apt_conf_bool(c, "K", b[i].dflt), b[i].want);
@@ -420,20 +422,21 @@ static void test_conf_find_order(void) {
   /* Set them one by one, most general first; each must take over. */
   const char *want_https[] = {"0", "1", "2", "3"};
   for (int i = 0; i < 4; i++) {
-    char v[4];
+    char v[16];
     snprintf(v, sizeof v, "%d", i);
     apt_conf_set(c, keys[i], v);
-    CU_ASSERT_STRING_EQUAL(apt_conf_find(c, "https", "deb.example", "Timeout"), want_https[i]);
+    CU_ASSERT_STRING_EQUAL(NN(apt_conf_find(c, "https", "deb.example", "Timeout")), want_https[i]);
   }
   /* http never sees https keys */
-  CU_ASSERT_STRING_EQUAL(apt_conf_find(c, "http", "deb.example", "Timeout"), "2");
-  CU_ASSERT_STRING_EQUAL(apt_conf_find(c, "http", "other", "Timeout"), "0");
-  CU_ASSERT_STRING_EQUAL(apt_conf_find(c, "https", "other", "Timeout"), "1");
-  CU_ASSERT_STRING_EQUAL(apt_conf_find(c, "https", NULL, "Timeout"), "1");
+  CU_ASSERT_STRING_EQUAL(NN(apt_conf_find(c, "http", "deb.example", "Timeout")), "2");
+  CU_ASSERT_STRING_EQUAL(NN(apt_conf_find(c, "http", "other", "Timeout")), "0");
+  CU_ASSERT_STRING_EQUAL(NN(apt_conf_find(c, "https", "other", "Timeout")), "1");
+  CU_ASSERT_STRING_EQUAL(NN(apt_conf_find(c, "https", NULL, "Timeout")), "1");
   /* apt's order: an http host key beats the general https key */
   apt_conf_set(c, "Acquire::https::deb.example::Timeout", "");
-  CU_ASSERT_STRING_EQUAL(apt_conf_find(c, "https", "deb.example", "Timeout"), "2");
-  CU_ASSERT_STRING_EQUAL(apt_conf_find(c, "HTTPS", "DEB.example", "timeout"), "1"); /* no http fallback for "HTTPS" */
+  CU_ASSERT_STRING_EQUAL(NN(apt_conf_find(c, "https", "deb.example", "Timeout")), "2");
+  CU_ASSERT_STRING_EQUAL(NN(apt_conf_find(c, "HTTPS", "DEB.example", "timeout")),
+                         "1"); /* no http fallback for "HTTPS" */
   CU_ASSERT_PTR_NULL(apt_conf_find(c, "ftp", "deb.example", "Timeout"));
   CU_ASSERT_PTR_NULL(apt_conf_find(c, "https", "deb.example", "Nope"));
   apt_conf_free(c);
@@ -452,22 +455,22 @@ static void test_conf_list(void) {
                                  "\n");
   const char **v;
   CU_ASSERT_EQUAL_FATAL(apt_conf_list(c, "APT::Sandbox::Seccomp::Allow", &v), 3);
-  CU_ASSERT_STRING_EQUAL(v[0], "read");
-  CU_ASSERT_STRING_EQUAL(v[1], "write");
-  CU_ASSERT_STRING_EQUAL(v[2], "read");
+  CU_ASSERT_STRING_EQUAL(NN(v[0]), "read");
+  CU_ASSERT_STRING_EQUAL(NN(v[1]), "write");
+  CU_ASSERT_STRING_EQUAL(NN(v[2]), "read");
   free(v);
   CU_ASSERT_EQUAL_FATAL(apt_conf_list(c, "named", &v), 2);
-  CU_ASSERT_STRING_EQUAL(v[0], "ZERO");
-  CU_ASSERT_STRING_EQUAL(v[1], "one");
+  CU_ASSERT_STRING_EQUAL(NN(v[0]), "ZERO");
+  CU_ASSERT_STRING_EQUAL(NN(v[1]), "one");
   /* the strings live in the block: still valid after the tree is gone */
   apt_conf_free(c);
-  CU_ASSERT_STRING_EQUAL(v[1], "one");
+  CU_ASSERT_STRING_EQUAL(NN(v[1]), "one");
   free(v);
   c = conf_from("601 Configuration\nConfig-Item: Comma=a,,b\n\n");
   CU_ASSERT_EQUAL_FATAL(apt_conf_list(c, "Comma", &v), 3);
-  CU_ASSERT_STRING_EQUAL(v[0], "a");
-  CU_ASSERT_STRING_EQUAL(v[1], "");
-  CU_ASSERT_STRING_EQUAL(v[2], "b");
+  CU_ASSERT_STRING_EQUAL(NN(v[0]), "a");
+  CU_ASSERT_STRING_EQUAL(NN(v[1]), "");
+  CU_ASSERT_STRING_EQUAL(NN(v[2]), "b");
   free(v);
   CU_ASSERT_EQUAL(apt_conf_list(c, "Missing", &v), 0);
   CU_ASSERT_PTR_NULL(v);
@@ -525,19 +528,20 @@ static void test_conf_move_subtree(void) {
                                  "Config-Item: Binary::http::Acquire::http::Proxy=http://h:1\n"
                                  "\n");
   CU_ASSERT_EQUAL(apt_conf_move_subtree(c, "Binary::https", NULL), 0);
-  CU_ASSERT_STRING_EQUAL(apt_conf_get(c, "Acquire::https::Proxy"), "DIRECT");
+  CU_ASSERT_STRING_EQUAL(NN(apt_conf_get(c, "Acquire::https::Proxy")), "DIRECT");
   CU_ASSERT_PTR_NULL(apt_conf_get(c, "Acquire::http::Proxy")); /* http's stays its own */
   CU_ASSERT_PTR_NULL(apt_conf_get(c, "Binary::https::Acquire::https::Proxy"));
   const char **v;
   CU_ASSERT_EQUAL_FATAL(apt_conf_list(c, "APT::List", &v), 2);
-  CU_ASSERT_STRING_EQUAL(v[0], "a");
-  CU_ASSERT_STRING_EQUAL(v[1], "b");
+  CU_ASSERT_STRING_EQUAL(NN(v[0]), "a");
+  CU_ASSERT_STRING_EQUAL(NN(v[1]), "b");
   free(v);
   CU_ASSERT_EQUAL(apt_conf_move_subtree(c, "Binary::nothing", NULL), 0);
-  CU_ASSERT_EQUAL(apt_conf_move_subtree(c, "Binary::http", "Binary::http::x"), 0); /* into itself: no-op */
-  CU_ASSERT_STRING_EQUAL(apt_conf_get(c, "Binary::http::Acquire::http::Proxy"), "http://h:1");
+  CU_ASSERT_EQUAL(apt_conf_move_subtree(c, "Binary::http", "Binary::http::x"),
+                  0); /* into itself: no-op */
+  CU_ASSERT_STRING_EQUAL(NN(apt_conf_get(c, "Binary::http::Acquire::http::Proxy")), "http://h:1");
   CU_ASSERT_EQUAL(apt_conf_move_subtree(c, "Binary::http", "Moved"), 0);
-  CU_ASSERT_STRING_EQUAL(apt_conf_get(c, "Moved::Acquire::http::Proxy"), "http://h:1");
+  CU_ASSERT_STRING_EQUAL(NN(apt_conf_get(c, "Moved::Acquire::http::Proxy")), "http://h:1");
   apt_conf_free(c);
 }
 
@@ -673,8 +677,9 @@ static void test_netrc_load(void) {
   CU_ASSERT_FATAL(mkdir(parts, 0755) == 0);
   put(root, "auth.conf", "machine main.example login main password m\n");
   /* read, in this order: 10-b.conf, 20-noext, 30:c.conf; skipped: the rest */
-  put(parts, "30:c.conf", "machine all.example login c password 3\n"
-                          "machine c.example login c password 3\n");
+  put(parts, "30:c.conf",
+      "machine all.example login c password 3\n"
+      "machine c.example login c password 3\n");
   put(parts, "10-b.conf", "machine b.example login b password 1\n");
   put(parts, "20-noext", "machine all.example login noext password 2\n");
   put(parts, ".hidden.conf", "machine all.example login hidden password h\n");
@@ -811,7 +816,8 @@ static void test_proxy_precedence(void) {
   apt_conf_set(c, "Acquire::http::Proxy", "http://");
   CU_ASSERT_STRING_EQUAL(proxy(c, "http://h.example/a", NULL), "DIRECT");
   apt_conf_set(c, "Acquire::http::Proxy", "http://user:pw@proxy.example:3128/");
-  CU_ASSERT_STRING_EQUAL(proxy(c, "http://h.example/a", NULL), "http://user:pw@proxy.example:3128/");
+  CU_ASSERT_STRING_EQUAL(proxy(c, "http://h.example/a", NULL),
+                         "http://user:pw@proxy.example:3128/");
   CU_ASSERT_STRING_EQUAL(proxy(c, "not a uri", NULL), "DIRECT");
   apt_conf_free(c);
 }
@@ -821,13 +827,20 @@ static void test_no_proxy_match(void) {
     const char *host, *list;
     int want;
   } t[] = {
-      {"www.example.com", "example.com", 1},  {"badexample.com", "example.com", 1},
-      {"example.com", ".example.com", 0},     {"a.example.com", ".example.com", 1},
-      {"WWW.Example.COM", "example.com", 1},  {"h", "", 0},
-      {"h", ",,", 0},                          {"h", "x,h", 1},
-      {"h", "h,x", 1},                         {"h", " h", 0},
-      {"h", "*", 0},                           {"127.0.0.1", "127.0.0.1", 1},
-      {"h.example", "other,xample", 1},        {"ex", "example", 0},
+      {"www.example.com", "example.com", 1},
+      {"badexample.com", "example.com", 1},
+      {"example.com", ".example.com", 0},
+      {"a.example.com", ".example.com", 1},
+      {"WWW.Example.COM", "example.com", 1},
+      {"h", "", 0},
+      {"h", ",,", 0},
+      {"h", "x,h", 1},
+      {"h", "h,x", 1},
+      {"h", " h", 0},
+      {"h", "*", 0},
+      {"127.0.0.1", "127.0.0.1", 1},
+      {"h.example", "other,xample", 1},
+      {"ex", "example", 0},
   };
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
     CU_ASSERT_EQUAL(apt_no_proxy_match(t[i].host, t[i].list), t[i].want);
@@ -869,9 +882,18 @@ static void test_uri_split(void) {
   CU_ASSERT_STRING_EQUAL(u.user, "only");
   CU_ASSERT_PTR_NULL(u.password);
   apt_uri_free(&u);
-  const char *bad[] = {"",          "http:/h/x",        "http//h",       "://h/",
-                       "http:///x", "http://[::1/x",    "http://h:99999/", "http://h:0/",
-                       "http://h:8a/", "http://[::1]x/", "http://u@/x",   "h:80"};
+  const char *bad[] = {"",
+                       "http:/h/x",
+                       "http//h",
+                       "://h/",
+                       "http:///x",
+                       "http://[::1/x",
+                       "http://h:99999/",
+                       "http://h:0/",
+                       "http://h:8a/",
+                       "http://[::1]x/",
+                       "http://u@/x",
+                       "h:80"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char *s = (char *)1, *h = (char *)1, *p = (char *)1;
     int port = 7;
