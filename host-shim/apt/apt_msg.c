@@ -235,17 +235,20 @@ static void strip_nl(char *v) {
     v[--n] = '\0';
 }
 
-/* Append a continuation line to the last field's value. -1 OOM. */
-static int add_continuation(struct apt_field *f, const char *s, size_t n) {
+/* Append a continuation line to the last field's value, as LookupTag: joined
+ * with "\n", except right after an empty first line (first_empty), where
+ * it is the first line; a line "." adds nothing but the join. -1 OOM. */
+static int add_continuation(struct apt_field *f, int first_empty, const char *s, size_t n) {
   size_t old = strlen(f->value);
-  int dot = n == 1 && s[0] == '.';
-  size_t add = 1 + (dot ? 0 : n);
+  int dot = n == 1 && s[0] == '.', join = !first_empty;
+  size_t add = (size_t)join + (dot ? 0 : n);
   char *v = realloc(f->value, old + add + 1);
   if (!v)
     return -1;
-  v[old] = '\n';
+  if (join)
+    v[old] = '\n';
   if (!dot)
-    memcpy(v + old + 1, s, n);
+    memcpy(v + old + (size_t)join, s, n);
   v[old + add] = '\0';
   f->value = v;
   return 0;
@@ -264,10 +267,12 @@ static int parse_msg(const char *b, size_t n, struct apt_msg *out, char *err, si
     return -1;
   }
   size_t pos = 0, lineno = 0;
+  int first_empty = 0; /* the last field's first line was empty */
   const char *s;
   size_t len;
   while (apt_next_line(b, n, &pos, &s, &len)) {
     lineno++;
+    size_t raw = len; /* with a "\r" before the "\n" */
     if (len > 0 && s[len - 1] == '\r')
       len--;
     if (lineno == 1) {
@@ -290,11 +295,13 @@ static int parse_msg(const char *b, size_t n, struct apt_msg *out, char *err, si
         apt_err(err, errlen, "line %zu: continuation line before any field", lineno);
         goto bad;
       }
-      size_t a = 1, e = len;
-      while (e > a && is_ws(s[e - 1]))
+      /* LookupTag trims the line's end but never its first byte */
+      size_t a = 1, e = raw;
+      while (e > a + 1 && is_ws(s[e - 1]))
         e--;
-      if (add_continuation(&m.fields[m.nfields - 1], s + a, e - a) < 0)
+      if (add_continuation(&m.fields[m.nfields - 1], first_empty, s + a, e - a) < 0)
         goto oom;
+      first_empty = 0;
       continue;
     }
     const char *colon = memchr(s, ':', len);
@@ -312,6 +319,7 @@ static int parse_msg(const char *b, size_t n, struct apt_msg *out, char *err, si
       a++;
     while (e > a && is_ws(s[e - 1]))
       e--;
+    first_empty = a == e;          /* then a continuation line is the first line */
     if (e - a == 1 && s[a] == '.') /* LookupTag drops a line "." */
       a = e;
     if (add_field(&m, &cap, s, nlen, s + a, e - a) < 0)

@@ -13,8 +13,10 @@
  *   - then "Name: Value" lines, split at the first ':'; the value skips white
  *     space after the ':' and loses trailing white space, as LookupTag does;
  *   - a line starting with a space continues the value before it (apt's
- *     multi-line values): its first space dropped, joined with "\n"; a
- *     continuation line "." adds an empty line, as in LookupTag;
+ *     multi-line values), as LookupTag reads it: its first space dropped, its
+ *     end trimmed (never its first byte), joined with "\n" - except after an
+ *     empty first line, where it is the first line; a continuation line "."
+ *     adds only the "\n";
  *   - malformed: no "NNN" line, a field line without ':' or with an empty name,
  *     a continuation line before any field, a NUL byte, a message over the
  *     reader's size limit. A malformed message is dropped whole; the reader

@@ -107,6 +107,18 @@ static void test_msg_basic(void) {
   CU_ASSERT_STRING_EQUAL(NN(apt_msg_get(&p.m[0], "Message")), "first\n second\n\nthird");
   parsed_free(&p);
 
+  /* LookupTag's corners (checked against libapt-pkg 2.6.2): after an empty
+   * first line the continuation is the first line; a continuation line is
+   * trimmed at its end but keeps its first byte; "\r\n" line ends. */
+  in = "600 X\r\nA:\r\n  two\r\n three \r\nB: b\r\n  \r\n c\r\nC: c\n \t\n\n";
+  parse_all(in, strlen(in), MAXMSG, &p);
+  CU_ASSERT_EQUAL(p.nerr, 0);
+  CU_ASSERT_EQUAL_FATAL(p.n, 1);
+  CU_ASSERT_STRING_EQUAL(NN(apt_msg_get(&p.m[0], "A")), " two\nthree");
+  CU_ASSERT_STRING_EQUAL(NN(apt_msg_get(&p.m[0], "B")), "b\n \nc");
+  CU_ASSERT_STRING_EQUAL(NN(apt_msg_get(&p.m[0], "C")), "c\n\t");
+  parsed_free(&p);
+
   CU_ASSERT_PTR_NULL(apt_msg_get(NULL, "x"));
   struct apt_msg z = {0};
   apt_msg_free(&z);
