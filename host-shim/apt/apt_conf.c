@@ -9,6 +9,7 @@
 #include "apt_conf.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,23 +209,11 @@ long long apt_conf_int(const struct apt_conf *c, const char *key, long long dflt
   return end == v ? dflt : n;
 }
 
-/* Look up "Acquire::<name>::<opt>"; name may be "http::host". */
-static const char *find_acquire(const struct apt_conf *c, const char *name, const char *host,
-                                const char *opt) {
-  size_t n =
-      strlen("Acquire::") + strlen(name) + 2 + (host ? strlen(host) + 2 : 0) + strlen(opt) + 1;
-  char *key = malloc(n);
-  if (!key)
+const char *apt_conf_find1(const struct apt_conf *c, const char *name, const char *host,
+                           const char *opt) {
+  char *key;
+  if (asprintf(&key, "Acquire::%s::%s%s%s", name, host ? host : "", host ? "::" : "", opt) < 0)
     return NULL;
-  char *p = key;
-  p = stpcpy(p, "Acquire::");
-  p = stpcpy(p, name);
-  p = stpcpy(p, "::");
-  if (host) {
-    p = stpcpy(p, host);
-    p = stpcpy(p, "::");
-  }
-  stpcpy(p, opt);
   const char *v = find(c, key);
   free(key);
   return v;
@@ -243,7 +232,7 @@ const char *apt_conf_find(const struct apt_conf *c, const char *scheme, const ch
   const char *v;
   for (int pass = host ? 0 : 1; pass < 2; pass++)
     for (int i = 0; i < 2 && names[i]; i++)
-      if ((v = find_acquire(c, names[i], pass == 0 ? host : NULL, opt)))
+      if ((v = apt_conf_find1(c, names[i], pass == 0 ? host : NULL, opt)))
         return v;
   return NULL;
 }
@@ -434,18 +423,11 @@ int apt_conf_move_subtree(struct apt_conf *c, const char *from, const char *to) 
   old->child = NULL;
   old->value[0] = '\0';
   int rc = 0;
-  size_t tl = to ? strlen(to) : 0;
   for (struct item *i = holder.child ? first_leaf(holder.child) : NULL;
        i && i != &holder && rc == 0; i = i->next ? first_leaf(i->next) : i->parent) {
-    char *tag = full_tag(i, &holder), *key = tag ? malloc(tl + 2 + strlen(tag) + 1) : NULL;
-    if (key) {
-      char *p = key;
-      if (to) {
-        p = stpcpy(p, to);
-        p = stpcpy(p, "::");
-      }
-      stpcpy(p, tag);
-    }
+    char *tag = full_tag(i, &holder), *key = NULL;
+    if (tag && asprintf(&key, "%s%s%s", to ? to : "", to ? "::" : "", tag) < 0)
+      key = NULL;
     if (!key || apt_conf_set(c, key, i->value) < 0)
       rc = -1;
     free(tag);

@@ -64,6 +64,11 @@ long long apt_conf_int(const struct apt_conf *c, const char *key, long long dflt
 const char *apt_conf_find(const struct apt_conf *c, const char *scheme, const char *host,
                           const char *opt);
 
+/* One of those keys: Acquire::<name>::[<host>::]<opt> (host NULL: none), as
+ * apt_conf_get. */
+const char *apt_conf_find1(const struct apt_conf *c, const char *name, const char *host,
+                           const char *opt);
+
 /* Configuration::FindVector: the values of base's children in order; when
  * base itself has a value, that value split at ','. Returns the count;
  * *out is one malloc'd block holding the pointer array and the strings

@@ -260,15 +260,17 @@ int apt_netrc_load(struct apt_netrc *n, const char *file, const char *partsdir, 
   }
   char **paths = NULL;
   size_t np = 0, cap = 0;
+  int oom = 0;
   size_t dl = strlen(partsdir);
   int slash = dl > 0 && partsdir[dl - 1] == '/';
   for (struct dirent *e; (e = readdir(d));) {
     if (!part_name_ok(e->d_name))
       continue;
-    char *p = malloc(dl + 1 + strlen(e->d_name) + 1);
-    if (!p)
+    char *p;
+    if (asprintf(&p, "%s%s%s", partsdir, slash ? "" : "/", e->d_name) < 0) {
+      oom = 1;
       break;
-    sprintf(p, "%s%s%s", partsdir, slash ? "" : "/", e->d_name);
+    }
     struct stat st;
     if (stat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
       free(p);
@@ -276,11 +278,16 @@ int apt_netrc_load(struct apt_netrc *n, const char *file, const char *partsdir, 
     }
     if (apt_grow(&paths, &cap, np, sizeof *paths) < 0) {
       free(p);
+      oom = 1;
       break;
     }
     paths[np++] = p;
   }
   closedir(d);
+  if (oom && !failed) {
+    failed = 1;
+    apt_err(err, errlen, "%s: out of memory", partsdir);
+  }
   if (np)
     qsort(paths, np, sizeof *paths, cmp_str);
   for (size_t i = 0; i < np; i++) {
@@ -361,12 +368,10 @@ int apt_netrc_find(const struct apt_netrc *n, const char *uri, const char **logi
     return 0;
   int found = 0;
   if (!(u.user && u.user[0]) && !(u.password && u.password[0])) {
-    char *lookfor = malloc(strlen(u.host) + 8 + strlen(u.path) + 1);
-    if (lookfor) {
-      if (u.port)
-        sprintf(lookfor, "%s:%d%s", u.host, u.port, u.path);
-      else
-        sprintf(lookfor, "%s%s", u.host, u.path);
+    char *lookfor;
+    int ok = u.port ? asprintf(&lookfor, "%s:%d%s", u.host, u.port, u.path)
+                    : asprintf(&lookfor, "%s%s", u.host, u.path);
+    if (ok >= 0) {
       const char *l = NULL, *p = NULL;
       /* aptAuthConfMethod::MaybeAddAuthTo: each file, until one set a login
        * or a password (MaybeAddAuth returns at once when Uri has one). */

@@ -7,6 +7,7 @@
  */
 #include "apt_proxy.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,44 +137,24 @@ static const char *env(const char *(*getenv_fn)(const char *), const char *name)
   return getenv_fn ? getenv_fn(name) : getenv(name);
 }
 
-/* Acquire::<name>::[<hostpart>::]Proxy[::<host>] with the 600 Proxy field in
- * the place of Acquire::<scheme>::Proxy::<host>. */
-static const char *proxy_key(const struct apt_conf *c, const char *scheme, const char *name,
-                             const char *hostpart, const char *host, const char *msg_proxy) {
-  if (msg_proxy && *msg_proxy && !hostpart && host && strcmp(name, scheme) == 0)
-    return msg_proxy;
-  size_t n = 9 + strlen(name) + 2 + (hostpart ? strlen(hostpart) + 2 : 0) + 5 +
-             (host ? 2 + strlen(host) : 0) + 1;
-  char *key = malloc(n);
-  if (!key)
+/* aptmethod.h ConfigFind(opt) after setPostfixForMethodNames(host), opt
+ * "Proxy::<host>" or "Proxy": apt_conf_find's order, with the 600 Proxy
+ * field as the value of Acquire::<scheme>::Proxy::<host>. */
+static const char *config_proxy(const struct apt_conf *c, const char *scheme, const char *host,
+                                int per_host, const char *msg_proxy) {
+  char *opt;
+  if (asprintf(&opt, "Proxy%s%s", per_host ? "::" : "", per_host ? host : "") < 0)
     return NULL;
-  char *p = stpcpy(key, "Acquire::");
-  p = stpcpy(p, name);
-  p = stpcpy(p, "::");
-  if (hostpart) {
-    p = stpcpy(p, hostpart);
-    p = stpcpy(p, "::");
-  }
-  p = stpcpy(p, "Proxy");
-  if (host) {
-    p = stpcpy(p, "::");
-    stpcpy(p, host);
-  }
-  const char *v = apt_conf_get(c, key);
-  free(key);
+  const char *names[2] = {scheme, strcmp(scheme, "https") == 0 ? "http" : NULL}, *v = NULL;
+  for (int pass = 0; pass < 2 && !v; pass++)
+    for (int i = 0; i < 2 && names[i] && !v; i++) {
+      if (pass == 1 && i == 0 && per_host && msg_proxy && *msg_proxy)
+        v = msg_proxy;
+      else
+        v = apt_conf_find1(c, names[i], pass == 0 ? host : NULL, opt);
+    }
+  free(opt);
   return v;
-}
-
-/* aptmethod.h ConfigFind("Proxy[::host]") after setPostfixForMethodNames(host). */
-static const char *config_proxy(const struct apt_conf *c, const char *scheme, const char *uhost,
-                                const char *host, const char *msg_proxy) {
-  const char *names[2] = {scheme, strcmp(scheme, "https") == 0 ? "http" : NULL};
-  const char *v;
-  for (int pass = 0; pass < 2; pass++)
-    for (int i = 0; i < 2 && names[i]; i++)
-      if ((v = proxy_key(c, scheme, names[i], pass == 0 ? uhost : NULL, host, msg_proxy)))
-        return v;
-  return NULL;
 }
 
 static int ends_with(const char *s, const char *suffix) {
@@ -208,11 +189,11 @@ char *apt_proxy_for(const struct apt_conf *c, const char *uri, const char *msg_p
   if (apt_uri_parse(uri, &u) < 0)
     return NULL;
   int tls = strcmp(u.scheme, "https") == 0 || ends_with(u.scheme, "+https");
-  const char *proxy = config_proxy(c, u.scheme, u.host, u.host, msg_proxy);
+  const char *proxy = config_proxy(c, u.scheme, u.host, 1, msg_proxy);
   if (proxy) {
     if (strcmp(proxy, "DIRECT") == 0)
       proxy = NULL;
-  } else if ((proxy = config_proxy(c, u.scheme, u.host, NULL, NULL))) {
+  } else if ((proxy = config_proxy(c, u.scheme, u.host, 0, NULL))) {
     /* the general Proxy */
   } else {
     proxy = env(getenv_fn, "http_proxy");

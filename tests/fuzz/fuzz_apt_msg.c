@@ -60,7 +60,7 @@ static char *norm(const char *s, int is_name, int trim_lead) {
   o[n] = '\0';
   if (is_name) {
     if (n == 0)
-      strcpy(o, "-");
+      memcpy(o, "-", 2);
     return o;
   }
   size_t a = 0, e = n;
