@@ -47,12 +47,15 @@ HOST_LIB   := $(filter-out host-shim/main.c,$(wildcard host-shim/*.c))
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 FAULT_SRC  := $(filter-out tests/fault/serial_tls.c,$(wildcard tests/fault/*.c))
 
-PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(BUILD)/obj/%.o)
-HOST_OBJ   := $(HOST_LIB:%.c=$(BUILD)/obj/%.o)
-# The apt method's pure pieces (protocol, apt's config, auth.conf, proxies).
+# The apt method's pure parts (host-shim/apt/apt_*.c): 601 config, message
+# framing, auth.conf, proxy choice, dates and FailReason (apt_util). Unit-tested
+# and fuzzed; the method (method.c) links them.
 APT_LIB_SRCS = host-shim/apt/apt_msg.c host-shim/apt/apt_conf.c host-shim/apt/apt_netrc.c \
                host-shim/apt/apt_proxy.c host-shim/apt/apt_util.c
-APT_OBJ    := $(APT_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+APT_LIB_OBJ := $(APT_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+
+PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(BUILD)/obj/%.o)
+HOST_OBJ   := $(HOST_LIB:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 
 EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
@@ -73,6 +76,8 @@ $(BUILD)/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h host-shim/*.h hos
 	@mkdir -p $(dir $@)
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -c -o $@ $<
 
+$(APT_LIB_OBJ) $(UNIT_OBJ): $(wildcard host-shim/apt/*.h)
+
 # The plugin: everything hidden but the one entry symbol.
 $(BUILD)/parfetch.so: $(PLUGIN_OBJ) plugin/parfetch.map
 	$(CC) -shared -fvisibility=hidden -Wl,--version-script=plugin/parfetch.map \
@@ -85,12 +90,12 @@ $(BUILD)/parfetch: $(BUILD)/obj/host-shim/main.o $(HOST_OBJ) $(BUILD)/obj/plugin
 
 # The apt method; it finds the plugin next to itself (the link), else in
 # PLUGINDIR.
-$(BUILD)/apt/parfetch: $(BUILD)/obj/host-shim/apt/method.o $(APT_OBJ) $(HOST_OBJ)
+$(BUILD)/apt/parfetch: $(BUILD)/obj/host-shim/apt/method.o $(APT_LIB_OBJ) $(HOST_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1 libcrypto)
 	ln -sfn ../parfetch.so $(BUILD)/apt/parfetch.so
 
-$(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ) $(APT_OBJ)
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ) $(APT_LIB_OBJ)
 	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -ldl -lcunit
 
 $(BUILD)/examples/%: examples/%.c $(HOST_OBJ) plugin/include/parfetch.h
@@ -151,9 +156,9 @@ TESTBINS += $(FUZZ_REGRESS)
 
 # Each harness with tests/fuzz/driver.c (a plain main, no libFuzzer): make test
 # replays every corpus file once, in this build and in the ASan+UBSan one.
-$(BUILD)/fuzz-regress/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c tests/fuzz/fuzz.h $(PLUGIN_OBJ)
+$(BUILD)/fuzz-regress/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c tests/fuzz/fuzz.h $(PLUGIN_OBJ) $(APT_LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(PF_CFLAGS) $(CFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/driver.c $(PLUGIN_OBJ) \
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/driver.c $(PLUGIN_OBJ) $(APT_LIB_OBJ) \
 	  $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS)
 
 fuzz-regression: $(FUZZ_REGRESS)
@@ -164,9 +169,9 @@ fuzz-regression: $(FUZZ_REGRESS)
 FUZZ_CC    ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_OBJ   := $(PLUGIN_SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_OBJ   := $(PLUGIN_SRC:%.c=build/fuzz/obj/%.o) $(APT_LIB_SRCS:%.c=build/fuzz/obj/%.o)
 
-build/fuzz/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h)
+build/fuzz/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h host-shim/apt/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PF_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c -o $@ $<
 
