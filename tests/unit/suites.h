@@ -18,5 +18,6 @@ int pf_suite_text(void);     /* test_text.c: escaping and redaction of shown tex
 int pf_suite_budget(void);   /* test_budget.c: the client's connection budget */
 int pf_suite_rate(void);     /* test_rate.c: rate_limit's token bucket */
 int pf_suite_apt(void);      /* test_apt.c: the apt method's framing, 601 config, auth.conf, proxy */
+int pf_suite_aptutil(void);  /* test_aptutil.c: dates, FailReason, checksum, credentials, FindFile */
 
 #endif
