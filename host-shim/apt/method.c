@@ -226,20 +226,21 @@ static void settings_for(const char *scheme, const char *host, const char *msg_p
   if (is_false(opt(scheme, host, "AllowRedirect")))
     set(s, &n, "max_redirects", "0");
   set(s, &n, "redirect_downgrade", "false"); /* apt: same scheme, or http -> https */
-  if (strcmp(scheme, "https") == 0) {
-    if (is_false(opt(scheme, host, "Verify-Peer")))
-      set(s, &n, "tls.verify", "false");
-    if (is_false(opt(scheme, host, "Verify-Host")))
-      set(s, &n, "tls.verify_host", "false");
-    if ((v = opt(scheme, host, "CaInfo")) && *v)
-      set(s, &n, "tls.cacert", "%s", v);
-    if ((v = opt(scheme, host, "SslCert")) && *v)
-      set(s, &n, "tls.cert", "%s", v);
-    if ((v = opt(scheme, host, "SslKey")) && *v)
-      set(s, &n, "tls.key", "%s", v);
-    if ((v = opt(scheme, host, "CrlFile")) && *v)
-      set(s, &n, "tls.crlfile", "%s", v);
-  }
+  /* https's TLS options, for an http URL too: a redirect may lead to https
+   * (apt's own method hands that to its https method, which reads them) */
+  const char *tls = "https";
+  if (is_false(opt(tls, host, "Verify-Peer")))
+    set(s, &n, "tls.verify", "false");
+  if (is_false(opt(tls, host, "Verify-Host")))
+    set(s, &n, "tls.verify_host", "false");
+  if ((v = opt(tls, host, "CaInfo")) && *v)
+    set(s, &n, "tls.cacert", "%s", v);
+  if ((v = opt(tls, host, "SslCert")) && *v)
+    set(s, &n, "tls.cert", "%s", v);
+  if ((v = opt(tls, host, "SslKey")) && *v)
+    set(s, &n, "tls.key", "%s", v);
+  if ((v = opt(tls, host, "CrlFile")) && *v)
+    set(s, &n, "tls.crlfile", "%s", v);
 }
 
 /* The client for these settings, made on first use. NULL with err set. */

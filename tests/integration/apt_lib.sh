@@ -121,6 +121,15 @@ apt_servers_start() {
             rewrite ^/moved/(.*)\$ /repo/\$1 permanent;
             access_log $log pfapt;
         }
+        # redirects between the schemes: http -> https (allowed), https -> http (refused)
+        location /up/ {
+            rewrite ^/up/(.*)\$ https://127.0.0.1:@HTTPS_PORT@/repo/\$1 permanent;
+            access_log $log pfapt;
+        }
+        location /down/ {
+            rewrite ^/down/(.*)\$ http://127.0.0.1:@HTTP_PORT@/repo/\$1 permanent;
+            access_log $log pfapt;
+        }
         location /private/ {
             alias $APT_REPO/;
             auth_basic \"parfetch apt test\";

@@ -45,7 +45,8 @@
 #                  (the first 128 KiB go at once), e.g. 320 KiB: 2 s; 200 KiB: 1 s.
 # Extra nginx configuration, read by pf_nginx_start when set (nginx syntax, inserted verbatim):
 #   PF_NGINX_HTTP_EXTRA    in the http block (log_format, map, ...)
-#   PF_NGINX_SERVER_EXTRA  in the server block of the three listeners (more locations)
+#   PF_NGINX_SERVER_EXTRA  in the server block of the three listeners (more locations);
+#                          @HTTP_PORT@ and @HTTPS_PORT@ in it become those listeners' ports
 #
 # Other variables: PF_ROOT (repo root), PF_BUILD (absolute build dir, from $BUILD, default build),
 # PF_BIN ($PF_BUILD/parfetch), PF_QUICK (1 = skip the largest files), PF_PASS, PF_FAIL.
@@ -361,6 +362,10 @@ EOF
 
 pf__write_nginx_conf() { # DIR HTTP_PORT HTTPS_PORT H2_PORT
   local d=$1 user_line="# not root: nginx keeps the current user"
+  # the extra locations may name the listeners' ports (redirects between them)
+  local extra_server=${PF_NGINX_SERVER_EXTRA:-}
+  extra_server=${extra_server//@HTTP_PORT@/$2}
+  extra_server=${extra_server//@HTTPS_PORT@/$3}
   if [ "$(id -u)" -eq 0 ]; then
     # Workers would otherwise switch to 'nobody', who cannot read the 0700 temp dir.
     user_line="user root root;"
@@ -434,7 +439,7 @@ ${PF_NGINX_HTTP_EXTRA:-}
             alias $PF_DOCROOT/;
             limit_rate 128k;
         }
-${PF_NGINX_SERVER_EXTRA:-}
+${extra_server}
     }
 }
 EOF
