@@ -24,6 +24,13 @@
  *      (apt's CheckDomainList; curl would treat "*" as every host).
  * Only lower-case environment names, as apt. A chosen value of "DIRECT" at
  * any step, or one without a host (apt then connects directly), is no proxy.
+ * Checked against apt 2.6.2's own http and https methods (28 cases of config,
+ * environment and 600 Proxy, on loopback). c is the 601 tree after
+ * apt_conf_move_subtree(c, "Binary::<argv[0] name>", NULL), as apt's methods
+ * do (a Binary::https::Acquire::... setting counts then).
+ * A libcurl user must state the answer: CURLOPT_PROXY "" for a direct
+ * connection and CURLOPT_NOPROXY "" (else libcurl reads http_proxy and
+ * no_proxy itself, with its own rules).
  *
  * Threads: calls getenv_fn; no state. No globals.
  */
