@@ -217,28 +217,39 @@ char *apt_basic_auth(const char *user, const char *password) {
   return line;
 }
 
-char *apt_find_file(const struct apt_conf *c, const char *key, const char *dflt) {
-  const char *v = apt_conf_get(c, key);
-  if (!v || !*v)
-    v = dflt;
-  if (!v || !*v)
+static int unreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* s %-encoded but for the unreserved characters, appended at o */
+static size_t pct_encode(char *o, const char *s) {
+  size_t k = 0;
+  for (; *s; s++) {
+    if (unreserved((unsigned char)*s))
+      o[k++] = *s;
+    else
+      k += (size_t)sprintf(o + k, "%%%02X", (unsigned char)*s);
+  }
+  return k;
+}
+
+char *apt_url_with_userinfo(const char *url, const char *user, const char *password) {
+  const char *sep = strstr(url, "://");
+  if (!sep)
+    return strdup(url);
+  size_t head = (size_t)(sep + 3 - url);
+  size_t cap = strlen(url) + 3 * (strlen(user) + (password ? strlen(password) : 0)) + 3;
+  char *o = malloc(cap);
+  if (!o)
     return NULL;
-  if (v[0] == '/' || strncmp(v, "./", 2) == 0 || strncmp(v, "../", 3) == 0)
-    return strdup(v);
-  const char *cut = NULL;
-  for (const char *p = strstr(key, "::"); p; p = strstr(p + 2, "::"))
-    cut = p;
-  if (!cut)
-    return strdup(v);
-  char *parent = strndup(key, (size_t)(cut - key));
-  char *base = parent ? apt_find_file(c, parent, NULL) : NULL;
-  free(parent);
-  if (!base)
-    return strdup(v);
-  size_t bl = strlen(base);
-  char *out = malloc(bl + strlen(v) + 2);
-  if (out)
-    sprintf(out, "%s%s%s", base, bl && base[bl - 1] == '/' ? "" : "/", v);
-  free(base);
-  return out;
+  memcpy(o, url, head);
+  size_t k = head + pct_encode(o + head, user);
+  if (password) {
+    o[k++] = ':';
+    k += pct_encode(o + k, password);
+  }
+  o[k++] = '@';
+  strcpy(o + k, sep + 3);
+  return o;
 }

@@ -2,7 +2,7 @@
  * apt_util.h - the apt method's pure pieces that are not apt's protocol
  * itself: HTTP dates as apt sends them, the answer to a failed download
  * (FailReason, transient or not), the checksum to verify, credentials from a
- * URI, and apt's FindFile rule for paths in its configuration. No I/O, no
+ * URI and a proxy URL. No I/O, no
  * threads, no globals: any thread.
  */
 #ifndef PF_APT_UTIL_H
@@ -43,10 +43,9 @@ int apt_uri_userinfo(const char *uri, char **stripped, char **user, char **passw
  * memory. */
 char *apt_basic_auth(const char *user, const char *password);
 
-/* apt's Configuration::FindFile: key's value (or dflt when unset), made
- * absolute against its parent keys ("Dir::Etc::netrc" = "auth.conf" under
- * "Dir::Etc" = "etc/apt/" under "Dir" = "/"). malloc'd, or NULL if neither
- * the key nor dflt gives a value. */
-char *apt_find_file(const struct apt_conf *c, const char *key, const char *dflt);
+/* url with user[:password]@ put after its scheme, both %-encoded (but for
+ * RFC 3986's unreserved characters): a proxy's credentials from auth.conf,
+ * in the form libcurl reads them. malloc'd; NULL on out of memory. */
+char *apt_url_with_userinfo(const char *url, const char *user, const char *password);
 
 #endif /* PF_APT_UTIL_H */

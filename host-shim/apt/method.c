@@ -76,7 +76,7 @@ struct client_ent {
 static const char *const client_keys[] = {
     "user_agent", "proxy",       "connect_timeout", "stall_timeout", "rate_limit",
     "tls.verify", "tls.verify_host", "tls.cacert",  "tls.cert",      "tls.key",
-    "tls.crlfile", "max_redirects", "redirect_downgrade"};
+    "tls.crlfile", "max_redirects", "redirect_downgrade", "retries"};
 #define NCLIENT_KEYS (sizeof client_keys / sizeof client_keys[0])
 
 struct method {
@@ -90,6 +90,7 @@ struct method {
   char **env; /* the proxy variables as the method was started with, name=value */
   size_t nenv;
   int ready; /* after the 601 (or the first 600): setup done */
+  char binary[300]; /* "Binary::NAME", NAME the basename of argv[0] (http, https) */
   pthread_mutex_t out_mu;
   pthread_mutex_t mu; /* clients, active, base */
   pthread_cond_t idle;
@@ -210,6 +211,15 @@ static void settings_for(const char *scheme, const char *host, const char *msg_p
   const char *v;
   set(s, &n, "user_agent", "%s", (v = opt(scheme, host, "User-Agent")) && *v ? v : METHOD_UA);
   char *proxy = apt_proxy_for(M.conf, uri, msg_proxy, saved_env);
+  const char *pl = NULL, *pp = NULL;
+  if (proxy && M.netrc && apt_netrc_find(M.netrc, proxy, &pl, &pp) == 1 && pl && *pl) {
+    /* apt looks the proxy up in auth.conf too */
+    char *with = apt_url_with_userinfo(proxy, pl, pp && *pp ? pp : NULL);
+    if (with) {
+      free(proxy);
+      proxy = with;
+    }
+  }
   /* "" is no proxy at all: libcurl's own look at the environment is off
    * (the method cleared those variables; apt_proxy_for read them) */
   set(s, &n, "proxy", "%s", proxy ? proxy : "");
@@ -226,6 +236,9 @@ static void settings_for(const char *scheme, const char *host, const char *msg_p
   if (is_false(opt(scheme, host, "AllowRedirect")))
     set(s, &n, "max_redirects", "0");
   set(s, &n, "redirect_downgrade", "false"); /* apt: same scheme, or http -> https */
+  /* apt retries a transient failure itself (Acquire::Retries): the engine's
+   * own retries resume a part in place, a few times, not for minutes */
+  set(s, &n, "retries", "3");
   /* https's TLS options, for an http URL too: a redirect may lead to https
    * (apt's own method hands that to its https method, which reads them) */
   const char *tls = "https";
@@ -633,13 +646,21 @@ static const char *const proxy_vars[] = {"http_proxy", "https_proxy", "HTTPS_PRO
 static int setup(char *err, size_t errlen) {
   M.ready = 1;
   /* auth.conf: read as root, before privileges go */
-  char *file = apt_find_file(M.conf, "Dir::Etc::netrc", NULL);
-  char *parts = apt_find_file(M.conf, "Dir::Etc::netrcparts", NULL);
+  char *file = apt_conf_file(M.conf, "Dir::Etc::netrc", NULL);
+  char *parts = apt_conf_dir(M.conf, "Dir::Etc::netrcparts", NULL);
   M.netrc = apt_netrc_new();
-  int rc = M.netrc ? apt_netrc_load(M.netrc, file, parts, err, errlen) : -1;
-  free(file), free(parts);
-  if (rc != 0)
+  if (!M.netrc) {
+    free(file), free(parts);
+    snprintf(err, errlen, "out of memory");
     return -1;
+  }
+  if (apt_netrc_load(M.netrc, file, parts, err, errlen) != 0) {
+    /* apt uses what it could read of it, whatever the syntax: so do we */
+    struct apt_out *o = apt_out_new(104, "Warning");
+    apt_out_add(o, "Message", err);
+    put(o);
+  }
+  free(file), free(parts);
   /* the environment's proxies are apt_proxy_for's to weigh; libcurl must
    * not read them again behind its back (a DIRECT would not be) */
   for (size_t i = 0; i < sizeof proxy_vars / sizeof proxy_vars[0]; i++) {
@@ -766,6 +787,11 @@ static void handle(struct apt_msg *m) {
       general_failure("601 Configuration: %s", err);
       break;
     }
+    /* as apt's methods: Binary::<our name>::X is X for us */
+    if (apt_conf_move_subtree(M.conf, M.binary, NULL) != 0) {
+      general_failure("out of memory");
+      break;
+    }
     if (setup(err, sizeof err) != 0) {
       general_failure("%s", err);
       __atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
@@ -793,8 +819,10 @@ static void handle(struct apt_msg *m) {
 }
 
 int main(int argc, char **argv) {
-  (void)argc, (void)argv;
   char err[2048];
+  const char *name = argc > 0 && argv[0] ? strrchr(argv[0], '/') : NULL;
+  name = name ? name + 1 : argc > 0 && argv[0] ? argv[0] : "parfetch";
+  snprintf(M.binary, sizeof M.binary, "Binary::%s", name);
   pthread_mutex_init(&M.out_mu, NULL);
   pthread_mutex_init(&M.mu, NULL);
   pthread_cond_init(&M.idle, NULL);
@@ -852,6 +880,12 @@ int main(int argc, char **argv) {
       int r = apt_reader_next(rd, &m, err, sizeof err);
       if (r == 0)
         break;
+      if (r == -2) {
+        general_failure("out of memory reading apt's messages");
+        status = 100;
+        __atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
+        break;
+      }
       if (r < 0) {
         general_failure("malformed message from apt: %s", err);
         continue;

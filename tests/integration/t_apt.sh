@@ -510,7 +510,7 @@ pf_check "conffile deleted: nginx saw apt's own User-Agent (Debian APT-HTTP/1.3)
 # .../methods/http); stdin stays open until it answers 400/401/201 or exits (<= 5 s), then
 # closes. Sets TALK_RC, TALK_OUT (stdout), TALK_ERR (stderr), TALK_SECS.
 CFG601='601 Configuration\nConfig-Item: Acquire::http::Timeout=5\nConfig-Item: Acquire::Retries=0\n\n'
-talk() {
+talk() { # NAME INPUT [TENTHS] - feed INPUT to the method; wait up to TENTHS/10 s (5 s) for an answer
   local d="$T/talk-$1" t0
   mkdir -p "$d" && rm -f "$d/rc" "$d/out"
   : >"$d/out"
@@ -518,13 +518,14 @@ talk() {
   {
     # shellcheck disable=SC2059 # INPUT is a format
     printf "$2"
-    for _ in $(seq 1 50); do
+    for _ in $(seq 1 "${3:-50}"); do
       [ -e "$d/rc" ] && break
       grep -qE '^(40[01]|201) ' "$d/out" && break
       sleep 0.1
     done
   } | {
-    timeout -k 2 10 bash -c 'exec -a /usr/lib/apt/methods/http "$0"' "$APT_M" >"$d/out" 2>"$d/err"
+    timeout -k 2 $((${3:-50} / 10 + 5)) bash -c 'exec -a /usr/lib/apt/methods/http "$0"' "$APT_M" \
+      >"$d/out" 2>"$d/err"
     echo $? >"$d/rc"
   }
   TALK_RC=$(cat "$d/rc")
@@ -568,6 +569,28 @@ closed_stdin() {
   return 1
 }
 pf_check "method, stdin closed: exits within 5 s, not by a signal" closed_stdin
+
+# Acquire::http::Timeout against a server that sends nothing after the headers: a Timeout
+# failure apt retries itself (Transient), within a few seconds (the engine retries 3 times).
+pf_fault_start STALL --size 100000 --fault stall:after=0,secs=60 --quiet
+talk timeout "601 Configuration\nConfig-Item: Acquire::http::Timeout=1\n\n600 URI Acquire\nURI: $STALL_URL/obj\nFilename: $T/talk-timeout/obj\n\n" 300
+fail_reason() { # REASON - answered 400 with FailReason REASON and Transient-Failure
+  awk -v r="$1" '/^400 / { m = 1; next } m && $0 == "FailReason: " r { f = 1 }
+    m && /^Transient-Failure: true/ { t = 1 } /^$/ { m = 0 } END { exit !(f && t) }' \
+    <<<"$TALK_OUT" && return 0
+  echo "no 400 with FailReason $1 and Transient-Failure (exit $TALK_RC, $TALK_SECS s); stdout:"
+  printf '%s\n' "$TALK_OUT"
+  return 1
+}
+pf_check "[parfetch] Timeout=1 against a stalled server: 400 FailReason Timeout, transient" \
+  fail_reason Timeout
+pf_check "[parfetch] Timeout=1 against a stalled server: answered within 20 s ($TALK_SECS s)" \
+  test "$TALK_SECS" -le 20
+pf_check "Timeout=1 against a stalled server: nothing at the output path" no_file "$T/talk-timeout/obj"
+pf_fault_stop STALL
+talk refused "601 Configuration\n\n600 URI Acquire\nURI: http://127.0.0.1:1/obj\nFilename: $T/talk-refused/obj\n\n"
+pf_check "[parfetch] a port nobody listens on: 400 FailReason ConnectionRefused, transient" \
+  fail_reason ConnectionRefused
 
 # ------------------------------------------------------------------ the machine untouched
 

@@ -1,6 +1,6 @@
 /* test_aptutil.c - the apt method's own pure pieces (host-shim/apt/apt_util.c):
  * dates as apt sends them, FailReason, the checksum chosen from Expected-*,
- * credentials in a URI, Basic auth and apt's FindFile rule. */
+ * credentials in a URI, Basic auth and a proxy URL with credentials. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,24 +124,13 @@ static void test_basic_auth(void) {
   free(h);
 }
 
-static void test_find_file(void) {
-  struct apt_conf *c = apt_conf_new();
-  char err[256];
-  CU_ASSERT_EQUAL(apt_conf_item(c, "Dir=/", err, sizeof err), 0);
-  CU_ASSERT_EQUAL(apt_conf_item(c, "Dir::Etc=etc/apt/", err, sizeof err), 0);
-  CU_ASSERT_EQUAL(apt_conf_item(c, "Dir::Etc::netrc=auth.conf", err, sizeof err), 0);
-  CU_ASSERT_EQUAL(apt_conf_item(c, "Dir::Etc::netrcparts=/srv/auth.d", err, sizeof err), 0);
-  char *p = apt_find_file(c, "Dir::Etc::netrc", NULL);
-  CU_ASSERT_STRING_EQUAL(p, "/etc/apt/auth.conf");
-  free(p);
-  p = apt_find_file(c, "Dir::Etc::netrcparts", NULL);
-  CU_ASSERT_STRING_EQUAL(p, "/srv/auth.d"); /* absolute: as it is */
-  free(p);
-  p = apt_find_file(c, "Dir::Etc::nothere", "x.conf");
-  CU_ASSERT_STRING_EQUAL(p, "/etc/apt/x.conf");
-  free(p);
-  CU_ASSERT_PTR_NULL(apt_find_file(c, "Dir::Etc::nothere", NULL));
-  apt_conf_free(c);
+static void test_url_with_userinfo(void) {
+  char *u = apt_url_with_userinfo("http://proxy:3128/", "ann", "p@ss:w/rd");
+  CU_ASSERT_STRING_EQUAL(u, "http://ann:p%40ss%3Aw%2Frd@proxy:3128/");
+  free(u);
+  u = apt_url_with_userinfo("http://proxy:3128", "bob~x", NULL);
+  CU_ASSERT_STRING_EQUAL(u, "http://bob~x@proxy:3128");
+  free(u);
 }
 
 int pf_suite_aptutil(void) {
@@ -151,7 +140,7 @@ int pf_suite_aptutil(void) {
       !CU_add_test(s, "the strongest Expected-* hash", test_expected_checksum) ||
       !CU_add_test(s, "credentials in a URI", test_userinfo) ||
       !CU_add_test(s, "Basic auth (RFC 7617's example)", test_basic_auth) ||
-      !CU_add_test(s, "apt's FindFile", test_find_file))
+      !CU_add_test(s, "a proxy URL with credentials", test_url_with_userinfo))
     return CU_get_error();
   return CUE_SUCCESS;
 }
