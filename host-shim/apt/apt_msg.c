@@ -34,14 +34,6 @@ int apt_casecmp(const char *a, const char *b) {
   return apt_ncasecmp(a, b, SIZE_MAX);
 }
 
-void apt_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 int apt_next_line(const char *b, size_t n, size_t *pos, const char **line, size_t *len) {
   if (*pos >= n)

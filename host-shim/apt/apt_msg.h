@@ -41,6 +41,8 @@
 
 #include <stddef.h>
 
+#include "errfmt.h"
+
 struct apt_field {
   char *name;
   char *value;
@@ -110,8 +112,8 @@ char *apt_quote(const char *s, const char *bad);
 /* Helpers the apt_*.c files share (not part of the protocol). */
 int apt_casecmp(const char *a, const char *b);               /* ASCII, like strcasecmp */
 int apt_ncasecmp(const char *a, const char *b, size_t n);    /* ASCII, like strncasecmp */
-void apt_err(char *err, size_t errlen, const char *fmt, ...) /* snprintf to err; NULL-safe */
-    __attribute__((format(printf, 3, 4)));
+/* apt_err: errfmt.h's pfh_set_err (printf to err; NULL-safe) */
+#define apt_err pfh_set_err
 /* The next line of b[0..n) from *pos (without its '\n'; a last line without
  * '\n' counts): 1 with *line, *len set and *pos moved past it; 0 at the end. */
 int apt_next_line(const char *b, size_t n, size_t *pos, const char **line, size_t *len);

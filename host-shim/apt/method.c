@@ -121,33 +121,35 @@ static void put(struct apt_out *o) {
   free(text);
 }
 
-static void general_failure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void general_failure(const char *fmt, ...) {
-  char buf[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  struct apt_out *o = apt_out_new(401, "General Failure");
-  apt_out_add(o, "Message", buf);
-  put(o);
-}
-
-static void uri_failure(const char *uri, const char *reason, int transient, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void uri_failure(const char *uri, const char *reason, int transient, const char *fmt, ...) {
+/* 400 URI Failure (uri set) or 401 General Failure, with Message. */
+static void vfailure(const char *uri, const char *reason, int transient, const char *fmt,
+                     va_list ap) {
   char buf[2048];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  struct apt_out *o = apt_out_new(400, "URI Failure");
+  struct apt_out *o = uri ? apt_out_new(400, "URI Failure") : apt_out_new(401, "General Failure");
   apt_out_add(o, "URI", uri);
   apt_out_add(o, "Message", buf);
   apt_out_add(o, "FailReason", reason);
   if (transient)
     apt_out_add(o, "Transient-Failure", "true");
   put(o);
+}
+
+static void general_failure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void general_failure(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfailure(NULL, NULL, 0, fmt, ap);
+  va_end(ap);
+}
+
+static void uri_failure(const char *uri, const char *reason, int transient, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void uri_failure(const char *uri, const char *reason, int transient, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfailure(uri, reason, transient, fmt, ap);
+  va_end(ap);
 }
 
 /* ---- settings and clients --------------------------------------------------- */

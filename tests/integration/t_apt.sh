@@ -247,12 +247,7 @@ resume_case() {
   fi
 }
 fetched_from_zero() { # PATTERN - a request for PATTERN asked from byte 0 (or had no Range)
-  local lines
-  lines=$(apt_log "$1")
-  awk -F '\t' '$4 == "-" || $4 ~ "^bytes=0-" { f = 1 } END { exit !f }' <<<"$lines" && return 0
-  echo "no request from byte 0; nginx's log:"
-  printf '%s\n' "$lines"
-  return 1
+  log_any '$4 == "-" || $4 ~ "^bytes=0-"' "from byte 0" "$1"
 }
 # As apt leaves one: mtime = the server's Last-Modified.
 resume_case "partial file with the server's mtime" "$(apt_deb large)"
