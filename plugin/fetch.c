@@ -145,6 +145,7 @@ struct pf_xfer {
   CURLcode rc;
   long hv; /* CURLINFO_HTTP_VERSION of the current reply (on_header) */
   pf_post free_post; /* pf_xfer_free's, which then cannot fail */
+  pf_post park_post; /* pf_probe's */
 
   int pre_fd; /* a socket taken from the connections opened ahead, until libcurl has it */
   int took_pre, opened_fresh; /* since the current request began */
@@ -1587,11 +1588,12 @@ pf_status pf_probe(pf_session *s) {
     backoff(x, tries, a.wait_s);
   }
   /* paused until run() (or fetch_part) takes it: the loop holds it, and
-   * may end it for a transfer that waits for the budget (evict_parked) */
-  if (x && pf_loop_post(x->loop, park_on_loop, x) != 0) {
-    pf_xfer_free(x);
-    x = NULL;
-  }
+   * may end it for a transfer that waits for the budget (evict_parked).
+   * Parked at the loop's next turn, without a wakeup of its own: run()'s
+   * start (posted after it) is what usually wakes the loop next, and the
+   * loop's tick leaves a paused probe alone until then. */
+  if (x)
+    pf_loop_post_lazy(x->loop, &x->park_post, park_on_loop, x);
   s->probe = x;
   return PF_OK;
 }

@@ -475,6 +475,11 @@ void pf_loop_free(pf_loop *l);
 int pf_loop_post(pf_loop *l, void (*fn)(void *arg), void *arg);
 /* The same in p, which must live until fn has run (fn may free it). */
 void pf_loop_post_at(pf_loop *l, pf_post *p, void (*fn)(void *arg), void *arg);
+/* The same without waking the loop: fn runs at its next turn, which
+ * something else starts (a post, a socket, a timer), within 100 ms. For
+ * what may wait: a wakeup costs the loop a turn, and on a loaded machine
+ * the posting thread its core. */
+void pf_loop_post_lazy(pf_loop *l, pf_post *p, void (*fn)(void *arg), void *arg);
 void pf_loop_wake(pf_loop *l); /* any thread: a turn of the loop now */
 /* The loop thread only: */
 void pf_loop_watch(pf_loop *l, pf_task *t);
@@ -514,8 +519,10 @@ const pf_config *pf_client_config(const pf_client *c);
 pf_loop *pf_client_loop(const pf_client *c, unsigned i);
 unsigned pf_client_nloops(const pf_client *c);
 /* The loop a new session calls home (its probe, its part 0, its stream 0):
- * each in turn. */
+ * the one home to the fewest open sessions (the first of them). Given
+ * back by unhome when the session is freed. */
 unsigned pf_client_home(pf_client *c);
+void pf_client_unhome(pf_client *c, unsigned home);
 /* The bucket of the client's own rate_limit, for all its sessions
  * together; NULL if none (an implicit client has none: its one session's
  * bucket is the limit). */

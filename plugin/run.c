@@ -138,6 +138,7 @@ typedef struct run_ctx {
   pf_trust trust;     /* the server's ranged replies (fetch.c counts) */
   pf_range *gaps;     /* the whole-object round: the bytes to deliver */
   size_t ngaps;
+  atomic_uint room_posts; /* room_again posted and not run to its end yet */
   pthread_mutex_t done_mu; /* with done_cv: round_done */
   pthread_cond_t done_cv;
   int round_done;
@@ -618,19 +619,22 @@ static void lane_start(void *arg) {
 static void room_again(void *arg) {
   lane *l = arg;
   run_ctx *rc = l->rc;
-  if (!l->task.watched)
-    return; /* its part of the round is over */
-  for (size_t i = 0; i < rc->nstreams; i++)
-    if (rc->streams[i].lane == l && rc->streams[i].job.x)
-      pf_xfer_room(rc->streams[i].job.x);
+  if (l->task.watched) /* else its part of the round is over */
+    for (size_t i = 0; i < rc->nstreams; i++)
+      if (rc->streams[i].lane == l && rc->streams[i].job.x)
+        pf_xfer_room(rc->streams[i].job.x);
+  atomic_fetch_sub_explicit(&rc->room_posts, 1, memory_order_release); /* rc is not touched after */
 }
 
 /* Chunks given back to the pool: a stream paused for them goes on. */
 static void give_back(run_ctx *rc, chunk *c) {
   pf_queue_push(&rc->empty, c);
   for (size_t i = 0; i < rc->nlanes; i++)
-    if (atomic_load(&rc->lanes[i].want_room) && atomic_exchange(&rc->lanes[i].want_room, 0))
-      pf_loop_post(rc->lanes[i].loop, room_again, &rc->lanes[i]); /* (failed: its tick retries) */
+    if (atomic_load(&rc->lanes[i].want_room) && atomic_exchange(&rc->lanes[i].want_room, 0)) {
+      atomic_fetch_add(&rc->room_posts, 1);
+      if (pf_loop_post(rc->lanes[i].loop, room_again, &rc->lanes[i]) != 0)
+        atomic_fetch_sub(&rc->room_posts, 1); /* (its tick retries) */
+    }
 }
 
 /* One round: nstreams streams on the client's network threads over
@@ -678,8 +682,11 @@ static void run_round(run_ctx *rc, size_t nstreams) {
   while (!rc->round_done)
     pf_cond_wait_ms(&rc->done_cv, &rc->done_mu, 100);
   pthread_mutex_unlock(&rc->done_mu);
-  for (size_t i = 0; i < rc->nlanes; i++)
-    pf_loop_sync(rc->lanes[i].loop); /* a room_again posted last has run */
+  /* a room_again posted last may still be queued: rc must outlive it (a
+   * download whose pool never ran dry posted none, and waits for nothing) */
+  if (atomic_load_explicit(&rc->room_posts, memory_order_acquire) != 0)
+    for (size_t i = 0; i < rc->nlanes; i++)
+      pf_loop_sync(rc->lanes[i].loop);
   /* what a stopped round left in the queue goes back to the pool */
   while (pf_queue_trypop(&rc->full, &item) == 0)
     pf_queue_push(&rc->empty, item);
