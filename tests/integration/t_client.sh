@@ -97,6 +97,19 @@ pf_check "client: no client-less fallback (the plugin has clients)" \
 pf_check "client: $N objects over at most 8 connections (max_connections_per_host)" conns_le seq 8
 seq_conns=$(conns seq)
 
+# One after another with two network threads (whatever the CPUs): each
+# session's home is the loop with the fewest open sessions, loop 0 every
+# time, so every request goes over the one connection the first opened.
+O="$PF_TMP/seq2"
+mkdir -p "$O"
+head -n 20 "$(list seq2)" >"$PF_TMP/list-seq2-20"
+run_host "client, 2 network threads: 20 objects one after another, exit 0" 0 \
+  client "$PF_HTTP_URL" "$PF_TMP/list-seq2-20" "$O" 1 --set network_threads=2
+pf_check "client, 2 network threads: the objects equal their sources" \
+  eval 'for i in $(seq 1 20); do pf_same "$D/o$i.bin" "$O/o$i.bin" || exit 1; done'
+pf_check "client, 2 network threads: 20 objects one after another over 1 connection" \
+  conns_le seq2 1 20
+
 # Over TLS (HTTPS, and HTTP/2): the first 20 objects on one client.
 for proto in https h2; do
   base=$PF_HTTPS_URL
