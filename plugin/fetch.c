@@ -383,12 +383,15 @@ int pf_rate_limited(const pf_session *s) {
   return s->rate || pf_client_rate(s->client);
 }
 
+static void preconnect_on_reply(struct pf_xfer *x);
+
 static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
   struct pf_xfer *x = arg;
   pf_session *s = x->s;
   size_t n = size * nmemb;
   if (!x->checked) {
     if (x->probe_mode) { /* the probe's thread learns what it needs now */
+      preconnect_on_reply(x);
       pthread_mutex_lock(&x->wmu);
       x->paused = 1;
       pthread_cond_signal(&x->wcv);
@@ -511,6 +514,17 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
  * - a probe attempt that times out while they exist closes them, and none
  *   are opened for the rest of the session (preconnect_give_up). */
 
+/* Near (a TCP handshake of less than PRECONNECT_DEFER_RTT_NS), a probe's
+ * reply comes within a round trip or two, and opening the others waits for
+ * it: for its size, so that an object of one part (the probe covers it)
+ * opens none, and one of k parts k - 1; they start a round trip later
+ * than they would have, under PRECONNECT_DEFER_RTT_NS. A reply that has not
+ * begun PRECONNECT_DEFER_NS after the request went out is late (a server
+ * that thinks, or holds it): they are opened then, as for a far server,
+ * where a round trip is worth more and they are opened at once. */
+#define PRECONNECT_DEFER_RTT_NS 2000000ull /* 2 ms */
+#define PRECONNECT_DEFER_NS 5000000ull     /* 5 ms */
+
 /* Same family, address and port? */
 static int same_sockaddr(const void *a, const void *b) {
   int family = ((const struct sockaddr *)a)->sa_family;
@@ -554,19 +568,19 @@ static void close_all_locked(pf_session *s) {
   pre_sync_locked(s);
 }
 
-/* Open max_streams - 1 connections to addr (the probe's, of host key), or
- * as many as the client's budget leaves. Caller holds pre_mu. */
+/* Open `want` connections to addr (the probe's, of host key), or as many
+ * as the client's budget leaves. Caller holds pre_mu. */
 static void preconnect_open_locked(pf_session *s, const char *key, int family, int protocol,
-                                   const void *addr, unsigned addrlen) {
-  const pf_config *c = s->cfg;
+                                   const void *addr, unsigned addrlen, unsigned want) {
   close_all_locked(s);
   s->pre_started = 1;
+  s->pre_deferred = 0;
   char *k = strdup(key);
   if (!k)
     return;
   free(s->pre_key);
   s->pre_key = k;
-  unsigned n = pf_client_reserve(s->client, key, c->max_streams - 1);
+  unsigned n = pf_client_reserve(s->client, key, want);
   s->pre_slots = n;
   s->pre_fds = n ? calloc(n, sizeof *s->pre_fds) : NULL;
   memcpy(&s->pre_addr, addr, addrlen);
@@ -593,6 +607,54 @@ static void preconnect_open_locked(pf_session *s, const char *key, int family, i
   }
 }
 
+static int is_redirect(long status);
+
+/* The deferred opening (pre_deferred), now: `want` connections to the
+ * address the probe connected to. Caller holds pre_mu. */
+static void preconnect_deferred_locked(pf_session *s, unsigned want) {
+  struct sockaddr_storage addr;
+  memcpy(&addr, &s->pre_addr, sizeof addr);
+  char *key = s->pre_key ? strdup(s->pre_key) : NULL;
+  s->pre_deferred = 0;
+  if (key && want > 0)
+    preconnect_open_locked(s, key, s->pre_family, IPPROTO_TCP, &addr, s->pre_addrlen, want);
+  free(key);
+}
+
+/* The probe's reply has begun (on_write's pause; its headers are all in):
+ * a deferred opening opens what the object's other parts need, and none
+ * for an object of one part (the probe's connection carries it all). A
+ * redirect leaves it to the next hop's reply, or to the time. The loop
+ * thread. */
+static void preconnect_on_reply(struct pf_xfer *x) {
+  pf_session *s = x->s;
+  if (is_redirect(x->status))
+    return;
+  unsigned parts = 1;
+  if (x->status == 206 && x->have_cr == 1 && !x->cr_unsat && x->cr_start == 0 &&
+      x->cr_total != PF_SIZE_UNKNOWN && x->cr_total <= PF_SIZE_MAX)
+    parts = (unsigned)pf_plan(x->cr_total, 1, s->cfg->min_part_size, s->cfg->max_streams, NULL, 0);
+  pthread_mutex_lock(&s->pre_mu);
+  if (s->pre_deferred)
+    preconnect_deferred_locked(s, parts - 1);
+  pthread_mutex_unlock(&s->pre_mu);
+}
+
+/* The probe's reply is late: a deferred opening goes ahead at its time, as
+ * if the size were unknown (max_streams - 1), while the probe waits. The
+ * loop thread (its tick). */
+static void preconnect_on_time(struct pf_xfer *x, uint64_t now, uint64_t *wake_ns) {
+  pf_session *s = x->s;
+  pthread_mutex_lock(&s->pre_mu);
+  if (s->pre_deferred) {
+    if (now >= s->pre_defer_ns)
+      preconnect_deferred_locked(s, s->cfg->max_streams - 1);
+    else if (s->pre_defer_ns < *wake_ns)
+      *wake_ns = s->pre_defer_ns;
+  }
+  pthread_mutex_unlock(&s->pre_mu);
+}
+
 static int preconnect_wanted(const pf_session *s, int family, unsigned addrlen) {
   const pf_config *c = s->cfg;
   return c->preconnect && !s->pre_off && c->max_streams > 1 && !s->in_order &&
@@ -611,7 +673,7 @@ static void preconnect_make_way(pf_session *s, int probe, const struct curl_sock
     close_all_locked(s);
   }
   if (probe)
-    s->pre_started = 0;
+    s->pre_started = s->pre_deferred = 0;
   pthread_mutex_unlock(&s->pre_mu);
   if (n > 0)
     pf_log(s, "connecting anew: first closed the %zu connections opened ahead that were left", n);
@@ -627,7 +689,7 @@ static void preconnect_give_up(pf_session *s, const char *why) {
   close_all_locked(s);
   if (started)
     s->pre_off = 1;
-  s->pre_started = 0;
+  s->pre_started = s->pre_deferred = 0;
   pthread_mutex_unlock(&s->pre_mu);
   if (started)
     pf_log(s, "the probe timed out (%s): closed %zu connections opened ahead; none for the rest "
@@ -686,14 +748,32 @@ static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_po
   } else {
     return CURL_PREREQFUNC_OK;
   }
+  /* the round trip of its TCP handshake */
+  curl_off_t connect_us = 0, dns_us = 0;
+  curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+  curl_easy_getinfo(x->easy, CURLINFO_NAMELOOKUP_TIME_T, &dns_us);
+  uint64_t rtt_ns = connect_us > dns_us ? (uint64_t)(connect_us - dns_us) * 1000u : 0;
   pthread_mutex_lock(&s->pre_mu);
   /* (a reused connection: they are open already, to this address; or one
    * the client kept idle: its host is warm, and the other streams take
    * the idle ones there before they open any; pf_client_reserve gives none
    * either when the client has other connections there) */
   if (preconnect_wanted(s, family, len) && x->opened_fresh &&
-      !(s->pre_started && same_sockaddr(&sa, &s->pre_addr)))
-    preconnect_open_locked(s, x->key, family, IPPROTO_TCP, &sa, len);
+      !(s->pre_started && same_sockaddr(&sa, &s->pre_addr))) {
+    char *k = rtt_ns < PRECONNECT_DEFER_RTT_NS ? strdup(x->key) : NULL;
+    if (rtt_ns >= PRECONNECT_DEFER_RTT_NS) {
+      preconnect_open_locked(s, x->key, family, IPPROTO_TCP, &sa, len, s->cfg->max_streams - 1);
+    } else if (k) { /* (out of memory: none opened) */
+      close_all_locked(s); /* (their slots: under the key they went to) */
+      free(s->pre_key);
+      s->pre_key = k;
+      s->pre_deferred = 1;
+      s->pre_family = family;
+      s->pre_addrlen = len;
+      memcpy(&s->pre_addr, &sa, len);
+      s->pre_defer_ns = x->last_rx_ns + PRECONNECT_DEFER_NS;
+    }
+  }
   pthread_mutex_unlock(&s->pre_mu);
   return CURL_PREREQFUNC_OK;
 }
@@ -776,7 +856,7 @@ void pf_preconnect_trim(pf_session *s, size_t keep) {
 void pf_preconnect_drop(pf_session *s) {
   pf_preconnect_trim(s, 0);
   pthread_mutex_lock(&s->pre_mu);
-  s->pre_started = 0;
+  s->pre_started = s->pre_deferred = 0;
   pthread_mutex_unlock(&s->pre_mu);
 }
 
@@ -1137,6 +1217,8 @@ static void xfer_tick(pf_task *t, uint64_t now, uint64_t *wake_ns) {
     return; /* a paused probe: its session has not run yet */
   if (x->probe_mode && x->paused)
     return; /* the probe's thread has it */
+  if (x->probe_mode)
+    preconnect_on_time(x, now, wake_ns);
   if (pf_stopping(s) || distrusted(x->span)) {
     end_now(x, CURLE_ABORTED_BY_CALLBACK);
     return;

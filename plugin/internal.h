@@ -308,6 +308,13 @@ struct pf_session {
   struct sockaddr_storage pre_addr; /* where they go: sockaddr_in or sockaddr_in6 */
   size_t pre_head;   /* pre_fds[pre_head .. npre) are left: taken in the order opened */
   int pre_off;       /* a probe attempt timed out: none opened for the rest of the session */
+  /* opening them waits for the probe's reply (its size: how many parts) or
+   * until pre_defer_ns, whichever comes first; to pre_addr (pre_addrlen,
+   * pre_family) of host pre_key (fetch.c) */
+  int pre_deferred;
+  int pre_family;
+  unsigned pre_addrlen;
+  uint64_t pre_defer_ns;
 
   unsigned pre_slots; /* budget slots reserved for them (client.c), under pre_mu */
   char *pre_key;      /* the host they go to (pf_host_key) */

@@ -110,6 +110,34 @@ pf_check "client, 2 network threads: the objects equal their sources" \
 pf_check "client, 2 network threads: 20 objects one after another over 1 connection" \
   conns_le seq2 1 20
 
+# Connections opened ahead, counted as nginx accepts them (those that carry
+# no request are not in its log): on loopback they wait for the probe's
+# reply, so an object the probe covers (one part) opens none, and one of 3
+# parts opens 2.
+# accepted_by DIR LIST [ARGS...] - the connections nginx accepted while
+# client_host fetched LIST (on a fresh client) into DIR.
+accepted_by() {
+  local dir=$1 lst=$2 a0 a1
+  shift 2
+  mkdir -p "$dir"
+  a0=$(pf_accepted)
+  run_host "client: $(wc -l <"$lst") object(s) from $lst, exit 0" 0 client "$PF_HTTP_URL" "$lst" "$dir" 1 "$@" \
+    >/dev/null
+  a1=$(pf_accepted)
+  echo $((a1 - a0 - 1)) # (the second query's own connection)
+}
+printf 'many/o1.bin?t=one\n' >"$PF_TMP/list-one"
+got=$(accepted_by "$PF_TMP/one" "$PF_TMP/list-one")
+pf_check "client: one object of 4 KiB, alone, the output equals its source" pf_same "$D/o1.bin" "$PF_TMP/one/o1.bin"
+pf_check "client: one object the probe covers opens 1 TCP connection, none ahead (accepted: $got)" \
+  test "$got" = 1
+pf_mkfile "$PF_DOCROOT/p3.bin" $((3 * 1024 * 1024 + 17))
+printf 'p3.bin?t=p3\n' >"$PF_TMP/list-p3"
+got=$(accepted_by "$PF_TMP/p3" "$PF_TMP/list-p3" --set min_part_size=1MiB)
+pf_check "client: one object of 3 parts, the output equals its source" pf_same "$PF_DOCROOT/p3.bin" "$PF_TMP/p3/p3.bin"
+pf_check "client: one object of 3 parts opens 3 TCP connections, 2 of them ahead (accepted: $got)" \
+  test "$got" = 3
+
 # Over TLS (HTTPS, and HTTP/2): the first 20 objects on one client.
 for proto in https h2; do
   base=$PF_HTTPS_URL
