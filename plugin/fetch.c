@@ -1286,8 +1286,15 @@ static void xfer_done(pf_task *t, CURLcode rc) {
  * pauses on its first body byte (until_paused). Returns the transfer's
  * CURLcode; CURLE_ABORTED_BY_CALLBACK when stopped; CURLE_AGAIN when
  * paused. */
+static int probe_ready(void *arg) {
+  struct pf_xfer *x = arg;
+  return x->finished || x->paused;
+}
+
 static CURLcode drive(struct pf_xfer *x, int until_paused) {
   pthread_mutex_lock(&x->wmu);
+  if (until_paused)
+    pf_spin_wait(&x->wmu, probe_ready, x);
   while (!x->finished && !(until_paused && x->paused))
     pf_cond_wait_ms(&x->wcv, &x->wmu, 100); /* the loop's tick sees a stop */
   CURLcode rc = x->finished ? x->rc : CURLE_AGAIN;

@@ -9,6 +9,7 @@
  * Lock order: q->mu is a leaf lock; nothing else is taken while holding it.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -32,6 +33,25 @@ void pf_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long ms) {
     ts.tv_nsec -= 1000000000L;
   }
   pthread_cond_timedwait(cv, mu, &ts);
+}
+
+void pf_spin_wait(pthread_mutex_t *mu, int (*ready)(void *arg), void *arg) {
+  uint64_t until = 0;
+  while (!ready(arg)) {
+    uint64_t now = pf_now_ns();
+    if (!until)
+      until = now + PF_SPIN_NS;
+    else if (now >= until)
+      return;
+    pthread_mutex_unlock(mu);
+    sched_yield(); /* the CPU to anyone who wants it (the other side, if here) */
+    pthread_mutex_lock(mu);
+  }
+}
+
+static int queue_ready(void *arg) {
+  pf_queue *q = arg;
+  return q->len > 0 || q->closed || (q->stop && atomic_load(q->stop));
 }
 
 int pf_queue_init(pf_queue *q, size_t cap, atomic_int *stop) {
@@ -78,6 +98,8 @@ int pf_queue_push(pf_queue *q, void *item) {
 
 static int take(pf_queue *q, void **item, int wait) {
   pthread_mutex_lock(&q->mu);
+  if (wait)
+    pf_spin_wait(&q->mu, queue_ready, q);
   while (wait && q->len == 0 && !q->closed && !stopped(q))
     pf_cond_wait_ms(&q->not_empty, &q->mu, 100);
   if (q->len == 0 || stopped(q)) {

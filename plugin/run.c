@@ -637,6 +637,10 @@ static void give_back(run_ctx *rc, chunk *c) {
     }
 }
 
+static int round_over(void *arg) {
+  return ((run_ctx *)arg)->round_done;
+}
+
 /* One round: nstreams streams on the client's network threads over
  * rc->parts until all have ended, while this thread stores what they
  * fetch; then the last lane closes the queue of full chunks, this thread
@@ -679,6 +683,7 @@ static void run_round(run_ctx *rc, size_t nstreams) {
     }
   }
   pthread_mutex_lock(&rc->done_mu);
+  pf_spin_wait(&rc->done_mu, round_over, rc);
   while (!rc->round_done)
     pf_cond_wait_ms(&rc->done_cv, &rc->done_mu, 100);
   pthread_mutex_unlock(&rc->done_mu);
