@@ -24,7 +24,9 @@
  * until the taker says it has room (pf_xfer_room), so a slow disk or a slow
  * host in one session never holds up another session on the same client.
  * The probe's transfer, paused, stays in the multi and is continued as
- * part 0 by the job that takes it.
+ * part 0 by the job that takes it; a probe's reply that is the whole
+ * object, small (PF_KEEP_MAX), is not paused but kept as it comes, and
+ * run() stores it from its own thread (pf_probe_kept), no job needed.
  *
  * The probe asks for the first min_part_size bytes only, so that its reply
  * ends where the server meant it to and its connection stays open; while it
@@ -115,7 +117,12 @@ struct pf_xfer {
 
   /* the current request */
   int probe_mode; /* pause on the first body byte */
-  int paused;     /* the probe, paused there */
+  int paused;     /* the probe, paused there (or keeping: its headers are in) */
+  /* the probe's reply holds the whole object, small: its body is kept here
+   * as it comes instead of pausing (run() stores it); under wmu */
+  int keeping;
+  unsigned char *kept;
+  size_t nkept;
   _Atomic int evicted; /* ... and ended by the loop for a transfer that waited for the budget */
   int rate_paused;   /* on_write paused the reply for rate_limit (tick() resumes it) */
   int room_paused;   /* ... because fn had no room (pf_xfer_room resumes it) */
@@ -385,18 +392,63 @@ int pf_rate_limited(const pf_session *s) {
 
 static void preconnect_on_reply(struct pf_xfer *x);
 
+/* A probe's reply that is the whole object, of at most PF_KEEP_MAX bytes,
+ * is not paused: its body is kept as it comes (the connection is free for
+ * the next request as soon as it has come) and run() stores it, without a
+ * turn of the loop. Its size, or 0 when it is not to be kept: unknown
+ * length, more than PF_KEEP_MAX, only the start of the object, or paced by
+ * a rate_limit (whose buckets take bytes only as they are delivered). The
+ * loop thread, at the first body byte (the headers are all in). */
+#define PF_KEEP_MAX (512 * 1024)
+static size_t keep_size(const struct pf_xfer *x) {
+  uint64_t len = 0;
+  if (pf_rate_limited(x->s))
+    return 0;
+  if (x->status == 206 && x->have_cr == 1 && !x->cr_unsat && x->cr_start == 0 &&
+      x->cr_total != PF_SIZE_UNKNOWN && x->cr_end + 1 == x->cr_total)
+    len = x->cr_total;
+  else if (x->status == 200 && x->have_cl)
+    len = x->cl;
+  return len > 0 && len <= PF_KEEP_MAX ? (size_t)len : 0;
+}
+
+/* Room left in the kept body (under wmu). */
+static size_t keep_room(const struct pf_xfer *x) {
+  size_t cap = keep_size(x);
+  return cap > x->nkept ? cap - x->nkept : 0;
+}
+
 static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
   struct pf_xfer *x = arg;
   pf_session *s = x->s;
   size_t n = size * nmemb;
   if (!x->checked) {
     if (x->probe_mode) { /* the probe's thread learns what it needs now */
-      preconnect_on_reply(x);
+      int first = !x->paused;
+      if (first)
+        preconnect_on_reply(x);
+      size_t keep = first ? keep_size(x) : 0;
+      unsigned char *buf = keep ? malloc(keep) : NULL;
       pthread_mutex_lock(&x->wmu);
+      if (first && buf) {
+        x->keeping = 1;
+        x->kept = buf;
+        x->nkept = 0;
+      }
+      int keeping = x->keeping && n <= keep_room(x);
+      if (keeping) {
+        memcpy(x->kept + x->nkept, data, n);
+        x->nkept += n;
+        x->last_rx_ns = pf_now_ns();
+        atomic_fetch_add(&s->bytes_fetched, n);
+      }
       x->paused = 1;
-      pthread_cond_signal(&x->wcv);
+      if (first)
+        pthread_cond_signal(&x->wcv);
       pthread_mutex_unlock(&x->wmu);
-      return CURL_WRITEFUNC_PAUSE;
+      /* (more than the reply said: a bad reply, ended here; run() fetches
+       * what was not kept) */
+      return keeping ? n : x->keeping ? 0 : CURL_WRITEFUNC_PAUSE;
     }
     if (check_reply(x) != 0) {
       pf_log(s, "rejected: %s", x->why);
@@ -1029,6 +1081,7 @@ static void xfer_destroy(void *arg) {
   curl_slist_free_all(x->hdrs_all);
   curl_slist_free_all(x->hdrs_public);
   reset_reply(x); /* the reply's header values */
+  free(x->kept);
   free(x->key);
   pthread_cond_destroy(&x->wcv);
   pthread_mutex_destroy(&x->wmu);
@@ -1098,6 +1151,12 @@ static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_
   x->req_end = ranged ? end : PF_SIZE_UNKNOWN;
   x->cur = x->req_start;
   x->checked = x->paused = x->rate_paused = x->room_paused = x->stopped_early = x->fn_abort = 0;
+  pthread_mutex_lock(&x->wmu);
+  x->keeping = 0;
+  free(x->kept);
+  x->kept = NULL;
+  x->nkept = 0;
+  pthread_mutex_unlock(&x->wmu);
   x->opened_fresh = x->took_pre = 0;
   x->finished = 0;
   x->last_rx_ns = pf_now_ns();
@@ -1215,7 +1274,7 @@ static void xfer_tick(pf_task *t, uint64_t now, uint64_t *wake_ns) {
   }
   if (t->parked)
     return; /* a paused probe: its session has not run yet */
-  if (x->probe_mode && x->paused)
+  if (x->probe_mode && x->paused && !x->keeping)
     return; /* the probe's thread has it */
   if (x->probe_mode)
     preconnect_on_time(x, now, wake_ns);
@@ -1297,7 +1356,8 @@ static CURLcode drive(struct pf_xfer *x, int until_paused) {
     pf_spin_wait(&x->wmu, probe_ready, x);
   while (!x->finished && !(until_paused && x->paused))
     pf_cond_wait_ms(&x->wcv, &x->wmu, 100); /* the loop's tick sees a stop */
-  CURLcode rc = x->finished ? x->rc : CURLE_AGAIN;
+  /* a kept body's outcome is run()'s (pf_probe_kept): the headers are in */
+  CURLcode rc = x->finished && !(until_paused && x->keeping) ? x->rc : CURLE_AGAIN;
   pthread_mutex_unlock(&x->wmu);
   return rc;
 }
@@ -1681,8 +1741,11 @@ pf_status pf_probe(pf_session *s) {
    * Parked at the loop's next turn, without a wakeup of its own: run()'s
    * start (posted after it) is what usually wakes the loop next, and the
    * loop's tick leaves a paused probe alone until then. */
-  if (x)
+  if (x && !x->keeping) /* (a kept reply holds no connection once it has come) */
     pf_loop_post_lazy(x->loop, &x->park_post, park_on_loop, x);
+  if (x && x->keeping && s->log)
+    pf_log(s, "the probe's reply is the whole object (%llu bytes): kept as it comes, for run()",
+           (unsigned long long)s->size);
   s->probe = x;
   return PF_OK;
 }
@@ -1693,11 +1756,77 @@ static struct pf_xfer *take_probe(pf_session *s) {
   struct pf_xfer *p = s->probe;
   s->probe = NULL;
   pthread_mutex_unlock(&s->probe_mu);
-  if (p && atomic_load(&p->evicted)) { /* its reply was ended: part 0 asks anew */
+  /* its reply was ended: part 0 asks anew; or it keeps its body for run()
+   * (a host's fetch_part of part 0: the part asks anew) */
+  if (p && (atomic_load(&p->evicted) || p->keeping)) {
     pf_xfer_free(p);
     return NULL;
   }
   return p;
+}
+
+static int kept_ready(void *arg) {
+  return ((struct pf_xfer *)arg)->finished;
+}
+
+pf_status pf_probe_kept(pf_session *s, int *whole) {
+  *whole = 0;
+  pthread_mutex_lock(&s->probe_mu);
+  struct pf_xfer *p = s->probe;
+  int keeping = p && p->keeping; /* (set before open() returned) */
+  if (keeping)
+    s->probe = NULL;
+  pthread_mutex_unlock(&s->probe_mu);
+  if (!keeping)
+    return PF_OK;
+  /* the rest of a small reply is on its way (the loop's tick ends it on a
+   * stop or a stall) */
+  pthread_mutex_lock(&p->wmu);
+  pf_spin_wait(&p->wmu, kept_ready, p);
+  while (!p->finished)
+    pf_cond_wait_ms(&p->wcv, &p->wmu, 100);
+  size_t n = p->nkept;
+  int complete = p->rc == CURLE_OK && n == s->size;
+  pthread_mutex_unlock(&p->wmu);
+  /* what came is the object's first bytes, checked as the probe's reply
+   * was (learn()); a reply cut short leaves the rest to run()'s parts. A
+   * resumed side file holds some already: only the gaps are stored. */
+  pf_status st = PF_OK;
+  uint64_t at = 0, stored = 0;
+  while (st == PF_OK && at < n) {
+    pthread_mutex_lock(&s->mu);
+    uint64_t from = at, to = n;
+    for (size_t i = 0; i < s->written.n; i++) {
+      const pf_range *r = &s->written.v[i];
+      if (r->start <= from && from < r->end)
+        from = r->end; /* stored: skip it */
+      else if (r->start > from && r->start < to)
+        to = r->start; /* the gap ends where stored bytes begin */
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (from >= n)
+      break;
+    if (to > from) {
+      st = pf_sink_store(s, from, p->kept + from, (size_t)(to - from));
+      stored += to - from;
+    }
+    at = to > from ? to : from;
+  }
+  if (st == PF_OK && complete && stored == 0) {
+    /* a resumed side file held all of it: nothing was fetched for it */
+  } else if (st == PF_OK && complete) {
+    *whole = 1;
+    atomic_fetch_add(&s->parts_done, 1);
+    pf_log(s, "bytes 0-%llu done: the probe's reply", (unsigned long long)(n - 1));
+  } else if (st == PF_OK && s->log) {
+    pf_log(s, "the probe's reply ended at byte %llu of %llu (%s): the rest is fetched",
+           (unsigned long long)n, (unsigned long long)s->size,
+           p->rc == CURLE_OK ? "short" : curl_easy_strerror(p->rc));
+  }
+  /* out of the loop's multi and ring (finished): freed at the loop's next
+   * turn, without a wakeup of its own */
+  pf_loop_post_lazy(p->loop, &p->free_post, xfer_destroy, p);
+  return st;
 }
 
 int pf_xfer_warm(const struct pf_xfer *x) {

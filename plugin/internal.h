@@ -392,6 +392,10 @@ int pf_rate_limited(const pf_session *s);
 void pf_curl_global_unref(void);
 pf_status pf_probe(pf_session *s);
 void pf_drop_probe(pf_session *s); /* free the paused probe if nobody took it */
+/* run(), first: the probe's reply was the whole object, small, and kept as
+ * it came (fetch.c): wait for the rest of it, store it. *whole: all of it
+ * came (else what did is stored and the parts fetch the rest). */
+pf_status pf_probe_kept(pf_session *s, int *whole);
 /* Close the connections opened ahead that no transfer took, all of them or
  * all but keep. */
 void pf_preconnect_trim(pf_session *s, size_t keep);

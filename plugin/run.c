@@ -1,6 +1,9 @@
 /*
  * run.c - the built-in dispatcher.
  *
+ * A small object whose probe kept the whole reply (fetch.c) is stored
+ * first, from run()'s thread; the streams fetch what is still missing,
+ * nothing when all of it came.
  * Threads: none of its own. N streams (N = min(streams, parts, and the
  * client's budgets: max_connections_per_host, max_connections)) run on the
  * client's network threads (loop.c), stream k on lane k % nlanes (lane i:
@@ -746,10 +749,15 @@ pf_status pf_run(pf_session *s) {
   memset(&rc, 0, sizeof rc);
   rc.s = s;
   rc.chunk_size = c->chunk_size;
-  pf_status st = pf_sink_plan(s, &rc.parts, &rc.nparts);
+  /* a small object's probe kept its reply: stored here, no stream needed */
+  int whole;
+  pf_status st = pf_probe_kept(s, &whole);
   if (st != PF_OK)
     return st;
-  atomic_store(&s->parts_total, (unsigned)rc.nparts);
+  st = pf_sink_plan(s, &rc.parts, &rc.nparts);
+  if (st != PF_OK)
+    return st;
+  atomic_store(&s->parts_total, (unsigned)rc.nparts + (unsigned)whole);
   if (rc.nparts == 0 || rc.parts[0].offset != 0)
     pf_drop_probe(s); /* byte 0 is stored already: nobody will take it */
   if (rc.nparts == 0) {

@@ -229,6 +229,30 @@ run_host "5 sessions opened before they run, 2 connections per host: exit 0" 0 \
   client "$PF_HTTP_URL" "$PF_TMP/list-first5" "$O" 1 --open-first --set max_connections_per_host=2
 pf_check "opened before they run: the objects equal their sources" \
   eval 'for i in 1 2 3 4 5; do pf_same "$D/o$i.bin" "$O/o$i.bin" || exit 1; done'
+# A small object's probe reply (the whole object, at most 512 KiB) is kept as
+# it comes, not paused: its connection is free at once for the next open, no
+# probe is ended for the budget, and no object is asked for twice.
+requests_for() { # TAG COUNT - requests nginx logged for TAG, once it has COUNT
+  pf_log_wait_tag "$1" "$2"
+  pf_tagged "$1" | wc -l
+}
+pf_log_wait_tag() {
+  for _ in $(seq 1 30); do
+    [ "$(pf_tagged "$1" | wc -l)" -ge "$2" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+O="$PF_TMP/first-kept"
+mkdir -p "$O"
+head -n 5 "$(list kept)" >"$PF_TMP/list-kept5"
+run_host "5 small objects opened before they run, 2 connections per host: exit 0" 0 \
+  client "$PF_HTTP_URL" "$PF_TMP/list-kept5" "$O" 1 --open-first --set max_connections_per_host=2
+pf_check "opened before they run, small: the objects equal their sources" \
+  eval 'for i in 1 2 3 4 5; do pf_same "$D/o$i.bin" "$O/o$i.bin" || exit 1; done'
+got=$(requests_for kept 5)
+pf_check "opened before they run, small: one request per object, none asked again ($got)" \
+  test "$got" = 5
 
 # ---------------------------------------------------------------- a 1.0 host
 pf_check "create a 20 MiB source file" pf_mkfile "$PF_DOCROOT/f20m.bin" $((20 * 1024 * 1024))
