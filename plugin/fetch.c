@@ -1501,6 +1501,8 @@ static int discard_data(void *ctx, uint64_t off, const void *buf, size_t len) {
 }
 
 static int same_host(const char *a, const char *b) {
+  if (strcmp(a, b) == 0)
+    return 1; /* (no redirect: the URL the probe ended at is the one given) */
   int same = 0;
   CURLU *ua = curl_url(), *ub = curl_url();
   char *ha = NULL, *hb = NULL, *pa = NULL, *pb = NULL, *sa = NULL, *sb = NULL;
