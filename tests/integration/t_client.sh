@@ -60,13 +60,19 @@ all_same() {
 # the requests tagged TAG, once the log holds a line for each of COUNT
 # (default N) objects.
 conns() {
+  tagged_wait "$1" "${2:-$N}"
+  pf_tagged "$1" | cut -f 12 | sort -u | wc -l
+}
+
+# tagged_wait TAG COUNT - wait (at most 3 s) until the log holds COUNT lines
+# tagged TAG (nginx logs a request when it is finished).
+tagged_wait() {
   local _
   for _ in $(seq 1 30); do
-    [ "$(awk -F '\t' -v t="t=$1" 'index($4, t) && substr($4, length($4) - length(t) + 1) == t' "$PF_ACCESS_LOG" | wc -l)" -ge "${2:-$N}" ] && break
+    [ "$(pf_tagged "$1" | wc -l)" -ge "$2" ] && return 0
     sleep 0.1
   done
-  awk -F '\t' -v t="t=$1" 'index($4, t) && substr($4, length($4) - length(t) + 1) == t { print $12 }' \
-    "$PF_ACCESS_LOG" | sort -u | wc -l
+  return 1
 }
 
 conns_le() { # TAG MAX [COUNT]
@@ -219,38 +225,27 @@ run_host "client_free() with a session open: the session finishes, exit 0" 0 \
 pf_check "client_free() early: the objects equal their sources" \
   eval 'for i in 1 2 3; do pf_same "$D/o$i.bin" "$O/o$i.bin" || exit 1; done'
 
-# 5 sessions opened before any is run, 2 connections per host: the probes
-# of those not run yet hold the budget; the opens past it go over it after
-# a second each instead of waiting for ever.
-O="$PF_TMP/first"
-mkdir -p "$O"
-head -n 5 "$(list first)" >"$PF_TMP/list-first5"
-run_host "5 sessions opened before they run, 2 connections per host: exit 0" 0 \
-  client "$PF_HTTP_URL" "$PF_TMP/list-first5" "$O" 1 --open-first --set max_connections_per_host=2
-pf_check "opened before they run: the objects equal their sources" \
-  eval 'for i in 1 2 3 4 5; do pf_same "$D/o$i.bin" "$O/o$i.bin" || exit 1; done'
-# A small object's probe reply (the whole object, at most 512 KiB) is kept as
-# it comes, not paused: its connection is free at once for the next open, no
-# probe is ended for the budget, and no object is asked for twice.
-requests_for() { # TAG COUNT - requests nginx logged for TAG, once it has COUNT
-  pf_log_wait_tag "$1" "$2"
-  pf_tagged "$1" | wc -l
+# 5 sessions opened before any is run, 2 connections per host (opened_first
+# NAME TAG FIRST: objects FIRST..FIRST+4 into $PF_TMP/NAME).
+opened_first() {
+  O="$PF_TMP/$1"
+  mkdir -p "$O"
+  sed -n "$3,$(($3 + 4))p" "$(list "$2")" >"$PF_TMP/list-$2-5"
+  run_host "$1: 5 sessions opened before they run, 2 connections per host: exit 0" 0 \
+    client "$PF_HTTP_URL" "$PF_TMP/list-$2-5" "$O" 1 --open-first --set max_connections_per_host=2
+  pf_check "$1: the objects equal their sources" \
+    eval 'for i in $(seq '"$3"' '"$(($3 + 4))"'); do pf_same "$D/o$i.bin" "$O/o$i.bin" || exit 1; done'
 }
-pf_log_wait_tag() {
-  for _ in $(seq 1 30); do
-    [ "$(pf_tagged "$1" | wc -l)" -ge "$2" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
-O="$PF_TMP/first-kept"
-mkdir -p "$O"
-head -n 5 "$(list kept)" >"$PF_TMP/list-kept5"
-run_host "5 small objects opened before they run, 2 connections per host: exit 0" 0 \
-  client "$PF_HTTP_URL" "$PF_TMP/list-kept5" "$O" 1 --open-first --set max_connections_per_host=2
-pf_check "opened before they run, small: the objects equal their sources" \
-  eval 'for i in 1 2 3 4 5; do pf_same "$D/o$i.bin" "$O/o$i.bin" || exit 1; done'
-got=$(requests_for kept 5)
+# Objects of more than 512 KiB: the paused probes of those not run yet hold
+# the budget; the opens past it go over it after a second each instead of
+# waiting for ever.
+opened_first "opened before they run" first $((N - 4))
+# Small objects: a probe reply that is the whole object (at most 512 KiB) is
+# kept as it comes, not paused: its connection is free at once for the next
+# open, no probe is ended for the budget, and no object is asked for twice.
+opened_first "opened before they run, small" kept 1
+tagged_wait kept 5
+got=$(pf_tagged kept | wc -l)
 pf_check "opened before they run, small: one request per object, none asked again ($got)" \
   test "$got" = 5
 
