@@ -1100,7 +1100,7 @@ multi_loop() {
         echo "$tool,$scn,$round,accepted,$((acc1 - acc0 - 1))" >>"$OUT_DIR/extra.csv"
       # many_host's and curl_loop's own figures
       while read -r key val; do
-        case $key in per_object_mean | fastest | slowest | peak_threads | host_threads | total)
+        case $key in per_object_mean | fastest | slowest | peak_threads | host_threads | total | phase_*_mean)
           echo "$tool,$scn,$round,$key,$val" >>"$OUT_DIR/extra.csv" ;;
         esac
       done <"$WORK/tool.log"
