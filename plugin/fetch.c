@@ -1819,6 +1819,8 @@ pf_status pf_probe_kept(pf_session *s, int *whole) {
   } else if (st == PF_OK && complete) {
     *whole = 1;
     atomic_fetch_add(&s->parts_done, 1);
+    unsigned none = 0; /* its one stream was the probe's (get_stats' streams_max) */
+    atomic_compare_exchange_strong(&s->max_active, &none, 1);
     pf_log(s, "bytes 0-%llu done: the probe's reply", (unsigned long long)(n - 1));
   } else if (st == PF_OK && s->log) {
     pf_log(s, "the probe's reply ended at byte %llu of %llu (%s): the rest is fetched",
