@@ -144,6 +144,7 @@ typedef struct pf_queue {
   size_t cap, head, len;
   int closed;
   int lifo;         /* set after init: pop takes the newest item (a stack) */
+  unsigned spin_skip; /* pops that wait without a spin first (queue.c) */
   atomic_int *stop; /* optional external stop flag (session cancel/abort) */
 } pf_queue;
 
@@ -156,9 +157,10 @@ void pf_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long ms);
  * yielded between looks. A hand-over from another thread that comes within
  * that time (the loop's answer on loopback, a small object's chunks) then
  * costs no sleep and wakeup: a futex wakeup is ~16 us on a VM, a round trip
- * of two ~32 us (bench f). Returns with mu held, ready or not. */
+ * of two ~32 us (bench f). Returns with mu held: 1 if ready, 0 if the
+ * time ran out. */
 #define PF_SPIN_NS 100000ull
-void pf_spin_wait(pthread_mutex_t *mu, int (*ready)(void *arg), void *arg);
+int pf_spin_wait(pthread_mutex_t *mu, int (*ready)(void *arg), void *arg);
 void pf_queue_destroy(pf_queue *q);
 /* 0 on success; -1 if the queue is closed or *stop is set. */
 int pf_queue_push(pf_queue *q, void *item);
