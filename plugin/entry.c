@@ -296,6 +296,7 @@ static void session_free(pf_session *s, int keep) {
   pthread_mutex_destroy(&s->info_mu);
   pthread_cond_destroy(&s->journal_cv);
   /* after every transfer: their connections went back to it */
+  pf_client_unhome(s->client, s->home);
   pf_client_unref(s->client);
   if (s->curl_ref)
     pf_curl_global_unref();

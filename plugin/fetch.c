@@ -24,7 +24,9 @@
  * until the taker says it has room (pf_xfer_room), so a slow disk or a slow
  * host in one session never holds up another session on the same client.
  * The probe's transfer, paused, stays in the multi and is continued as
- * part 0 by the job that takes it.
+ * part 0 by the job that takes it; a probe's reply that is the whole
+ * object, small (PF_KEEP_MAX), is not paused but kept as it comes, and
+ * run() stores it from its own thread (pf_probe_kept), no job needed.
  *
  * The probe asks for the first min_part_size bytes only, so that its reply
  * ends where the server meant it to and its connection stays open; while it
@@ -116,7 +118,12 @@ struct pf_xfer {
 
   /* the current request */
   int probe_mode; /* pause on the first body byte */
-  int paused;     /* the probe, paused there */
+  int paused;     /* the probe, paused there (or keeping: its headers are in) */
+  /* the probe's reply holds the whole object, small: its body is kept here
+   * as it comes instead of pausing (run() stores it); under wmu */
+  int keeping;
+  unsigned char *kept;
+  size_t nkept;
   _Atomic int evicted; /* ... and ended by the loop for a transfer that waited for the budget */
   int rate_paused;   /* on_write paused the reply for rate_limit (tick() resumes it) */
   int room_paused;   /* ... because fn had no room (pf_xfer_room resumes it) */
@@ -146,6 +153,7 @@ struct pf_xfer {
   CURLcode rc;
   long hv; /* CURLINFO_HTTP_VERSION of the current reply (on_header) */
   pf_post free_post; /* pf_xfer_free's, which then cannot fail */
+  pf_post park_post; /* pf_probe's */
 
   int pre_fd; /* a socket taken from the connections opened ahead, until libcurl has it */
   int took_pre, opened_fresh; /* since the current request began */
@@ -384,17 +392,65 @@ int pf_rate_limited(const pf_session *s) {
   return s->rate || pf_client_rate(s->client);
 }
 
+static void preconnect_on_reply(struct pf_xfer *x);
+
+/* A probe's reply that is the whole object, of at most PF_KEEP_MAX bytes,
+ * is not paused: its body is kept as it comes (the connection is free for
+ * the next request as soon as it has come) and run() stores it, without a
+ * turn of the loop. Its size, or 0 when it is not to be kept: unknown
+ * length, more than PF_KEEP_MAX, only the start of the object, or paced by
+ * a rate_limit (whose buckets take bytes only as they are delivered). The
+ * loop thread, at the first body byte (the headers are all in). */
+#define PF_KEEP_MAX (512 * 1024)
+static size_t keep_size(const struct pf_xfer *x) {
+  uint64_t len = 0;
+  if (pf_rate_limited(x->s))
+    return 0;
+  if (x->status == 206 && x->have_cr == 1 && !x->cr_unsat && x->cr_start == 0 &&
+      x->cr_total != PF_SIZE_UNKNOWN && x->cr_end + 1 == x->cr_total)
+    len = x->cr_total;
+  else if (x->status == 200 && x->have_cl)
+    len = x->cl;
+  return len > 0 && len <= PF_KEEP_MAX ? (size_t)len : 0;
+}
+
+/* Room left in the kept body (under wmu). */
+static size_t keep_room(const struct pf_xfer *x) {
+  size_t cap = keep_size(x);
+  return cap > x->nkept ? cap - x->nkept : 0;
+}
+
 static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
   struct pf_xfer *x = arg;
   pf_session *s = x->s;
   size_t n = size * nmemb;
   if (!x->checked) {
     if (x->probe_mode) { /* the probe's thread learns what it needs now */
+      int first = !x->paused;
+      if (first)
+        preconnect_on_reply(x);
+      size_t keep = first ? keep_size(x) : 0;
+      unsigned char *buf = keep ? malloc(keep) : NULL;
       pthread_mutex_lock(&x->wmu);
+      if (first && buf) {
+        x->keeping = 1;
+        x->kept = buf;
+        x->nkept = 0;
+      }
+      int keeping = x->keeping && n <= keep_room(x);
+      if (keeping) {
+        memcpy(x->kept + x->nkept, data, n);
+        x->nkept += n;
+        x->last_rx_ns = pf_now_ns();
+        atomic_fetch_add(&s->bytes_fetched, n);
+      }
       x->paused = 1;
-      pthread_cond_signal(&x->wcv);
+      if (first)
+        pthread_cond_signal(&x->wcv);
       pthread_mutex_unlock(&x->wmu);
-      return CURL_WRITEFUNC_PAUSE;
+      /* (more than the reply said: a bad reply, ended here; run() fetches
+       * what was not kept) */
+      return keeping ? n : x->keeping ? 0 : CURL_WRITEFUNC_PAUSE;
     }
     if (check_reply(x) != 0) {
       pf_log(s, "rejected: %s", x->why);
@@ -518,6 +574,17 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
  * - a probe attempt that times out while they exist closes them, and none
  *   are opened for the rest of the session (preconnect_give_up). */
 
+/* Near (a TCP handshake of less than PRECONNECT_DEFER_RTT_NS), a probe's
+ * reply comes within a round trip or two, and opening the others waits for
+ * it: for its size, so that an object of one part (the probe covers it)
+ * opens none, and one of k parts k - 1; they start a round trip later
+ * than they would have, under PRECONNECT_DEFER_RTT_NS. A reply that has not
+ * begun PRECONNECT_DEFER_NS after the request went out is late (a server
+ * that thinks, or holds it): they are opened then, as for a far server,
+ * where a round trip is worth more and they are opened at once. */
+#define PRECONNECT_DEFER_RTT_NS 2000000ull /* 2 ms */
+#define PRECONNECT_DEFER_NS 5000000ull     /* 5 ms */
+
 /* Same family, address and port? */
 static int same_sockaddr(const void *a, const void *b) {
   int family = ((const struct sockaddr *)a)->sa_family;
@@ -561,19 +628,19 @@ static void close_all_locked(pf_session *s) {
   pre_sync_locked(s);
 }
 
-/* Open max_streams - 1 connections to addr (the probe's, of host key), or
- * as many as the client's budget leaves. Caller holds pre_mu. */
+/* Open `want` connections to addr (the probe's, of host key), or as many
+ * as the client's budget leaves. Caller holds pre_mu. */
 static void preconnect_open_locked(pf_session *s, const char *key, int family, int protocol,
-                                   const void *addr, unsigned addrlen) {
-  const pf_config *c = s->cfg;
+                                   const void *addr, unsigned addrlen, unsigned want) {
   close_all_locked(s);
   s->pre_started = 1;
+  s->pre_deferred = 0;
   char *k = strdup(key);
   if (!k)
     return;
   free(s->pre_key);
   s->pre_key = k;
-  unsigned n = pf_client_reserve(s->client, key, c->max_streams - 1);
+  unsigned n = pf_client_reserve(s->client, key, want);
   s->pre_slots = n;
   s->pre_fds = n ? calloc(n, sizeof *s->pre_fds) : NULL;
   memcpy(&s->pre_addr, addr, addrlen);
@@ -600,6 +667,54 @@ static void preconnect_open_locked(pf_session *s, const char *key, int family, i
   }
 }
 
+static int is_redirect(long status);
+
+/* The deferred opening (pre_deferred), now: `want` connections to the
+ * address the probe connected to. Caller holds pre_mu. */
+static void preconnect_deferred_locked(pf_session *s, unsigned want) {
+  struct sockaddr_storage addr;
+  memcpy(&addr, &s->pre_addr, sizeof addr);
+  char *key = s->pre_key ? strdup(s->pre_key) : NULL;
+  s->pre_deferred = 0;
+  if (key && want > 0)
+    preconnect_open_locked(s, key, s->pre_family, IPPROTO_TCP, &addr, s->pre_addrlen, want);
+  free(key);
+}
+
+/* The probe's reply has begun (on_write's pause; its headers are all in):
+ * a deferred opening opens what the object's other parts need, and none
+ * for an object of one part (the probe's connection carries it all). A
+ * redirect leaves it to the next hop's reply, or to the time. The loop
+ * thread. */
+static void preconnect_on_reply(struct pf_xfer *x) {
+  pf_session *s = x->s;
+  if (is_redirect(x->status))
+    return;
+  unsigned parts = 1;
+  if (x->status == 206 && x->have_cr == 1 && !x->cr_unsat && x->cr_start == 0 &&
+      x->cr_total != PF_SIZE_UNKNOWN && x->cr_total <= PF_SIZE_MAX)
+    parts = (unsigned)pf_plan(x->cr_total, 1, s->cfg->min_part_size, s->cfg->max_streams, NULL, 0);
+  pthread_mutex_lock(&s->pre_mu);
+  if (s->pre_deferred)
+    preconnect_deferred_locked(s, parts - 1);
+  pthread_mutex_unlock(&s->pre_mu);
+}
+
+/* The probe's reply is late: a deferred opening goes ahead at its time, as
+ * if the size were unknown (max_streams - 1), while the probe waits. The
+ * loop thread (its tick). */
+static void preconnect_on_time(struct pf_xfer *x, uint64_t now, uint64_t *wake_ns) {
+  pf_session *s = x->s;
+  pthread_mutex_lock(&s->pre_mu);
+  if (s->pre_deferred) {
+    if (now >= s->pre_defer_ns)
+      preconnect_deferred_locked(s, s->cfg->max_streams - 1);
+    else if (s->pre_defer_ns < *wake_ns)
+      *wake_ns = s->pre_defer_ns;
+  }
+  pthread_mutex_unlock(&s->pre_mu);
+}
+
 static int preconnect_wanted(const pf_session *s, int family, unsigned addrlen) {
   const pf_config *c = s->cfg;
   return c->preconnect && !s->pre_off && c->max_streams > 1 && !s->in_order &&
@@ -618,7 +733,7 @@ static void preconnect_make_way(pf_session *s, int probe, const struct curl_sock
     close_all_locked(s);
   }
   if (probe)
-    s->pre_started = 0;
+    s->pre_started = s->pre_deferred = 0;
   pthread_mutex_unlock(&s->pre_mu);
   if (n > 0)
     pf_log(s, "connecting anew: first closed the %zu connections opened ahead that were left", n);
@@ -634,7 +749,7 @@ static void preconnect_give_up(pf_session *s, const char *why) {
   close_all_locked(s);
   if (started)
     s->pre_off = 1;
-  s->pre_started = 0;
+  s->pre_started = s->pre_deferred = 0;
   pthread_mutex_unlock(&s->pre_mu);
   if (started)
     pf_log(s, "the probe timed out (%s): closed %zu connections opened ahead; none for the rest "
@@ -693,14 +808,32 @@ static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_po
   } else {
     return CURL_PREREQFUNC_OK;
   }
+  /* the round trip of its TCP handshake */
+  curl_off_t connect_us = 0, dns_us = 0;
+  curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+  curl_easy_getinfo(x->easy, CURLINFO_NAMELOOKUP_TIME_T, &dns_us);
+  uint64_t rtt_ns = connect_us > dns_us ? (uint64_t)(connect_us - dns_us) * 1000u : 0;
   pthread_mutex_lock(&s->pre_mu);
   /* (a reused connection: they are open already, to this address; or one
    * the client kept idle: its host is warm, and the other streams take
    * the idle ones there before they open any; pf_client_reserve gives none
    * either when the client has other connections there) */
   if (preconnect_wanted(s, family, len) && x->opened_fresh &&
-      !(s->pre_started && same_sockaddr(&sa, &s->pre_addr)))
-    preconnect_open_locked(s, x->key, family, IPPROTO_TCP, &sa, len);
+      !(s->pre_started && same_sockaddr(&sa, &s->pre_addr))) {
+    char *k = rtt_ns < PRECONNECT_DEFER_RTT_NS ? strdup(x->key) : NULL;
+    if (rtt_ns >= PRECONNECT_DEFER_RTT_NS) {
+      preconnect_open_locked(s, x->key, family, IPPROTO_TCP, &sa, len, s->cfg->max_streams - 1);
+    } else if (k) { /* (out of memory: none opened) */
+      close_all_locked(s); /* (their slots: under the key they went to) */
+      free(s->pre_key);
+      s->pre_key = k;
+      s->pre_deferred = 1;
+      s->pre_family = family;
+      s->pre_addrlen = len;
+      memcpy(&s->pre_addr, &sa, len);
+      s->pre_defer_ns = x->last_rx_ns + PRECONNECT_DEFER_NS;
+    }
+  }
   pthread_mutex_unlock(&s->pre_mu);
   return CURL_PREREQFUNC_OK;
 }
@@ -783,7 +916,7 @@ void pf_preconnect_trim(pf_session *s, size_t keep) {
 void pf_preconnect_drop(pf_session *s) {
   pf_preconnect_trim(s, 0);
   pthread_mutex_lock(&s->pre_mu);
-  s->pre_started = 0;
+  s->pre_started = s->pre_deferred = 0;
   pthread_mutex_unlock(&s->pre_mu);
 }
 
@@ -964,6 +1097,7 @@ static void xfer_destroy(void *arg) {
   curl_slist_free_all(x->hdrs_ims_all);
   curl_slist_free_all(x->hdrs_ims_public);
   reset_reply(x); /* the reply's header values */
+  free(x->kept);
   free(x->key);
   pthread_cond_destroy(&x->wcv);
   pthread_mutex_destroy(&x->wmu);
@@ -1038,6 +1172,12 @@ static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_
   x->req_end = ranged ? end : PF_SIZE_UNKNOWN;
   x->cur = x->req_start;
   x->checked = x->paused = x->rate_paused = x->room_paused = x->stopped_early = x->fn_abort = 0;
+  pthread_mutex_lock(&x->wmu);
+  x->keeping = 0;
+  free(x->kept);
+  x->kept = NULL;
+  x->nkept = 0;
+  pthread_mutex_unlock(&x->wmu);
   x->opened_fresh = x->took_pre = 0;
   x->finished = 0;
   x->last_rx_ns = pf_now_ns();
@@ -1161,8 +1301,10 @@ static void xfer_tick(pf_task *t, uint64_t now, uint64_t *wake_ns) {
   }
   if (t->parked)
     return; /* a paused probe: its session has not run yet */
-  if (x->probe_mode && x->paused)
+  if (x->probe_mode && x->paused && !x->keeping)
     return; /* the probe's thread has it */
+  if (x->probe_mode)
+    preconnect_on_time(x, now, wake_ns);
   if (pf_stopping(s) || distrusted(x->span)) {
     end_now(x, CURLE_ABORTED_BY_CALLBACK);
     return;
@@ -1230,11 +1372,19 @@ static void xfer_done(pf_task *t, CURLcode rc) {
  * pauses on its first body byte (until_paused). Returns the transfer's
  * CURLcode; CURLE_ABORTED_BY_CALLBACK when stopped; CURLE_AGAIN when
  * paused. */
+static int probe_ready(void *arg) {
+  struct pf_xfer *x = arg;
+  return x->finished || x->paused;
+}
+
 static CURLcode drive(struct pf_xfer *x, int until_paused) {
   pthread_mutex_lock(&x->wmu);
+  if (until_paused)
+    pf_spin_wait(&x->wmu, probe_ready, x);
   while (!x->finished && !(until_paused && x->paused))
     pf_cond_wait_ms(&x->wcv, &x->wmu, 100); /* the loop's tick sees a stop */
-  CURLcode rc = x->finished ? x->rc : CURLE_AGAIN;
+  /* a kept body's outcome is run()'s (pf_probe_kept): the headers are in */
+  CURLcode rc = x->finished && !(until_paused && x->keeping) ? x->rc : CURLE_AGAIN;
   pthread_mutex_unlock(&x->wmu);
   return rc;
 }
@@ -1412,6 +1562,8 @@ static int discard_data(void *ctx, uint64_t off, const void *buf, size_t len) {
 }
 
 static int same_host(const char *a, const char *b) {
+  if (strcmp(a, b) == 0)
+    return 1; /* (no redirect: the URL the probe ended at is the one given) */
   int same = 0;
   CURLU *ua = curl_url(), *ub = curl_url();
   char *ha = NULL, *hb = NULL, *pa = NULL, *pb = NULL, *sa = NULL, *sb = NULL;
@@ -1695,11 +1847,15 @@ pf_status pf_probe(pf_session *s) {
     backoff(x, tries, a.wait_s);
   }
   /* paused until run() (or fetch_part) takes it: the loop holds it, and
-   * may end it for a transfer that waits for the budget (evict_parked) */
-  if (x && pf_loop_post(x->loop, park_on_loop, x) != 0) {
-    pf_xfer_free(x);
-    x = NULL;
-  }
+   * may end it for a transfer that waits for the budget (evict_parked).
+   * Parked at the loop's next turn, without a wakeup of its own: run()'s
+   * start (posted after it) is what usually wakes the loop next, and the
+   * loop's tick leaves a paused probe alone until then. */
+  if (x && !x->keeping) /* (a kept reply holds no connection once it has come) */
+    pf_loop_post_lazy(x->loop, &x->park_post, park_on_loop, x);
+  if (x && x->keeping && s->log)
+    pf_log(s, "the probe's reply is the whole object (%llu bytes): kept as it comes, for run()",
+           (unsigned long long)s->size);
   s->probe = x;
   return PF_OK;
 }
@@ -1710,11 +1866,79 @@ static struct pf_xfer *take_probe(pf_session *s) {
   struct pf_xfer *p = s->probe;
   s->probe = NULL;
   pthread_mutex_unlock(&s->probe_mu);
-  if (p && atomic_load(&p->evicted)) { /* its reply was ended: part 0 asks anew */
+  /* its reply was ended: part 0 asks anew; or it keeps its body for run()
+   * (a host's fetch_part of part 0: the part asks anew) */
+  if (p && (atomic_load(&p->evicted) || p->keeping)) {
     pf_xfer_free(p);
     return NULL;
   }
   return p;
+}
+
+static int kept_ready(void *arg) {
+  return ((struct pf_xfer *)arg)->finished;
+}
+
+pf_status pf_probe_kept(pf_session *s, int *whole) {
+  *whole = 0;
+  pthread_mutex_lock(&s->probe_mu);
+  struct pf_xfer *p = s->probe;
+  int keeping = p && p->keeping; /* (set before open() returned) */
+  if (keeping)
+    s->probe = NULL;
+  pthread_mutex_unlock(&s->probe_mu);
+  if (!keeping)
+    return PF_OK;
+  /* the rest of a small reply is on its way (the loop's tick ends it on a
+   * stop or a stall) */
+  pthread_mutex_lock(&p->wmu);
+  pf_spin_wait(&p->wmu, kept_ready, p);
+  while (!p->finished)
+    pf_cond_wait_ms(&p->wcv, &p->wmu, 100);
+  size_t n = p->nkept;
+  int complete = p->rc == CURLE_OK && n == s->size;
+  pthread_mutex_unlock(&p->wmu);
+  /* what came is the object's first bytes, checked as the probe's reply
+   * was (learn()); a reply cut short leaves the rest to run()'s parts. A
+   * resumed side file holds some already: only the gaps are stored. */
+  pf_status st = PF_OK;
+  uint64_t at = 0, stored = 0;
+  while (st == PF_OK && at < n) {
+    pthread_mutex_lock(&s->mu);
+    uint64_t from = at, to = n;
+    for (size_t i = 0; i < s->written.n; i++) {
+      const pf_range *r = &s->written.v[i];
+      if (r->start <= from && from < r->end)
+        from = r->end; /* stored: skip it */
+      else if (r->start > from && r->start < to)
+        to = r->start; /* the gap ends where stored bytes begin */
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (from >= n)
+      break;
+    if (to > from) {
+      st = pf_sink_store(s, from, p->kept + from, (size_t)(to - from));
+      stored += to - from;
+    }
+    at = to > from ? to : from;
+  }
+  if (st == PF_OK && complete && stored == 0) {
+    /* a resumed side file held all of it: nothing was fetched for it */
+  } else if (st == PF_OK && complete) {
+    *whole = 1;
+    atomic_fetch_add(&s->parts_done, 1);
+    unsigned none = 0; /* its one stream was the probe's (get_stats' streams_max) */
+    atomic_compare_exchange_strong(&s->max_active, &none, 1);
+    pf_log(s, "bytes 0-%llu done: the probe's reply", (unsigned long long)(n - 1));
+  } else if (st == PF_OK && s->log) {
+    pf_log(s, "the probe's reply ended at byte %llu of %llu (%s): the rest is fetched",
+           (unsigned long long)n, (unsigned long long)s->size,
+           p->rc == CURLE_OK ? "short" : curl_easy_strerror(p->rc));
+  }
+  /* out of the loop's multi and ring (finished): freed at the loop's next
+   * turn, without a wakeup of its own */
+  pf_loop_post_lazy(p->loop, &p->free_post, xfer_destroy, p);
+  return st;
 }
 
 int pf_xfer_warm(const struct pf_xfer *x) {

@@ -154,6 +154,7 @@ typedef struct pf_queue {
   size_t cap, head, len;
   int closed;
   int lifo;         /* set after init: pop takes the newest item (a stack) */
+  unsigned spin_skip; /* pops that wait without a spin first (queue.c) */
   atomic_int *stop; /* optional external stop flag (session cancel/abort) */
 } pf_queue;
 
@@ -161,6 +162,15 @@ int pf_queue_init(pf_queue *q, size_t cap, atomic_int *stop);
 /* Condition variables on CLOCK_MONOTONIC, and a wait of at most ms. */
 void pf_cond_init_monotonic(pthread_cond_t *cv);
 void pf_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long ms);
+/* Before a wait on a condition variable, under mu: look at ready(arg)
+ * (called with mu held) for up to PF_SPIN_NS, mu released and the CPU
+ * yielded between looks. A hand-over from another thread that comes within
+ * that time (the loop's answer on loopback, a small object's chunks) then
+ * costs no sleep and wakeup: a futex wakeup is ~16 us on a VM, a round trip
+ * of two ~32 us (bench f). Returns with mu held: 1 if ready, 0 if the
+ * time ran out. */
+#define PF_SPIN_NS 100000ull
+int pf_spin_wait(pthread_mutex_t *mu, int (*ready)(void *arg), void *arg);
 void pf_queue_destroy(pf_queue *q);
 /* 0 on success; -1 if the queue is closed or *stop is set. */
 int pf_queue_push(pf_queue *q, void *item);
@@ -323,6 +333,13 @@ struct pf_session {
   struct sockaddr_storage pre_addr; /* where they go: sockaddr_in or sockaddr_in6 */
   size_t pre_head;   /* pre_fds[pre_head .. npre) are left: taken in the order opened */
   int pre_off;       /* a probe attempt timed out: none opened for the rest of the session */
+  /* opening them waits for the probe's reply (its size: how many parts) or
+   * until pre_defer_ns, whichever comes first; to pre_addr (pre_addrlen,
+   * pre_family) of host pre_key (fetch.c) */
+  int pre_deferred;
+  int pre_family;
+  unsigned pre_addrlen;
+  uint64_t pre_defer_ns;
 
   unsigned pre_slots; /* budget slots reserved for them (client.c), under pre_mu */
   char *pre_key;      /* the host they go to (pf_host_key) */
@@ -393,6 +410,10 @@ int pf_rate_limited(const pf_session *s);
 void pf_curl_global_unref(void);
 pf_status pf_probe(pf_session *s);
 void pf_drop_probe(pf_session *s); /* free the paused probe if nobody took it */
+/* run(), first: the probe's reply was the whole object, small, and kept as
+ * it came (fetch.c): wait for the rest of it, store it. *whole: all of it
+ * came (else what did is stored and the parts fetch the rest). */
+pf_status pf_probe_kept(pf_session *s, int *whole);
 /* Close the connections opened ahead that no transfer took, all of them or
  * all but keep. */
 void pf_preconnect_trim(pf_session *s, size_t keep);
@@ -491,6 +512,11 @@ void pf_loop_free(pf_loop *l);
 int pf_loop_post(pf_loop *l, void (*fn)(void *arg), void *arg);
 /* The same in p, which must live until fn has run (fn may free it). */
 void pf_loop_post_at(pf_loop *l, pf_post *p, void (*fn)(void *arg), void *arg);
+/* The same without waking the loop: fn runs at its next turn, which
+ * something else starts (a post, a socket, a timer), within 100 ms. For
+ * what may wait: a wakeup costs the loop a turn, and on a loaded machine
+ * the posting thread its core. */
+void pf_loop_post_lazy(pf_loop *l, pf_post *p, void (*fn)(void *arg), void *arg);
 void pf_loop_wake(pf_loop *l); /* any thread: a turn of the loop now */
 /* The loop thread only: */
 void pf_loop_watch(pf_loop *l, pf_task *t);
@@ -530,8 +556,10 @@ const pf_config *pf_client_config(const pf_client *c);
 pf_loop *pf_client_loop(const pf_client *c, unsigned i);
 unsigned pf_client_nloops(const pf_client *c);
 /* The loop a new session calls home (its probe, its part 0, its stream 0):
- * each in turn. */
+ * the one home to the fewest open sessions (the first of them). Given
+ * back by unhome when the session is freed. */
 unsigned pf_client_home(pf_client *c);
+void pf_client_unhome(pf_client *c, unsigned home);
 /* The bucket of the client's own rate_limit, for all its sessions
  * together; NULL if none (an implicit client has none: its one session's
  * bucket is the limit). */

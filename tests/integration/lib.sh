@@ -419,6 +419,12 @@ ${PF_NGINX_HTTP_EXTRA:-}
             default_type text/plain;
             return 200 "parfetch-test-nginx $d\n";
         }
+        # Connections accepted so far (pf_accepted), whether or not they
+        # carried a request.
+        location = /.pf-status {
+            access_log off;
+            stub_status;
+        }
         location / {
         }
         # A server that ignores Range: 200 and the whole body, no Accept-Ranges.
@@ -598,6 +604,13 @@ pf_log_concurrency() {
       }
       print max
     }'
+}
+
+# pf_accepted - the TCP connections nginx has accepted so far, this query's
+# own included (stub_status): those that never carried a request too, which
+# the access log does not show.
+pf_accepted() {
+  pf__get "$PF_HTTP_PORT" /.pf-status | awk 'f { print $1; exit } /^server accepts/ { f = 1 }'
 }
 
 # pf_tagged TAG - the access-log lines of the requests whose URL ends with

@@ -481,4 +481,20 @@ pf_expect_exit 1 "unreachable host (closed port on 127.0.0.1): exit 1" \
   parfetch -c "$C/fast.yaml" -o "$od/out" "http://127.0.0.1:$closed/f1.bin"
 pf_check "unreachable host: no file" only_output "$od"
 
+# ------------------------------------------------------------------ a small object on a terminal
+# Its probe's reply is the whole object, kept as it came and stored by run()
+# without a stream of its own: the last progress line still counts the one
+# stream that fetched it. (script(1), of util-linux, gives the run a terminal.)
+if command -v script >/dev/null 2>&1; then
+  pf_mkfile "$PF_DOCROOT/tty-small.bin" 5000
+  outdir tty
+  line=$(script -qec "$PF_BIN -o $od/out $PF_HTTP_URL/tty-small.bin" /dev/null </dev/null 2>&1 |
+    tr '\r' '\n' | grep -a '100%' | tail -n 1)
+  pf_check "a small object on a terminal: the bytes equal" pf_same "$PF_DOCROOT/tty-small.bin" "$od/out"
+  pf_check "a small object on a terminal: the last progress line says 1 stream ($line)" \
+    eval 'grep -q " 1 stream" <<<"$line"'
+else
+  pf_note "script(1) not found: the progress line of a small object is not checked"
+fi
+
 pf_done
