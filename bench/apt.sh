@@ -41,6 +41,8 @@
 # OUT_DIR (bench/results/apt-DATE-TIME; results.csv, report.md, env.txt, access.log,
 # worker-transcript.txt), APT_BENCH_DEBUG=1 (every timed run with Debug::pkgAcquire::Worker=1,
 # its output kept in OUT_DIR/logs/: for investigating, its timings are not comparable),
+# APT_MORE="NAME=PATH ..." (more methods in the same rotation, e.g. a variant of parfetch's that
+# tests a fix; run as given, not copied),
 # TMPDIR (the scratch dir's parent: the apt trees and archives/ are there; default /tmp).
 # Network: 127.0.0.1 only. Needs nginx, apt-get, dpkg-deb, dpkg-scanpackages, apt-ftparchive,
 # openssl, curl, cc (bash scripts/deps.sh test). Root is not needed; as root the methods run
@@ -112,18 +114,27 @@ cp -pL "$(dirname "$APT_PF")/parfetch.so" "$PF_TMP/pf/parfetch.so" ||
 chmod -R go+rX "$PF_TMP/pf"
 declare -A METHOD=([own]=$APT_OWN [parfetch]=$PF_TMP/pf/parfetch)
 METHODS=(own parfetch)
+# APT_MORE="NAME=PATH ...": more methods in the rotation (a variant of parfetch's, to measure a fix)
+for a in ${APT_MORE:-}; do
+  [[ $a =~ ^([a-z][a-z0-9-]*)=(/.+)$ ]] && [ -x "${BASH_REMATCH[2]}" ] ||
+    die "APT_MORE: '$a' is not NAME=/absolute/path/of/an/executable"
+  [ -z "${METHOD[${BASH_REMATCH[1]}]:-}" ] || die "APT_MORE: ${BASH_REMATCH[1]} is taken"
+  METHOD[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+  METHODS+=("${BASH_REMATCH[1]}")
+done
 
 # ======================================================================= environment
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   echo "parfetch commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(
-    [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null | head -1)" ] && echo ' (+ uncommitted changes in the tree)')"
+    [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | head -1)" ] && echo ' (+ uncommitted changes in the tree)')"
   echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)"
   echo "kernel: $(uname -sr); os: $(. /etc/os-release && echo "$PRETTY_NAME")"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "apt: $(apt-get --version | head -1); nginx: $(nginx -v 2>&1)"
   echo "own method: $APT_OWN"
   echo "parfetch method: $APT_PF (sha256 $(sha256sum <"$APT_PF" | cut -c1-16)), plugin sha256 $(sha256sum <"$PF_TMP/pf/parfetch.so" | cut -c1-16)"
+  for m in "${METHODS[@]:2}"; do echo "more: $m = ${METHOD[$m]}"; done
   echo "scenarios:$SCENARIOS; runs: $RUNS; j: $J_COUNT packages, 4096..$J_MAX bytes; k: $K_SIZE bytes at $CAP B/s per connection"
   echo "scratch: $PF_TMP ($(df -PT "$PF_TMP" | awk 'NR==2 { print $2 }')); running as uid $(id -u)"
 } >"$OUT_DIR/env.txt"
@@ -285,6 +296,7 @@ echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); scenarios took 
 
 # ======================================================================= report (awk)
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v p="$1" -v o="$2" 'BEGIN { if (o > 0 && p != "-") printf "%.2f", p / o; else print "-" }'; }
 col() { # SCN METHOD FIELD - the FIELD of every correct run
   awk -F, -v s="$1" -v m="$2" -v f="$3" 'NR > 1 && $1 == s && $2 == m && $10 == 1 { print $f }' "$CSV"
 }
@@ -293,7 +305,7 @@ col() { # SCN METHOD FIELD - the FIELD of every correct run
   echo
   sed 's/^/    /' "$OUT_DIR/env.txt"
   echo
-  echo "Medians of the correct runs (n = correct / all); ratio = parfetch / own."
+  echo "Medians of the correct runs (n = correct / all); ratio = each method / own."
   for s in $SCENARIOS; do
     echo
     case $s in
@@ -303,16 +315,19 @@ col() { # SCN METHOD FIELD - the FIELD of every correct run
     echo
     echo "| method | n | wall s | CPU s (apt-get + methods) | TCP connections | requests | ranged |"
     echo "| --- | --- | --- | --- | --- | --- | --- |"
-    declare -A W=()
+    declare -A W=() C=()
     for m in "${METHODS[@]}"; do
       n_ok=$(col "$s" "$m" 2 | wc -l)
       n_all=$(awk -F, -v s="$s" -v m="$m" 'NR > 1 && $1 == s && $2 == m' "$CSV" | wc -l)
       W[$m]=$(col "$s" "$m" 5 | median)
-      echo "| $m | $n_ok / $n_all | ${W[$m]} | $(col "$s" "$m" 6 | median) | $(col "$s" "$m" 13 | median) | $(col "$s" "$m" 11 | median) | $(col "$s" "$m" 12 | median) |"
+      C[$m]=$(col "$s" "$m" 6 | median)
+      echo "| $m | $n_ok / $n_all | ${W[$m]} | ${C[$m]} | $(col "$s" "$m" 13 | median) | $(col "$s" "$m" 11 | median) | $(col "$s" "$m" 12 | median) |"
     done
     echo
-    echo "ratio parfetch / own (median wall): $(awk -v p="${W[parfetch]}" -v o="${W[own]}" 'BEGIN { if (o > 0 && p != "-") printf "%.2f", p / o; else print "-" }')"
-    unset W
+    for m in "${METHODS[@]:1}"; do
+      echo "ratio $m / own: wall $(ratio "${W[$m]}" "${W[own]}"), CPU $(ratio "${C[$m]}" "${C[own]}")  "
+    done
+    unset W C
   done
 } >"$REPORT"
 cat "$REPORT" >&2
