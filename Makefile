@@ -7,6 +7,7 @@
 #   make demo         serve a generated 256 MiB file from nginx on loopback and
 #                     download it with 8 streams and a progress bar
 #   make bench        compare with aria2c, axel, wget2, rclone and curl
+#   make bench-apt    apt's own http method against build/apt/parfetch (bench/apt.sh)
 #   make fuzz         run every tests/fuzz/ harness FUZZ_SECONDS (default 60)
 #                     with libFuzzer (clang); make test replays their corpora
 #   make install      honours PREFIX, DESTDIR, LIBDIR, SYSCONFDIR
@@ -64,7 +65,7 @@ EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REGRESS := $(FUZZ_NAMES:%=$(BUILD)/fuzz-regress/fuzz_%)
 
-.PHONY: all deps test unit integration examples testbins demo bench install uninstall \
+.PHONY: all deps test unit integration examples testbins demo bench bench-apt install uninstall \
         clean asan tsan test-sanitizers format fuzz fuzz-build fuzz-regression
 
 all: $(BUILD)/parfetch.so $(BUILD)/parfetch $(BUILD)/apt/parfetch
@@ -229,6 +230,11 @@ bench:
 	@bash scripts/deps.sh bench
 	$(MAKE) all
 	BUILD=$(BUILD) bash bench/run.sh
+
+bench-apt:
+	@bash scripts/deps.sh test
+	$(MAKE) all
+	BUILD=$(BUILD) bash bench/apt.sh
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR) \

@@ -4,6 +4,9 @@
 #   bash bench/run.sh [SCENARIO...] [options]        (make bench runs all of them)
 #   BENCH_ONLY=h bash bench/run.sh                   (one scenario alone; same as "run.sh h")
 #
+# apt's own method against parfetch's (issue 10, scenarios j and k) is bench/apt.sh, a script of
+# its own: make bench-apt, or bash bench/apt.sh [j] [k] (docs/BENCHMARKS.md, "Issue 10").
+#
 # Scenarios (default: a b c d e f g h i):
 #   a  SIZE_A from nginx on loopback, no limits; SIZE_A may list several sizes
 #      (default "1073741824 268435456": 1 GiB is scenario "a", every further size

@@ -8,8 +8,10 @@
 #   apt_repo_build DIR         the packages of APT_PKGS below, Packages, Packages.gz, Release
 #                              (dpkg-deb -Znone, dpkg-scanpackages, apt-ftparchive); the test
 #                              objects are then corrupted / removed as their names say
+#   apt_repo_index DIR         Packages, Packages.gz and Release of the .deb files in DIR
 #   apt_servers_start          the fault server behind /repo/flaky_1.0_all.deb, then nginx
 #                              (lib.sh's pf_nginx_start) with the locations below; sets APT_LOG
+#   apt_nginx_start            nginx alone (no fault server; bench/apt.sh), same locations and log
 #   apt_case NAME [URL...]     a fresh apt tree under $PF_TMP/apt/NAME whose sources.list has one
 #                              `deb [trusted=yes] URL ./` per URL (default $APT_URL); sets
 #                              AC (its APT_CONFIG file), AD (the tree), ARCH (archives/), APART
@@ -72,6 +74,18 @@ EOF
   dpkg-deb --root-owner-group -Znone --build "$d" "$2/${3}_1.0_all.deb" >/dev/null
 }
 
+# apt_repo_index DIR - Packages, Packages.gz and Release of the .deb files in DIR
+apt_repo_index() {
+  (
+    cd "$1" || exit 1
+    dpkg-scanpackages --multiversion . /dev/null >Packages 2>scan.log || { cat scan.log; exit 1; }
+    rm -f scan.log Packages.gz
+    gzip -9k Packages &&
+      apt-ftparchive release . >"$PF_TMP/Release.new" &&
+      mv "$PF_TMP/Release.new" Release
+  )
+}
+
 apt_repo_build() {
   local repo=$1 work="$PF_TMP/debs" p
   APT_REPO=$repo
@@ -79,14 +93,7 @@ apt_repo_build() {
   for p in "${APT_PKGS[@]}"; do
     apt__mkdeb "$work" "$repo" "${p%%:*}" "${p#*:}" || return 1
   done
-  (
-    cd "$repo" || exit 1
-    dpkg-scanpackages --multiversion . /dev/null >Packages 2>scan.log || { cat scan.log; exit 1; }
-    rm -f scan.log
-    gzip -9k Packages &&
-      apt-ftparchive release . >"$PF_TMP/Release.new" &&
-      mv "$PF_TMP/Release.new" Release
-  ) || return 1
+  apt_repo_index "$repo" || return 1
   # The index is made: now break the two packages that must fail. corrupt keeps its size.
   printf 'X' | dd of="$(apt_deb corrupt)" bs=1 seek=2000 conv=notrunc status=none || return 1
   mv "$(apt_deb missing)" "$PF_TMP/missing.deb" || return 1
@@ -95,9 +102,20 @@ apt_repo_build() {
 }
 
 apt_servers_start() {
-  local log="$PF_TMP/apt-access.log"
-  pf_fault_start FLAKY --file "$PF_TMP/flaky.deb" --fault status:code=503,first=1 --quiet ||
-    return 1
+  pf_fault_start FLAKY --file "$PF_TMP/flaky.deb" --fault status:code=503,first=1 --quiet &&
+    apt_nginx_start
+}
+
+# apt_nginx_start - nginx alone (bench/apt.sh): /repo/flaky_1.0_all.deb goes to the fault
+# server only when FLAKY_PORT is set (apt_servers_start)
+apt_nginx_start() {
+  local log="$PF_TMP/apt-access.log" flaky=
+  [ -n "${FLAKY_PORT:-}" ] && flaky="
+        location = /repo/flaky_1.0_all.deb {
+            proxy_pass http://127.0.0.1:$FLAKY_PORT;
+            proxy_http_version 1.1;
+            access_log $log pfapt;
+        }"
   printf 'aptuser:%s\n' "$(openssl passwd -apr1 "$APT_PASS")" >"$PF_TMP/htpasswd" || return 1
   # shellcheck disable=SC2016 # nginx variables
   PF_NGINX_HTTP_EXTRA='
@@ -111,12 +129,7 @@ apt_servers_start() {
         location /repo/ {
             alias $APT_REPO/;
             access_log $log pfapt;
-        }
-        location = /repo/flaky_1.0_all.deb {
-            proxy_pass http://127.0.0.1:$FLAKY_PORT;
-            proxy_http_version 1.1;
-            access_log $log pfapt;
-        }
+        }$flaky
         location /moved/ {
             rewrite ^/moved/(.*)\$ /repo/\$1 permanent;
             access_log $log pfapt;

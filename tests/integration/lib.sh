@@ -47,6 +47,8 @@
 #   PF_NGINX_HTTP_EXTRA    in the http block (log_format, map, ...)
 #   PF_NGINX_SERVER_EXTRA  in the server block of the three listeners (more locations);
 #                          @HTTP_PORT@ and @HTTPS_PORT@ in it become those listeners' ports
+#   PF_NGINX_ENV           array of NAME=VALUE added to nginx's environment (e.g. LD_PRELOAD of
+#                          bench/pacing_shim.c, as bench/apt.sh does)
 #
 # Other variables: PF_ROOT (repo root), PF_BUILD (absolute build dir, from $BUILD, default build),
 # PF_BIN ($PF_BUILD/parfetch), PF_QUICK (1 = skip the largest files), PF_PASS, PF_FAIL.
@@ -504,7 +506,8 @@ pf_nginx_start() {
     read -r http https h2 <<<"$ports"
     pf__write_nginx_conf "$d" "$http" "$https" "$h2" || return 1
     : >"$d/error.log"
-    nginx -p "$d/" -c "$d/nginx.conf" -e "$d/error.log" >"$d/stdout.log" 2>&1 </dev/null &
+    env "${PF_NGINX_ENV[@]+"${PF_NGINX_ENV[@]}"}" \
+      nginx -p "$d/" -c "$d/nginx.conf" -e "$d/error.log" >"$d/stdout.log" 2>&1 </dev/null &
     PF_NGINX_PID=$!
     for _ in $(seq 1 50); do
       if ! kill -0 "$PF_NGINX_PID" 2>/dev/null; then
