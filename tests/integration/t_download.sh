@@ -232,13 +232,15 @@ conns_le() {
 printf 'preconnect: false\n' >"$W/no-preconnect.yaml"
 # On loopback a worker may finish its part before another has started, and
 # take the next part over its own warm connection: then fewer than 7 of the
-# connections opened ahead are used (the rest are closed unused).
+# connections opened ahead are used (the rest are closed unused). From /slow/
+# (128 KiB/s a request) no part ends before the others have started, so
+# some of them surely go over the connections opened ahead.
 pf_mkfile "$D/pre.bin" $((8 * 64 * 1024))
 for proto in http https h2; do
   base=${BASE[$proto]}
   tls=()
   [ "$proto" != http ] && tls=(--cacert "$PF_CA")
-  u="/pre.bin?t=pre-$proto"
+  u="/slow/pre.bin?t=pre-$proto"
   fetch_ok "$proto preconnect, 8 parts" "$base$u" "$D/pre.bin" "${tls[@]+"${tls[@]}"}" -v -n 8 --min-part-size 64K
   pf_check "$proto preconnect: -v says 7 more connections were opened while the probe waited" \
     test "$(count_lines "$PF_LAST_OUT" 'opening 7 more connections to 127\.0\.0\.1 while the probe waits')" -eq 1
