@@ -1561,6 +1561,7 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, uint64_t end, char 
     char *loc = pf_http_resolve_location(url, x->location);
     if (!loc) {
       a->st = PF_E_HTTP;
+      atomic_store(&s->last_http, (unsigned)x->status); /* a 3xx not followed */
       /* no precision: cut only where the buffer ends, so a password cut
        * short still ends the text and is redacted (text.c) */
       snprintf(a->why, sizeof a->why, "%s: redirect to a malformed URL \"%s\"", url,
@@ -1572,6 +1573,7 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, uint64_t end, char 
     if (!s->cfg->redirect_downgrade && strncasecmp(url, "https:", 6) == 0 &&
         strncasecmp(loc, "https:", 6) != 0) {
       a->st = PF_E_HTTP;
+      atomic_store(&s->last_http, (unsigned)x->status); /* a 3xx not followed */
       snprintf(a->why, sizeof a->why, "%s: redirect from https to %s refused (redirect_downgrade)",
                url, loc);
       free(loc);
@@ -1582,6 +1584,7 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, uint64_t end, char 
     if (hops >= s->cfg->max_redirects) {
       free(loc);
       a->st = PF_E_HTTP;
+      atomic_store(&s->last_http, (unsigned)x->status); /* a 3xx not followed */
       snprintf(a->why, sizeof a->why, "%s: more than %u redirects", s->url,
                s->cfg->max_redirects);
       free(owned);

@@ -549,6 +549,21 @@ closed_stdin() {
 }
 pf_check "method, stdin closed: exits within 5 s, not by a signal" closed_stdin
 
+# A redirect the method must not follow (AllowRedirect false here; https -> http likewise) is
+# the server's permanent answer, as apt's own method says it: HttpError301 without
+# Transient-Failure. A transient failure would make apt ask the same URI again and again.
+fail_fields() { # REASON - the 400 carries FailReason: REASON and no Transient-Failure
+  awk -v want="FailReason: $1" '/^400 / { m = 1; next } m && $0 == want { ok = 1 }
+    m && /^Transient-Failure: true/ { bad = 1 } /^$/ { m = 0 } END { exit !(ok && !bad) }' \
+    <<<"$TALK_OUT" && return 0
+  echo "no 400 with FailReason $1 and without Transient-Failure; stdout:"
+  printf '%s\n' "$TALK_OUT"
+  return 1
+}
+talk noredirect "601 Configuration\nConfig-Item: Acquire::http::AllowRedirect=false\nConfig-Item: Acquire::Retries=0\n\n600 URI Acquire\nURI: $PF_HTTP_URL/moved/small-b_1.0_all.deb\nFilename: $T/talk-noredirect/small-b.deb\n\n"
+pf_check "AllowRedirect false, a 301: FailReason HttpError301, not transient, nothing written" \
+  eval 'fail_fields HttpError301 && no_file "$T/talk-noredirect/small-b.deb"'
+
 # ------------------------------------------------------------------ the machine untouched
 
 machine_state >"$T/machine.after"
