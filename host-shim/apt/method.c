@@ -120,16 +120,31 @@ static void put(struct apt_out *o) {
   free(text);
 }
 
-static void general_failure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void general_failure(const char *fmt, ...) {
+/* A message with only a Message field: 401 General Failure, 104 Warning. */
+static void plain_message(int code, const char *text, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void plain_message(int code, const char *text, const char *fmt, va_list ap) {
   char buf[1024];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  struct apt_out *o = apt_out_new(401, "General Failure");
+  struct apt_out *o = apt_out_new(code, text);
   apt_out_add(o, "Message", buf);
   put(o);
+}
+
+static void general_failure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void general_failure(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  plain_message(401, "General Failure", fmt, ap);
+  va_end(ap);
+}
+
+static void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warning(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  plain_message(104, "Warning", fmt, ap);
+  va_end(ap);
 }
 
 static void uri_failure(const char *uri, const char *reason, int transient, const char *fmt, ...)
@@ -630,8 +645,14 @@ static int setup(char *err, size_t errlen) {
   M.netrc = apt_netrc_new();
   int rc = M.netrc ? apt_netrc_load(M.netrc, file, parts, err, errlen) : -1;
   free(file), free(parts);
-  if (rc != 0)
+  if (!M.netrc) {
+    snprintf(err, errlen, "out of memory");
     return -1;
+  }
+  /* what could be read is kept; a mistake in a file is apt's to show, not a
+   * reason to fail every download (apt's own method ignores it) */
+  if (rc != 0)
+    warning("%s", err);
   /* the environment's proxies are apt_proxy_for's to weigh; libcurl must
    * not read them again behind its back (a DIRECT would not be) */
   for (size_t i = 0; i < sizeof proxy_vars / sizeof proxy_vars[0]; i++) {

@@ -564,6 +564,17 @@ talk noredirect "601 Configuration\nConfig-Item: Acquire::http::AllowRedirect=fa
 pf_check "AllowRedirect false, a 301: FailReason HttpError301, not transient, nothing written" \
   eval 'fail_fields HttpError301 && no_file "$T/talk-noredirect/small-b.deb"'
 
+# auth.conf with a mistake in it: apt's own method ignores what it cannot use (MaybeAddAuth
+# skips tokens before a "machine", its result is never checked) and downloads anyway; the
+# method warns (104) and goes on with what it could read.
+mkdir -p "$T/talk-badauth"
+printf 'login nobody\npassword nothing\nmachine\n' >"$T/talk-badauth/auth.conf"
+talk badauth "601 Configuration\nConfig-Item: Dir::Etc::netrc=$T/talk-badauth/auth.conf\nConfig-Item: Dir::Etc::netrcparts=\nConfig-Item: Acquire::Retries=0\n\n600 URI Acquire\nURI: ${APT_URL}small-a_1.0_all.deb\nFilename: $T/talk-badauth/small-a.deb\n\n"
+pf_check "auth.conf with a syntax mistake: a 104 Warning, then 201 URI Done, bytes equal" \
+  eval 'grep -q "^104 Warning" <<<"$TALK_OUT" && grep -q "^201 URI Done" <<<"$TALK_OUT" &&
+    cmp -s "$(apt_deb small-a)" "$T/talk-badauth/small-a.deb" ||
+    { printf "%s\n" "$TALK_OUT"; false; }'
+
 # ------------------------------------------------------------------ the machine untouched
 
 machine_state >"$T/machine.after"
