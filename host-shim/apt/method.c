@@ -452,15 +452,19 @@ static void serve(struct req *r) {
   }
   if (auth)
     headers[nh++] = auth;
+  /* apt's cache control: an index is always revalidated by a cache on the
+   * way (Max-Age, default 0); No-Store for the rest */
   const char *v;
   char maxage[64];
   if (is_true(opt(scheme, host, "No-Cache"))) {
     headers[nh++] = "Cache-Control: no-cache";
     headers[nh++] = "Pragma: no-cache";
-  } else if ((v = opt(scheme, host, "Max-Age")) && apt_msg_get(&r->msg, "Index-File") &&
-             strtol(v, NULL, 10) >= 0) {
-    snprintf(maxage, sizeof maxage, "Cache-Control: max-age=%ld", strtol(v, NULL, 10));
+  } else if (is_true(apt_msg_get(&r->msg, "Index-File"))) {
+    long age = (v = opt(scheme, host, "Max-Age")) ? strtol(v, NULL, 10) : 0;
+    snprintf(maxage, sizeof maxage, "Cache-Control: max-age=%ld", age > 0 ? age : 0);
     headers[nh++] = maxage;
+  } else if (is_true(opt(scheme, host, "No-Store"))) {
+    headers[nh++] = "Cache-Control: no-store";
   }
   headers[nh] = NULL;
 

@@ -183,6 +183,10 @@ pf_check "update: apt-cache knows the packages" \
   bash -c 'APT_CONFIG=$1 timeout 60 apt-cache show large | grep -qx "Package: large"' _ "$AC"
 pf_check "[parfetch] update: the method sends parfetch's User-Agent" \
   log_all 'index($5, "parfetch")' "carries a User-Agent naming parfetch"
+# apt marks InRelease, Release and Packages Index-File (not the signature Release.gpg).
+pf_check "update: index requests ask caches to revalidate (Cache-Control: max-age=0, as apt's)" \
+  log_all '$2 ~ /Release\.gpg / || $12 == "max-age=0"' \
+  "for an index carried Cache-Control: max-age=0 (apt's Max-Age default)"
 apt_mark
 pf_expect_exit 0 "second update: exit 0" apt_get update
 pf_check "second update: apt says Hit" has "$PF_LAST_OUT" "Hit:"
