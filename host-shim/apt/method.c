@@ -533,6 +533,8 @@ static void serve(struct req *r) {
     goto out;
   }
   M.e->get_stats(s, &stats);
+  /* what was stored: run() may have started over on a changed object */
+  M.e->get_info(s, &info);
   set_mtime(r->filename, info.last_modified);
   o = apt_out_new(201, "URI Done");
   apt_out_add(o, "URI", r->uri);

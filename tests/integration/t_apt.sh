@@ -579,6 +579,23 @@ pf_check "auth.conf with a syntax mistake: a 104 Warning, then 201 URI Done, byt
     cmp -s "$(apt_deb small-a)" "$T/talk-badauth/small-a.deb" ||
     { printf "%s\n" "$TALK_OUT"; false; }'
 
+# The object changes mid-download and the config says on_change: restart: the 201 names what
+# was stored (version 2's Last-Modified, also the file's mtime), not what the first probe saw.
+"$PF_BUILD/fault_server" --size 2m --seed 7 --dump "$T/chg.v2" --dump-version 2 || exit 1
+pf_fault_start CHG --size 2m --seed 7 --mtime 1500000000 --fault change:after=2 --quiet || exit 1
+printf 'on_change: restart\nstreams: 4\nmin_part_size: 256KiB\nretry_wait: 50ms\n' >"$T/chg.yaml"
+mkdir -p "$T/talk-change"
+export PARFETCH_CONFIG="$T/chg.yaml"
+talk change "${CFG601}600 URI Acquire\nURI: $CHG_URL/obj\nFilename: $T/talk-change/obj\n\n"
+unset PARFETCH_CONFIG
+CHG_LM=$(curl -sI "$CHG_URL/obj" | tr -d '\r' | sed -n 's/^[Ll]ast-[Mm]odified: //p')
+pf_check "object changed mid-download, on_change restart: bytes are version 2's" \
+  pf_same "$T/chg.v2" "$T/talk-change/obj"
+pf_check "object changed, restart: 201's Last-Modified and the file's mtime are version 2's" \
+  eval '[ -n "$CHG_LM" ] && grep -qx "Last-Modified: $CHG_LM" <<<"$TALK_OUT" &&
+    [ "$(stat -c %Y "$T/talk-change/obj")" = "$(date -d "$CHG_LM" +%s)" ] ||
+    { echo "server now: $CHG_LM; mtime $(stat -c %Y "$T/talk-change/obj")"; printf "%s\n" "$TALK_OUT"; false; }'
+
 # ------------------------------------------------------------------ the machine untouched
 
 machine_state >"$T/machine.after"
