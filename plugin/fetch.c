@@ -1483,6 +1483,8 @@ static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
     return pf_fail(s, PF_E_NOMEM, "out of memory");
   }
   pthread_mutex_lock(&s->info_mu);
+  /* a second probe (a 416 without validators) learns them anew */
+  char *old[] = {s->etag, s->weak_etag, s->last_modified, s->content_type, s->effective_url};
   s->size = size;
   s->ranges = ranges;
   s->http_version = hv == CURL_HTTP_VERSION_1_0   ? 10
@@ -1496,6 +1498,8 @@ static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
   s->content_type = content_type;
   s->effective_url = effective_url;
   pthread_mutex_unlock(&s->info_mu);
+  for (size_t i = 0; i < sizeof old / sizeof old[0]; i++)
+    pf_retire(s, old[i]);
   atomic_store(&s->size_seen, size);
   s->cross_host = !same_host(s->url, s->effective_url);
   return PF_OK;
@@ -1648,6 +1652,7 @@ pf_status pf_probe(pf_session *s) {
                  : s->cfg->max_streams > 1 && !s->in_order && s->cfg->min_part_size > 0
                      ? s->probe_start + s->cfg->min_part_size
                      : PF_SIZE_UNKNOWN;
+  int reprobed = 0;
   for (unsigned tries = 1;; tries++) {
     attempt a = {PF_OK, 0, 0, -1, ""};
     char *final = NULL;
@@ -1672,6 +1677,18 @@ pf_status pf_probe(pf_session *s) {
         pf_xfer_free(x);
         pf_preconnect_drop(s);
         return st;
+      }
+      if (x->status == 416 && s->probe_start > 0 && s->size > 0 && !s->etag &&
+          !s->weak_etag && !s->last_modified && !reprobed++) {
+        /* the prefix at out_path reaches the end, but the 416 (nginx's)
+         * names no validator: without one the prefix cannot be taken, no
+         * change is seen and nothing is resumable. The last byte's 206
+         * names them. */
+        pf_log(s, "HTTP 416 without ETag or Last-Modified: asking for the last byte");
+        s->probe_start = s->size - 1;
+        end = s->size;
+        tries = 0;
+        continue;
       }
       /* the whole reply has come (no body); or a 206 to the bounded probe
        * that does not say the total ("bytes 0-N/ *"): its body is only the

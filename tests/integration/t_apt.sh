@@ -596,6 +596,22 @@ pf_check "object changed, restart: 201's Last-Modified and the file's mtime are 
     [ "$(stat -c %Y "$T/talk-change/obj")" = "$(date -d "$CHG_LM" +%s)" ] ||
     { echo "server now: $CHG_LM; mtime $(stat -c %Y "$T/talk-change/obj")"; printf "%s\n" "$TALK_OUT"; false; }'
 
+# partial/ holds the whole file, with the server's mtime (apt was stopped after the last byte):
+# nginx answers the prefix's Range with a 416 that names no validator. The method must still
+# take the file (apt's own method does, by its hashes) rather than fetch it all again, and tell
+# apt its Last-Modified.
+mkdir -p "$T/talk-whole"
+cp "$(apt_deb small-b)" "$T/talk-whole/small-b.deb"
+touch -r "$(apt_deb small-b)" "$T/talk-whole/small-b.deb"
+apt_mark
+talk whole "${CFG601}600 URI Acquire\nURI: ${APT_URL}small-b_1.0_all.deb\nFilename: $T/talk-whole/small-b.deb\nExpected-SHA256: $(sha256sum "$(apt_deb small-b)" | cut -d' ' -f1)\n\n"
+pf_check "partial file holding the whole object (416): 201 with Last-Modified, bytes equal" \
+  eval 'grep -q "^201 URI Done" <<<"$TALK_OUT" && grep -q "^Last-Modified: " <<<"$TALK_OUT" &&
+    cmp "$(apt_deb small-b)" "$T/talk-whole/small-b.deb" || { printf "%s\n" "$TALK_OUT"; false; }'
+pf_check "partial file holding the whole object (416): not fetched again (nginx's log)" \
+  eval 'apt_log small-b | awk -F "\t" "\$3 != 416 { sent += \$10 } END { exit sent > 1 }" ||
+    { apt_log small-b; false; }'
+
 # ------------------------------------------------------------------ the machine untouched
 
 machine_state >"$T/machine.after"
