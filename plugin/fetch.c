@@ -937,13 +937,17 @@ static void setup_easy(struct pf_xfer *x) {
     curl_easy_setopt(e, CURLOPT_SSLKEY, c->tls_key);
   if (c->tls_crlfile)
     curl_easy_setopt(e, CURLOPT_CRLFILE, c->tls_crlfile);
+  int cacert_only = c->tls_cacert && c->tls_cacert_only;
   if (c->tls_cacert) {
-    /* add to the system store rather than replace it */
+    /* add to the system store rather than replace it, unless told (apt's
+     * CaInfo): then no directory at all, not even libcurl's built-in one */
     curl_easy_setopt(e, CURLOPT_CAINFO, c->tls_cacert);
-    if (!c->tls_capath && access("/etc/ssl/certs", R_OK) == 0)
+    if (cacert_only)
+      curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    else if (!c->tls_capath && access("/etc/ssl/certs", R_OK) == 0)
       curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
   }
-  if (c->tls_capath)
+  if (c->tls_capath && !cacert_only)
     curl_easy_setopt(e, CURLOPT_CAPATH, c->tls_capath);
   long hv = c->http_version == PF_HTTP_1_1 ? CURL_HTTP_VERSION_1_1
             : c->http_version == PF_HTTP_2 ? CURL_HTTP_VERSION_2_0

@@ -76,7 +76,7 @@ struct client_ent {
 static const char *const client_keys[] = {
     "user_agent", "proxy",       "connect_timeout", "stall_timeout", "rate_limit",
     "tls.verify", "tls.verify_host", "tls.cacert",  "tls.cert",      "tls.key",
-    "tls.crlfile", "max_redirects", "redirect_downgrade"};
+    "tls.crlfile", "tls.cacert_only", "max_redirects", "redirect_downgrade"};
 #define NCLIENT_KEYS (sizeof client_keys / sizeof client_keys[0])
 
 struct method {
@@ -246,8 +246,11 @@ static void settings_for(const char *scheme, const char *host, const char *msg_p
       set(s, &n, "tls.verify", "false");
     if (is_false(opt(scheme, host, "Verify-Host")))
       set(s, &n, "tls.verify_host", "false");
-    if ((v = opt(scheme, host, "CaInfo")) && *v)
+    if ((v = opt(scheme, host, "CaInfo")) && *v) {
+      /* apt loads CaInfo instead of the default store, not besides it */
       set(s, &n, "tls.cacert", "%s", v);
+      set(s, &n, "tls.cacert_only", "true");
+    }
     if ((v = opt(scheme, host, "SslCert")) && *v)
       set(s, &n, "tls.cert", "%s", v);
     if ((v = opt(scheme, host, "SslKey")) && *v)

@@ -433,6 +433,25 @@ pf_expect_exit 0 "https with Verify-Peer=false: update exit 0" \
   apt_get -o Acquire::https::Verify-Peer=false update
 pf_check "https with Verify-Peer=false: the stored index equals the repository's" lists_packages
 
+# CaInfo is then the only CA trusted: apt's own method loads it instead of the default store.
+# The system store's stand-in here: the config's tls.capath, holding the CA that signed nginx's
+# certificate (first shown to be trusted on its own); CaInfo names another CA: no index.
+mkdir -p "$T/capath" && cp "$PF_CA" "$T/capath/" && openssl rehash "$T/capath" >/dev/null 2>&1
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=other-ca \
+  -days 2 -keyout "$T/other-ca.key" -out "$T/other-ca.pem" >/dev/null 2>&1
+printf 'tls:\n  capath: %s\n' "$T/capath" >"$T/capath.yaml"
+export PARFETCH_CONFIG="$T/capath.yaml"
+apt_case https-capath "$PF_HTTPS_URL/repo/"
+pf_expect_exit 0 "https, the config's tls.capath holds nginx's CA: update exit 0" apt_get update
+pf_check "https, the config's tls.capath holds nginx's CA: index stored" lists_packages
+apt_case https-cainfo-only "$PF_HTTPS_URL/repo/"
+pf_expect_exit 0 "https, CaInfo names another CA: update ends (no hang, no crash)" \
+  any_rc apt_get -o Acquire::https::CaInfo="$T/other-ca.pem" update
+pf_check "https, CaInfo names another CA: no other CA is trusted, no index stored" \
+  bash -c 'grep -q "Failed to fetch $2" <<<"$1" && ! ls "$3"/*_Packages* 2>/dev/null ||
+    { echo "$1"; exit 1; }' _ "$PF_LAST_OUT" "$PF_HTTPS_URL/repo/" "$AD/state/lists"
+unset PARFETCH_CONFIG
+
 # auth.conf over https: an entry without a scheme applies there.
 apt_case https-auth "$PF_HTTPS_URL/private/"
 printf 'machine 127.0.0.1:%s/private login aptuser password %s\n' "$PF_HTTPS_PORT" "$APT_PASS" \
