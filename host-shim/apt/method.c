@@ -147,21 +147,40 @@ static void warning(const char *fmt, ...) {
   va_end(ap);
 }
 
-static void uri_failure(const char *uri, const char *reason, int transient, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void uri_failure(const char *uri, const char *reason, int transient, const char *fmt, ...) {
+/* A 400 URI Failure, built (for a reply that goes out later) or sent. */
+static struct apt_out *failure_msg(const char *uri, const char *reason, int transient,
+                                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static struct apt_out *vfailure_msg(const char *uri, const char *reason, int transient,
+                                    const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+static struct apt_out *vfailure_msg(const char *uri, const char *reason, int transient,
+                                    const char *fmt, va_list ap) {
   char buf[2048];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
   struct apt_out *o = apt_out_new(400, "URI Failure");
   apt_out_add(o, "URI", uri);
   apt_out_add(o, "Message", buf);
   apt_out_add(o, "FailReason", reason);
   if (transient)
     apt_out_add(o, "Transient-Failure", "true");
-  put(o);
+  return o;
+}
+
+static struct apt_out *failure_msg(const char *uri, const char *reason, int transient,
+                                   const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  struct apt_out *o = vfailure_msg(uri, reason, transient, fmt, ap);
+  va_end(ap);
+  return o;
+}
+
+static void uri_failure(const char *uri, const char *reason, int transient, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void uri_failure(const char *uri, const char *reason, int transient, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  put(vfailure_msg(uri, reason, transient, fmt, ap));
+  va_end(ap);
 }
 
 /* ---- settings and clients --------------------------------------------------- */
@@ -388,7 +407,7 @@ static uint64_t now_ns(void) {
 }
 
 /* The reply to a failed session, from what the engine says of it. */
-static void fail_session(const struct req *r, pf_session *s, pf_status st) {
+static struct apt_out *fail_session(const struct req *r, pf_session *s, pf_status st) {
   pf_stats stats;
   memset(&stats, 0, sizeof stats);
   stats.struct_size = sizeof stats;
@@ -400,10 +419,9 @@ static void fail_session(const struct req *r, pf_session *s, pf_status st) {
       apt_fail_reason(st, stats.http_status, stats.net_error, &transient, rbuf, sizeof rbuf);
   const char *detail = s ? M.e->errmsg(s) : "";
   if (st == PF_E_CHECKSUM)
-    uri_failure(r->uri, reason, 0, "Hash Sum mismatch (%s)", detail);
-  else
-    uri_failure(r->uri, reason, transient, "%s%s%s", M.e->strerror(st), *detail ? ": " : "",
-                detail);
+    return failure_msg(r->uri, reason, 0, "Hash Sum mismatch (%s)", detail);
+  return failure_msg(r->uri, reason, transient, "%s%s%s", M.e->strerror(st),
+                     *detail ? ": " : "", detail);
 }
 
 static void serve(struct req *r) {
@@ -411,6 +429,10 @@ static void serve(struct req *r) {
   char *url = NULL, *user = NULL, *pass = NULL, *scheme = NULL, *host = NULL, *path = NULL;
   char *auth = NULL;
   pf_session *s = NULL;
+  /* the answer that ends a session goes out once it is closed: apt may ask
+   * for the same file again at once (Retries::Delay false), and that
+   * request must not find this session's side file still locked */
+  struct apt_out *reply = NULL;
   int port = 0;
   if (apt_uri_userinfo(r->uri, &url, &user, &pass) != 0) {
     uri_failure(r->uri, NULL, 0, "out of memory");
@@ -491,15 +513,14 @@ static void serve(struct req *r) {
   if (st == PF_E_NOT_MODIFIED) {
     /* what apt has is current: no partial file, and IMS-Hit */
     unlink(r->filename);
-    struct apt_out *o = apt_out_new(201, "URI Done");
-    apt_out_add(o, "URI", r->uri);
-    apt_out_add(o, "Filename", r->filename);
-    apt_out_add(o, "IMS-Hit", "true");
-    put(o);
+    reply = apt_out_new(201, "URI Done");
+    apt_out_add(reply, "URI", r->uri);
+    apt_out_add(reply, "Filename", r->filename);
+    apt_out_add(reply, "IMS-Hit", "true");
     goto out;
   }
   if (st != PF_OK) {
-    fail_session(r, s, st);
+    reply = fail_session(r, s, st);
     goto out;
   }
   pf_info info;
@@ -532,7 +553,7 @@ static void serve(struct req *r) {
   if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE))
     goto out;
   if (st != PF_OK) {
-    fail_session(r, s, st);
+    reply = fail_session(r, s, st);
     goto out;
   }
   M.e->get_stats(s, &stats);
@@ -545,8 +566,9 @@ static void serve(struct req *r) {
   uint64_t size = 0;
   if (hash_file(r->filename, o, apt_msg_get(&r->msg, "Expected-SHA1") != NULL,
                 apt_msg_get(&r->msg, "Expected-MD5Sum") != NULL, &size) != 0) {
+    int e = errno;
     free(apt_out_finish(o, NULL));
-    uri_failure(r->uri, NULL, 0, "cannot read back %s: %s", r->filename, strerror(errno));
+    reply = failure_msg(r->uri, NULL, 0, "cannot read back %s: %s", r->filename, strerror(e));
     goto out;
   }
   apt_out_addf(o, "Size", "%llu", (unsigned long long)size);
@@ -554,10 +576,11 @@ static void serve(struct req *r) {
   apt_out_add(o, "Last-Modified", info.last_modified);
   if (stats.bytes_resumed)
     apt_out_addf(o, "Resume-Point", "%llu", (unsigned long long)stats.bytes_resumed);
-  put(o);
+  reply = o;
 out:
   if (s)
     M.e->close(s, 0);
+  put(reply);
   if (auth) {
     OPENSSL_cleanse(auth, strlen(auth));
     free(auth);

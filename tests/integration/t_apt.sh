@@ -631,6 +631,44 @@ pf_check "partial file holding the whole object (416): not fetched again (nginx'
   eval 'apt_log small-b | awk -F "\t" "\$3 != 416 { sent += \$10 } END { exit sent > 1 }" ||
     { apt_log small-b; false; }'
 
+# A download that fails mid-way for a transient reason is asked again at once when
+# Acquire::Retries::Delay is false. That 600 must find the first session gone: its side file
+# (still locked while that session closes) would fail the retry with "in use by another download".
+# retry_talk URL FILE: 600, and the same 600 again as soon as "400 URI Failure" is read (as apt
+# does), until a second answer; RT_OUT: the method's output.
+retry_talk() {
+  local d="$T/rt" line n=0 msg
+  mkdir -p "$d" && : >"$d/out"
+  msg="600 URI Acquire\nURI: $1\nFilename: $2\n\n"
+  coproc RT { exec -a /usr/lib/apt/methods/http "$APT_M" 2>"$d/err"; }
+  # shellcheck disable=SC2059 # formats
+  printf "${CFG601}${msg}" >&"${RT[1]}"
+  while IFS= read -r -t 15 line <&"${RT[0]}"; do
+    printf '%s\n' "$line" >>"$d/out"
+    case $line in
+    "400 "*) n=$((n + 1)); [ "$n" -eq 1 ] && printf "$msg" >&"${RT[1]}" ;;
+    "201 "*) n=$((n + 1)) ;;
+    "") [ "$n" -ge 2 ] && break ;;
+    esac
+  done
+  exec {RT[1]}>&-
+  wait "$RT_PID" 2>/dev/null
+  RT_OUT=$(cat "$d/out")
+}
+"$PF_BUILD/fault_server" --size 4m --seed 5 --dump "$T/rt.bin" || exit 1
+printf 'retries: 1\nstreams: 4\nmin_part_size: 512KiB\n' >"$T/rt.yaml"
+export PARFETCH_CONFIG="$T/rt.yaml"
+for i in 1 2 3 4 5; do
+  pf_fault_start RTF --size 4m --seed 5 --fault reset:after=64k,req=2 --quiet || exit 1
+  rm -f "$T/rt.out" "$T/rt.out.pfpart"
+  retry_talk "$RTF_URL/obj" "$T/rt.out"
+  grep -q "^201 " <<<"$RT_OUT" || break
+done
+unset PARFETCH_CONFIG
+pf_check "a transient failure asked again at once (Retries::Delay false): the retry succeeds" \
+  eval 'grep -q "^201 URI Done" <<<"$RT_OUT" && pf_same "$T/rt.bin" "$T/rt.out" ||
+    { echo "attempt $i:"; printf "%s\n" "$RT_OUT"; false; }'
+
 # ------------------------------------------------------------------ the machine untouched
 
 machine_state >"$T/machine.after"
