@@ -86,6 +86,7 @@ enum key_id {
   K_TLS_CERT,
   K_TLS_KEY,
   K_TLS_CRLFILE,
+  K_TLS_CACERT_ONLY,
   K_REDIRECT_DOWNGRADE
 };
 
@@ -143,6 +144,7 @@ static const struct key_spec keys[] = {
     {K_TLS_CERT, "tls.cert", KIND_PATH, 0, 0},
     {K_TLS_KEY, "tls.key", KIND_PATH, 0, 0},
     {K_TLS_CRLFILE, "tls.crlfile", KIND_PATH, 0, 0},
+    {K_TLS_CACERT_ONLY, "tls.cacert_only", KIND_BOOL, 0, 1},
     {K_REDIRECT_DOWNGRADE, "redirect_downgrade", KIND_BOOL, 0, 1},
 };
 
@@ -201,6 +203,9 @@ static void set_number(pf_config *cfg, enum key_id id, uint64_t v) {
     break;
   case K_TLS_VERIFY_HOST:
     cfg->tls_verify_host = v ? 1 : 0;
+    break;
+  case K_TLS_CACERT_ONLY:
+    cfg->tls_cacert_only = v ? 1 : 0;
     break;
   case K_REDIRECT_DOWNGRADE:
     cfg->redirect_downgrade = v ? 1 : 0;
@@ -261,6 +266,8 @@ static uint64_t get_number(const pf_config *cfg, enum key_id id) {
     return cfg->tls_verify ? 1 : 0;
   case K_TLS_VERIFY_HOST:
     return cfg->tls_verify_host ? 1 : 0;
+  case K_TLS_CACERT_ONLY:
+    return cfg->tls_cacert_only ? 1 : 0;
   case K_REDIRECT_DOWNGRADE:
     return cfg->redirect_downgrade ? 1 : 0;
   case K_PRECONNECT:

@@ -58,6 +58,7 @@ struct pf_config {
   int tls_verify;          /* "tls.verify": default 1 */
   char *tls_cacert;        /* "tls.cacert": extra CA bundle file */
   char *tls_capath;        /* "tls.capath": extra CA directory */
+  int tls_cacert_only;     /* "tls.cacert_only": tls.cacert is the only CA trusted; default 0 */
   int tls_verify_host;     /* "tls.verify_host": the name must match the certificate; default 1 */
   char *tls_cert;          /* "tls.cert": client certificate (PEM) */
   char *tls_key;           /* "tls.key": its private key (PEM) */

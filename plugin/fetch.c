@@ -1070,13 +1070,17 @@ static void setup_easy(struct pf_xfer *x) {
     curl_easy_setopt(e, CURLOPT_SSLKEY, c->tls_key);
   if (c->tls_crlfile)
     curl_easy_setopt(e, CURLOPT_CRLFILE, c->tls_crlfile);
+  int cacert_only = c->tls_cacert && c->tls_cacert_only;
   if (c->tls_cacert) {
-    /* add to the system store rather than replace it */
+    /* add to the system store rather than replace it, unless told (apt's
+     * CaInfo): then no directory at all, not even libcurl's built-in one */
     curl_easy_setopt(e, CURLOPT_CAINFO, c->tls_cacert);
-    if (!c->tls_capath && access("/etc/ssl/certs", R_OK) == 0)
+    if (cacert_only)
+      curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    else if (!c->tls_capath && access("/etc/ssl/certs", R_OK) == 0)
       curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
   }
-  if (c->tls_capath)
+  if (c->tls_capath && !cacert_only)
     curl_easy_setopt(e, CURLOPT_CAPATH, c->tls_capath);
   long hv = c->http_version == PF_HTTP_1_1 ? CURL_HTTP_VERSION_1_1
             : c->http_version == PF_HTTP_2 ? CURL_HTTP_VERSION_2_0
@@ -1635,6 +1639,8 @@ static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
     return pf_fail(s, PF_E_NOMEM, "out of memory");
   }
   pthread_mutex_lock(&s->info_mu);
+  /* a second probe (a 416 without validators) learns them anew */
+  char *old[] = {s->etag, s->weak_etag, s->last_modified, s->content_type, s->effective_url};
   s->size = size;
   s->ranges = ranges;
   s->http_version = hv == CURL_HTTP_VERSION_1_0   ? 10
@@ -1648,6 +1654,8 @@ static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
   s->content_type = content_type;
   s->effective_url = effective_url;
   pthread_mutex_unlock(&s->info_mu);
+  for (size_t i = 0; i < sizeof old / sizeof old[0]; i++)
+    pf_retire(s, old[i]);
   atomic_store(&s->size_seen, size);
   s->cross_host = !same_host(s->url, s->effective_url);
   return PF_OK;
@@ -1713,6 +1721,7 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, uint64_t end, char 
     char *loc = pf_http_resolve_location(url, x->location);
     if (!loc) {
       a->st = PF_E_HTTP;
+      atomic_store(&s->last_http, (unsigned)x->status); /* a 3xx not followed */
       /* no precision: cut only where the buffer ends, so a password cut
        * short still ends the text and is redacted (text.c) */
       snprintf(a->why, sizeof a->why, "%s: redirect to a malformed URL \"%s\"", url,
@@ -1724,6 +1733,7 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, uint64_t end, char 
     if (!s->cfg->redirect_downgrade && strncasecmp(url, "https:", 6) == 0 &&
         strncasecmp(loc, "https:", 6) != 0) {
       a->st = PF_E_HTTP;
+      atomic_store(&s->last_http, (unsigned)x->status); /* a 3xx not followed */
       snprintf(a->why, sizeof a->why, "%s: redirect from https to %s refused (redirect_downgrade)",
                url, loc);
       free(loc);
@@ -1734,6 +1744,7 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, uint64_t end, char 
     if (hops >= s->cfg->max_redirects) {
       free(loc);
       a->st = PF_E_HTTP;
+      atomic_store(&s->last_http, (unsigned)x->status); /* a 3xx not followed */
       snprintf(a->why, sizeof a->why, "%s: more than %u redirects", s->url,
                s->cfg->max_redirects);
       free(owned);
@@ -1797,6 +1808,7 @@ pf_status pf_probe(pf_session *s) {
                  : s->cfg->max_streams > 1 && !s->in_order && s->cfg->min_part_size > 0
                      ? s->probe_start + s->cfg->min_part_size
                      : PF_SIZE_UNKNOWN;
+  int reprobed = 0;
   for (unsigned tries = 1;; tries++) {
     attempt a = {PF_OK, 0, 0, -1, ""};
     char *final = NULL;
@@ -1821,6 +1833,18 @@ pf_status pf_probe(pf_session *s) {
         pf_xfer_free(x);
         pf_preconnect_drop(s);
         return st;
+      }
+      if (x->status == 416 && s->probe_start > 0 && s->size > 0 && !s->etag &&
+          !s->weak_etag && !s->last_modified && !reprobed++) {
+        /* the prefix at out_path reaches the end, but the 416 (nginx's)
+         * names no validator: without one the prefix cannot be taken, no
+         * change is seen and nothing is resumable. The last byte's 206
+         * names them. */
+        pf_log(s, "HTTP 416 without ETag or Last-Modified: asking for the last byte");
+        s->probe_start = s->size - 1;
+        end = s->size;
+        tries = 0;
+        continue;
       }
       /* the whole reply has come (no body); or a 206 to the bounded probe
        * that does not say the total ("bytes 0-N/ *"): its body is only the

@@ -76,7 +76,7 @@ struct client_ent {
 static const char *const client_keys[] = {
     "user_agent", "proxy",       "connect_timeout", "stall_timeout", "rate_limit",
     "tls.verify", "tls.verify_host", "tls.cacert",  "tls.cert",      "tls.key",
-    "tls.crlfile", "max_redirects", "redirect_downgrade", "retries"};
+    "tls.crlfile", "tls.cacert_only", "max_redirects", "redirect_downgrade", "retries"};
 #define NCLIENT_KEYS (sizeof client_keys / sizeof client_keys[0])
 
 struct method {
@@ -121,17 +121,14 @@ static void put(struct apt_out *o) {
   free(text);
 }
 
-/* 400 URI Failure (uri set) or 401 General Failure, with Message. */
-static void vfailure(const char *uri, const char *reason, int transient, const char *fmt,
-                     va_list ap) {
-  char buf[2048];
+/* A message with only a Message field: 401 General Failure, 104 Warning. */
+static void plain_message(int code, const char *text, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void plain_message(int code, const char *text, const char *fmt, va_list ap) {
+  char buf[1024];
   vsnprintf(buf, sizeof buf, fmt, ap);
-  struct apt_out *o = uri ? apt_out_new(400, "URI Failure") : apt_out_new(401, "General Failure");
-  apt_out_add(o, "URI", uri);
+  struct apt_out *o = apt_out_new(code, text);
   apt_out_add(o, "Message", buf);
-  apt_out_add(o, "FailReason", reason);
-  if (transient)
-    apt_out_add(o, "Transient-Failure", "true");
   put(o);
 }
 
@@ -139,8 +136,43 @@ static void general_failure(const char *fmt, ...) __attribute__((format(printf, 
 static void general_failure(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vfailure(NULL, NULL, 0, fmt, ap);
+  plain_message(401, "General Failure", fmt, ap);
   va_end(ap);
+}
+
+static void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warning(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  plain_message(104, "Warning", fmt, ap);
+  va_end(ap);
+}
+
+/* A 400 URI Failure, built (for a reply that goes out later) or sent. */
+static struct apt_out *failure_msg(const char *uri, const char *reason, int transient,
+                                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static struct apt_out *vfailure_msg(const char *uri, const char *reason, int transient,
+                                    const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+static struct apt_out *vfailure_msg(const char *uri, const char *reason, int transient,
+                                    const char *fmt, va_list ap) {
+  char buf[2048];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  struct apt_out *o = apt_out_new(400, "URI Failure");
+  apt_out_add(o, "URI", uri);
+  apt_out_add(o, "Message", buf);
+  apt_out_add(o, "FailReason", reason);
+  if (transient)
+    apt_out_add(o, "Transient-Failure", "true");
+  return o;
+}
+
+static struct apt_out *failure_msg(const char *uri, const char *reason, int transient,
+                                   const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  struct apt_out *o = vfailure_msg(uri, reason, transient, fmt, ap);
+  va_end(ap);
+  return o;
 }
 
 static void uri_failure(const char *uri, const char *reason, int transient, const char *fmt, ...)
@@ -148,7 +180,7 @@ static void uri_failure(const char *uri, const char *reason, int transient, cons
 static void uri_failure(const char *uri, const char *reason, int transient, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vfailure(uri, reason, transient, fmt, ap);
+  put(vfailure_msg(uri, reason, transient, fmt, ap));
   va_end(ap);
 }
 
@@ -248,8 +280,11 @@ static void settings_for(const char *scheme, const char *host, const char *msg_p
     set(s, &n, "tls.verify", "false");
   if (is_false(opt(tls, host, "Verify-Host")))
     set(s, &n, "tls.verify_host", "false");
-  if ((v = opt(tls, host, "CaInfo")) && *v)
+  if ((v = opt(tls, host, "CaInfo")) && *v) {
+    /* apt loads CaInfo instead of the default store, not besides it */
     set(s, &n, "tls.cacert", "%s", v);
+    set(s, &n, "tls.cacert_only", "true");
+  }
   if ((v = opt(tls, host, "SslCert")) && *v)
     set(s, &n, "tls.cert", "%s", v);
   if ((v = opt(tls, host, "SslKey")) && *v)
@@ -386,7 +421,7 @@ static uint64_t now_ns(void) {
 }
 
 /* The reply to a failed session, from what the engine says of it. */
-static void fail_session(const struct req *r, pf_session *s, pf_status st) {
+static struct apt_out *fail_session(const struct req *r, pf_session *s, pf_status st) {
   pf_stats stats;
   memset(&stats, 0, sizeof stats);
   stats.struct_size = sizeof stats;
@@ -398,10 +433,9 @@ static void fail_session(const struct req *r, pf_session *s, pf_status st) {
       apt_fail_reason(st, stats.http_status, stats.net_error, &transient, rbuf, sizeof rbuf);
   const char *detail = s ? M.e->errmsg(s) : "";
   if (st == PF_E_CHECKSUM)
-    uri_failure(r->uri, reason, 0, "Hash Sum mismatch (%s)", detail);
-  else
-    uri_failure(r->uri, reason, transient, "%s%s%s", M.e->strerror(st), *detail ? ": " : "",
-                detail);
+    return failure_msg(r->uri, reason, 0, "Hash Sum mismatch (%s)", detail);
+  return failure_msg(r->uri, reason, transient, "%s%s%s", M.e->strerror(st),
+                     *detail ? ": " : "", detail);
 }
 
 static void serve(struct req *r) {
@@ -409,6 +443,10 @@ static void serve(struct req *r) {
   char *url = NULL, *user = NULL, *pass = NULL, *scheme = NULL, *host = NULL, *path = NULL;
   char *auth = NULL;
   pf_session *s = NULL;
+  /* the answer that ends a session goes out once it is closed: apt may ask
+   * for the same file again at once (Retries::Delay false), and that
+   * request must not find this session's side file still locked */
+  struct apt_out *reply = NULL;
   int port = 0;
   if (apt_uri_userinfo(r->uri, &url, &user, &pass) != 0) {
     uri_failure(r->uri, NULL, 0, "out of memory");
@@ -453,15 +491,19 @@ static void serve(struct req *r) {
   }
   if (auth)
     headers[nh++] = auth;
+  /* apt's cache control: an index is always revalidated by a cache on the
+   * way (Max-Age, default 0); No-Store for the rest */
   const char *v;
   char maxage[64];
   if (is_true(opt(scheme, host, "No-Cache"))) {
     headers[nh++] = "Cache-Control: no-cache";
     headers[nh++] = "Pragma: no-cache";
-  } else if ((v = opt(scheme, host, "Max-Age")) && apt_msg_get(&r->msg, "Index-File") &&
-             strtol(v, NULL, 10) >= 0) {
-    snprintf(maxage, sizeof maxage, "Cache-Control: max-age=%ld", strtol(v, NULL, 10));
+  } else if (is_true(apt_msg_get(&r->msg, "Index-File"))) {
+    long age = (v = opt(scheme, host, "Max-Age")) ? strtol(v, NULL, 10) : 0;
+    snprintf(maxage, sizeof maxage, "Cache-Control: max-age=%ld", age > 0 ? age : 0);
     headers[nh++] = maxage;
+  } else if (is_true(opt(scheme, host, "No-Store"))) {
+    headers[nh++] = "Cache-Control: no-store";
   }
   headers[nh] = NULL;
 
@@ -485,15 +527,14 @@ static void serve(struct req *r) {
   if (st == PF_E_NOT_MODIFIED) {
     /* what apt has is current: no partial file, and IMS-Hit */
     unlink(r->filename);
-    struct apt_out *o = apt_out_new(201, "URI Done");
-    apt_out_add(o, "URI", r->uri);
-    apt_out_add(o, "Filename", r->filename);
-    apt_out_add(o, "IMS-Hit", "true");
-    put(o);
+    reply = apt_out_new(201, "URI Done");
+    apt_out_add(reply, "URI", r->uri);
+    apt_out_add(reply, "Filename", r->filename);
+    apt_out_add(reply, "IMS-Hit", "true");
     goto out;
   }
   if (st != PF_OK) {
-    fail_session(r, s, st);
+    reply = fail_session(r, s, st);
     goto out;
   }
   pf_info info;
@@ -526,10 +567,12 @@ static void serve(struct req *r) {
   if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE))
     goto out;
   if (st != PF_OK) {
-    fail_session(r, s, st);
+    reply = fail_session(r, s, st);
     goto out;
   }
   M.e->get_stats(s, &stats);
+  /* what was stored: run() may have started over on a changed object */
+  M.e->get_info(s, &info);
   set_mtime(r->filename, info.last_modified);
   o = apt_out_new(201, "URI Done");
   apt_out_add(o, "URI", r->uri);
@@ -544,8 +587,9 @@ static void serve(struct req *r) {
     apt_out_add(o, sum[3] == '5' ? "SHA512-Hash" : "SHA256-Hash", strchr(sum, '=') + 1);
   } else if (hash_file(r->filename, o, apt_msg_get(&r->msg, "Expected-SHA1") != NULL,
                        apt_msg_get(&r->msg, "Expected-MD5Sum") != NULL, &size) != 0) {
+    int e = errno;
     free(apt_out_finish(o, NULL));
-    uri_failure(r->uri, NULL, 0, "cannot read back %s: %s", r->filename, strerror(errno));
+    reply = failure_msg(r->uri, NULL, 0, "cannot read back %s: %s", r->filename, strerror(e));
     goto out;
   }
   apt_out_addf(o, "Size", "%llu", (unsigned long long)size);
@@ -553,10 +597,11 @@ static void serve(struct req *r) {
   apt_out_add(o, "Last-Modified", info.last_modified);
   if (stats.bytes_resumed)
     apt_out_addf(o, "Resume-Point", "%llu", (unsigned long long)stats.bytes_resumed);
-  put(o);
+  reply = o;
 out:
   if (s)
     M.e->close(s, 0);
+  put(reply);
   if (auth) {
     OPENSSL_cleanse(auth, strlen(auth));
     free(auth);
@@ -651,18 +696,16 @@ static int setup(char *err, size_t errlen) {
   char *file = apt_conf_file(M.conf, "Dir::Etc::netrc", NULL);
   char *parts = apt_conf_dir(M.conf, "Dir::Etc::netrcparts", NULL);
   M.netrc = apt_netrc_new();
+  int rc = M.netrc ? apt_netrc_load(M.netrc, file, parts, err, errlen) : -1;
+  free(file), free(parts);
   if (!M.netrc) {
-    free(file), free(parts);
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  if (apt_netrc_load(M.netrc, file, parts, err, errlen) != 0) {
-    /* apt uses what it could read of it, whatever the syntax: so do we */
-    struct apt_out *o = apt_out_new(104, "Warning");
-    apt_out_add(o, "Message", err);
-    put(o);
-  }
-  free(file), free(parts);
+  /* what could be read is kept; a mistake in a file is apt's to show, not a
+   * reason to fail every download (apt's own method ignores it) */
+  if (rc != 0)
+    warning("%s", err);
   /* the environment's proxies are apt_proxy_for's to weigh; libcurl must
    * not read them again behind its back (a DIRECT would not be) */
   for (size_t i = 0; i < sizeof proxy_vars / sizeof proxy_vars[0]; i++) {

@@ -208,7 +208,8 @@ typedef struct pf_stats {
   uint64_t bytes_resumed;  /* bytes taken from an earlier run's side file (-C) */
   uint32_t steals;         /* ranges taken over from a slower stream by run() */
   /* (1.3) Why the last failed request failed: the HTTP status of an error
-   * reply (0 if none), and the kind of network failure (pf_net_error). */
+   * reply or of a redirect not followed (0 if none), and the kind of
+   * network failure (pf_net_error). */
   uint32_t http_status;
   uint32_t net_error;
 } pf_stats;

@@ -37,6 +37,7 @@
 # APT_LOG fields, tab-separated ("-" when a header is absent):
 #   1 port  2 request line  3 status  4 Range  5 User-Agent  6 connection serial
 #   7 Authorization present (0/1)  8 If-Modified-Since  9 If-Range  10 body bytes  11 msec
+#   12 Cache-Control
 #
 # Variables: APT_M (the method under test), APT_URL (http://127.0.0.1:PORT/repo/), APT_REPO,
 # APT_TIMEOUT, APT_GET_OPTS (array, extra -o for every apt_get).
@@ -120,7 +121,7 @@ apt_nginx_start() {
   # shellcheck disable=SC2016 # nginx variables
   PF_NGINX_HTTP_EXTRA='
     map $http_authorization $pfapt_auth { "" 0; default 1; }
-    log_format pfapt '"'"'$server_port\t$request\t$status\t$http_range\t$http_user_agent\t$connection\t$pfapt_auth\t$http_if_modified_since\t$http_if_range\t$body_bytes_sent\t$msec'"'"';'
+    log_format pfapt '"'"'$server_port\t$request\t$status\t$http_range\t$http_user_agent\t$connection\t$pfapt_auth\t$http_if_modified_since\t$http_if_range\t$body_bytes_sent\t$msec\t$http_cache_control'"'"';'
   PF_NGINX_SERVER_EXTRA="
         # t_apt.sh (apt_lib.sh): the flat repository.
         if (-f $PF_TMP/apt-slow) {

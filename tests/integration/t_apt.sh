@@ -184,6 +184,10 @@ pf_check "update: apt-cache knows the packages" \
   bash -c 'APT_CONFIG=$1 timeout 60 apt-cache show large | grep -qx "Package: large"' _ "$AC"
 pf_check "[parfetch] update: the method sends parfetch's User-Agent" \
   log_all 'index($5, "parfetch")' "carries a User-Agent naming parfetch"
+# apt marks InRelease, Release and Packages Index-File (not the signature Release.gpg).
+pf_check "update: index requests ask caches to revalidate (Cache-Control: max-age=0, as apt's)" \
+  log_all '$2 ~ /Release\.gpg / || $12 == "max-age=0"' \
+  "for an index carried Cache-Control: max-age=0 (apt's Max-Age default)"
 apt_mark
 pf_expect_exit 0 "second update: exit 0" apt_get update
 pf_check "second update: apt says Hit" has "$PF_LAST_OUT" "Hit:"
@@ -425,6 +429,25 @@ pf_expect_exit 0 "https with Verify-Peer=false: update exit 0" \
   apt_get -o Acquire::https::Verify-Peer=false update
 pf_check "https with Verify-Peer=false: the stored index equals the repository's" lists_packages
 
+# CaInfo is then the only CA trusted: apt's own method loads it instead of the default store.
+# The system store's stand-in here: the config's tls.capath, holding the CA that signed nginx's
+# certificate (first shown to be trusted on its own); CaInfo names another CA: no index.
+mkdir -p "$T/capath" && cp "$PF_CA" "$T/capath/" && openssl rehash "$T/capath" >/dev/null 2>&1
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=other-ca \
+  -days 2 -keyout "$T/other-ca.key" -out "$T/other-ca.pem" >/dev/null 2>&1
+printf 'tls:\n  capath: %s\n' "$T/capath" >"$T/capath.yaml"
+export PARFETCH_CONFIG="$T/capath.yaml"
+apt_case https-capath "$PF_HTTPS_URL/repo/"
+pf_expect_exit 0 "https, the config's tls.capath holds nginx's CA: update exit 0" apt_get update
+pf_check "https, the config's tls.capath holds nginx's CA: index stored" lists_packages
+apt_case https-cainfo-only "$PF_HTTPS_URL/repo/"
+pf_expect_exit 0 "https, CaInfo names another CA: update ends (no hang, no crash)" \
+  any_rc apt_get -o Acquire::https::CaInfo="$T/other-ca.pem" update
+pf_check "https, CaInfo names another CA: no other CA is trusted, no index stored" \
+  bash -c 'grep -q "Failed to fetch $2" <<<"$1" && ! ls "$3"/*_Packages* 2>/dev/null ||
+    { echo "$1"; exit 1; }' _ "$PF_LAST_OUT" "$PF_HTTPS_URL/repo/" "$AD/state/lists"
+unset PARFETCH_CONFIG
+
 # auth.conf over https: an entry without a scheme applies there.
 apt_case https-auth "$PF_HTTPS_URL/private/"
 printf 'machine 127.0.0.1:%s/private login aptuser password %s\n' "$PF_HTTPS_PORT" "$APT_PASS" \
@@ -586,6 +609,103 @@ pf_fault_stop STALL
 talk refused "601 Configuration\n\n600 URI Acquire\nURI: http://127.0.0.1:1/obj\nFilename: $T/talk-refused/obj\n\n"
 pf_check "[parfetch] a port nobody listens on: 400 FailReason ConnectionRefused, transient" \
   fail_reason ConnectionRefused
+
+# A redirect the method must not follow (AllowRedirect false here; https -> http likewise) is
+# the server's permanent answer, as apt's own method says it: HttpError301 without
+# Transient-Failure. A transient failure would make apt ask the same URI again and again.
+fail_fields() { # REASON - the 400 carries FailReason: REASON and no Transient-Failure
+  awk -v want="FailReason: $1" '/^400 / { m = 1; next } m && $0 == want { ok = 1 }
+    m && /^Transient-Failure: true/ { bad = 1 } /^$/ { m = 0 } END { exit !(ok && !bad) }' \
+    <<<"$TALK_OUT" && return 0
+  echo "no 400 with FailReason $1 and without Transient-Failure; stdout:"
+  printf '%s\n' "$TALK_OUT"
+  return 1
+}
+talk noredirect "601 Configuration\nConfig-Item: Acquire::http::AllowRedirect=false\nConfig-Item: Acquire::Retries=0\n\n600 URI Acquire\nURI: $PF_HTTP_URL/moved/small-b_1.0_all.deb\nFilename: $T/talk-noredirect/small-b.deb\n\n"
+pf_check "AllowRedirect false, a 301: FailReason HttpError301, not transient, nothing written" \
+  eval 'fail_fields HttpError301 && no_file "$T/talk-noredirect/small-b.deb"'
+
+# auth.conf with a mistake in it: apt's own method ignores what it cannot use (MaybeAddAuth
+# skips tokens before a "machine", its result is never checked) and downloads anyway; the
+# method warns (104) and goes on with what it could read.
+mkdir -p "$T/talk-badauth"
+printf 'login nobody\npassword nothing\nmachine\n' >"$T/talk-badauth/auth.conf"
+talk badauth "601 Configuration\nConfig-Item: Dir::Etc::netrc=$T/talk-badauth/auth.conf\nConfig-Item: Dir::Etc::netrcparts=\nConfig-Item: Acquire::Retries=0\n\n600 URI Acquire\nURI: ${APT_URL}small-a_1.0_all.deb\nFilename: $T/talk-badauth/small-a.deb\n\n"
+pf_check "auth.conf with a syntax mistake: a 104 Warning, then 201 URI Done, bytes equal" \
+  eval 'grep -q "^104 Warning" <<<"$TALK_OUT" && grep -q "^201 URI Done" <<<"$TALK_OUT" &&
+    cmp -s "$(apt_deb small-a)" "$T/talk-badauth/small-a.deb" ||
+    { printf "%s\n" "$TALK_OUT"; false; }'
+
+# The object changes mid-download and the config says on_change: restart: the 201 names what
+# was stored (version 2's Last-Modified, also the file's mtime), not what the first probe saw.
+"$PF_BUILD/fault_server" --size 2m --seed 7 --dump "$T/chg.v2" --dump-version 2 || exit 1
+pf_fault_start CHG --size 2m --seed 7 --mtime 1500000000 --fault change:after=2 --quiet || exit 1
+printf 'on_change: restart\nstreams: 4\nmin_part_size: 256KiB\nretry_wait: 50ms\n' >"$T/chg.yaml"
+mkdir -p "$T/talk-change"
+export PARFETCH_CONFIG="$T/chg.yaml"
+talk change "${CFG601}600 URI Acquire\nURI: $CHG_URL/obj\nFilename: $T/talk-change/obj\n\n"
+unset PARFETCH_CONFIG
+CHG_LM=$(curl -sI "$CHG_URL/obj" | tr -d '\r' | sed -n 's/^[Ll]ast-[Mm]odified: //p')
+pf_check "object changed mid-download, on_change restart: bytes are version 2's" \
+  pf_same "$T/chg.v2" "$T/talk-change/obj"
+pf_check "object changed, restart: 201's Last-Modified and the file's mtime are version 2's" \
+  eval '[ -n "$CHG_LM" ] && grep -qx "Last-Modified: $CHG_LM" <<<"$TALK_OUT" &&
+    [ "$(stat -c %Y "$T/talk-change/obj")" = "$(date -d "$CHG_LM" +%s)" ] ||
+    { echo "server now: $CHG_LM; mtime $(stat -c %Y "$T/talk-change/obj")"; printf "%s\n" "$TALK_OUT"; false; }'
+
+# partial/ holds the whole file, with the server's mtime (apt was stopped after the last byte):
+# nginx answers the prefix's Range with a 416 that names no validator. The method must still
+# take the file (apt's own method does, by its hashes) rather than fetch it all again, and tell
+# apt its Last-Modified.
+mkdir -p "$T/talk-whole"
+cp "$(apt_deb small-b)" "$T/talk-whole/small-b.deb"
+touch -r "$(apt_deb small-b)" "$T/talk-whole/small-b.deb"
+apt_mark
+talk whole "${CFG601}600 URI Acquire\nURI: ${APT_URL}small-b_1.0_all.deb\nFilename: $T/talk-whole/small-b.deb\nExpected-SHA256: $(sha256sum "$(apt_deb small-b)" | cut -d' ' -f1)\n\n"
+pf_check "partial file holding the whole object (416): 201 with Last-Modified, bytes equal" \
+  eval 'grep -q "^201 URI Done" <<<"$TALK_OUT" && grep -q "^Last-Modified: " <<<"$TALK_OUT" &&
+    cmp "$(apt_deb small-b)" "$T/talk-whole/small-b.deb" || { printf "%s\n" "$TALK_OUT"; false; }'
+pf_check "partial file holding the whole object (416): not fetched again (nginx's log)" \
+  eval 'apt_log small-b | awk -F "\t" "\$3 != 416 { sent += \$10 } END { exit sent > 1 }" ||
+    { apt_log small-b; false; }'
+
+# A download that fails mid-way for a transient reason is asked again at once when
+# Acquire::Retries::Delay is false. That 600 must find the first session gone: its side file
+# (still locked while that session closes) would fail the retry with "in use by another download".
+# retry_talk URL FILE: 600, and the same 600 again as soon as "400 URI Failure" is read (as apt
+# does), until a second answer; RT_OUT: the method's output.
+retry_talk() {
+  local d="$T/rt" line n=0 msg
+  mkdir -p "$d" && : >"$d/out"
+  msg="600 URI Acquire\nURI: $1\nFilename: $2\n\n"
+  coproc RT { exec -a /usr/lib/apt/methods/http "$APT_M" 2>"$d/err"; }
+  # shellcheck disable=SC2059 # formats
+  printf "${CFG601}${msg}" >&"${RT[1]}"
+  while IFS= read -r -t 15 line <&"${RT[0]}"; do
+    printf '%s\n' "$line" >>"$d/out"
+    case $line in
+    "400 "*) n=$((n + 1)); [ "$n" -eq 1 ] && printf "$msg" >&"${RT[1]}" ;;
+    "201 "*) n=$((n + 1)) ;;
+    "") [ "$n" -ge 2 ] && break ;;
+    esac
+  done
+  exec {RT[1]}>&-
+  wait "$RT_PID" 2>/dev/null
+  RT_OUT=$(cat "$d/out")
+}
+"$PF_BUILD/fault_server" --size 4m --seed 5 --dump "$T/rt.bin" || exit 1
+printf 'retries: 1\nstreams: 4\nmin_part_size: 512KiB\n' >"$T/rt.yaml"
+export PARFETCH_CONFIG="$T/rt.yaml"
+for i in 1 2 3 4 5; do
+  pf_fault_start RTF --size 4m --seed 5 --fault reset:after=64k,req=2 --quiet || exit 1
+  rm -f "$T/rt.out" "$T/rt.out.pfpart"
+  retry_talk "$RTF_URL/obj" "$T/rt.out"
+  grep -q "^201 " <<<"$RT_OUT" || break
+done
+unset PARFETCH_CONFIG
+pf_check "a transient failure asked again at once (Retries::Delay false): the retry succeeds" \
+  eval 'grep -q "^201 URI Done" <<<"$RT_OUT" && pf_same "$T/rt.bin" "$T/rt.out" ||
+    { echo "attempt $i:"; printf "%s\n" "$RT_OUT"; false; }'
 
 # ------------------------------------------------------------------ the machine untouched
 
