@@ -690,8 +690,14 @@ static int drop_privileges(char *err, size_t errlen) {
 static const char *const proxy_vars[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "no_proxy",
                                          "NO_PROXY",   "all_proxy",   "ALL_PROXY"};
 
+static int load_plugin(char *err, size_t errlen);
+
 static int setup(char *err, size_t errlen) {
   M.ready = 1;
+  /* the plugin and the YAML config, as root: on the 601, not at start, so
+   * that apt's first run of a method, only for its capabilities, is quick */
+  if (load_plugin(err, errlen) != 0)
+    return -1;
   /* auth.conf: read as root, before privileges go */
   char *file = apt_conf_file(M.conf, "Dir::Etc::netrc", NULL);
   char *parts = apt_conf_dir(M.conf, "Dir::Etc::netrcparts", NULL);
@@ -848,6 +854,8 @@ static void handle(struct apt_msg *m) {
       __atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
       break;
     }
+    if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE))
+      break; /* set-up failed (privileges kept?) or we stop: serve nothing */
     acquire(m);
     break;
   default: {
@@ -892,10 +900,6 @@ int main(int argc, char **argv) {
   struct apt_reader *rd = apt_reader_new(MAX_MSG);
   if (!M.conf || !rd)
     return 100;
-  if (load_plugin(err, sizeof err) != 0) {
-    general_failure("parfetch: %s", err);
-    return 100;
-  }
   int status = 0;
   while (!__atomic_load_n(&stopping, __ATOMIC_ACQUIRE)) {
     struct pollfd p[2] = {{STDIN_FILENO, POLLIN, 0}, {sig_pipe[0], POLLIN, 0}};
