@@ -7,6 +7,8 @@
 #   make demo         serve a generated 256 MiB file from nginx on loopback and
 #                     download it with 8 streams and a progress bar
 #   make bench        compare with aria2c, axel, wget2, rclone and curl
+#   make package-test build the Debian packages in a fresh Debian 12 root, lint,
+#                     install, use and remove them (scripts/package-test.sh)
 #   make fuzz         run every tests/fuzz/ harness FUZZ_SECONDS (default 60)
 #                     with libFuzzer (clang); make test replays their corpora
 #   make install      honours PREFIX, DESTDIR, LIBDIR (multiarch: the plugin goes
@@ -67,7 +69,7 @@ EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REGRESS := $(FUZZ_NAMES:%=$(BUILD)/fuzz-regress/fuzz_%)
 
-.PHONY: all deps test unit integration examples testbins demo bench install uninstall \
+.PHONY: all deps test unit integration examples testbins demo bench install uninstall package-test \
         clean asan tsan test-sanitizers format fuzz fuzz-build fuzz-regression
 
 all: $(BUILD)/parfetch.so $(BUILD)/parfetch $(BUILD)/apt/parfetch
@@ -227,6 +229,11 @@ demo:
 	@bash scripts/deps.sh demo
 	$(MAKE) all
 	BUILD=$(BUILD) bash scripts/demo.sh
+
+# The Debian packages in a fresh Debian 12 root (root, a mirror, minutes):
+# build, lintian, install from a local repository, use, remove, purge.
+package-test:
+	bash scripts/package-test.sh
 
 bench:
 	@bash scripts/deps.sh bench
