@@ -85,6 +85,8 @@ if [ -n "${FRESH_DIR:-}" ]; then
   FRESH_KEEP=1
 else
   DIR=$(mktemp -d "/tmp/${DEBROOT_NAME:-fresh-debian}.XXXXXX") || die "mktemp failed"
+  chmod 0755 "$DIR" # the root directory of the root: mktemp made it 0700, and _apt,
+                    # nginx's workers and every other non-root user must traverse it
 fi
 DIR=$(cd "$DIR" && pwd)
 

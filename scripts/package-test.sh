@@ -115,8 +115,11 @@ EOF
   log_since() { tail -n +$(($1 + 1)) "$LOG"; } # MARK - log lines after MARK
 
   echo "# --- install from the repository (apt's own method still)"
-  check "apt-get update (the local repository)" apt-get update -qq
-  check "apt-get install parfetch apt-transport-parfetch" apt-get install -y -qq parfetch apt-transport-parfetch
+  apt-get update -qq >"$W/update.log" 2>&1 || { cat "$W/update.log"; stop "apt-get update (the local repository)"; }
+  ok "apt-get update (the local repository)"
+  apt-get install -y -qq parfetch apt-transport-parfetch >"$W/install.log" 2>&1 ||
+    { cat "$W/install.log"; stop "apt-get install parfetch apt-transport-parfetch"; }
+  ok "apt-get install parfetch apt-transport-parfetch"
   check "... the plugin came as a dependency" dpkg -s parfetch-plugin
   check "parfetch --version: the installed plugin in /usr/lib/<triplet>/parfetch, no config" \
     sh -c 'v=$(parfetch --version) && echo "$v" && echo "$v" | grep -q "^plugin /usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)/parfetch/parfetch.so: parfetch $1"' _ "$ver"
@@ -149,6 +152,8 @@ EOF
     sh -c '/root/minimal_host "$(pkg-config --variable=plugin parfetch)" "http://127.0.0.1:$1/blob.bin" /root/blob2.out && cmp "$2/blob.bin" /root/blob2.out' _ "$port" "$REPO"
 
   for p in $PKGS; do dpkg -L "$p" >"$W/files.$p"; done
+  check "dpkg -L lists the files of all four packages (what must go at the purge)" \
+    sh -c 'for p in $1; do [ "$(grep -c "^/usr/\|^/etc/" "$2/files.$p")" -ge 3 ] || exit 1; done' _ "$PKGS" "$W"
   cp "$CONF" "$W/50parfetch.conf.installed"
 
   echo "# --- remove (not purge) the method package: apt's own method again"
