@@ -154,6 +154,8 @@ EOF
   for p in $PKGS; do dpkg -L "$p" >"$W/files.$p"; done
   check "dpkg -L lists the files of all four packages (what must go at the purge)" \
     sh -c 'for p in $1; do [ "$(grep -c "^/usr/\|^/etc/" "$2/files.$p")" -ge 3 ] || exit 1; done' _ "$PKGS" "$W"
+  # an administrator's edit, which must survive remove + reinstall as a conffile's does
+  echo "// edited by the administrator" >>"$CONF"
   cp "$CONF" "$W/50parfetch.conf.installed"
 
   echo "# --- remove (not purge) the method package: apt's own method again"
@@ -178,7 +180,7 @@ EOF
 
   echo "# --- reinstall the method package: its file comes back"
   check "apt-get install apt-transport-parfetch (again)" apt-get install -y -qq apt-transport-parfetch
-  check "... the apt.conf.d file is back as it was, the aside copy gone" \
+  check "... the apt.conf.d file is back as it was (the admin's edit kept), the aside copy gone" \
     sh -c 'cmp "$1" "$2" && ! [ -e "$2.dpkg-remove" ]' _ "$W/50parfetch.conf.installed" "$CONF"
   m=$(log_mark)
   check "... and apt-get update goes through the method again" \
