@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2154  # sourced: sha comes from the caller, t0 goes to it
 # scripts/debroot.sh - sourced by scripts/fresh-debian.sh and
 # scripts/package-test.sh: a fresh Debian 12 (bookworm) minbase root, mounted
 # and with this repository's committed HEAD cloned into /root/parfetch.
