@@ -8,9 +8,12 @@
 #                     download it with 8 streams and a progress bar
 #   make bench        compare with aria2c, axel, wget2, rclone and curl
 #   make bench-apt    apt's own http method against build/apt/parfetch (bench/apt.sh)
+#   make package-test build the Debian packages in a fresh Debian 12 root, lint,
+#                     install, use and remove them (scripts/package-test.sh)
 #   make fuzz         run every tests/fuzz/ harness FUZZ_SECONDS (default 60)
 #                     with libFuzzer (clang); make test replays their corpora
-#   make install      honours PREFIX, DESTDIR, LIBDIR, SYSCONFDIR
+#   make install      honours PREFIX, DESTDIR, LIBDIR (multiarch: the plugin goes
+#                     to LIBDIR/parfetch), SYSCONFDIR, APTMETHODDIR, MANDIR
 #
 # The user's CFLAGS/LDFLAGS are kept apart from the project's own flags.
 
@@ -25,6 +28,8 @@ INCLUDEDIR ?= $(PREFIX)/include
 SYSCONFDIR ?= /etc
 DOCDIR     ?= $(PREFIX)/share/doc/parfetch
 APTMETHODDIR ?= $(PREFIX)/lib/apt/methods
+MANDIR     ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 DESTDIR    ?=
 
 BUILD      ?= build
@@ -66,6 +71,7 @@ FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REGRESS := $(FUZZ_NAMES:%=$(BUILD)/fuzz-regress/fuzz_%)
 
 .PHONY: all deps test unit integration examples testbins demo bench bench-apt install uninstall \
+        package-test \
         clean asan tsan test-sanitizers format fuzz fuzz-build fuzz-regression
 
 all: $(BUILD)/parfetch.so $(BUILD)/parfetch $(BUILD)/apt/parfetch
@@ -226,6 +232,11 @@ demo:
 	$(MAKE) all
 	BUILD=$(BUILD) bash scripts/demo.sh
 
+# The Debian packages in a fresh Debian 12 root (root, a mirror, minutes):
+# build, lintian, install from a local repository, use, remove, purge.
+package-test:
+	bash scripts/package-test.sh
+
 bench:
 	@bash scripts/deps.sh bench
 	$(MAKE) all
@@ -236,23 +247,38 @@ bench-apt:
 	$(MAKE) all
 	BUILD=$(BUILD) bash bench/apt.sh
 
+INSTALL_SUBST = sed -e "s|@VERSION@|$(VERSION)|g" -e "s|@PREFIX@|$(PREFIX)|g" \
+  -e "s|@INCLUDEDIR@|$(INCLUDEDIR)|g" -e "s|@PLUGINDIR@|$(PLUGINDIR)|g" \
+  -e "s|@SYSCONFDIR@|$(SYSCONFDIR)|g" -e "s|@APTMETHODDIR@|$(APTMETHODDIR)|g"
+
+# Man pages (man/, roff): the paths in them are the ones this install uses.
+MAN_PAGES := man/parfetch.1 man/parfetch.yaml.5 man/parfetch-apt.8
+
+# -o all skips the rebuild (t_install.sh installs what BUILD holds); the
+# binaries know PLUGINDIR and SYSCONFDIR from the build, so build and install
+# with the same variables (debian/rules does).
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR) \
-	  $(DESTDIR)$(SYSCONFDIR)/parfetch/conf.d $(DESTDIR)$(DOCDIR)
+	  $(DESTDIR)$(SYSCONFDIR)/parfetch/conf.d $(DESTDIR)$(DOCDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 0755 $(BUILD)/parfetch $(DESTDIR)$(BINDIR)/parfetch
 	install -m 0644 $(BUILD)/parfetch.so $(DESTDIR)$(PLUGINDIR)/parfetch.so
 	install -d $(DESTDIR)$(APTMETHODDIR) $(DESTDIR)$(DOCDIR)/examples
 	install -m 0755 $(BUILD)/apt/parfetch $(DESTDIR)$(APTMETHODDIR)/parfetch
-	sed 's|@APTMETHODDIR@|$(APTMETHODDIR)|g' config/apt/50parfetch.conf \
-	  > $(DESTDIR)$(DOCDIR)/examples/50parfetch.conf
+	$(INSTALL_SUBST) config/apt/50parfetch.conf > $(DESTDIR)$(DOCDIR)/examples/50parfetch.conf
 	install -m 0644 plugin/include/parfetch.h $(DESTDIR)$(INCLUDEDIR)/parfetch.h
+	$(INSTALL_SUBST) config/parfetch.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/parfetch.pc
 	install -m 0644 config/parfetch.yaml $(DESTDIR)$(SYSCONFDIR)/parfetch/config.yaml
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	set -e; for m in $(MAN_PAGES); do \
+	  s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
+	  $(INSTALL_SUBST) $$m > $(DESTDIR)$(MANDIR)/man$$s/$${m#man/}; done
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/parfetch $(DESTDIR)$(PLUGINDIR)/parfetch.so \
-	  $(DESTDIR)$(APTMETHODDIR)/parfetch \
+	  $(DESTDIR)$(APTMETHODDIR)/parfetch $(DESTDIR)$(PKGCONFIGDIR)/parfetch.pc \
 	  $(DESTDIR)$(INCLUDEDIR)/parfetch.h $(DESTDIR)$(SYSCONFDIR)/parfetch/config.yaml
+	set -e; for m in $(MAN_PAGES); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}; done
+	rmdir $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(SYSCONFDIR)/parfetch/conf.d $(DESTDIR)$(SYSCONFDIR)/parfetch 2>/dev/null || true
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 format:
