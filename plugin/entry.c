@@ -433,6 +433,7 @@ static pf_status open_session(pf_client *c, const char *url, const pf_open_args 
   pf_cond_init_monotonic(&s->journal_cv);
   s->resume = (args->flags & PF_OPEN_RESUME) != 0;
   s->prefix = (args->flags & PF_OPEN_PREFIX) != 0;
+  s->no_sync = (args->flags & PF_OPEN_NO_SYNC) != 0;
   s->ims = args->if_modified_since;
   s->max_size = args->max_size;
   pf_rangeset_init(&s->written);

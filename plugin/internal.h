@@ -280,6 +280,7 @@ struct pf_session {
   atomic_int size_final;     /* unknown size resolved by a finished single part */
   int resume;               /* PF_OPEN_RESUME */
   int prefix;               /* PF_OPEN_PREFIX: out_path may hold the first bytes */
+  int no_sync;              /* PF_OPEN_NO_SYNC: commit does not fsync */
   uint64_t probe_start;     /* where the probe asks from: the end of that prefix, or 0 */
   int probe_short;          /* a side file may resume: the probe asks PF_PROBE_SHORT bytes */
   int64_t ims;              /* if_modified_since (probe only), 0 if none */

@@ -28,7 +28,8 @@
  *   a run then takes the durable list alone and refetches the rest. A torn
  *   record fails its CRC and the other slot, older and as true, is used.
  * - The output is fsynced before it is renamed into place, and its
- *   directory after (commit).
+ *   directory after (commit); not with PF_OPEN_NO_SYNC, for hosts that
+ *   check files by hash before they use them.
  * Flushes run every SYNC_PERIOD_MS or SYNC_EVERY bytes, in the journal
  * thread, never under s->mu; between them sync_file_range(WRITE) starts the
  * writeback of what is dirty without waiting for it, so that a flush (and
@@ -844,7 +845,7 @@ pf_status pf_sink_commit(pf_session *s) {
   if (s->journal_on && ftruncate(s->fd, (off_t)expected) != 0) /* drop the journal */
     return pf_fail(s, PF_E_IO, "cannot truncate %s: %s", s->side_path, strerror(errno));
   s->journal_on_disk = 0;
-  if (fsync(s->fd) != 0) {
+  if (!s->no_sync && fsync(s->fd) != 0) {
     s->sync_failed = 1;
     return pf_fail(s, PF_E_IO, "cannot sync %s: %s", s->side_path, strerror(errno));
   }
@@ -857,7 +858,7 @@ pf_status pf_sink_commit(pf_session *s) {
   close(s->fd); /* after fsync; the bytes are in place whatever close says */
   s->fd = -1;
   /* make the rename itself durable */
-  char *copy = strdup(s->out_path);
+  char *copy = s->no_sync ? NULL : strdup(s->out_path);
   if (copy) {
     int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {

@@ -512,7 +512,9 @@ static void serve(struct req *r) {
   a.struct_size = sizeof a;
   a.output_path = r->filename;
   a.checksum = has_sum ? sum : NULL;
-  a.flags = PF_OPEN_RESUME | PF_OPEN_PREFIX;
+  /* no fsync at commit: apt's own method never syncs partial/, and apt
+   * checks a file in archives/ by its hash before it uses it */
+  a.flags = PF_OPEN_RESUME | PF_OPEN_PREFIX | PF_OPEN_NO_SYNC;
   a.cancel_flag = &stopping;
   a.headers = headers;
   const char *lm = apt_msg_get(&r->msg, "Last-Modified");

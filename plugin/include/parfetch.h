@@ -138,6 +138,11 @@ typedef struct pf_sink {
  * Last-Modified (If-Range's rule) and no side file of ours resumes. The
  * file itself is only read: it is replaced by commit, untouched otherwise. */
 #define PF_OPEN_PREFIX 0x2u
+/* (1.3) commit renames without syncing the file or its directory first: for
+ * a host that checks what it finds by hash before it uses it (apt does, and
+ * its own method never syncs), so a power loss can cost it a download but
+ * never a wrong file. The resume journal keeps its own rules. */
+#define PF_OPEN_NO_SYNC 0x4u
 
 typedef struct pf_open_args {
   size_t struct_size;

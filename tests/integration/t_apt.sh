@@ -610,6 +610,31 @@ talk refused "601 Configuration\n\n600 URI Acquire\nURI: http://127.0.0.1:1/obj\
 pf_check "[parfetch] a port nobody listens on: 400 FailReason ConnectionRefused, transient" \
   fail_reason ConnectionRefused
 
+# No fsync for apt (PF_OPEN_NO_SYNC): apt's own method never syncs partial/, and apt checks a
+# file by its hash before it uses it; the CLI's downloads are synced (t_durability.sh).
+sync_calls() { # the fsync/fdatasync calls of the method downloading small-a (strace -f)
+  local d="$T/talk-sync" deb
+  deb=$(cd "$APT_REPO" && ls small-a_*.deb | head -n 1)
+  mkdir -p "$d" && rm -f "$d/out" "$d/strace"
+  { printf '%b' "${CFG601}600 URI Acquire\nURI: ${APT_URL}$deb\nFilename: $d/out\n\n"
+    for _ in $(seq 1 50); do grep -qE '^(201|40[01]) ' "$d/stdout" 2>/dev/null && break; sleep 0.1; done
+  } | timeout -k 2 10 strace -f -qq -e trace=fsync,fdatasync,sync_file_range -o "$d/strace" \
+    "$APT_M" >"$d/stdout" 2>/dev/null
+  grep -q '^201 ' "$d/stdout" && cmp -s "$d/out" "$APT_REPO/$deb" ||
+    { echo "the download failed:"; cat "$d/stdout"; return 1; }
+  local n
+  n=$(grep -cE 'fsync|fdatasync' "$d/strace")
+  [ "$n" -eq 0 ] && return 0
+  echo "$n sync calls:"
+  cat "$d/strace"
+  return 1
+}
+if command -v strace >/dev/null 2>&1; then
+  pf_check "[parfetch] a download for apt is not fsynced (strace: no fsync, no fdatasync)" sync_calls
+else
+  skip "a download for apt is not fsynced" "no strace"
+fi
+
 # A redirect the method must not follow (AllowRedirect false here; https -> http likewise) is
 # the server's permanent answer, as apt's own method says it: HttpError301 without
 # Transient-Failure. A transient failure would make apt ask the same URI again and again.
