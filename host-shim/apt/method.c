@@ -271,8 +271,13 @@ static void settings_for(const char *scheme, const char *host, const char *msg_p
     set(s, &n, "max_redirects", "0");
   set(s, &n, "redirect_downgrade", "false"); /* apt: same scheme, or http -> https */
   /* apt retries a transient failure itself (Acquire::Retries): the engine's
-   * own retries resume a part in place, a few times, not for minutes */
-  set(s, &n, "retries", "3");
+   * own retries resume a part in place, a few times (3, or the config's
+   * retries if fewer), not for minutes */
+  long yaml_retries = 3;
+  for (size_t i = 0; i < NCLIENT_KEYS; i++)
+    if (strcmp(client_keys[i], "retries") == 0 && M.base_vals[i])
+      yaml_retries = strtol(M.base_vals[i], NULL, 10);
+  set(s, &n, "retries", "%ld", yaml_retries >= 1 && yaml_retries < 3 ? yaml_retries : 3L);
   /* https's TLS options, for an http URL too: a redirect may lead to https
    * (apt's own method hands that to its https method, which reads them) */
   const char *tls = "https";

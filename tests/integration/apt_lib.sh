@@ -121,6 +121,9 @@ apt_nginx_start() {
   # shellcheck disable=SC2016 # nginx variables
   PF_NGINX_HTTP_EXTRA='
     map $http_authorization $pfapt_auth { "" 0; default 1; }
+    # /mtls/ wants a client certificate of the test CA (SslCert, SslKey); elsewhere none is asked
+    ssl_client_certificate '"$PF_TMP/ca/ca.pem"';
+    ssl_verify_client optional;
     log_format pfapt '"'"'$server_port\t$request\t$status\t$http_range\t$http_user_agent\t$connection\t$pfapt_auth\t$http_if_modified_since\t$http_if_range\t$body_bytes_sent\t$msec\t$http_cache_control'"'"';'
   PF_NGINX_SERVER_EXTRA="
         # t_apt.sh (apt_lib.sh): the flat repository.
@@ -142,6 +145,13 @@ apt_nginx_start() {
         }
         location /down/ {
             rewrite ^/down/(.*)\$ http://127.0.0.1:@HTTP_PORT@/repo/\$1 permanent;
+            access_log $log pfapt;
+        }
+        location /mtls/ {
+            alias $APT_REPO/;
+            if (\$ssl_client_verify != SUCCESS) {
+                return 403;
+            }
             access_log $log pfapt;
         }
         location /private/ {

@@ -448,6 +448,29 @@ pf_check "https, CaInfo names another CA: no other CA is trusted, no index store
     { echo "$1"; exit 1; }' _ "$PF_LAST_OUT" "$PF_HTTPS_URL/repo/" "$AD/state/lists"
 unset PARFETCH_CONFIG
 
+# SslCert/SslKey: /mtls/ asks for a client certificate of the test CA (nginx's
+# ssl_verify_client), 403 without one. The key must be readable by the sandbox user, as
+# with apt's own method.
+mk_client_cert() {
+  (cd "$PF_TMP/ca" &&
+    openssl req -new -subj "/CN=parfetch apt client" -newkey ec \
+      -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout client.key -out client.csr &&
+    printf 'basicConstraints = critical, CA:FALSE\nextendedKeyUsage = clientAuth\n' >client.ext &&
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -set_serial "0x$(openssl rand -hex 8)" \
+      -days 1 -extfile client.ext -out client.pem && chmod 0644 client.key) >"$T/client-cert.log" 2>&1
+}
+pf_check "a client certificate of the test CA is made" mk_client_cert
+apt_case mtls "$PF_HTTPS_URL/mtls/"
+pf_expect_exit 0 "https with SslCert/SslKey: update exit 0" \
+  apt_get -o Acquire::https::CaInfo="$PF_CA" -o Acquire::https::SslCert="$PF_TMP/ca/client.pem" \
+  -o Acquire::https::SslKey="$PF_TMP/ca/client.key" update
+pf_check "https with SslCert/SslKey: the stored Packages index equals the repository's" lists_packages
+apt_case mtls-none "$PF_HTTPS_URL/mtls/"
+pf_expect_exit 0 "https without a client certificate: update ends (no hang, no crash)" any_rc \
+  apt_get -o Acquire::https::CaInfo="$PF_CA" update
+pf_check "https without a client certificate: refused, no index stored" \
+  bash -c 'if ls "$1" | grep -q Packages; then ls -l "$1"; exit 1; fi' _ "$AD/state/lists"
+
 # auth.conf over https: an entry without a scheme applies there.
 apt_case https-auth "$PF_HTTPS_URL/private/"
 printf 'machine 127.0.0.1:%s/private login aptuser password %s\n' "$PF_HTTPS_PORT" "$APT_PASS" \
@@ -610,6 +633,14 @@ talk refused "601 Configuration\n\n600 URI Acquire\nURI: http://127.0.0.1:1/obj\
 pf_check "[parfetch] a port nobody listens on: 400 FailReason ConnectionRefused, transient" \
   fail_reason ConnectionRefused
 
+# Dl-Limit (KiB/s) holds the download to it: 3 MiB at 1024 KiB/s take 2 s at the least.
+pf_fault_start PLAIN --size 3m --quiet
+talk dllimit "601 Configuration\nConfig-Item: Acquire::http::Dl-Limit=1024\n\n600 URI Acquire\nURI: $PLAIN_URL/obj\nFilename: $T/talk-dllimit/obj\n\n" 200
+pf_check "Dl-Limit=1024: the download is done" eval 'grep -q "^201 URI Done" <<<"$TALK_OUT" ||
+  { printf "%s\n" "$TALK_OUT"; false; }'
+pf_check "Dl-Limit=1024: 3 MiB took 2 s or more ($TALK_SECS s)" test "$TALK_SECS" -ge 2
+pf_fault_stop PLAIN
+
 # No fsync for apt (PF_OPEN_NO_SYNC): apt's own method never syncs partial/, and apt checks a
 # file by its hash before it uses it; the CLI's downloads are synced (t_durability.sh).
 sync_calls() { # the fsync/fdatasync calls of the method downloading small-a (strace -f)
@@ -729,7 +760,8 @@ for i in 1 2 3 4 5; do
 done
 unset PARFETCH_CONFIG
 pf_check "a transient failure asked again at once (Retries::Delay false): the retry succeeds" \
-  eval 'grep -q "^201 URI Done" <<<"$RT_OUT" && pf_same "$T/rt.bin" "$T/rt.out" ||
+  eval 'grep -q "^400 URI Failure" <<<"$RT_OUT" && grep -q "^201 URI Done" <<<"$RT_OUT" &&
+    pf_same "$T/rt.bin" "$T/rt.out" ||
     { echo "attempt $i:"; printf "%s\n" "$RT_OUT"; false; }'
 
 # ------------------------------------------------------------------ the machine untouched
