@@ -1,14 +1,19 @@
 # parfetch - build, test, install, demo, bench and sanitizer targets.
 #
-#   make              build/parfetch.so (plugin) and build/parfetch (CLI host)
+#   make              build/parfetch.so (plugin), build/parfetch (CLI host) and
+#                     build/apt/parfetch (the apt acquire method)
 #   make test         unit + integration tests, then the unit and integration
 #                     suites again under ASan+UBSan and TSan
 #   make demo         serve a generated 256 MiB file from nginx on loopback and
 #                     download it with 8 streams and a progress bar
 #   make bench        compare with aria2c, axel, wget2, rclone and curl
+#   make bench-apt    apt's own http method against build/apt/parfetch (bench/apt.sh)
+#   make package-test build the Debian packages in a fresh Debian 12 root, lint,
+#                     install, use and remove them (scripts/package-test.sh)
 #   make fuzz         run every tests/fuzz/ harness FUZZ_SECONDS (default 60)
 #                     with libFuzzer (clang); make test replays their corpora
-#   make install      honours PREFIX, DESTDIR, LIBDIR, SYSCONFDIR
+#   make install      honours PREFIX, DESTDIR, LIBDIR (multiarch: the plugin goes
+#                     to LIBDIR/parfetch), SYSCONFDIR, APTMETHODDIR, MANDIR
 #
 # The user's CFLAGS/LDFLAGS are kept apart from the project's own flags.
 
@@ -22,6 +27,9 @@ PLUGINDIR  ?= $(LIBDIR)/parfetch
 INCLUDEDIR ?= $(PREFIX)/include
 SYSCONFDIR ?= /etc
 DOCDIR     ?= $(PREFIX)/share/doc/parfetch
+APTMETHODDIR ?= $(PREFIX)/lib/apt/methods
+MANDIR     ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 DESTDIR    ?=
 
 BUILD      ?= build
@@ -45,6 +53,13 @@ HOST_LIB   := $(filter-out host-shim/main.c,$(wildcard host-shim/*.c))
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 FAULT_SRC  := $(filter-out tests/fault/serial_tls.c,$(wildcard tests/fault/*.c))
 
+# The apt method's pure parts (host-shim/apt/apt_*.c): 601 config, message
+# framing, auth.conf, proxy choice, dates and FailReason (apt_util). Unit-tested
+# and fuzzed; the method (method.c) links them.
+APT_LIB_SRCS = host-shim/apt/apt_msg.c host-shim/apt/apt_conf.c host-shim/apt/apt_netrc.c \
+               host-shim/apt/apt_proxy.c host-shim/apt/apt_util.c
+APT_LIB_OBJ := $(APT_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+
 PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(BUILD)/obj/%.o)
 HOST_OBJ   := $(HOST_LIB:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
@@ -55,17 +70,20 @@ EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REGRESS := $(FUZZ_NAMES:%=$(BUILD)/fuzz-regress/fuzz_%)
 
-.PHONY: all deps test unit integration examples testbins demo bench install uninstall \
+.PHONY: all deps test unit integration examples testbins demo bench bench-apt install uninstall \
+        package-test \
         clean asan tsan test-sanitizers format fuzz fuzz-build fuzz-regression
 
-all: $(BUILD)/parfetch.so $(BUILD)/parfetch
+all: $(BUILD)/parfetch.so $(BUILD)/parfetch $(BUILD)/apt/parfetch
 
 deps:
 	@bash scripts/deps.sh build
 
-$(BUILD)/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h host-shim/*.h tests/unit/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h host-shim/*.h host-shim/apt/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(APT_LIB_OBJ) $(UNIT_OBJ): $(wildcard host-shim/apt/*.h)
 
 # The plugin: everything hidden but the one entry symbol.
 $(BUILD)/parfetch.so: $(PLUGIN_OBJ) plugin/parfetch.map
@@ -77,7 +95,14 @@ $(BUILD)/parfetch.so: $(PLUGIN_OBJ) plugin/parfetch.map
 $(BUILD)/parfetch: $(BUILD)/obj/host-shim/main.o $(HOST_OBJ) $(BUILD)/obj/plugin/text.o
 	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1)
 
-$(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ)
+# The apt method; it finds the plugin next to itself (the link), else in
+# PLUGINDIR.
+$(BUILD)/apt/parfetch: $(BUILD)/obj/host-shim/apt/method.o $(APT_LIB_OBJ) $(HOST_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1 libcrypto)
+	ln -sfn ../parfetch.so $(BUILD)/apt/parfetch.so
+
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ) $(APT_LIB_OBJ)
 	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -ldl -lcunit
 
 $(BUILD)/examples/%: examples/%.c $(HOST_OBJ) plugin/include/parfetch.h
@@ -138,9 +163,9 @@ TESTBINS += $(FUZZ_REGRESS)
 
 # Each harness with tests/fuzz/driver.c (a plain main, no libFuzzer): make test
 # replays every corpus file once, in this build and in the ASan+UBSan one.
-$(BUILD)/fuzz-regress/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c tests/fuzz/fuzz.h $(PLUGIN_OBJ)
+$(BUILD)/fuzz-regress/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c tests/fuzz/fuzz.h $(PLUGIN_OBJ) $(APT_LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(PF_CFLAGS) $(CFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/driver.c $(PLUGIN_OBJ) \
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/driver.c $(PLUGIN_OBJ) $(APT_LIB_OBJ) \
 	  $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS)
 
 fuzz-regression: $(FUZZ_REGRESS)
@@ -151,9 +176,9 @@ fuzz-regression: $(FUZZ_REGRESS)
 FUZZ_CC    ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_OBJ   := $(PLUGIN_SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_OBJ   := $(PLUGIN_SRC:%.c=build/fuzz/obj/%.o) $(APT_LIB_SRCS:%.c=build/fuzz/obj/%.o)
 
-build/fuzz/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h)
+build/fuzz/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h host-shim/apt/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PF_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c -o $@ $<
 
@@ -207,23 +232,53 @@ demo:
 	$(MAKE) all
 	BUILD=$(BUILD) bash scripts/demo.sh
 
+# The Debian packages in a fresh Debian 12 root (root, a mirror, minutes):
+# build, lintian, install from a local repository, use, remove, purge.
+package-test:
+	bash scripts/package-test.sh
+
 bench:
 	@bash scripts/deps.sh bench
 	$(MAKE) all
 	BUILD=$(BUILD) bash bench/run.sh
 
+bench-apt:
+	@bash scripts/deps.sh test
+	$(MAKE) all
+	BUILD=$(BUILD) bash bench/apt.sh
+
+INSTALL_SUBST = sed -e "s|@VERSION@|$(VERSION)|g" -e "s|@PREFIX@|$(PREFIX)|g" \
+  -e "s|@INCLUDEDIR@|$(INCLUDEDIR)|g" -e "s|@PLUGINDIR@|$(PLUGINDIR)|g" \
+  -e "s|@SYSCONFDIR@|$(SYSCONFDIR)|g" -e "s|@APTMETHODDIR@|$(APTMETHODDIR)|g"
+
+# Man pages (man/, roff): the paths in them are the ones this install uses.
+MAN_PAGES := man/parfetch.1 man/parfetch.yaml.5 man/parfetch-apt.8
+
+# -o all skips the rebuild (t_install.sh installs what BUILD holds); the
+# binaries know PLUGINDIR and SYSCONFDIR from the build, so build and install
+# with the same variables (debian/rules does).
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(INCLUDEDIR) \
-	  $(DESTDIR)$(SYSCONFDIR)/parfetch/conf.d $(DESTDIR)$(DOCDIR)
+	  $(DESTDIR)$(SYSCONFDIR)/parfetch/conf.d $(DESTDIR)$(DOCDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 0755 $(BUILD)/parfetch $(DESTDIR)$(BINDIR)/parfetch
 	install -m 0644 $(BUILD)/parfetch.so $(DESTDIR)$(PLUGINDIR)/parfetch.so
+	install -d $(DESTDIR)$(APTMETHODDIR) $(DESTDIR)$(DOCDIR)/examples
+	install -m 0755 $(BUILD)/apt/parfetch $(DESTDIR)$(APTMETHODDIR)/parfetch
+	$(INSTALL_SUBST) config/apt/50parfetch.conf > $(DESTDIR)$(DOCDIR)/examples/50parfetch.conf
 	install -m 0644 plugin/include/parfetch.h $(DESTDIR)$(INCLUDEDIR)/parfetch.h
+	$(INSTALL_SUBST) config/parfetch.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/parfetch.pc
 	install -m 0644 config/parfetch.yaml $(DESTDIR)$(SYSCONFDIR)/parfetch/config.yaml
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	set -e; for m in $(MAN_PAGES); do \
+	  s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
+	  $(INSTALL_SUBST) $$m > $(DESTDIR)$(MANDIR)/man$$s/$${m#man/}; done
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/parfetch $(DESTDIR)$(PLUGINDIR)/parfetch.so \
+	  $(DESTDIR)$(APTMETHODDIR)/parfetch $(DESTDIR)$(PKGCONFIGDIR)/parfetch.pc \
 	  $(DESTDIR)$(INCLUDEDIR)/parfetch.h $(DESTDIR)$(SYSCONFDIR)/parfetch/config.yaml
+	set -e; for m in $(MAN_PAGES); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}; done
+	rmdir $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(SYSCONFDIR)/parfetch/conf.d $(DESTDIR)$(SYSCONFDIR)/parfetch 2>/dev/null || true
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 format:

@@ -14,7 +14,10 @@
  *            "total S", "objects N", "per_object_mean S",
  *            "fastest S", "slowest S",
  *            "peak_threads N", "host_threads H" (main + sampler + THREADS
- *            downloaders: the rest of the peak are the engine's)
+ *            downloaders: the rest of the peak are the engine's), and with
+ *            THREADS 1 "phase_open_mean S", "phase_run_mean S",
+ *            "phase_commit_mean S", "phase_close_mean S" (the mean time in
+ *            each call per object)
  *   exit     0 every object committed; 1 a download failed; 2 usage or load
  *
  * Threads: main makes and frees the client; THREADS download threads; one
@@ -38,6 +41,9 @@ static pf_client *client;
 static const char *base, *outdir;
 static char **names;
 static double *t_start, *t_end;
+/* per phase, summed over the objects: open_on, run, commit, close */
+static double ph_sum[4];
+static int nthreads_one; /* THREADS 1: the phases are summed (by the one downloader) */
 static size_t nnames;
 static atomic_size_t next_name;
 static atomic_int failures;
@@ -59,17 +65,24 @@ static int fetch_one(size_t i) {
   args.struct_size = sizeof args;
   args.output_path = out;
   pf_session *s = NULL;
-  t_start[i] = since_t0();
+  double t[5];
+  t[0] = t_start[i] = since_t0();
   pf_status st = e->open_on(client, url, &args, &s);
+  t[1] = since_t0();
   if (st == PF_OK)
     st = e->run(s);
+  t[2] = since_t0();
   if (st == PF_OK)
     st = e->commit(s);
+  t[3] = since_t0();
   if (st != PF_OK)
     fprintf(stderr, "many_host: %s: %s: %s\n", url, e->strerror(st), s ? e->errmsg(s) : "");
   if (s)
     e->close(s, 0);
-  t_end[i] = since_t0();
+  t[4] = t_end[i] = since_t0();
+  if (nthreads_one)
+    for (int k = 0; k < 4; k++)
+      ph_sum[k] += t[k + 1] - t[k];
   return st == PF_OK ? 0 : 1;
 }
 
@@ -94,6 +107,7 @@ int main(int argc, char **argv) {
   base = argv[2];
   outdir = argv[4];
   int nthreads = atoi(argv[5]);
+  nthreads_one = nthreads == 1;
   if (nthreads < 1 || nthreads > 256 || host_read_list(argv[3], &names, &nnames) != 0 ||
       nnames == 0) {
     fprintf(stderr, "many_host: bad THREADS (1..256) or LIST %s\n", argv[3]);
@@ -165,6 +179,11 @@ int main(int argc, char **argv) {
   printf("total %.6f\nobjects %zu\nper_object_mean %.6f\nfastest %.6f\nslowest %.6f\n", total,
          nnames, sum / (double)nnames, fast, slow);
   printf("peak_threads %d\nhost_threads %d\n", peak_threads, 2 + started);
+  if (nthreads_one)
+    printf("phase_open_mean %.6f\nphase_run_mean %.6f\nphase_commit_mean %.6f\n"
+           "phase_close_mean %.6f\n",
+           ph_sum[0] / (double)nnames, ph_sum[1] / (double)nnames, ph_sum[2] / (double)nnames,
+           ph_sum[3] / (double)nnames);
   e->config_free(cfg);
   for (size_t i = 0; i < nnames; i++)
     free(names[i]);

@@ -257,8 +257,8 @@ def multi_table(scn, stats, extra, meta):
     """f and g: one run fetches a set of objects"""
     count = int(meta.get("f_count" if scn == "f" else "g_count", 1))
     head = ["tool", "runs ok", "median wall s", "per object ms", "MB/s", "median CPU s",
-            "median peak RSS MiB", "TCP conns", "peak parallel GETs", "served / size",
-            "peak threads (host's own)"]
+            "median peak RSS MiB", "TCP conns opened (carrying requests)", "peak parallel GETs",
+            "served / size", "peak threads (host's own)"]
     if scn == "g":
         head += ["fastest object s", "slowest object s", "slowest / fastest", "ideal s", "wall / ideal"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
@@ -270,9 +270,11 @@ def multi_table(scn, stats, extra, meta):
         if s["notes"]:
             runs += " (" + "; ".join(s["notes"])[:60] + ")"
         pt, ht = med(x.get("peak_threads", [])), med(x.get("host_threads", []))
+        acc = med(x.get("accepted", []))
+        conns = f"{fmt_int(acc)} ({fmt_int(s['conns'])})" if acc is not None else fmt_int(s["conns"])
         cells = [tool, runs, fnum(s["wall"]), fnum(s["wall"] * 1000 / count) if s["wall"] else "—",
                  fnum(mbps, 1) if mbps else "—", fnum(s["cpu"]), fnum(s["rss"], 1),
-                 fmt_int(s["conns"]), fmt_int(s["peak"]),
+                 conns, fmt_int(s["peak"]),
                  f"{s['sent'] / s['size']:.2f}" if s["sent"] and s["size"] else "—",
                  f"{fmt_int(pt)} ({fmt_int(ht)})" if pt else "—"]
         if scn == "g":
@@ -298,10 +300,13 @@ def multi_notes(scn, stats, extra, meta):
             notes.append(f"pf-client per object {pf['wall'] * 1000 / count:.2f} ms, curl-loop "
                          f"{cl['wall'] * 1000 / count:.2f} ms: {r:.2f} x; target (<= 1.00) "
                          f"{'met' if r <= 1.0 else 'not met'}")
-        if pf["conns"] is not None:
-            notes.append(f"pf-client opened {fmt_int(pf['conns'])} TCP connections for {count} objects; "
+        acc = med(x.get("accepted", []))
+        opened = acc if acc is not None else pf["conns"]
+        if opened is not None:
+            notes.append(f"pf-client opened {fmt_int(opened)} TCP connections for {count} objects"
+                         f"{'' if acc is not None else ' (that carried requests)'}; "
                          f"target (<= the per-host budget, {budget}) "
-                         f"{'met' if pf['conns'] <= budget else 'not met'}")
+                         f"{'met' if opened <= budget else 'not met'}")
     if scn == "g":
         ideal = multi_ideal(scn, meta)
         notes.append(f"pf-client {pf['wall']:.2f} s = {pf['wall'] / ideal:.2f} x the ideal for "

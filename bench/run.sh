@@ -4,6 +4,9 @@
 #   bash bench/run.sh [SCENARIO...] [options]        (make bench runs all of them)
 #   BENCH_ONLY=h bash bench/run.sh                   (one scenario alone; same as "run.sh h")
 #
+# apt's own method against parfetch's (issue 10, scenarios j and k) is bench/apt.sh, a script of
+# its own: make bench-apt, or bash bench/apt.sh [j] [k] (docs/BENCHMARKS.md, "Issue 10").
+#
 # Scenarios (default: a b c d e f g h i):
 #   a  SIZE_A from nginx on loopback, no limits; SIZE_A may list several sizes
 #      (default "1073741824 268435456": 1 GiB is scenario "a", every further size
@@ -37,9 +40,11 @@
 #   f  F_COUNT (500) objects of 4 KiB to 2 MiB (sizes log-uniform, fixed) in one process:
 #      pf-client (bench/many_host.c: one parfetch client, ABI 1.2, the objects one after
 #      another), curl-loop (bench/curl_loop.c: one libcurl easy handle reused) and
-#      aria2c-j8 (aria2c -i LIST -j 8). Per object: wall / F_COUNT; TCP connections: the
-#      distinct $connection values nginx logged for the run. Target: pf-client's per-object
-#      time <= curl-loop's, its connections <= the per-host budget (8).
+#      aria2c-j8 (aria2c -i LIST -j 8). Per object: wall / F_COUNT; TCP connections: those
+#      nginx accepted during the run (stub_status's accepts before and after), with the
+#      distinct $connection values its log holds for the run's requests (the connections
+#      that carried one) in brackets. Target: pf-client's per-object time <= curl-loop's,
+#      its connections <= the per-host budget (8).
 #   g  G_COUNT (16) objects of G_SIZE (32 MiB) at once on one client (many_host, one thread
 #      per object), every server connection paced at CAP (8 MiB/s, as b): total against
 #      the ideal G_COUNT x G_SIZE / (G_BUDGET (8) x CAP) = 8 s, fairness (slowest object's
@@ -713,6 +718,7 @@ http {
         $tls_lines
         root $DOCROOT;
         location = /.alive { access_log off; return 200 "bench $WORK\n"; }
+        location = /.status { access_log off; stub_status; }
     }
 }
 EOF
@@ -1041,6 +1047,11 @@ multi_cmd() { # TOOL LIST OUT THREADS -> CMD array
   esac
 }
 
+# accepted : the connections nginx has accepted so far (stub_status), or nothing.
+accepted() {
+  curl -s --noproxy '*' --max-time 2 "$BASE_URL/.status" 2>/dev/null | awk 'NR == 3 { print $1 }'
+}
+
 # multi_loop SCN SET THREADS TIMEOUT TOOL... : RUNS rounds, the tools in a rotating order;
 # each run fetches every object of set SET (mkset) from /SCN/rROUND/TOOL/ into a fresh
 # directory, timed as run_loop times a run, every object's sha256 checked.
@@ -1048,7 +1059,7 @@ multi_loop() {
   local scn=$1 set=$2 thr=$3 tmo=$4
   shift 4
   local -a tools=("$@") order
-  local n=${#tools[@]} round i k tool d list out rc wall user sys rss cpu ok note key val
+  local n=${#tools[@]} round i k tool d list out rc wall user sys rss cpu ok note key val acc0 acc1
   local raw=$WORK/raw.$scn.csv
   : >"$raw"
   export HOME=$WORK/home no_proxy='*' NO_PROXY='*'
@@ -1069,7 +1080,9 @@ multi_loop() {
       rm -rf -- "$out"
       mkdir -p "$out"
       multi_cmd "$tool" "$list" "$out" "$thr"
+      acc0=$(accepted)
       timed_run "$tmo" "$WORK/time.$tool" "$WORK/tool.log" "${CMD[@]}"
+      acc1=$(accepted)
       ok=0 note=
       if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
         note="timeout>${tmo}s"
@@ -1084,9 +1097,13 @@ multi_loop() {
       fi
       printf '%s,%s,%d,%s,%s,%s,%d,%s,%s,%d,"%s",%d\n' "$tool" "$scn" "$round" "$wall" "$cpu" \
         "${rss:-0}" "$ok" "${user:-0}" "${sys:-0}" "$rc" "$note" "$k" >>"$raw"
+      # every TCP connection the run opened, carrying a request or not (the
+      # second reading's own connection is counted in acc1)
+      [ -n "$acc0" ] && [ -n "$acc1" ] &&
+        echo "$tool,$scn,$round,accepted,$((acc1 - acc0 - 1))" >>"$OUT_DIR/extra.csv"
       # many_host's and curl_loop's own figures
       while read -r key val; do
-        case $key in per_object_mean | fastest | slowest | peak_threads | host_threads | total)
+        case $key in per_object_mean | fastest | slowest | peak_threads | host_threads | total | phase_*_mean)
           echo "$tool,$scn,$round,$key,$val" >>"$OUT_DIR/extra.csv" ;;
         esac
       done <"$WORK/tool.log"

@@ -6,6 +6,7 @@
  * Threads: the calling thread only; reads the environment.
  */
 #include "discover.h"
+#include "errfmt.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,17 +22,7 @@
 #define PF_SYSCONFDIR "/etc/parfetch"
 #endif
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
+#define set_err pfh_set_err
 
 /* malloc'd "a" "b" "c" (b and c may be ""); NULL on out of memory. */
 static char *join3(const char *a, const char *b, const char *c) {

@@ -6,6 +6,7 @@
  * is per-thread in glibc, so concurrent loads do not mix their messages.
  */
 #include "loader.h"
+#include "errfmt.h"
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -19,17 +20,7 @@
 #define PF_PLUGINDIR "/usr/local/lib/parfetch"
 #endif
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
+#define set_err pfh_set_err
 
 /* The name of the first 1.0 function the entry lacks, or NULL. */
 static const char *missing_function(const pf_entry *e) {

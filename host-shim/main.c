@@ -533,6 +533,8 @@ static int exit_code(pf_status st) {
     return EXIT_DONE;
   case PF_E_NETWORK:
   case PF_E_HTTP:
+  case PF_E_NOT_MODIFIED: /* the CLI never asks If-Modified-Since */
+  case PF_E_TOO_LARGE:
     return EXIT_REMOTE;
   case PF_E_CONFIG:
   case PF_E_URL:

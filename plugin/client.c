@@ -8,8 +8,10 @@
  * at most 4 by default), each with a libcurl multi handle whose connection
  * cache is shared by the sessions' transfers on it: a connection a reply
  * left open carries the next request to its host, of any session. A
- * session has a home loop (its probe and stream 0, dealt in turn) and deals
- * its other streams over the loops after it. The budget is libcurl's: each
+ * session has a home loop (its probe and stream 0: the loop home to the
+ * fewest open sessions, so that downloads one after another share loop 0
+ * and its connections) and deals its other streams over the loops after
+ * it. The budget is libcurl's: each
  * loop's multi holds its share of max_connections_per_host per host
  * ("scheme://host:port") and of max_connections in all
  * (CURLMOPT_MAX_HOST_CONNECTIONS, CURLMOPT_MAX_TOTAL_CONNECTIONS); a
@@ -39,6 +41,7 @@
  * Threads: the socket counts are taken and given under mu by the loop
  * threads and by probes (reserve, from open()'s thread); mu is a leaf.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -67,7 +70,7 @@ struct pf_client {
   int curl_ref;
   pf_loop *loops[PF_MAX_LOOPS]; /* the network threads */
   unsigned nloops;
-  atomic_uint homes; /* sessions given a home loop */
+  atomic_uint homed[PF_MAX_LOOPS]; /* the open sessions whose home each loop is */
 
   pthread_mutex_t mu; /* guards what follows */
   struct host_slots *hosts;
@@ -311,7 +314,24 @@ unsigned pf_client_nloops(const pf_client *c) {
 }
 
 unsigned pf_client_home(pf_client *c) {
-  return atomic_fetch_add(&c->homes, 1) % c->nloops;
+  /* the loop home to the fewest open sessions, the first of those: one
+   * download after another all have loop 0, whose cache holds the
+   * connection the last one left open (and one loop thread is busy, not
+   * two in turn); downloads at once are dealt over the loops. (Two
+   * sessions opened at the same moment may pick the same loop: a choice
+   * of load, never of correctness.) */
+  unsigned best = 0, least = UINT_MAX;
+  for (unsigned i = 0; i < c->nloops; i++) {
+    unsigned n = atomic_load(&c->homed[i]);
+    if (n < least)
+      best = i, least = n;
+  }
+  atomic_fetch_add(&c->homed[best], 1);
+  return best;
+}
+
+void pf_client_unhome(pf_client *c, unsigned home) {
+  atomic_fetch_sub(&c->homed[home % c->nloops], 1);
 }
 
 pf_rate *pf_client_rate(const pf_client *c) {

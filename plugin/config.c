@@ -81,7 +81,13 @@ enum key_id {
   K_TLS,
   K_TLS_VERIFY,
   K_TLS_CACERT,
-  K_TLS_CAPATH
+  K_TLS_CAPATH,
+  K_TLS_VERIFY_HOST,
+  K_TLS_CERT,
+  K_TLS_KEY,
+  K_TLS_CRLFILE,
+  K_TLS_CACERT_ONLY,
+  K_REDIRECT_DOWNGRADE
 };
 
 enum key_kind {
@@ -134,6 +140,12 @@ static const struct key_spec keys[] = {
     {K_TLS_VERIFY, "tls.verify", KIND_BOOL, 0, 1},
     {K_TLS_CACERT, "tls.cacert", KIND_PATH, 0, 0},
     {K_TLS_CAPATH, "tls.capath", KIND_PATH, 0, 0},
+    {K_TLS_VERIFY_HOST, "tls.verify_host", KIND_BOOL, 0, 1},
+    {K_TLS_CERT, "tls.cert", KIND_PATH, 0, 0},
+    {K_TLS_KEY, "tls.key", KIND_PATH, 0, 0},
+    {K_TLS_CRLFILE, "tls.crlfile", KIND_PATH, 0, 0},
+    {K_TLS_CACERT_ONLY, "tls.cacert_only", KIND_BOOL, 0, 1},
+    {K_REDIRECT_DOWNGRADE, "redirect_downgrade", KIND_BOOL, 0, 1},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -189,6 +201,15 @@ static void set_number(pf_config *cfg, enum key_id id, uint64_t v) {
   case K_TLS_VERIFY:
     cfg->tls_verify = v ? 1 : 0;
     break;
+  case K_TLS_VERIFY_HOST:
+    cfg->tls_verify_host = v ? 1 : 0;
+    break;
+  case K_TLS_CACERT_ONLY:
+    cfg->tls_cacert_only = v ? 1 : 0;
+    break;
+  case K_REDIRECT_DOWNGRADE:
+    cfg->redirect_downgrade = v ? 1 : 0;
+    break;
   case K_PRECONNECT:
     cfg->preconnect = v ? 1 : 0;
     break;
@@ -243,6 +264,12 @@ static uint64_t get_number(const pf_config *cfg, enum key_id id) {
     return (uint64_t)cfg->on_change;
   case K_TLS_VERIFY:
     return cfg->tls_verify ? 1 : 0;
+  case K_TLS_VERIFY_HOST:
+    return cfg->tls_verify_host ? 1 : 0;
+  case K_TLS_CACERT_ONLY:
+    return cfg->tls_cacert_only ? 1 : 0;
+  case K_REDIRECT_DOWNGRADE:
+    return cfg->redirect_downgrade ? 1 : 0;
   case K_PRECONNECT:
     return cfg->preconnect ? 1 : 0;
   case K_MULTIPLEX:
@@ -274,6 +301,12 @@ static char **string_slot(pf_config *cfg, enum key_id id) {
     return &cfg->tls_cacert;
   case K_TLS_CAPATH:
     return &cfg->tls_capath;
+  case K_TLS_CERT:
+    return &cfg->tls_cert;
+  case K_TLS_KEY:
+    return &cfg->tls_key;
+  case K_TLS_CRLFILE:
+    return &cfg->tls_crlfile;
   default:
     return NULL;
   }
@@ -351,6 +384,8 @@ pf_config *pf_config_new(void) {
   cfg->http_version = PF_HTTP_AUTO;
   cfg->on_change = PF_ON_CHANGE_FAIL;
   cfg->tls_verify = 1;
+  cfg->tls_verify_host = 1;
+  cfg->redirect_downgrade = 1;
   cfg->preconnect = 1;
   cfg->max_connections_per_host = 8;
   cfg->max_connections = 32;
@@ -371,6 +406,9 @@ void pf_config_free(pf_config *cfg) {
   free(cfg->proxy);
   free(cfg->tls_cacert);
   free(cfg->tls_capath);
+  free(cfg->tls_cert);
+  free(cfg->tls_key);
+  free(cfg->tls_crlfile);
   list_free(cfg->headers, cfg->nheaders);
   list_free(cfg->secret_headers, cfg->nsecret_headers);
   free(cfg->getstr);
@@ -395,6 +433,7 @@ pf_config *pf_config_dup(const pf_config *cfg) {
   /* Detach every owned pointer first, so a failure below frees only copies. */
   copy->plugin = copy->user_agent = copy->proxy = NULL;
   copy->tls_cacert = copy->tls_capath = copy->getstr = NULL;
+  copy->tls_cert = copy->tls_key = copy->tls_crlfile = NULL;
   copy->headers = copy->secret_headers = NULL;
   copy->nheaders = copy->nsecret_headers = 0;
   if (dup_string(&copy->plugin, cfg->plugin) != 0 ||
@@ -402,6 +441,9 @@ pf_config *pf_config_dup(const pf_config *cfg) {
       dup_string(&copy->proxy, cfg->proxy) != 0 ||
       dup_string(&copy->tls_cacert, cfg->tls_cacert) != 0 ||
       dup_string(&copy->tls_capath, cfg->tls_capath) != 0 ||
+      dup_string(&copy->tls_cert, cfg->tls_cert) != 0 ||
+      dup_string(&copy->tls_key, cfg->tls_key) != 0 ||
+      dup_string(&copy->tls_crlfile, cfg->tls_crlfile) != 0 ||
       list_copy(&copy->headers, &copy->nheaders, cfg->headers, cfg->nheaders) != 0 ||
       list_copy(&copy->secret_headers, &copy->nsecret_headers, cfg->secret_headers,
                 cfg->nsecret_headers) != 0) {

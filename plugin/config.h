@@ -38,6 +38,7 @@ struct pf_config {
   long retry_wait_ms;      /* "retry_wait": first backoff, default 500 ms */
   long retry_max_wait_ms;  /* "retry_max_wait": backoff cap, default 30 s */
   unsigned max_redirects;  /* "max_redirects": 0..50, default 10 */
+  int redirect_downgrade;  /* "redirect_downgrade": follow https -> http; default 1 */
   enum pf_http_version http_version; /* "http_version": auto | "1.1" | "2" */
   enum pf_on_change on_change;       /* "on_change": fail | restart */
   int multiplex;           /* "multiplex": HTTP/2 streams share a connection; default 0 */
@@ -57,6 +58,11 @@ struct pf_config {
   int tls_verify;          /* "tls.verify": default 1 */
   char *tls_cacert;        /* "tls.cacert": extra CA bundle file */
   char *tls_capath;        /* "tls.capath": extra CA directory */
+  int tls_cacert_only;     /* "tls.cacert_only": tls.cacert is the only CA trusted; default 0 */
+  int tls_verify_host;     /* "tls.verify_host": the name must match the certificate; default 1 */
+  char *tls_cert;          /* "tls.cert": client certificate (PEM) */
+  char *tls_key;           /* "tls.key": its private key (PEM) */
+  char *tls_crlfile;       /* "tls.crlfile": certificate revocation list (PEM) */
   /* host */
   char *plugin;            /* "plugin": path of the plugin .so (read by hosts) */
 

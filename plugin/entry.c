@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 
@@ -148,6 +149,10 @@ static const char *e_strerror(pf_status st) {
     return "call not valid in this state";
   case PF_E_INTERNAL:
     return "internal error";
+  case PF_E_NOT_MODIFIED:
+    return "not modified";
+  case PF_E_TOO_LARGE:
+    return "the object is larger than allowed";
   }
   return "unknown error";
 }
@@ -291,6 +296,7 @@ static void session_free(pf_session *s, int keep) {
   pthread_mutex_destroy(&s->info_mu);
   pthread_cond_destroy(&s->journal_cv);
   /* after every transfer: their connections went back to it */
+  pf_client_unhome(s->client, s->home);
   pf_client_unref(s->client);
   if (s->curl_ref)
     pf_curl_global_unref();
@@ -426,6 +432,10 @@ static pf_status open_session(pf_client *c, const char *url, const pf_open_args 
   s->cancel_flag = args->cancel_flag;
   pf_cond_init_monotonic(&s->journal_cv);
   s->resume = (args->flags & PF_OPEN_RESUME) != 0;
+  s->prefix = (args->flags & PF_OPEN_PREFIX) != 0;
+  s->no_sync = (args->flags & PF_OPEN_NO_SYNC) != 0;
+  s->ims = args->if_modified_since;
+  s->max_size = args->max_size;
   pf_rangeset_init(&s->written);
   s->cfg = pf_config_dup(pf_client_config(c));
   s->url = strdup(url);
@@ -433,6 +443,11 @@ static pf_status open_session(pf_client *c, const char *url, const pf_open_args 
     session_free(s, 0);
     return PF_E_NOMEM;
   }
+  /* the session's own headers join its copy of the config's, checked as
+   * -H is (credential headers are then withheld from other hosts alike) */
+  pf_status hst = PF_OK;
+  for (size_t i = 0; args->headers && args->headers[i] && hst == PF_OK; i++)
+    hst = pf_config_set(s->cfg, "headers", args->headers[i]);
   if (s->cfg->rate_limit) {
     s->rate = pf_rate_new(s->cfg->rate_limit, pf_now_ns());
     if (!s->rate) {
@@ -441,6 +456,8 @@ static pf_status open_session(pf_client *c, const char *url, const pf_open_args 
     }
   }
   *out = s;
+  if (hst != PF_OK)
+    return pf_fail(s, PF_E_INVALID, "open: %s", pf_config_error(s->cfg));
 
   if (pf_curl_global_ref() != 0)
     return pf_fail(s, PF_E_INTERNAL, "curl_global_init failed");
@@ -472,6 +489,16 @@ static pf_status open_session(pf_client *c, const char *url, const pf_open_args 
     memcpy(s->side_path + len, ".pfpart", sizeof ".pfpart");
   }
 
+  struct stat pst;
+  if (s->prefix && s->out_path && lstat(s->out_path, &pst) == 0 && S_ISREG(pst.st_mode) &&
+      pst.st_size > 0)
+    s->probe_start = (uint64_t)pst.st_size; /* ask for what that prefix lacks */
+  /* a side file to resume: its first missing byte is known only after the
+   * probe (the journal is checked against what the probe learns), so the
+   * probe asks for little; a long one would mostly bring stored bytes */
+  if (s->resume && s->side_path && lstat(s->side_path, &pst) == 0 && S_ISREG(pst.st_mode) &&
+      pst.st_size > 0)
+    s->probe_short = 1;
   st = pf_probe(s);
   if (st != PF_OK)
     return st;
@@ -691,6 +718,8 @@ static pf_status e_get_stats(pf_session *s, pf_stats *stats) {
   v.elapsed_ns = pf_now_ns() - s->t0_ns;
   v.bytes_resumed = atomic_load(&s->bytes_resumed);
   v.steals = atomic_load(&s->steals);
+  v.http_status = atomic_load(&s->last_http);
+  v.net_error = atomic_load(&s->last_net);
   memcpy(stats, &v, v.struct_size);
   return PF_OK;
 }

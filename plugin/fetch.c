@@ -24,7 +24,9 @@
  * until the taker says it has room (pf_xfer_room), so a slow disk or a slow
  * host in one session never holds up another session on the same client.
  * The probe's transfer, paused, stays in the multi and is continued as
- * part 0 by the job that takes it.
+ * part 0 by the job that takes it; a probe's reply that is the whole
+ * object, small (PF_KEEP_MAX), is not paused but kept as it comes, and
+ * run() stores it from its own thread (pf_probe_kept), no job needed.
  *
  * The probe asks for the first min_part_size bytes only, so that its reply
  * ends where the server meant it to and its connection stays open; while it
@@ -101,6 +103,7 @@ struct pf_xfer {
   uint64_t added_ns;
   struct curl_slist *hdrs_all;    /* the user's headers */
   struct curl_slist *hdrs_public; /* without credentials, for other hosts */
+  struct curl_slist *hdrs_ims_all, *hdrs_ims_public; /* the same + If-Modified-Since (probe) */
   char errbuf[CURL_ERROR_SIZE];
   uint64_t rng;
 
@@ -115,7 +118,12 @@ struct pf_xfer {
 
   /* the current request */
   int probe_mode; /* pause on the first body byte */
-  int paused;     /* the probe, paused there */
+  int paused;     /* the probe, paused there (or keeping: its headers are in) */
+  /* the probe's reply holds the whole object, small: its body is kept here
+   * as it comes instead of pausing (run() stores it); under wmu */
+  int keeping;
+  unsigned char *kept;
+  size_t nkept;
   _Atomic int evicted; /* ... and ended by the loop for a transfer that waited for the budget */
   int rate_paused;   /* on_write paused the reply for rate_limit (tick() resumes it) */
   int room_paused;   /* ... because fn had no room (pf_xfer_room resumes it) */
@@ -145,6 +153,7 @@ struct pf_xfer {
   CURLcode rc;
   long hv; /* CURLINFO_HTTP_VERSION of the current reply (on_header) */
   pf_post free_post; /* pf_xfer_free's, which then cannot fail */
+  pf_post park_post; /* pf_probe's */
 
   int pre_fd; /* a socket taken from the connections opened ahead, until libcurl has it */
   int took_pre, opened_fresh; /* since the current request began */
@@ -152,6 +161,7 @@ struct pf_xfer {
   pf_rate *rates[2]; /* the session's bucket and its client's (NULL: none) */
 };
 
+#define PF_PROBE_SHORT (64u * 1024u) /* the probe before a resume: little of it is new */
 #define PF_PARKED_WAIT_MS 1000ull /* a transfer waiting this long for a full budget ends a paused probe */
 
 /* The outcome of one attempt. */
@@ -382,17 +392,65 @@ int pf_rate_limited(const pf_session *s) {
   return s->rate || pf_client_rate(s->client);
 }
 
+static void preconnect_on_reply(struct pf_xfer *x);
+
+/* A probe's reply that is the whole object, of at most PF_KEEP_MAX bytes,
+ * is not paused: its body is kept as it comes (the connection is free for
+ * the next request as soon as it has come) and run() stores it, without a
+ * turn of the loop. Its size, or 0 when it is not to be kept: unknown
+ * length, more than PF_KEEP_MAX, only the start of the object, or paced by
+ * a rate_limit (whose buckets take bytes only as they are delivered). The
+ * loop thread, at the first body byte (the headers are all in). */
+#define PF_KEEP_MAX (512 * 1024)
+static size_t keep_size(const struct pf_xfer *x) {
+  uint64_t len = 0;
+  if (pf_rate_limited(x->s))
+    return 0;
+  if (x->status == 206 && x->have_cr == 1 && !x->cr_unsat && x->cr_start == 0 &&
+      x->cr_total != PF_SIZE_UNKNOWN && x->cr_end + 1 == x->cr_total)
+    len = x->cr_total;
+  else if (x->status == 200 && x->have_cl)
+    len = x->cl;
+  return len > 0 && len <= PF_KEEP_MAX ? (size_t)len : 0;
+}
+
+/* Room left in the kept body (under wmu). */
+static size_t keep_room(const struct pf_xfer *x) {
+  size_t cap = keep_size(x);
+  return cap > x->nkept ? cap - x->nkept : 0;
+}
+
 static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
   struct pf_xfer *x = arg;
   pf_session *s = x->s;
   size_t n = size * nmemb;
   if (!x->checked) {
     if (x->probe_mode) { /* the probe's thread learns what it needs now */
+      int first = !x->paused;
+      if (first)
+        preconnect_on_reply(x);
+      size_t keep = first ? keep_size(x) : 0;
+      unsigned char *buf = keep ? malloc(keep) : NULL;
       pthread_mutex_lock(&x->wmu);
+      if (first && buf) {
+        x->keeping = 1;
+        x->kept = buf;
+        x->nkept = 0;
+      }
+      int keeping = x->keeping && n <= keep_room(x);
+      if (keeping) {
+        memcpy(x->kept + x->nkept, data, n);
+        x->nkept += n;
+        x->last_rx_ns = pf_now_ns();
+        atomic_fetch_add(&s->bytes_fetched, n);
+      }
       x->paused = 1;
-      pthread_cond_signal(&x->wcv);
+      if (first)
+        pthread_cond_signal(&x->wcv);
       pthread_mutex_unlock(&x->wmu);
-      return CURL_WRITEFUNC_PAUSE;
+      /* (more than the reply said: a bad reply, ended here; run() fetches
+       * what was not kept) */
+      return keeping ? n : x->keeping ? 0 : CURL_WRITEFUNC_PAUSE;
     }
     if (check_reply(x) != 0) {
       pf_log(s, "rejected: %s", x->why);
@@ -402,6 +460,12 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
     if (s->log)
       pf_log(s, "HTTP %ld, bytes %llu-%llu", x->status, (unsigned long long)x->cur,
              x->have_cr == 1 ? (unsigned long long)x->cr_end : (unsigned long long)x->cl);
+  }
+  if (s->max_size && x->cur + n > s->max_size) {
+    /* of unknown size (open() refused a known one): stop at the limit */
+    why(x, PF_E_TOO_LARGE, "%s sends more than the %llu bytes allowed",
+        s->effective_url ? s->effective_url : s->url, (unsigned long long)s->max_size);
+    return 0;
   }
   /* rate_limit: no byte while a bucket is in debt; these bytes come again
    * when tick() has seen the debt paid */
@@ -510,6 +574,17 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
  * - a probe attempt that times out while they exist closes them, and none
  *   are opened for the rest of the session (preconnect_give_up). */
 
+/* Near (a TCP handshake of less than PRECONNECT_DEFER_RTT_NS), a probe's
+ * reply comes within a round trip or two, and opening the others waits for
+ * it: for its size, so that an object of one part (the probe covers it)
+ * opens none, and one of k parts k - 1; they start a round trip later
+ * than they would have, under PRECONNECT_DEFER_RTT_NS. A reply that has not
+ * begun PRECONNECT_DEFER_NS after the request went out is late (a server
+ * that thinks, or holds it): they are opened then, as for a far server,
+ * where a round trip is worth more and they are opened at once. */
+#define PRECONNECT_DEFER_RTT_NS 2000000ull /* 2 ms */
+#define PRECONNECT_DEFER_NS 5000000ull     /* 5 ms */
+
 /* Same family, address and port? */
 static int same_sockaddr(const void *a, const void *b) {
   int family = ((const struct sockaddr *)a)->sa_family;
@@ -553,19 +628,19 @@ static void close_all_locked(pf_session *s) {
   pre_sync_locked(s);
 }
 
-/* Open max_streams - 1 connections to addr (the probe's, of host key), or
- * as many as the client's budget leaves. Caller holds pre_mu. */
+/* Open `want` connections to addr (the probe's, of host key), or as many
+ * as the client's budget leaves. Caller holds pre_mu. */
 static void preconnect_open_locked(pf_session *s, const char *key, int family, int protocol,
-                                   const void *addr, unsigned addrlen) {
-  const pf_config *c = s->cfg;
+                                   const void *addr, unsigned addrlen, unsigned want) {
   close_all_locked(s);
   s->pre_started = 1;
+  s->pre_deferred = 0;
   char *k = strdup(key);
   if (!k)
     return;
   free(s->pre_key);
   s->pre_key = k;
-  unsigned n = pf_client_reserve(s->client, key, c->max_streams - 1);
+  unsigned n = pf_client_reserve(s->client, key, want);
   s->pre_slots = n;
   s->pre_fds = n ? calloc(n, sizeof *s->pre_fds) : NULL;
   memcpy(&s->pre_addr, addr, addrlen);
@@ -592,6 +667,54 @@ static void preconnect_open_locked(pf_session *s, const char *key, int family, i
   }
 }
 
+static int is_redirect(long status);
+
+/* The deferred opening (pre_deferred), now: `want` connections to the
+ * address the probe connected to. Caller holds pre_mu. */
+static void preconnect_deferred_locked(pf_session *s, unsigned want) {
+  struct sockaddr_storage addr;
+  memcpy(&addr, &s->pre_addr, sizeof addr);
+  char *key = s->pre_key ? strdup(s->pre_key) : NULL;
+  s->pre_deferred = 0;
+  if (key && want > 0)
+    preconnect_open_locked(s, key, s->pre_family, IPPROTO_TCP, &addr, s->pre_addrlen, want);
+  free(key);
+}
+
+/* The probe's reply has begun (on_write's pause; its headers are all in):
+ * a deferred opening opens what the object's other parts need, and none
+ * for an object of one part (the probe's connection carries it all). A
+ * redirect leaves it to the next hop's reply, or to the time. The loop
+ * thread. */
+static void preconnect_on_reply(struct pf_xfer *x) {
+  pf_session *s = x->s;
+  if (is_redirect(x->status))
+    return;
+  unsigned parts = 1;
+  if (x->status == 206 && x->have_cr == 1 && !x->cr_unsat && x->cr_start == 0 &&
+      x->cr_total != PF_SIZE_UNKNOWN && x->cr_total <= PF_SIZE_MAX)
+    parts = (unsigned)pf_plan(x->cr_total, 1, s->cfg->min_part_size, s->cfg->max_streams, NULL, 0);
+  pthread_mutex_lock(&s->pre_mu);
+  if (s->pre_deferred)
+    preconnect_deferred_locked(s, parts - 1);
+  pthread_mutex_unlock(&s->pre_mu);
+}
+
+/* The probe's reply is late: a deferred opening goes ahead at its time, as
+ * if the size were unknown (max_streams - 1), while the probe waits. The
+ * loop thread (its tick). */
+static void preconnect_on_time(struct pf_xfer *x, uint64_t now, uint64_t *wake_ns) {
+  pf_session *s = x->s;
+  pthread_mutex_lock(&s->pre_mu);
+  if (s->pre_deferred) {
+    if (now >= s->pre_defer_ns)
+      preconnect_deferred_locked(s, s->cfg->max_streams - 1);
+    else if (s->pre_defer_ns < *wake_ns)
+      *wake_ns = s->pre_defer_ns;
+  }
+  pthread_mutex_unlock(&s->pre_mu);
+}
+
 static int preconnect_wanted(const pf_session *s, int family, unsigned addrlen) {
   const pf_config *c = s->cfg;
   return c->preconnect && !s->pre_off && c->max_streams > 1 && !s->in_order &&
@@ -610,7 +733,7 @@ static void preconnect_make_way(pf_session *s, int probe, const struct curl_sock
     close_all_locked(s);
   }
   if (probe)
-    s->pre_started = 0;
+    s->pre_started = s->pre_deferred = 0;
   pthread_mutex_unlock(&s->pre_mu);
   if (n > 0)
     pf_log(s, "connecting anew: first closed the %zu connections opened ahead that were left", n);
@@ -626,7 +749,7 @@ static void preconnect_give_up(pf_session *s, const char *why) {
   close_all_locked(s);
   if (started)
     s->pre_off = 1;
-  s->pre_started = 0;
+  s->pre_started = s->pre_deferred = 0;
   pthread_mutex_unlock(&s->pre_mu);
   if (started)
     pf_log(s, "the probe timed out (%s): closed %zu connections opened ahead; none for the rest "
@@ -685,14 +808,32 @@ static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_po
   } else {
     return CURL_PREREQFUNC_OK;
   }
+  /* the round trip of its TCP handshake */
+  curl_off_t connect_us = 0, dns_us = 0;
+  curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+  curl_easy_getinfo(x->easy, CURLINFO_NAMELOOKUP_TIME_T, &dns_us);
+  uint64_t rtt_ns = connect_us > dns_us ? (uint64_t)(connect_us - dns_us) * 1000u : 0;
   pthread_mutex_lock(&s->pre_mu);
   /* (a reused connection: they are open already, to this address; or one
    * the client kept idle: its host is warm, and the other streams take
    * the idle ones there before they open any; pf_client_reserve gives none
    * either when the client has other connections there) */
   if (preconnect_wanted(s, family, len) && x->opened_fresh &&
-      !(s->pre_started && same_sockaddr(&sa, &s->pre_addr)))
-    preconnect_open_locked(s, x->key, family, IPPROTO_TCP, &sa, len);
+      !(s->pre_started && same_sockaddr(&sa, &s->pre_addr))) {
+    char *k = rtt_ns < PRECONNECT_DEFER_RTT_NS ? strdup(x->key) : NULL;
+    if (rtt_ns >= PRECONNECT_DEFER_RTT_NS) {
+      preconnect_open_locked(s, x->key, family, IPPROTO_TCP, &sa, len, s->cfg->max_streams - 1);
+    } else if (k) { /* (out of memory: none opened) */
+      close_all_locked(s); /* (their slots: under the key they went to) */
+      free(s->pre_key);
+      s->pre_key = k;
+      s->pre_deferred = 1;
+      s->pre_family = family;
+      s->pre_addrlen = len;
+      memcpy(&s->pre_addr, &sa, len);
+      s->pre_defer_ns = x->last_rx_ns + PRECONNECT_DEFER_NS;
+    }
+  }
   pthread_mutex_unlock(&s->pre_mu);
   return CURL_PREREQFUNC_OK;
 }
@@ -775,7 +916,7 @@ void pf_preconnect_trim(pf_session *s, size_t keep) {
 void pf_preconnect_drop(pf_session *s) {
   pf_preconnect_trim(s, 0);
   pthread_mutex_lock(&s->pre_mu);
-  s->pre_started = 0;
+  s->pre_started = s->pre_deferred = 0;
   pthread_mutex_unlock(&s->pre_mu);
 }
 
@@ -922,14 +1063,24 @@ static void setup_easy(struct pf_xfer *x) {
       bufsize = pf_rate_read_size(x->rates[i]->rate, bufsize);
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, bufsize);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->tls_verify && c->tls_verify_host ? 2L : 0L);
+  if (c->tls_cert)
+    curl_easy_setopt(e, CURLOPT_SSLCERT, c->tls_cert);
+  if (c->tls_key)
+    curl_easy_setopt(e, CURLOPT_SSLKEY, c->tls_key);
+  if (c->tls_crlfile)
+    curl_easy_setopt(e, CURLOPT_CRLFILE, c->tls_crlfile);
+  int cacert_only = c->tls_cacert && c->tls_cacert_only;
   if (c->tls_cacert) {
-    /* add to the system store rather than replace it */
+    /* add to the system store rather than replace it, unless told (apt's
+     * CaInfo): then no directory at all, not even libcurl's built-in one */
     curl_easy_setopt(e, CURLOPT_CAINFO, c->tls_cacert);
-    if (!c->tls_capath && access("/etc/ssl/certs", R_OK) == 0)
+    if (cacert_only)
+      curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    else if (!c->tls_capath && access("/etc/ssl/certs", R_OK) == 0)
       curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
   }
-  if (c->tls_capath)
+  if (c->tls_capath && !cacert_only)
     curl_easy_setopt(e, CURLOPT_CAPATH, c->tls_capath);
   long hv = c->http_version == PF_HTTP_1_1 ? CURL_HTTP_VERSION_1_1
             : c->http_version == PF_HTTP_2 ? CURL_HTTP_VERSION_2_0
@@ -947,7 +1098,10 @@ static void xfer_destroy(void *arg) {
     curl_easy_cleanup(x->easy);
   curl_slist_free_all(x->hdrs_all);
   curl_slist_free_all(x->hdrs_public);
+  curl_slist_free_all(x->hdrs_ims_all);
+  curl_slist_free_all(x->hdrs_ims_public);
   reset_reply(x); /* the reply's header values */
+  free(x->kept);
   free(x->key);
   pthread_cond_destroy(&x->wcv);
   pthread_mutex_destroy(&x->wmu);
@@ -1012,11 +1166,22 @@ static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_
   }
   curl_easy_setopt(x->easy, CURLOPT_URL, url);
   curl_easy_setopt(x->easy, CURLOPT_RANGE, ranged ? range : NULL);
-  curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, credentials ? x->hdrs_all : x->hdrs_public);
+  /* If-Modified-Since on the probe only: a range of an unchanged object
+   * asked with it would be answered 304 */
+  int ims = x->probe_mode && x->hdrs_ims_all;
+  curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER,
+                   ims ? (credentials ? x->hdrs_ims_all : x->hdrs_ims_public)
+                       : (credentials ? x->hdrs_all : x->hdrs_public));
   x->req_start = ranged ? start : 0;
   x->req_end = ranged ? end : PF_SIZE_UNKNOWN;
   x->cur = x->req_start;
   x->checked = x->paused = x->rate_paused = x->room_paused = x->stopped_early = x->fn_abort = 0;
+  pthread_mutex_lock(&x->wmu);
+  x->keeping = 0;
+  free(x->kept);
+  x->kept = NULL;
+  x->nkept = 0;
+  pthread_mutex_unlock(&x->wmu);
   x->opened_fresh = x->took_pre = 0;
   x->finished = 0;
   x->last_rx_ns = pf_now_ns();
@@ -1034,6 +1199,12 @@ static int start_request(struct pf_xfer *x, const char *url, int ranged, uint64_
         pf_log(x->s, "  %.*s: <redacted>", (int)strcspn(h, ":"), h);
       else
         pf_log(x->s, "  %s", h);
+    }
+    if (ims) {
+      struct curl_slist *h = x->hdrs_ims_all;
+      while (h->next)
+        h = h->next;
+      pf_log(x->s, "  %s", h->data);
     }
   }
   return submit(x);
@@ -1134,8 +1305,10 @@ static void xfer_tick(pf_task *t, uint64_t now, uint64_t *wake_ns) {
   }
   if (t->parked)
     return; /* a paused probe: its session has not run yet */
-  if (x->probe_mode && x->paused)
+  if (x->probe_mode && x->paused && !x->keeping)
     return; /* the probe's thread has it */
+  if (x->probe_mode)
+    preconnect_on_time(x, now, wake_ns);
   if (pf_stopping(s) || distrusted(x->span)) {
     end_now(x, CURLE_ABORTED_BY_CALLBACK);
     return;
@@ -1203,13 +1376,52 @@ static void xfer_done(pf_task *t, CURLcode rc) {
  * pauses on its first body byte (until_paused). Returns the transfer's
  * CURLcode; CURLE_ABORTED_BY_CALLBACK when stopped; CURLE_AGAIN when
  * paused. */
+static int probe_ready(void *arg) {
+  struct pf_xfer *x = arg;
+  return x->finished || x->paused;
+}
+
 static CURLcode drive(struct pf_xfer *x, int until_paused) {
   pthread_mutex_lock(&x->wmu);
+  if (until_paused)
+    pf_spin_wait(&x->wmu, probe_ready, x);
   while (!x->finished && !(until_paused && x->paused))
     pf_cond_wait_ms(&x->wcv, &x->wmu, 100); /* the loop's tick sees a stop */
-  CURLcode rc = x->finished ? x->rc : CURLE_AGAIN;
+  /* a kept body's outcome is run()'s (pf_probe_kept): the headers are in */
+  CURLcode rc = x->finished && !(until_paused && x->keeping) ? x->rc : CURLE_AGAIN;
   pthread_mutex_unlock(&x->wmu);
   return rc;
+}
+
+/* The kind of a network failure, for a host that must tell them apart
+ * (apt's FailReason). */
+static pf_net_error net_error(CURLcode rc) {
+  switch (rc) {
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+    return PF_NET_RESOLVE;
+  case CURLE_COULDNT_CONNECT:
+    return PF_NET_REFUSED;
+  case CURLE_OPERATION_TIMEDOUT:
+    return PF_NET_TIMEOUT;
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_CRL_BADFILE:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+  case CURLE_SSL_INVALIDCERTSTATUS:
+  case CURLE_SSL_ENGINE_INITFAILED:
+  case CURLE_SSL_ENGINE_NOTFOUND:
+  case CURLE_SSL_ENGINE_SETFAILED:
+  case CURLE_SSL_SHUTDOWN_FAILED:
+  case CURLE_USE_SSL_FAILED:
+    return PF_NET_TLS;
+  default:
+    return PF_NET_OTHER;
+  }
 }
 
 static int curl_retryable(CURLcode rc) {
@@ -1249,6 +1461,8 @@ static attempt judge(struct pf_xfer *x, CURLcode rc) {
     return a;
   if (x->verdict != PF_OK) {
     a.st = x->verdict;
+    if (x->verdict == PF_E_HTTP)
+      atomic_store(&s->last_http, (unsigned)x->status);
     snprintf(a.why, sizeof a.why, "%s", x->why);
     /* a 206 that says the wrong thing, or an error page, may be a glitch */
     a.retry = x->verdict == PF_E_BAD_REPLY || (x->verdict == PF_E_HTTP && http_retryable(x->status));
@@ -1266,6 +1480,7 @@ static attempt judge(struct pf_xfer *x, CURLcode rc) {
            : rc == CURLE_OUT_OF_MEMORY ? PF_E_NOMEM
                                        : PF_E_NETWORK;
     a.retry = curl_retryable(rc);
+    atomic_store(&s->last_net, (unsigned)net_error(rc));
     snprintf(a.why, sizeof a.why, "%s: %s", url, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
     return a;
   }
@@ -1351,6 +1566,8 @@ static int discard_data(void *ctx, uint64_t off, const void *buf, size_t len) {
 }
 
 static int same_host(const char *a, const char *b) {
+  if (strcmp(a, b) == 0)
+    return 1; /* (no redirect: the URL the probe ended at is the one given) */
   int same = 0;
   CURLU *ua = curl_url(), *ub = curl_url();
   char *ha = NULL, *hb = NULL, *pa = NULL, *pb = NULL, *sa = NULL, *sb = NULL;
@@ -1380,18 +1597,32 @@ static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
   uint64_t size;
   int ranges = 0;
   if (x->status == 206) {
-    if (x->have_cr != 1 || x->cr_unsat || x->cr_start != 0)
-      return pf_fail(s, PF_E_BAD_REPLY, "%s answered 206 without a valid Content-Range for bytes 0-",
-                     url);
+    if (x->have_cr != 1 || x->cr_unsat || x->cr_start != s->probe_start)
+      return pf_fail(s, PF_E_BAD_REPLY,
+                     "%s answered 206 without a valid Content-Range for bytes %llu-", url,
+                     (unsigned long long)s->probe_start);
     size = x->cr_total;
     ranges = size != PF_SIZE_UNKNOWN;
   } else if (x->status == 200) {
     size = x->have_cl ? x->cl : PF_SIZE_UNKNOWN;
-  } else if (x->status == 416 && x->have_cr == 1 && x->cr_unsat && x->cr_total == 0) {
-    size = 0; /* an empty object */
+    s->probe_start = 0; /* the whole object, from byte 0 */
+  } else if (x->status == 416 && x->have_cr == 1 && x->cr_unsat &&
+             x->cr_total != PF_SIZE_UNKNOWN && x->cr_total <= s->probe_start) {
+    /* an empty object; or one that a prefix at out_path holds whole */
+    size = x->cr_total;
+    ranges = s->probe_start > 0;
+  } else if (x->status == 304 && s->ims) {
+    char when[PF_HTTP_DATE_MAX];
+    pf_http_date(when, sizeof when, s->ims);
+    atomic_store(&s->last_http, 304u);
+    return pf_fail(s, PF_E_NOT_MODIFIED, "%s: not modified since %s", url, when);
   } else {
+    atomic_store(&s->last_http, (unsigned)x->status);
     return pf_fail(s, PF_E_HTTP, "HTTP %ld from %s", x->status, url);
   }
+  if (s->max_size && size != PF_SIZE_UNKNOWN && size > s->max_size)
+    return pf_fail(s, PF_E_TOO_LARGE, "%s is %llu bytes, more than the %llu allowed", url,
+                   (unsigned long long)size, (unsigned long long)s->max_size);
   if (size != PF_SIZE_UNKNOWN && size > PF_SIZE_MAX) /* on_header refused it already */
     return pf_fail(s, PF_E_BAD_REPLY, "%s claims %llu bytes, more than a file can hold", url,
                    (unsigned long long)size);
@@ -1408,6 +1639,8 @@ static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
     return pf_fail(s, PF_E_NOMEM, "out of memory");
   }
   pthread_mutex_lock(&s->info_mu);
+  /* a second probe (a 416 without validators) learns them anew */
+  char *old[] = {s->etag, s->weak_etag, s->last_modified, s->content_type, s->effective_url};
   s->size = size;
   s->ranges = ranges;
   s->http_version = hv == CURL_HTTP_VERSION_1_0   ? 10
@@ -1421,6 +1654,8 @@ static pf_status learn(pf_session *s, struct pf_xfer *x, const char *url) {
   s->content_type = content_type;
   s->effective_url = effective_url;
   pthread_mutex_unlock(&s->info_mu);
+  for (size_t i = 0; i < sizeof old / sizeof old[0]; i++)
+    pf_retire(s, old[i]);
   atomic_store(&s->size_seen, size);
   s->cross_host = !same_host(s->url, s->effective_url);
   return PF_OK;
@@ -1471,7 +1706,8 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, uint64_t end, char 
   CURLcode rc;
   for (unsigned hops = 0;; hops++) {
     int creds = owned == NULL || same_host(s->url, url);
-    if ((x->paused && reclaim(x) != 0) || start_request(x, url, 1, 0, end, creds) != 0) {
+    if ((x->paused && reclaim(x) != 0) ||
+        start_request(x, url, 1, s->probe_start, end, creds) != 0) {
       /* stopped while it waited for a connection, or out of memory */
       a->st = pf_stopping(s) ? PF_E_CANCELLED : PF_E_NOMEM;
       snprintf(a->why, sizeof a->why, "cannot start a transfer for %s", url);
@@ -1485,6 +1721,7 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, uint64_t end, char 
     char *loc = pf_http_resolve_location(url, x->location);
     if (!loc) {
       a->st = PF_E_HTTP;
+      atomic_store(&s->last_http, (unsigned)x->status); /* a 3xx not followed */
       /* no precision: cut only where the buffer ends, so a password cut
        * short still ends the text and is redacted (text.c) */
       snprintf(a->why, sizeof a->why, "%s: redirect to a malformed URL \"%s\"", url,
@@ -1493,9 +1730,21 @@ static CURLcode probe_once(pf_session *s, struct pf_xfer *x, uint64_t end, char 
       *final = NULL;
       return CURLE_WEIRD_SERVER_REPLY;
     }
+    if (!s->cfg->redirect_downgrade && strncasecmp(url, "https:", 6) == 0 &&
+        strncasecmp(loc, "https:", 6) != 0) {
+      a->st = PF_E_HTTP;
+      atomic_store(&s->last_http, (unsigned)x->status); /* a 3xx not followed */
+      snprintf(a->why, sizeof a->why, "%s: redirect from https to %s refused (redirect_downgrade)",
+               url, loc);
+      free(loc);
+      free(owned);
+      *final = NULL;
+      return CURLE_WEIRD_SERVER_REPLY;
+    }
     if (hops >= s->cfg->max_redirects) {
       free(loc);
       a->st = PF_E_HTTP;
+      atomic_store(&s->last_http, (unsigned)x->status); /* a 3xx not followed */
       snprintf(a->why, sizeof a->why, "%s: more than %u redirects", s->url,
                s->cfg->max_redirects);
       free(owned);
@@ -1518,8 +1767,8 @@ static void park_on_loop(void *arg) {
   struct pf_xfer *x = arg;
   x->probe_mode = 0;
   x->checked = 1;
-  x->cur = 0;
-  x->pos = 0;
+  x->cur = x->s->probe_start;
+  x->pos = x->s->probe_start;
   x->task.parked = 1;
 }
 
@@ -1529,15 +1778,37 @@ pf_status pf_probe(pf_session *s) {
     return pf_fail(s, PF_E_NOMEM, "cannot create a transfer for %s", s->url);
   x->probe_mode = 1;
   x->fn = discard_data;
+  if (s->ims) {
+    char line[sizeof "If-Modified-Since: " + PF_HTTP_DATE_MAX];
+    int ok = 1;
+    memcpy(line, "If-Modified-Since: ", sizeof "If-Modified-Since: ");
+    if (pf_http_date(line + strlen(line), PF_HTTP_DATE_MAX, s->ims) == 0) {
+      pf_xfer_free(x);
+      return pf_fail(s, PF_E_INVALID, "open: if_modified_since %lld is not a date HTTP can carry",
+                     (long long)s->ims);
+    }
+    for (struct curl_slist *h = x->hdrs_all; ok && h; h = h->next)
+      x->hdrs_ims_all = append_header(x->hdrs_ims_all, h->data, &ok);
+    for (struct curl_slist *h = x->hdrs_public; ok && h; h = h->next)
+      x->hdrs_ims_public = append_header(x->hdrs_ims_public, h->data, &ok);
+    x->hdrs_ims_all = append_header(x->hdrs_ims_all, line, &ok);
+    x->hdrs_ims_public = append_header(x->hdrs_ims_public, line, &ok);
+    if (!ok) {
+      pf_xfer_free(x);
+      return pf_fail(s, PF_E_NOMEM, "out of memory");
+    }
+  }
   /* Ask for the first min_part_size bytes, not for everything from byte 0:
    * the reply then ends where the server meant it to, and its connection
    * (the most ramped-up one) carries the worker's next request. An open
    * range would have to be cut when part 0 is done, wasting everything in
    * flight on it (tens of MB on a long fat link) and the connection too.
    * With one stream, or in order, the whole object is one part anyway. */
-  uint64_t end = s->cfg->max_streams > 1 && !s->in_order && s->cfg->min_part_size > 0
-                     ? s->cfg->min_part_size
+  uint64_t end = s->probe_short ? s->probe_start + PF_PROBE_SHORT
+                 : s->cfg->max_streams > 1 && !s->in_order && s->cfg->min_part_size > 0
+                     ? s->probe_start + s->cfg->min_part_size
                      : PF_SIZE_UNKNOWN;
+  int reprobed = 0;
   for (unsigned tries = 1;; tries++) {
     attempt a = {PF_OK, 0, 0, -1, ""};
     char *final = NULL;
@@ -1547,6 +1818,7 @@ pf_status pf_probe(pf_session *s) {
       a = judge(x, rc);
     if (a.st == PF_OK && http_retryable(x->status)) {
       a.st = PF_E_HTTP;
+      atomic_store(&s->last_http, (unsigned)x->status);
       a.retry = 1;
       a.wait_s = x->retry_after;
       snprintf(a.why, sizeof a.why, "HTTP %ld from %s", x->status, url);
@@ -1562,10 +1834,22 @@ pf_status pf_probe(pf_session *s) {
         pf_preconnect_drop(s);
         return st;
       }
+      if (x->status == 416 && s->probe_start > 0 && s->size > 0 && !s->etag &&
+          !s->weak_etag && !s->last_modified && !reprobed++) {
+        /* the prefix at out_path reaches the end, but the 416 (nginx's)
+         * names no validator: without one the prefix cannot be taken, no
+         * change is seen and nothing is resumable. The last byte's 206
+         * names them. */
+        pf_log(s, "HTTP 416 without ETag or Last-Modified: asking for the last byte");
+        s->probe_start = s->size - 1;
+        end = s->size;
+        tries = 0;
+        continue;
+      }
       /* the whole reply has come (no body); or a 206 to the bounded probe
        * that does not say the total ("bytes 0-N/ *"): its body is only the
        * start of an object of unknown size, and part 0 must ask for all */
-      if (rc != CURLE_AGAIN ||
+      if (rc != CURLE_AGAIN || x->status == 416 ||
           (x->status == 206 && s->size == PF_SIZE_UNKNOWN && end != PF_SIZE_UNKNOWN)) {
         pf_xfer_free(x);
         x = NULL;
@@ -1587,11 +1871,15 @@ pf_status pf_probe(pf_session *s) {
     backoff(x, tries, a.wait_s);
   }
   /* paused until run() (or fetch_part) takes it: the loop holds it, and
-   * may end it for a transfer that waits for the budget (evict_parked) */
-  if (x && pf_loop_post(x->loop, park_on_loop, x) != 0) {
-    pf_xfer_free(x);
-    x = NULL;
-  }
+   * may end it for a transfer that waits for the budget (evict_parked).
+   * Parked at the loop's next turn, without a wakeup of its own: run()'s
+   * start (posted after it) is what usually wakes the loop next, and the
+   * loop's tick leaves a paused probe alone until then. */
+  if (x && !x->keeping) /* (a kept reply holds no connection once it has come) */
+    pf_loop_post_lazy(x->loop, &x->park_post, park_on_loop, x);
+  if (x && x->keeping && s->log)
+    pf_log(s, "the probe's reply is the whole object (%llu bytes): kept as it comes, for run()",
+           (unsigned long long)s->size);
   s->probe = x;
   return PF_OK;
 }
@@ -1602,11 +1890,79 @@ static struct pf_xfer *take_probe(pf_session *s) {
   struct pf_xfer *p = s->probe;
   s->probe = NULL;
   pthread_mutex_unlock(&s->probe_mu);
-  if (p && atomic_load(&p->evicted)) { /* its reply was ended: part 0 asks anew */
+  /* its reply was ended: part 0 asks anew; or it keeps its body for run()
+   * (a host's fetch_part of part 0: the part asks anew) */
+  if (p && (atomic_load(&p->evicted) || p->keeping)) {
     pf_xfer_free(p);
     return NULL;
   }
   return p;
+}
+
+static int kept_ready(void *arg) {
+  return ((struct pf_xfer *)arg)->finished;
+}
+
+pf_status pf_probe_kept(pf_session *s, int *whole) {
+  *whole = 0;
+  pthread_mutex_lock(&s->probe_mu);
+  struct pf_xfer *p = s->probe;
+  int keeping = p && p->keeping; /* (set before open() returned) */
+  if (keeping)
+    s->probe = NULL;
+  pthread_mutex_unlock(&s->probe_mu);
+  if (!keeping)
+    return PF_OK;
+  /* the rest of a small reply is on its way (the loop's tick ends it on a
+   * stop or a stall) */
+  pthread_mutex_lock(&p->wmu);
+  pf_spin_wait(&p->wmu, kept_ready, p);
+  while (!p->finished)
+    pf_cond_wait_ms(&p->wcv, &p->wmu, 100);
+  size_t n = p->nkept;
+  int complete = p->rc == CURLE_OK && n == s->size;
+  pthread_mutex_unlock(&p->wmu);
+  /* what came is the object's first bytes, checked as the probe's reply
+   * was (learn()); a reply cut short leaves the rest to run()'s parts. A
+   * resumed side file holds some already: only the gaps are stored. */
+  pf_status st = PF_OK;
+  uint64_t at = 0, stored = 0;
+  while (st == PF_OK && at < n) {
+    pthread_mutex_lock(&s->mu);
+    uint64_t from = at, to = n;
+    for (size_t i = 0; i < s->written.n; i++) {
+      const pf_range *r = &s->written.v[i];
+      if (r->start <= from && from < r->end)
+        from = r->end; /* stored: skip it */
+      else if (r->start > from && r->start < to)
+        to = r->start; /* the gap ends where stored bytes begin */
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (from >= n)
+      break;
+    if (to > from) {
+      st = pf_sink_store(s, from, p->kept + from, (size_t)(to - from));
+      stored += to - from;
+    }
+    at = to > from ? to : from;
+  }
+  if (st == PF_OK && complete && stored == 0) {
+    /* a resumed side file held all of it: nothing was fetched for it */
+  } else if (st == PF_OK && complete) {
+    *whole = 1;
+    atomic_fetch_add(&s->parts_done, 1);
+    unsigned none = 0; /* its one stream was the probe's (get_stats' streams_max) */
+    atomic_compare_exchange_strong(&s->max_active, &none, 1);
+    pf_log(s, "bytes 0-%llu done: the probe's reply", (unsigned long long)(n - 1));
+  } else if (st == PF_OK && s->log) {
+    pf_log(s, "the probe's reply ended at byte %llu of %llu (%s): the rest is fetched",
+           (unsigned long long)n, (unsigned long long)s->size,
+           p->rc == CURLE_OK ? "short" : curl_easy_strerror(p->rc));
+  }
+  /* out of the loop's multi and ring (finished): freed at the loop's next
+   * turn, without a wakeup of its own */
+  pf_loop_post_lazy(p->loop, &p->free_post, xfer_destroy, p);
+  return st;
 }
 
 int pf_xfer_warm(const struct pf_xfer *x) {
@@ -1665,7 +2021,7 @@ void pf_job_start(pf_job *j) {
   pf_session *s = j->s;
   const pf_part *part = &j->part;
   j->end = part->length == PF_SIZE_UNKNOWN ? PF_SIZE_UNKNOWN : part->offset + part->length;
-  struct pf_xfer *probe = part->offset == 0 ? take_probe(s) : NULL;
+  struct pf_xfer *probe = part->offset == s->probe_start ? take_probe(s) : NULL;
   pf_loop *loop = j->x ? j->x->loop : j->loop;
   j->st = PF_OK;
   j->retry = j->more = 0;

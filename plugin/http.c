@@ -171,3 +171,25 @@ char *pf_http_resolve_location(const char *base, const char *location) {
   curl_url_cleanup(u);
   return out;
 }
+
+size_t pf_http_date(char *out, size_t cap, int64_t when) {
+  static const char days[7][4] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"};
+  static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  if (when < 0 || when > 253402300799LL) /* 9999-12-31T23:59:59Z */
+    return 0;
+  /* days since 1970-01-01 (a Thursday) to a civil date: no locale, no
+   * time zone, no libc state (strftime's names follow LC_TIME) */
+  int64_t day = when / 86400, sec = when % 86400;
+  int64_t z = day + 719468, era = z / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+  int64_t y = yoe + era * 400 + (m <= 2);
+  int n = snprintf(out, cap, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[day % 7], (int)d,
+                   months[m - 1], (int)y, (int)(sec / 3600), (int)(sec / 60 % 60),
+                   (int)(sec % 60));
+  return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}

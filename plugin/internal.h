@@ -48,6 +48,11 @@ size_t pf_plan(uint64_t size, int ranges, uint64_t min_part_size, unsigned max_s
 /* The parts of `full` minus the ranges already done (sorted, disjoint):
  * each part split around what is done, renumbered in order. Returns the
  * number of parts; writes at most cap. */
+/* Join each part shorter than min_part_size with the part it touches
+ * (contiguous offsets): a stored range that ends just past a part's start
+ * leaves a sliver that is not worth a request of its own. In place; returns
+ * the new count, indices renumbered. */
+size_t pf_plan_merge(pf_part *parts, size_t n, uint64_t min_part_size);
 size_t pf_plan_missing(const pf_part *full, size_t nfull, const pf_range *done, size_t ndone,
                        pf_part *out, size_t cap);
 
@@ -96,6 +101,11 @@ long pf_http_retry_after(const char *value, size_t len, long long now);
  * absolute http(s) URL, or NULL if malformed, of another scheme, or out of
  * memory. */
 char *pf_http_resolve_location(const char *base, const char *location);
+/* An HTTP-date (RFC 9110 IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT") for
+ * when (seconds since the epoch, 0 .. year 9999). Returns its length, or 0
+ * if when is out of range or cap too small. */
+#define PF_HTTP_DATE_MAX 30
+size_t pf_http_date(char *out, size_t cap, int64_t when);
 
 /* ---- ranges.c ---------------------------------------------------------- */
 
@@ -144,6 +154,7 @@ typedef struct pf_queue {
   size_t cap, head, len;
   int closed;
   int lifo;         /* set after init: pop takes the newest item (a stack) */
+  unsigned spin_skip; /* pops that wait without a spin first (queue.c) */
   atomic_int *stop; /* optional external stop flag (session cancel/abort) */
 } pf_queue;
 
@@ -151,6 +162,15 @@ int pf_queue_init(pf_queue *q, size_t cap, atomic_int *stop);
 /* Condition variables on CLOCK_MONOTONIC, and a wait of at most ms. */
 void pf_cond_init_monotonic(pthread_cond_t *cv);
 void pf_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long ms);
+/* Before a wait on a condition variable, under mu: look at ready(arg)
+ * (called with mu held) for up to PF_SPIN_NS, mu released and the CPU
+ * yielded between looks. A hand-over from another thread that comes within
+ * that time (the loop's answer on loopback, a small object's chunks) then
+ * costs no sleep and wakeup: a futex wakeup is ~16 us on a VM, a round trip
+ * of two ~32 us (bench f). Returns with mu held: 1 if ready, 0 if the
+ * time ran out. */
+#define PF_SPIN_NS 100000ull
+int pf_spin_wait(pthread_mutex_t *mu, int (*ready)(void *arg), void *arg);
 void pf_queue_destroy(pf_queue *q);
 /* 0 on success; -1 if the queue is closed or *stop is set. */
 int pf_queue_push(pf_queue *q, void *item);
@@ -259,6 +279,12 @@ struct pf_session {
   _Atomic uint64_t end_seen; /* unknown size: bytes delivered when the part ended */
   atomic_int size_final;     /* unknown size resolved by a finished single part */
   int resume;               /* PF_OPEN_RESUME */
+  int prefix;               /* PF_OPEN_PREFIX: out_path may hold the first bytes */
+  int no_sync;              /* PF_OPEN_NO_SYNC: commit does not fsync */
+  uint64_t probe_start;     /* where the probe asks from: the end of that prefix, or 0 */
+  int probe_short;          /* a side file may resume: the probe asks PF_PROBE_SHORT bytes */
+  int64_t ims;              /* if_modified_since (probe only), 0 if none */
+  uint64_t max_size;        /* 0: no limit */
   _Atomic uint64_t bytes_resumed; /* taken from an earlier run's side file */
 
   /* resume journal (sink.c, journal.c): a thread that records what is
@@ -308,6 +334,13 @@ struct pf_session {
   struct sockaddr_storage pre_addr; /* where they go: sockaddr_in or sockaddr_in6 */
   size_t pre_head;   /* pre_fds[pre_head .. npre) are left: taken in the order opened */
   int pre_off;       /* a probe attempt timed out: none opened for the rest of the session */
+  /* opening them waits for the probe's reply (its size: how many parts) or
+   * until pre_defer_ns, whichever comes first; to pre_addr (pre_addrlen,
+   * pre_family) of host pre_key (fetch.c) */
+  int pre_deferred;
+  int pre_family;
+  unsigned pre_addrlen;
+  uint64_t pre_defer_ns;
 
   unsigned pre_slots; /* budget slots reserved for them (client.c), under pre_mu */
   char *pre_key;      /* the host they go to (pf_host_key) */
@@ -322,6 +355,7 @@ struct pf_session {
   _Atomic uint64_t bytes_written, bytes_fetched;
   atomic_uint active, max_active, parts_done, retries, steals;
   atomic_uint parts_total;
+  atomic_uint last_http, last_net; /* the last failed request: status, pf_net_error */
   uint64_t t0_ns;
   const int *cancel_flag;                   /* the host's, or NULL; atomic loads */
   void (*log)(void *ctx, const char *line); /* the host's, or NULL */
@@ -377,6 +411,10 @@ int pf_rate_limited(const pf_session *s);
 void pf_curl_global_unref(void);
 pf_status pf_probe(pf_session *s);
 void pf_drop_probe(pf_session *s); /* free the paused probe if nobody took it */
+/* run(), first: the probe's reply was the whole object, small, and kept as
+ * it came (fetch.c): wait for the rest of it, store it. *whole: all of it
+ * came (else what did is stored and the parts fetch the rest). */
+pf_status pf_probe_kept(pf_session *s, int *whole);
 /* Close the connections opened ahead that no transfer took, all of them or
  * all but keep. */
 void pf_preconnect_trim(pf_session *s, size_t keep);
@@ -475,6 +513,11 @@ void pf_loop_free(pf_loop *l);
 int pf_loop_post(pf_loop *l, void (*fn)(void *arg), void *arg);
 /* The same in p, which must live until fn has run (fn may free it). */
 void pf_loop_post_at(pf_loop *l, pf_post *p, void (*fn)(void *arg), void *arg);
+/* The same without waking the loop: fn runs at its next turn, which
+ * something else starts (a post, a socket, a timer), within 100 ms. For
+ * what may wait: a wakeup costs the loop a turn, and on a loaded machine
+ * the posting thread its core. */
+void pf_loop_post_lazy(pf_loop *l, pf_post *p, void (*fn)(void *arg), void *arg);
 void pf_loop_wake(pf_loop *l); /* any thread: a turn of the loop now */
 /* The loop thread only: */
 void pf_loop_watch(pf_loop *l, pf_task *t);
@@ -514,8 +557,10 @@ const pf_config *pf_client_config(const pf_client *c);
 pf_loop *pf_client_loop(const pf_client *c, unsigned i);
 unsigned pf_client_nloops(const pf_client *c);
 /* The loop a new session calls home (its probe, its part 0, its stream 0):
- * each in turn. */
+ * the one home to the fewest open sessions (the first of them). Given
+ * back by unhome when the session is freed. */
 unsigned pf_client_home(pf_client *c);
+void pf_client_unhome(pf_client *c, unsigned home);
 /* The bucket of the client's own rate_limit, for all its sessions
  * together; NULL if none (an implicit client has none: its one session's
  * bucket is the limit). */

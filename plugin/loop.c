@@ -125,7 +125,8 @@ void pf_loop_soon(pf_loop *l) {
   l->soon = 1;
 }
 
-static void append(pf_loop *l, pf_post *p, void (*fn)(void *arg), void *arg, int owned) {
+static void append(pf_loop *l, pf_post *p, void (*fn)(void *arg), void *arg, int owned,
+                   int wake) {
   p->fn = fn;
   p->arg = arg;
   p->owned = owned;
@@ -133,19 +134,24 @@ static void append(pf_loop *l, pf_post *p, void (*fn)(void *arg), void *arg, int
   pthread_mutex_lock(&l->mu);
   *l->tail = p;
   l->tail = &p->next;
-  curl_multi_wakeup(l->multi); /* under mu: the loop may be making it anew */
+  if (wake)
+    curl_multi_wakeup(l->multi); /* under mu: the loop may be making it anew */
   pthread_mutex_unlock(&l->mu);
 }
 
 void pf_loop_post_at(pf_loop *l, pf_post *p, void (*fn)(void *arg), void *arg) {
-  append(l, p, fn, arg, 0);
+  append(l, p, fn, arg, 0, 1);
+}
+
+void pf_loop_post_lazy(pf_loop *l, pf_post *p, void (*fn)(void *arg), void *arg) {
+  append(l, p, fn, arg, 0, 0);
 }
 
 int pf_loop_post(pf_loop *l, void (*fn)(void *arg), void *arg) {
   pf_post *p = malloc(sizeof *p);
   if (!p)
     return -1;
-  append(l, p, fn, arg, 1);
+  append(l, p, fn, arg, 1, 1);
   return 0;
 }
 

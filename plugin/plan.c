@@ -32,6 +32,21 @@ size_t pf_plan(uint64_t size, int ranges, uint64_t min_part_size, unsigned max_s
   return (size_t)n;
 }
 
+size_t pf_plan_merge(pf_part *parts, size_t n, uint64_t min_part_size) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (k > 0 && parts[k - 1].offset + parts[k - 1].length == parts[i].offset &&
+        (parts[k - 1].length < min_part_size || parts[i].length < min_part_size)) {
+      parts[k - 1].length += parts[i].length;
+      continue;
+    }
+    parts[k] = parts[i];
+    parts[k].index = (uint32_t)k;
+    k++;
+  }
+  return k;
+}
+
 size_t pf_plan_missing(const pf_part *full, size_t nfull, const pf_range *done, size_t ndone,
                        pf_part *out, size_t cap) {
   size_t n = 0, d = 0;

@@ -9,6 +9,7 @@
  * Lock order: q->mu is a leaf lock; nothing else is taken while holding it.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -34,6 +35,28 @@ void pf_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long ms) {
   pthread_cond_timedwait(cv, mu, &ts);
 }
 
+int pf_spin_wait(pthread_mutex_t *mu, int (*ready)(void *arg), void *arg) {
+  uint64_t until = 0;
+  while (!ready(arg)) {
+    uint64_t now = pf_now_ns();
+    if (!until)
+      until = now + PF_SPIN_NS;
+    else if (now >= until)
+      return 0;
+    pthread_mutex_unlock(mu);
+    sched_yield(); /* the CPU to anyone who wants it (the other side, if here) */
+    pthread_mutex_lock(mu);
+  }
+  return 1;
+}
+
+#define SPIN_SKIP 8
+
+static int queue_ready(void *arg) {
+  pf_queue *q = arg;
+  return q->len > 0 || q->closed || (q->stop && atomic_load(q->stop));
+}
+
 int pf_queue_init(pf_queue *q, size_t cap, atomic_int *stop) {
   q->items = calloc(cap ? cap : 1, sizeof *q->items);
   if (!q->items)
@@ -42,6 +65,7 @@ int pf_queue_init(pf_queue *q, size_t cap, atomic_int *stop) {
   q->head = q->len = 0;
   q->closed = 0;
   q->lifo = 0;
+  q->spin_skip = 0;
   q->stop = stop;
   pthread_mutex_init(&q->mu, NULL);
   pf_cond_init_monotonic(&q->not_full);
@@ -78,6 +102,15 @@ int pf_queue_push(pf_queue *q, void *item) {
 
 static int take(pf_queue *q, void **item, int wait) {
   pthread_mutex_lock(&q->mu);
+  /* a spin that did not see the item come is not tried again for the next
+   * SPIN_SKIP waits: items that come slowly (a paced download) cost no CPU
+   * in spins, items that come at once are taken without a sleep */
+  if (wait && !queue_ready(q)) {
+    if (q->spin_skip > 0)
+      q->spin_skip--;
+    else if (!pf_spin_wait(&q->mu, queue_ready, q))
+      q->spin_skip = SPIN_SKIP;
+  }
   while (wait && q->len == 0 && !q->closed && !stopped(q))
     pf_cond_wait_ms(&q->not_empty, &q->mu, 100);
   if (q->len == 0 || stopped(q)) {

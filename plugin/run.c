@@ -1,6 +1,9 @@
 /*
  * run.c - the built-in dispatcher.
  *
+ * A small object whose probe kept the whole reply (fetch.c) is stored
+ * first, from run()'s thread; the streams fetch what is still missing,
+ * nothing when all of it came.
  * Threads: none of its own. N streams (N = min(streams, parts, and the
  * client's budgets: max_connections_per_host, max_connections)) run on the
  * client's network threads (loop.c), stream k on lane k % nlanes (lane i:
@@ -138,6 +141,7 @@ typedef struct run_ctx {
   pf_trust trust;     /* the server's ranged replies (fetch.c counts) */
   pf_range *gaps;     /* the whole-object round: the bytes to deliver */
   size_t ngaps;
+  atomic_uint room_posts; /* room_again posted and not run to its end yet */
   pthread_mutex_t done_mu; /* with done_cv: round_done */
   pthread_cond_t done_cv;
   int round_done;
@@ -618,19 +622,26 @@ static void lane_start(void *arg) {
 static void room_again(void *arg) {
   lane *l = arg;
   run_ctx *rc = l->rc;
-  if (!l->task.watched)
-    return; /* its part of the round is over */
-  for (size_t i = 0; i < rc->nstreams; i++)
-    if (rc->streams[i].lane == l && rc->streams[i].job.x)
-      pf_xfer_room(rc->streams[i].job.x);
+  if (l->task.watched) /* else its part of the round is over */
+    for (size_t i = 0; i < rc->nstreams; i++)
+      if (rc->streams[i].lane == l && rc->streams[i].job.x)
+        pf_xfer_room(rc->streams[i].job.x);
+  atomic_fetch_sub_explicit(&rc->room_posts, 1, memory_order_release); /* rc is not touched after */
 }
 
 /* Chunks given back to the pool: a stream paused for them goes on. */
 static void give_back(run_ctx *rc, chunk *c) {
   pf_queue_push(&rc->empty, c);
   for (size_t i = 0; i < rc->nlanes; i++)
-    if (atomic_load(&rc->lanes[i].want_room) && atomic_exchange(&rc->lanes[i].want_room, 0))
-      pf_loop_post(rc->lanes[i].loop, room_again, &rc->lanes[i]); /* (failed: its tick retries) */
+    if (atomic_load(&rc->lanes[i].want_room) && atomic_exchange(&rc->lanes[i].want_room, 0)) {
+      atomic_fetch_add(&rc->room_posts, 1);
+      if (pf_loop_post(rc->lanes[i].loop, room_again, &rc->lanes[i]) != 0)
+        atomic_fetch_sub(&rc->room_posts, 1); /* (its tick retries) */
+    }
+}
+
+static int round_over(void *arg) {
+  return ((run_ctx *)arg)->round_done;
 }
 
 /* One round: nstreams streams on the client's network threads over
@@ -675,11 +686,15 @@ static void run_round(run_ctx *rc, size_t nstreams) {
     }
   }
   pthread_mutex_lock(&rc->done_mu);
+  pf_spin_wait(&rc->done_mu, round_over, rc);
   while (!rc->round_done)
     pf_cond_wait_ms(&rc->done_cv, &rc->done_mu, 100);
   pthread_mutex_unlock(&rc->done_mu);
-  for (size_t i = 0; i < rc->nlanes; i++)
-    pf_loop_sync(rc->lanes[i].loop); /* a room_again posted last has run */
+  /* a room_again posted last may still be queued: rc must outlive it (a
+   * download whose pool never ran dry posted none, and waits for nothing) */
+  if (atomic_load_explicit(&rc->room_posts, memory_order_acquire) != 0)
+    for (size_t i = 0; i < rc->nlanes; i++)
+      pf_loop_sync(rc->lanes[i].loop);
   /* what a stopped round left in the queue goes back to the pool */
   while (pf_queue_trypop(&rc->full, &item) == 0)
     pf_queue_push(&rc->empty, item);
@@ -734,12 +749,17 @@ pf_status pf_run(pf_session *s) {
   memset(&rc, 0, sizeof rc);
   rc.s = s;
   rc.chunk_size = c->chunk_size;
-  pf_status st = pf_sink_plan(s, &rc.parts, &rc.nparts);
+  /* a small object's probe kept its reply: stored here, no stream needed */
+  int whole;
+  pf_status st = pf_probe_kept(s, &whole);
   if (st != PF_OK)
     return st;
-  atomic_store(&s->parts_total, (unsigned)rc.nparts);
-  if (rc.nparts == 0 || rc.parts[0].offset != 0)
-    pf_drop_probe(s); /* byte 0 is stored already: nobody will take it */
+  st = pf_sink_plan(s, &rc.parts, &rc.nparts);
+  if (st != PF_OK)
+    return st;
+  atomic_store(&s->parts_total, (unsigned)rc.nparts + (unsigned)whole);
+  if (rc.nparts == 0 || rc.parts[0].offset != s->probe_start)
+    pf_drop_probe(s); /* its first byte is stored already: nobody will take it */
   if (rc.nparts == 0) {
     pf_preconnect_drop(s);
     free(rc.parts);

@@ -28,7 +28,8 @@
  *   a run then takes the durable list alone and refetches the rest. A torn
  *   record fails its CRC and the other slot, older and as true, is used.
  * - The output is fsynced before it is renamed into place, and its
- *   directory after (commit).
+ *   directory after (commit); not with PF_OPEN_NO_SYNC, for hosts that
+ *   check files by hash before they use them.
  * Flushes run every SYNC_PERIOD_MS or SYNC_EVERY bytes, in the journal
  * thread, never under s->mu; between them sync_file_range(WRITE) starts the
  * writeback of what is dirty without waiting for it, so that a flush (and
@@ -62,6 +63,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <openssl/evp.h>
 
 #include "journal.h"
@@ -435,6 +437,63 @@ static pf_status open_side(pf_session *s) {
   }
 }
 
+/* PF_OPEN_PREFIX: the file at out_path holds the object's first bytes (a
+ * partial download of another program's), taken as stored when its mtime
+ * is the server's Last-Modified, the rule of If-Range that such a program
+ * would have resumed it under. The bytes are copied into the side file
+ * (copy_file_range: within the kernel); the file itself is only read. */
+static pf_status import_prefix(pf_session *s) {
+  if (!s->out_existed || !s->ranges || s->size == PF_SIZE_UNKNOWN || !s->last_modified)
+    return PF_OK;
+  time_t lm = curl_getdate(s->last_modified, NULL);
+  int in = open(s->out_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat st;
+  if (in < 0 || fstat(in, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+      (uint64_t)st.st_size > s->size) {
+    if (in >= 0)
+      close(in);
+    return PF_OK;
+  }
+  if (lm == -1 || st.st_mtime != lm) {
+    pf_log(s, "%s: %lld bytes there, but its time is not the server's Last-Modified (%s): not "
+              "taken",
+           s->out_path, (long long)st.st_size, s->last_modified);
+    close(in);
+    return PF_OK;
+  }
+  uint64_t n = (uint64_t)st.st_size, done = 0;
+  while (done < n) {
+    loff_t from = (loff_t)done, to = (loff_t)done;
+    ssize_t k = copy_file_range(in, &from, s->fd, &to, (size_t)(n - done), 0);
+    if (k < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+      /* no in-kernel copy here: through a buffer */
+      unsigned char buf[64 * 1024];
+      size_t want = n - done < sizeof buf ? (size_t)(n - done) : sizeof buf;
+      k = pread(in, buf, want, (off_t)done);
+      if (k > 0 && file_write(s->fd, done, buf, (size_t)k) != 0)
+        k = -1;
+    }
+    if (k <= 0) {
+      int e = k < 0 ? errno : EIO;
+      close(in);
+      if (ftruncate(s->fd, 0) != 0)
+        return pf_fail(s, PF_E_IO, "cannot truncate %s: %s", s->side_path, strerror(errno));
+      pf_log(s, "cannot copy the first bytes of %s: %s: not taken", s->out_path, strerror(e));
+      return PF_OK;
+    }
+    done += (uint64_t)k;
+  }
+  close(in);
+  pthread_mutex_lock(&s->mu);
+  int bad = pf_rangeset_add(&s->written, 0, n) != 0;
+  pthread_mutex_unlock(&s->mu);
+  if (bad)
+    return pf_fail(s, PF_E_NOMEM, "out of memory");
+  atomic_store(&s->bytes_resumed, n);
+  pf_log(s, "%s holds the first %llu bytes: taken", s->out_path, (unsigned long long)n);
+  return PF_OK;
+}
+
 pf_status pf_sink_prepare(pf_session *s) {
   if (s->digest && !s->scratch) {
     s->scratch = malloc(SCRATCH_SIZE);
@@ -469,8 +528,12 @@ pf_status pf_sink_prepare(pf_session *s) {
   pf_status ps = open_side(s);
   if (ps != PF_OK)
     return ps;
-  if (!(s->resume && s->journal_on && journal_load(s)) && ftruncate(s->fd, 0) != 0)
-    return pf_fail(s, PF_E_IO, "cannot truncate %s: %s", s->side_path, strerror(errno));
+  if (!(s->resume && s->journal_on && journal_load(s))) {
+    if (ftruncate(s->fd, 0) != 0)
+      return pf_fail(s, PF_E_IO, "cannot truncate %s: %s", s->side_path, strerror(errno));
+    if (s->prefix && (ps = import_prefix(s)) != PF_OK)
+      return ps;
+  }
   /* the space is reserved by the writer as the transfers start (allocating
    * a large file can take tens of milliseconds: not on the critical path) */
   s->reserve_pending = s->size != PF_SIZE_UNKNOWN && s->size > 0;
@@ -782,7 +845,7 @@ pf_status pf_sink_commit(pf_session *s) {
   if (s->journal_on && ftruncate(s->fd, (off_t)expected) != 0) /* drop the journal */
     return pf_fail(s, PF_E_IO, "cannot truncate %s: %s", s->side_path, strerror(errno));
   s->journal_on_disk = 0;
-  if (fsync(s->fd) != 0) {
+  if (!s->no_sync && fsync(s->fd) != 0) {
     s->sync_failed = 1;
     return pf_fail(s, PF_E_IO, "cannot sync %s: %s", s->side_path, strerror(errno));
   }
@@ -795,7 +858,7 @@ pf_status pf_sink_commit(pf_session *s) {
   close(s->fd); /* after fsync; the bytes are in place whatever close says */
   s->fd = -1;
   /* make the rename itself durable */
-  char *copy = strdup(s->out_path);
+  char *copy = s->no_sync ? NULL : strdup(s->out_path);
   if (copy) {
     int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
@@ -881,6 +944,6 @@ pf_status pf_sink_plan(pf_session *s, pf_part **parts, size_t *n) {
   if (!left)
     return pf_fail(s, PF_E_NOMEM, "out of memory");
   *parts = left;
-  *n = m;
+  *n = pf_plan_merge(left, m, c->min_part_size);
   return PF_OK;
 }

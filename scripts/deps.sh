@@ -12,7 +12,11 @@ set -euo pipefail
 build=(gcc make pkg-config libc6-dev libcurl4-openssl-dev libyaml-dev libssl-dev)
 case "${1:-build}" in
   build) want=("${build[@]}") ;;
-  test)  want=("${build[@]}" libcunit1-dev nginx-light openssl libmicrohttpd-dev curl strace) ;;
+  # apt-utils (apt-ftparchive) and dpkg-dev (dpkg-scanpackages): the repository of t_apt.sh
+  # groff-base (groff): t_man.sh renders the man pages with groff -ww (Priority: standard,
+  # not in a minbase root)
+  test)  want=("${build[@]}" libcunit1-dev nginx-light openssl libmicrohttpd-dev curl strace
+               apt-utils dpkg-dev groff-base) ;;
   demo)  want=("${build[@]}" nginx-light openssl) ;;
   bench) want=("${build[@]}" nginx-light openssl libmicrohttpd-dev curl aria2 axel wget2 rclone
                iproute2 python3-matplotlib) ;;

@@ -21,6 +21,8 @@
  *        pf_info and pf_stats as they are.
  *   1.1  pf_entry.commit; pf_open_args.cancel_flag.
  *   1.2  pf_entry.client_new, client_free, open_on (pf_client).
+ *   1.3  pf_open_args.headers, if_modified_since, max_size; PF_OPEN_PREFIX;
+ *        PF_E_NOT_MODIFIED, PF_E_TOO_LARGE; pf_stats.http_status, net_error.
  *
  * Session states: a call a session's state does not allow returns
  * PF_E_STATE. After a failed open(), or once a session has failed (run,
@@ -54,7 +56,7 @@ extern "C" {
 #endif
 
 #define PF_ABI_MAJOR 1
-#define PF_ABI_MINOR 2
+#define PF_ABI_MINOR 3
 #define PF_VERSION "0.1.0"
 #define PF_ENTRY_SYMBOL "parfetch_entry"
 
@@ -76,8 +78,20 @@ typedef enum pf_status {
   PF_E_IO = 10,        /* local read, write, sync or rename failure (detail: path, errno) */
   PF_E_CANCELLED = 11, /* cancel() was called */
   PF_E_STATE = 12,     /* call not valid in the session's current state */
-  PF_E_INTERNAL = 13   /* a bug in parfetch */
+  PF_E_INTERNAL = 13,  /* a bug in parfetch */
+  PF_E_NOT_MODIFIED = 14, /* (1.3) 304 to if_modified_since: nothing was fetched */
+  PF_E_TOO_LARGE = 15     /* (1.3) the object is larger than max_size */
 } pf_status;
+
+/* (1.3) What kind of network failure ended a session (pf_stats.net_error). */
+typedef enum pf_net_error {
+  PF_NET_NONE = 0,
+  PF_NET_RESOLVE = 1,   /* the host (or proxy) name does not resolve */
+  PF_NET_REFUSED = 2,   /* nothing listens there (connection refused) */
+  PF_NET_TIMEOUT = 3,   /* connect_timeout, or stall_timeout with no byte */
+  PF_NET_TLS = 4,       /* TLS handshake or certificate verification */
+  PF_NET_OTHER = 5      /* reset, closed early, and the rest */
+} pf_net_error;
 
 /* Opaque handles. */
 typedef struct pf_config pf_config;
@@ -118,6 +132,17 @@ typedef struct pf_sink {
 /* What open() is asked to do. Zero-initialise, set struct_size, fill in. */
 #define PF_OPEN_RESUME 0x1u /* resume the side file if its journal names the same URL,
                                size and validator; otherwise start over (-C) */
+/* (1.3) The file at output_path, if shorter than the object, holds its
+ * first bytes (a partial download of another program, e.g. apt's
+ * partial/ files): take them as stored, when its mtime equals the server's
+ * Last-Modified (If-Range's rule) and no side file of ours resumes. The
+ * file itself is only read: it is replaced by commit, untouched otherwise. */
+#define PF_OPEN_PREFIX 0x2u
+/* (1.3) commit renames without syncing the file or its directory first: for
+ * a host that checks what it finds by hash before it uses it (apt does, and
+ * its own method never syncs), so a power loss can cost it a download but
+ * never a wrong file. The resume journal keeps its own rules. */
+#define PF_OPEN_NO_SYNC 0x4u
 
 typedef struct pf_open_args {
   size_t struct_size;
@@ -145,6 +170,19 @@ typedef struct pf_open_args {
    * reads it with an atomic load; the host must write it atomically, e.g.
    * __atomic_store_n(&flag, 1, __ATOMIC_RELEASE) (lock-free, signal-safe). */
   const int *cancel_flag;
+  /* (ABI 1.3) Optional: more request headers for this session, "Name:
+   * value", NULL-terminated; after the config's headers. Credential headers
+   * (Authorization, Cookie, the config's secret_headers) go only to the
+   * URL's own host, never to another one reached by redirect. Copied. */
+  const char *const *headers;
+  /* (ABI 1.3) Non-zero: the probe sends If-Modified-Since with this time
+   * (seconds since the epoch), and a 304 answer fails open() with
+   * PF_E_NOT_MODIFIED (nothing is written, an existing output stays). */
+  int64_t if_modified_since;
+  /* (ABI 1.3) Non-zero: an object larger than this many bytes fails with
+   * PF_E_TOO_LARGE: at open() when its size is known, or as soon as more
+   * arrives when it is not. */
+  uint64_t max_size;
 } pf_open_args;
 
 /* What the probe learned. Strings are owned by the session and stay valid
@@ -174,6 +212,11 @@ typedef struct pf_stats {
   uint64_t elapsed_ns;     /* since open() */
   uint64_t bytes_resumed;  /* bytes taken from an earlier run's side file (-C) */
   uint32_t steals;         /* ranges taken over from a slower stream by run() */
+  /* (1.3) Why the last failed request failed: the HTTP status of an error
+   * reply or of a redirect not followed (0 if none), and the kind of
+   * network failure (pf_net_error). */
+  uint32_t http_status;
+  uint32_t net_error;
 } pf_stats;
 
 /* The end of a field: what a struct_size must reach for the field to count. */

@@ -43,6 +43,12 @@
 #                  last long enough to measure how many run at once (pf_log_concurrency).
 #                  Measured: a reply of R bytes takes ceil((R - 128 KiB) / 128 KiB) seconds
 #                  (the first 128 KiB go at once), e.g. 320 KiB: 2 s; 200 KiB: 1 s.
+# Extra nginx configuration, read by pf_nginx_start when set (nginx syntax, inserted verbatim):
+#   PF_NGINX_HTTP_EXTRA    in the http block (log_format, map, ...)
+#   PF_NGINX_SERVER_EXTRA  in the server block of the three listeners (more locations);
+#                          @HTTP_PORT@ and @HTTPS_PORT@ in it become those listeners' ports
+#   PF_NGINX_ENV           array of NAME=VALUE added to nginx's environment (e.g. LD_PRELOAD of
+#                          bench/pacing_shim.c, as bench/apt.sh does)
 #
 # Other variables: PF_ROOT (repo root), PF_BUILD (absolute build dir, from $BUILD, default build),
 # PF_BIN ($PF_BUILD/parfetch), PF_QUICK (1 = skip the largest files), PF_PASS, PF_FAIL.
@@ -358,6 +364,10 @@ EOF
 
 pf__write_nginx_conf() { # DIR HTTP_PORT HTTPS_PORT H2_PORT
   local d=$1 user_line="# not root: nginx keeps the current user"
+  # the extra locations may name the listeners' ports (redirects between them)
+  local extra_server=${PF_NGINX_SERVER_EXTRA:-}
+  extra_server=${extra_server//@HTTP_PORT@/$2}
+  extra_server=${extra_server//@HTTPS_PORT@/$3}
   if [ "$(id -u)" -eq 0 ]; then
     # Workers would otherwise switch to 'nobody', who cannot read the 0700 temp dir.
     user_line="user root root;"
@@ -392,6 +402,7 @@ http {
 
     log_format pf '\$server_port\t\$server_protocol\t\$request_method\t\$request_uri\t\$status\t\$http_range\t\$body_bytes_sent\t\$http_user_agent\t\$http_x_pf_test\t\$msec\t\$request_time\t\$connection';
     access_log $d/access.log pf;
+${PF_NGINX_HTTP_EXTRA:-}
 
     ssl_certificate $d/../ca/server.pem;
     ssl_certificate_key $d/../ca/server.key;
@@ -409,6 +420,12 @@ http {
             access_log off;
             default_type text/plain;
             return 200 "parfetch-test-nginx $d\n";
+        }
+        # Connections accepted so far (pf_accepted), whether or not they
+        # carried a request.
+        location = /.pf-status {
+            access_log off;
+            stub_status;
         }
         location / {
         }
@@ -430,6 +447,7 @@ http {
             alias $PF_DOCROOT/;
             limit_rate 128k;
         }
+${extra_server}
     }
 }
 EOF
@@ -488,7 +506,8 @@ pf_nginx_start() {
     read -r http https h2 <<<"$ports"
     pf__write_nginx_conf "$d" "$http" "$https" "$h2" || return 1
     : >"$d/error.log"
-    nginx -p "$d/" -c "$d/nginx.conf" -e "$d/error.log" >"$d/stdout.log" 2>&1 </dev/null &
+    env "${PF_NGINX_ENV[@]+"${PF_NGINX_ENV[@]}"}" \
+      nginx -p "$d/" -c "$d/nginx.conf" -e "$d/error.log" >"$d/stdout.log" 2>&1 </dev/null &
     PF_NGINX_PID=$!
     for _ in $(seq 1 50); do
       if ! kill -0 "$PF_NGINX_PID" 2>/dev/null; then
@@ -588,6 +607,13 @@ pf_log_concurrency() {
       }
       print max
     }'
+}
+
+# pf_accepted - the TCP connections nginx has accepted so far, this query's
+# own included (stub_status): those that never carried a request too, which
+# the access log does not show.
+pf_accepted() {
+  pf__get "$PF_HTTP_PORT" /.pf-status | awk 'f { print $1; exit } /^server accepts/ { f = 1 }'
 }
 
 # pf_tagged TAG - the access-log lines of the requests whose URL ends with

@@ -60,13 +60,19 @@ all_same() {
 # the requests tagged TAG, once the log holds a line for each of COUNT
 # (default N) objects.
 conns() {
+  tagged_wait "$1" "${2:-$N}"
+  pf_tagged "$1" | cut -f 12 | sort -u | wc -l
+}
+
+# tagged_wait TAG COUNT - wait (at most 3 s) until the log holds COUNT lines
+# tagged TAG (nginx logs a request when it is finished).
+tagged_wait() {
   local _
   for _ in $(seq 1 30); do
-    [ "$(awk -F '\t' -v t="t=$1" 'index($4, t) && substr($4, length($4) - length(t) + 1) == t' "$PF_ACCESS_LOG" | wc -l)" -ge "${2:-$N}" ] && break
+    [ "$(pf_tagged "$1" | wc -l)" -ge "$2" ] && return 0
     sleep 0.1
   done
-  awk -F '\t' -v t="t=$1" 'index($4, t) && substr($4, length($4) - length(t) + 1) == t { print $12 }' \
-    "$PF_ACCESS_LOG" | sort -u | wc -l
+  return 1
 }
 
 conns_le() { # TAG MAX [COUNT]
@@ -96,6 +102,47 @@ pf_check "client: no client-less fallback (the plugin has clients)" \
   eval '! grep -q "no client in this plugin" <<<"$PF_LAST_OUT"'
 pf_check "client: $N objects over at most 8 connections (max_connections_per_host)" conns_le seq 8
 seq_conns=$(conns seq)
+
+# One after another with two network threads (whatever the CPUs): each
+# session's home is the loop with the fewest open sessions, loop 0 every
+# time, so every request goes over the one connection the first opened.
+O="$PF_TMP/seq2"
+mkdir -p "$O"
+head -n 20 "$(list seq2)" >"$PF_TMP/list-seq2-20"
+run_host "client, 2 network threads: 20 objects one after another, exit 0" 0 \
+  client "$PF_HTTP_URL" "$PF_TMP/list-seq2-20" "$O" 1 --set network_threads=2
+pf_check "client, 2 network threads: the objects equal their sources" \
+  eval 'for i in $(seq 1 20); do pf_same "$D/o$i.bin" "$O/o$i.bin" || exit 1; done'
+pf_check "client, 2 network threads: 20 objects one after another over 1 connection" \
+  conns_le seq2 1 20
+
+# Connections opened ahead, counted as nginx accepts them (those that carry
+# no request are not in its log): on loopback they wait for the probe's
+# reply, so an object the probe covers (one part) opens none, and one of 3
+# parts opens 2.
+# accepted_by DIR LIST [ARGS...] - the connections nginx accepted while
+# client_host fetched LIST (on a fresh client) into DIR.
+accepted_by() {
+  local dir=$1 lst=$2 a0 a1
+  shift 2
+  mkdir -p "$dir"
+  a0=$(pf_accepted)
+  run_host "client: $(wc -l <"$lst") object(s) from $lst, exit 0" 0 client "$PF_HTTP_URL" "$lst" "$dir" 1 "$@" \
+    >/dev/null
+  a1=$(pf_accepted)
+  echo $((a1 - a0 - 1)) # (the second query's own connection)
+}
+printf 'many/o1.bin?t=one\n' >"$PF_TMP/list-one"
+got=$(accepted_by "$PF_TMP/one" "$PF_TMP/list-one")
+pf_check "client: one object of 4 KiB, alone, the output equals its source" pf_same "$D/o1.bin" "$PF_TMP/one/o1.bin"
+pf_check "client: one object the probe covers opens 1 TCP connection, none ahead (accepted: $got)" \
+  test "$got" = 1
+pf_mkfile "$PF_DOCROOT/p3.bin" $((3 * 1024 * 1024 + 17))
+printf 'p3.bin?t=p3\n' >"$PF_TMP/list-p3"
+got=$(accepted_by "$PF_TMP/p3" "$PF_TMP/list-p3" --set min_part_size=1MiB)
+pf_check "client: one object of 3 parts, the output equals its source" pf_same "$PF_DOCROOT/p3.bin" "$PF_TMP/p3/p3.bin"
+pf_check "client: one object of 3 parts opens 3 TCP connections, 2 of them ahead (accepted: $got)" \
+  test "$got" = 3
 
 # Over TLS (HTTPS, and HTTP/2): the first 20 objects on one client.
 for proto in https h2; do
@@ -178,16 +225,29 @@ run_host "client_free() with a session open: the session finishes, exit 0" 0 \
 pf_check "client_free() early: the objects equal their sources" \
   eval 'for i in 1 2 3; do pf_same "$D/o$i.bin" "$O/o$i.bin" || exit 1; done'
 
-# 5 sessions opened before any is run, 2 connections per host: the probes
-# of those not run yet hold the budget; the opens past it go over it after
-# a second each instead of waiting for ever.
-O="$PF_TMP/first"
-mkdir -p "$O"
-head -n 5 "$(list first)" >"$PF_TMP/list-first5"
-run_host "5 sessions opened before they run, 2 connections per host: exit 0" 0 \
-  client "$PF_HTTP_URL" "$PF_TMP/list-first5" "$O" 1 --open-first --set max_connections_per_host=2
-pf_check "opened before they run: the objects equal their sources" \
-  eval 'for i in 1 2 3 4 5; do pf_same "$D/o$i.bin" "$O/o$i.bin" || exit 1; done'
+# 5 sessions opened before any is run, 2 connections per host (opened_first
+# NAME TAG FIRST: objects FIRST..FIRST+4 into $PF_TMP/NAME).
+opened_first() {
+  O="$PF_TMP/$1"
+  mkdir -p "$O"
+  sed -n "$3,$(($3 + 4))p" "$(list "$2")" >"$PF_TMP/list-$2-5"
+  run_host "$1: 5 sessions opened before they run, 2 connections per host: exit 0" 0 \
+    client "$PF_HTTP_URL" "$PF_TMP/list-$2-5" "$O" 1 --open-first --set max_connections_per_host=2
+  pf_check "$1: the objects equal their sources" \
+    eval 'for i in $(seq '"$3"' '"$(($3 + 4))"'); do pf_same "$D/o$i.bin" "$O/o$i.bin" || exit 1; done'
+}
+# Objects of more than 512 KiB: the paused probes of those not run yet hold
+# the budget; the opens past it go over it after a second each instead of
+# waiting for ever.
+opened_first "opened before they run" first $((N - 4))
+# Small objects: a probe reply that is the whole object (at most 512 KiB) is
+# kept as it comes, not paused: its connection is free at once for the next
+# open, no probe is ended for the budget, and no object is asked for twice.
+opened_first "opened before they run, small" kept 1
+tagged_wait kept 5
+got=$(pf_tagged kept | wc -l)
+pf_check "opened before they run, small: one request per object, none asked again ($got)" \
+  test "$got" = 5
 
 # ---------------------------------------------------------------- a 1.0 host
 pf_check "create a 20 MiB source file" pf_mkfile "$PF_DOCROOT/f20m.bin" $((20 * 1024 * 1024))

@@ -232,13 +232,15 @@ conns_le() {
 printf 'preconnect: false\n' >"$W/no-preconnect.yaml"
 # On loopback a worker may finish its part before another has started, and
 # take the next part over its own warm connection: then fewer than 7 of the
-# connections opened ahead are used (the rest are closed unused).
+# connections opened ahead are used (the rest are closed unused). From /slow/
+# (128 KiB/s a request) no part ends before the others have started, so
+# some of them surely go over the connections opened ahead.
 pf_mkfile "$D/pre.bin" $((8 * 64 * 1024))
 for proto in http https h2; do
   base=${BASE[$proto]}
   tls=()
   [ "$proto" != http ] && tls=(--cacert "$PF_CA")
-  u="/pre.bin?t=pre-$proto"
+  u="/slow/pre.bin?t=pre-$proto"
   fetch_ok "$proto preconnect, 8 parts" "$base$u" "$D/pre.bin" "${tls[@]+"${tls[@]}"}" -v -n 8 --min-part-size 64K
   pf_check "$proto preconnect: -v says 7 more connections were opened while the probe waited" \
     test "$(count_lines "$PF_LAST_OUT" 'opening 7 more connections to 127\.0\.0\.1 while the probe waits')" -eq 1
@@ -480,5 +482,21 @@ outdir unreachable
 pf_expect_exit 1 "unreachable host (closed port on 127.0.0.1): exit 1" \
   parfetch -c "$C/fast.yaml" -o "$od/out" "http://127.0.0.1:$closed/f1.bin"
 pf_check "unreachable host: no file" only_output "$od"
+
+# ------------------------------------------------------------------ a small object on a terminal
+# Its probe's reply is the whole object, kept as it came and stored by run()
+# without a stream of its own: the last progress line still counts the one
+# stream that fetched it. (script(1), of util-linux, gives the run a terminal.)
+if command -v script >/dev/null 2>&1; then
+  pf_mkfile "$PF_DOCROOT/tty-small.bin" 5000
+  outdir tty
+  line=$(script -qec "$PF_BIN -o $od/out $PF_HTTP_URL/tty-small.bin" /dev/null </dev/null 2>&1 |
+    tr '\r' '\n' | grep -a '100%' | tail -n 1)
+  pf_check "a small object on a terminal: the bytes equal" pf_same "$PF_DOCROOT/tty-small.bin" "$od/out"
+  pf_check "a small object on a terminal: the last progress line says 1 stream ($line)" \
+    eval 'grep -q " 1 stream" <<<"$line"'
+else
+  pf_note "script(1) not found: the progress line of a small object is not checked"
+fi
 
 pf_done

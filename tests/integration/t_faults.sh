@@ -271,19 +271,42 @@ pf_check "429 (date): waited >= 1 s (a date has 1 s resolution) ($(secs "$t0" "$
   at_least "$(secs "$t0" "$t1")" 0.95
 
 # A server that closes idle connections after 1 s, and a probe kept waiting 2 s
-# (503 + Retry-After: 2): the server closes the probe's connection and those
-# opened ahead. The probe's next attempt connects anew and first closes those
-# opened ahead (so that none stands before it), then opens them again behind
-# it; no request may go into a closed connection. (t_preconnect.sh checks the
-# workers finding them closed by the server.)
+# (503 + Retry-After: 2). On loopback the connections opened ahead wait for
+# the probe's reply: none for the 503 (there was nothing for them to do, and
+# nothing is left for the server to close), and the probe's next attempt,
+# whose reply is the object, opens them behind its own connection; no request
+# may go into a closed connection.
 fresh_empty preclosed
 pf_fault_start F --size "$SIZE" --seed 7 --idle-timeout 1 --fault status:code=503,retry-after=2,req=1 || exit 1
-expect 0 "preconnect: the server closes the connections opened ahead while the probe waits: exit 0" \
+expect 0 "preconnect: a 503 to the probe, then the object: exit 0" \
   parfetch -v -c "$FAST" "${PARTS[@]}" -o "$D/out" "$F_URL/obj"
-pf_check "preconnect closed: bytes equal" pf_same "$T/v1" "$D/out"
-pf_check "preconnect closed: the probe's next attempt first closed those opened ahead (-v)" \
+pf_check "preconnect, 503 first: bytes equal" pf_same "$T/v1" "$D/out"
+# the probe's requests and the openings ahead, in order: "G G O3" expected
+probe_seq() {
+  grep -o -E "GET [^ ]* Range: bytes=0-[0-9]*|opening [0-9]+ more connections" <<<"$1" |
+    awk '/^GET/ { printf "G " } /^opening/ { printf "O%s ", $2 }'
+}
+seq503=$(probe_seq "$PF_LAST_OUT")
+pf_check "preconnect, 503 first: none opened ahead for the 503, then 3 behind the next attempt (-v: $seq503)" \
+  test "$seq503" = "G G O3 "
+pf_check "preconnect, 503 first: no part request needed a retry (-v)" \
+  eval '! grep -E -q "bytes [0-9]+-[0-9]+: .*attempt [0-9]+ of" <<<"$PF_LAST_OUT"'
+
+# A probe whose reply is late (headers, then 2 s without a body byte, then the
+# server closes): the connections opened ahead go out 5 ms after its request,
+# while it waits. Its next attempt connects anew and first closes those left
+# (so that none stands before it), then opens them again behind it.
+# (t_preconnect.sh checks the workers finding them closed by the server.)
+fresh_empty prelate
+pf_fault_start F --size "$SIZE" --seed 7 --fault stall:after=0,secs=2,then=close,req=1 || exit 1
+expect 0 "preconnect: a late probe reply that ends unfinished: exit 0" \
+  parfetch -v -c "$FAST" "${PARTS[@]}" -o "$D/out" "$F_URL/obj"
+pf_check "preconnect, late reply: bytes equal" pf_same "$T/v1" "$D/out"
+pf_check "preconnect, late reply: opened ahead while the probe waited (-v)" \
+  says "$PF_LAST_OUT" 'opening 3 more connections to 127\.0\.0\.1 while the probe waits'
+pf_check "preconnect, late reply: the probe's next attempt first closed those opened ahead (-v)" \
   says "$PF_LAST_OUT" 'connecting anew: first closed the [0-9]+ connections opened ahead that were left'
-pf_check "preconnect closed: no part request needed a retry (-v)" \
+pf_check "preconnect, late reply: no part request needed a retry (-v)" \
   eval '! grep -E -q "bytes [0-9]+-[0-9]+: .*attempt [0-9]+ of" <<<"$PF_LAST_OUT"'
 
 # ================================================================== 4. 500 on every request

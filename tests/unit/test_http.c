@@ -149,6 +149,24 @@ static void test_retry_after(void) {
   CU_ASSERT_EQUAL(pf_http_retry_after("", 0, 0), -1);
 }
 
+/* If-Modified-Since's date: IMF-fixdate, English names whatever the locale */
+static void test_http_date(void) {
+  char b[PF_HTTP_DATE_MAX];
+  CU_ASSERT_EQUAL(pf_http_date(b, sizeof b, 784111777), 29);
+  CU_ASSERT_STRING_EQUAL(b, "Sun, 06 Nov 1994 08:49:37 GMT");
+  CU_ASSERT(pf_http_date(b, sizeof b, 0) > 0);
+  CU_ASSERT_STRING_EQUAL(b, "Thu, 01 Jan 1970 00:00:00 GMT");
+  CU_ASSERT(pf_http_date(b, sizeof b, 951782400) > 0); /* a leap day */
+  CU_ASSERT_STRING_EQUAL(b, "Tue, 29 Feb 2000 00:00:00 GMT");
+  CU_ASSERT(pf_http_date(b, sizeof b, 1798761599) > 0);
+  CU_ASSERT_STRING_EQUAL(b, "Thu, 31 Dec 2026 23:59:59 GMT");
+  CU_ASSERT(pf_http_date(b, sizeof b, 253402300799LL) > 0);
+  CU_ASSERT_STRING_EQUAL(b, "Fri, 31 Dec 9999 23:59:59 GMT");
+  CU_ASSERT_EQUAL(pf_http_date(b, sizeof b, -1), 0);
+  CU_ASSERT_EQUAL(pf_http_date(b, sizeof b, 253402300800LL), 0);
+  CU_ASSERT_EQUAL(pf_http_date(b, 29, 0), 0); /* no room for the NUL */
+}
+
 int pf_suite_http(void) {
   CU_pSuite s = CU_add_suite("http", NULL, NULL);
   if (!s || !CU_add_test(s, "status line", test_status_line) ||
@@ -158,7 +176,8 @@ int pf_suite_http(void) {
       !CU_add_test(s, "numbers above PF_SIZE_MAX refused", test_content_range_bounds) ||
       !CU_add_test(s, "Content-Length", test_content_length) ||
       !CU_add_test(s, "Location resolved", test_resolve_location) ||
-      !CU_add_test(s, "Retry-After", test_retry_after))
+      !CU_add_test(s, "Retry-After", test_retry_after) ||
+      !CU_add_test(s, "HTTP-date", test_http_date))
     return CU_get_error();
   return CUE_SUCCESS;
 }

@@ -219,10 +219,35 @@ static void test_plan_missing(void) {
   CU_ASSERT_EQUAL(pf_plan_missing(full, 4, all, 1, out, 8), 0);
 }
 
+/* a sliver left by a stored range joins the part it touches */
+static void test_plan_merge(void) {
+  pf_part full[4], out[8];
+  CU_ASSERT_EQUAL(pf_plan(400, 1, 100, 4, full, 4), 4);
+  pf_range done[1] = {{0, 190}}; /* 190-200 is a sliver of part 1 */
+  size_t n = pf_plan_missing(full, 4, done, 1, out, 8);
+  CU_ASSERT_EQUAL_FATAL(n, 3);
+  n = pf_plan_merge(out, n, 100);
+  CU_ASSERT_EQUAL_FATAL(n, 2);
+  CU_ASSERT(out[0].offset == 190 && out[0].length == 110 && out[0].index == 0);
+  CU_ASSERT(out[1].offset == 300 && out[1].length == 100 && out[1].index == 1);
+  /* parts apart (a stored range between) stay apart, however short */
+  pf_range holes[2] = {{0, 150}, {210, 220}};
+  n = pf_plan_missing(full, 4, holes, 2, out, 8);
+  CU_ASSERT_EQUAL_FATAL(n, 4); /* 150-200, 200-210, 220-300, 300-400 */
+  n = pf_plan_merge(out, n, 100);
+  CU_ASSERT_EQUAL_FATAL(n, 2);
+  CU_ASSERT(out[0].offset == 150 && out[0].length == 60);
+  CU_ASSERT(out[1].offset == 220 && out[1].length == 180);
+  /* parts of min_part_size or more are kept as planned */
+  CU_ASSERT_EQUAL(pf_plan_missing(full, 4, NULL, 0, out, 8), 4);
+  CU_ASSERT_EQUAL(pf_plan_merge(out, 4, 100), 4);
+}
+
 int pf_suite_journal(void) {
   CU_pSuite s = CU_add_suite("journal", NULL, NULL);
   if (!s || !CU_add_test(s, "round trip", test_round_trip) ||
       !CU_add_test(s, "torn or corrupt records refused", test_torn_or_corrupt_refused) ||
+      !CU_add_test(s, "slivers join their neighbours", test_plan_merge) ||
       !CU_add_test(s, "impossible ranges refused", test_ranges_outside_object_refused) ||
       !CU_add_test(s, "too many ranges: fewer claimed", test_too_many_ranges_truncated_safely) ||
       !CU_add_test(s, "one string limit for encoder and decoder", test_string_limits_shared) ||
