@@ -1920,7 +1920,9 @@ pf_status pf_probe_kept(pf_session *s, int *whole) {
   while (!p->finished)
     pf_cond_wait_ms(&p->wcv, &p->wmu, 100);
   size_t n = p->nkept;
-  int complete = p->rc == CURLE_OK && n == s->size;
+  /* all the object's bytes came: whole, whatever came after them (a
+   * Content-Length that claimed more, the connection then closed) */
+  int complete = n == s->size;
   pthread_mutex_unlock(&p->wmu);
   /* what came is the object's first bytes, checked as the probe's reply
    * was (learn()); a reply cut short leaves the rest to run()'s parts. A
