@@ -524,6 +524,18 @@ else
 fi
 pf_fault_stop F
 
+# ... and one that brings more than its Content-Range says (chunked, 10 bytes
+# too many): the object's bytes are taken from it, nothing is asked again.
+fresh_empty wl-long-kept
+pf_fault_start F --size 300k --seed 7 --fault "wrong-length:mode=long,delta=10,req=1" || exit 1
+expect 0 "wrong-length long on a kept probe reply: exit 0" \
+  parfetch -v -c "$FAST" -n 4 --min-part-size 1M -o "$D/out" "$F_URL/obj"
+pf_check "wrong-length long on a kept probe reply: bytes equal" pf_same "$T/v1.300k" "$D/out"
+settle F
+pf_check "wrong-length long on a kept probe reply: asked for once, the fault fired" \
+  test "$(pf_fault_stat F requests)" -eq 1 -a -n "$(fault_lines F wrong-length)"
+pf_fault_stop F
+
 fresh wlN-short
 pf_fault_start F --size "$SIZE" --seed 7 --fault "wrong-length:mode=short,req=2-" || exit 1
 expect 3 "wrong-length short on every part request, retries: 3: exit 3" \
