@@ -437,19 +437,22 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
         x->kept = buf;
         x->nkept = 0;
       }
-      int keeping = x->keeping && n <= keep_room(x);
-      if (keeping) {
-        memcpy(x->kept + x->nkept, data, n);
-        x->nkept += n;
+      /* what fits of it: a chunk that goes past the object's end (a body
+       * longer than its Content-Range) still brings the object's last bytes */
+      size_t take = x->keeping ? (n < keep_room(x) ? n : keep_room(x)) : 0;
+      int keeping = x->keeping && take == n;
+      if (take > 0) {
+        memcpy(x->kept + x->nkept, data, take);
+        x->nkept += take;
         x->last_rx_ns = pf_now_ns();
-        atomic_fetch_add(&s->bytes_fetched, n);
+        atomic_fetch_add(&s->bytes_fetched, take);
       }
       x->paused = 1;
       if (first)
         pthread_cond_signal(&x->wcv);
       pthread_mutex_unlock(&x->wmu);
-      /* (more than the reply said: a bad reply, ended here; run() fetches
-       * what was not kept) */
+      /* (more than the reply said: a bad reply, ended here past the
+       * object's end; run() fetches what did not come) */
       return keeping ? n : x->keeping ? 0 : CURL_WRITEFUNC_PAUSE;
     }
     if (check_reply(x) != 0) {
@@ -1920,7 +1923,9 @@ pf_status pf_probe_kept(pf_session *s, int *whole) {
   while (!p->finished)
     pf_cond_wait_ms(&p->wcv, &p->wmu, 100);
   size_t n = p->nkept;
-  int complete = p->rc == CURLE_OK && n == s->size;
+  /* all the object's bytes came: whole, whatever came after them (a
+   * Content-Length that claimed more, the connection then closed) */
+  int complete = n == s->size;
   pthread_mutex_unlock(&p->wmu);
   /* what came is the object's first bytes, checked as the probe's reply
    * was (learn()); a reply cut short leaves the rest to run()'s parts. A
