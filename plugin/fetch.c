@@ -411,6 +411,8 @@ static size_t keep_size(const struct pf_xfer *x) {
     len = x->cr_total;
   else if (x->status == 200 && x->have_cl)
     len = x->cl;
+  if (x->s->max_size && len > x->s->max_size)
+    return 0; /* open() refuses it (max_size): nothing to keep */
   return len > 0 && len <= PF_KEEP_MAX ? (size_t)len : 0;
 }
 
@@ -1833,7 +1835,12 @@ pf_status pf_probe(pf_session *s) {
       pf_status st = learn(s, x, url);
       free(final);
       if (st != PF_OK) {
+        /* a reply being kept is still live in the loop's multi: the loop may
+         * call back into s until the free posted here has run (the host may
+         * close s as soon as open() returns) */
+        pf_loop *l = x->loop;
         pf_xfer_free(x);
+        pf_loop_sync(l);
         pf_preconnect_drop(s);
         return st;
       }
