@@ -1085,8 +1085,16 @@ static void setup_easy(struct pf_xfer *x) {
     else if (!c->tls_capath && access("/etc/ssl/certs", R_OK) == 0)
       curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
   }
-  if (c->tls_capath && !cacert_only)
+  if (c->tls_capath && !cacert_only) {
     curl_easy_setopt(e, CURLOPT_CAPATH, c->tls_capath);
+    /* libcurl's built-in bundle file, where a system has none (no
+     * ca-certificates: a minimal root), fails every handshake before the
+     * directory is even looked at: the directory alone then */
+    char *bundle = NULL;
+    if (!c->tls_cacert && (curl_easy_getinfo(e, CURLINFO_CAINFO, &bundle) != CURLE_OK ||
+                           !bundle || access(bundle, R_OK) != 0))
+      curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+  }
   long hv = c->http_version == PF_HTTP_1_1 ? CURL_HTTP_VERSION_1_1
             : c->http_version == PF_HTTP_2 ? CURL_HTTP_VERSION_2_0
                                            : CURL_HTTP_VERSION_2TLS;
