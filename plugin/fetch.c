@@ -411,6 +411,8 @@ static size_t keep_size(const struct pf_xfer *x) {
     len = x->cr_total;
   else if (x->status == 200 && x->have_cl)
     len = x->cl;
+  if (x->s->max_size && len > x->s->max_size)
+    return 0; /* open() refuses it (max_size): nothing to keep */
   return len > 0 && len <= PF_KEEP_MAX ? (size_t)len : 0;
 }
 
@@ -437,19 +439,22 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
         x->kept = buf;
         x->nkept = 0;
       }
-      int keeping = x->keeping && n <= keep_room(x);
-      if (keeping) {
-        memcpy(x->kept + x->nkept, data, n);
-        x->nkept += n;
+      /* what fits of it: a chunk that goes past the object's end (a body
+       * longer than its Content-Range) still brings the object's last bytes */
+      size_t take = x->keeping ? (n < keep_room(x) ? n : keep_room(x)) : 0;
+      int keeping = x->keeping && take == n;
+      if (take > 0) {
+        memcpy(x->kept + x->nkept, data, take);
+        x->nkept += take;
         x->last_rx_ns = pf_now_ns();
-        atomic_fetch_add(&s->bytes_fetched, n);
+        atomic_fetch_add(&s->bytes_fetched, take);
       }
       x->paused = 1;
       if (first)
         pthread_cond_signal(&x->wcv);
       pthread_mutex_unlock(&x->wmu);
-      /* (more than the reply said: a bad reply, ended here; run() fetches
-       * what was not kept) */
+      /* (more than the reply said: a bad reply, ended here past the
+       * object's end; run() fetches what did not come) */
       return keeping ? n : x->keeping ? 0 : CURL_WRITEFUNC_PAUSE;
     }
     if (check_reply(x) != 0) {
@@ -1080,8 +1085,16 @@ static void setup_easy(struct pf_xfer *x) {
     else if (!c->tls_capath && access("/etc/ssl/certs", R_OK) == 0)
       curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
   }
-  if (c->tls_capath && !cacert_only)
+  if (c->tls_capath && !cacert_only) {
     curl_easy_setopt(e, CURLOPT_CAPATH, c->tls_capath);
+    /* libcurl's built-in bundle file, where a system has none (no
+     * ca-certificates: a minimal root), fails every handshake before the
+     * directory is even looked at: the directory alone then */
+    char *bundle = NULL;
+    if (!c->tls_cacert && (curl_easy_getinfo(e, CURLINFO_CAINFO, &bundle) != CURLE_OK ||
+                           !bundle || access(bundle, R_OK) != 0))
+      curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+  }
   long hv = c->http_version == PF_HTTP_1_1 ? CURL_HTTP_VERSION_1_1
             : c->http_version == PF_HTTP_2 ? CURL_HTTP_VERSION_2_0
                                            : CURL_HTTP_VERSION_2TLS;
@@ -1830,7 +1843,12 @@ pf_status pf_probe(pf_session *s) {
       pf_status st = learn(s, x, url);
       free(final);
       if (st != PF_OK) {
+        /* a reply being kept is still live in the loop's multi: the loop may
+         * call back into s until the free posted here has run (the host may
+         * close s as soon as open() returns) */
+        pf_loop *l = x->loop;
         pf_xfer_free(x);
+        pf_loop_sync(l);
         pf_preconnect_drop(s);
         return st;
       }
@@ -1920,7 +1938,9 @@ pf_status pf_probe_kept(pf_session *s, int *whole) {
   while (!p->finished)
     pf_cond_wait_ms(&p->wcv, &p->wmu, 100);
   size_t n = p->nkept;
-  int complete = p->rc == CURLE_OK && n == s->size;
+  /* all the object's bytes came: whole, whatever came after them (a
+   * Content-Length that claimed more, the connection then closed) */
+  int complete = n == s->size;
   pthread_mutex_unlock(&p->wmu);
   /* what came is the object's first bytes, checked as the probe's reply
    * was (learn()); a reply cut short leaves the rest to run()'s parts. A

@@ -147,6 +147,9 @@ apt_nginx_start() {
             rewrite ^/down/(.*)\$ http://127.0.0.1:@HTTP_PORT@/repo/\$1 permanent;
             access_log $log pfapt;
         }
+        # the https listener on 127.0.0.2 too: its certificate names 127.0.0.1 and
+        # localhost only (Verify-Host)
+        listen 127.0.0.2:@HTTPS_PORT@ ssl;
         location /mtls/ {
             alias $APT_REPO/;
             if (\$ssl_client_verify != SUCCESS) {

@@ -429,6 +429,38 @@ pf_expect_exit 0 "https with Verify-Peer=false: update exit 0" \
   apt_get -o Acquire::https::Verify-Peer=false update
 pf_check "https with Verify-Peer=false: the stored index equals the repository's" lists_packages
 
+# Verify-Host: nginx's certificate names 127.0.0.1 and localhost, not 127.0.0.2.
+HTTPS2_URL="https://127.0.0.2:$PF_HTTPS_PORT"
+apt_case https-wrongname "$HTTPS2_URL/repo/"
+pf_expect_exit 0 "https to a name the certificate lacks: update ends (no hang, no crash)" any_rc \
+  apt_get -o Acquire::https::CaInfo="$PF_CA" update
+pf_check "https to a name the certificate lacks: refused, no index stored" \
+  bash -c 'if ls "$1" | grep -q Packages; then ls -l "$1"; exit 1; fi' _ "$AD/state/lists"
+apt_case https-nohostcheck "$HTTPS2_URL/repo/"
+pf_expect_exit 0 "https to that name with Verify-Host=false: update exit 0" \
+  apt_get -o Acquire::https::CaInfo="$PF_CA" -o Acquire::https::Verify-Host=false update
+pf_check "https with Verify-Host=false: the stored index equals the repository's" lists_packages
+
+# CrlFile: a revocation list of the test CA; once it names nginx's certificate, refused.
+mk_crls() {
+  (cd "$PF_TMP/ca" && mkdir -p crl && : >crl/index.txt && echo 01 >crl/crlnumber &&
+    printf '[ca]\ndefault_ca = d\n[d]\ndatabase = crl/index.txt\ncrlnumber = crl/crlnumber\ndefault_md = sha256\ndefault_crl_days = 1\n' >crl.cnf &&
+    openssl ca -batch -config crl.cnf -gencrl -keyfile ca.key -cert ca.pem -out empty.crl &&
+    openssl ca -batch -config crl.cnf -revoke server.pem -keyfile ca.key -cert ca.pem &&
+    openssl ca -batch -config crl.cnf -gencrl -keyfile ca.key -cert ca.pem -out revoked.crl &&
+    chmod 0644 empty.crl revoked.crl) >"$T/crl.log" 2>&1 || { cat "$T/crl.log"; return 1; }
+}
+pf_check "two revocation lists of the test CA are made (none revoked; nginx's revoked)" mk_crls
+apt_case https-crl "$PF_HTTPS_URL/repo/"
+pf_expect_exit 0 "https with CrlFile revoking nothing: update exit 0" \
+  apt_get -o Acquire::https::CaInfo="$PF_CA" -o Acquire::https::CrlFile="$PF_TMP/ca/empty.crl" update
+pf_check "https with CrlFile revoking nothing: the stored index equals the repository's" lists_packages
+apt_case https-revoked "$PF_HTTPS_URL/repo/"
+pf_expect_exit 0 "https with CrlFile revoking nginx's certificate: update ends (no hang, no crash)" \
+  any_rc apt_get -o Acquire::https::CaInfo="$PF_CA" -o Acquire::https::CrlFile="$PF_TMP/ca/revoked.crl" update
+pf_check "https with CrlFile revoking nginx's certificate: refused, no index stored" \
+  bash -c 'if ls "$1" | grep -q Packages; then ls -l "$1"; exit 1; fi' _ "$AD/state/lists"
+
 # CaInfo is then the only CA trusted: apt's own method loads it instead of the default store.
 # The system store's stand-in here: the config's tls.capath, holding the CA that signed nginx's
 # certificate (first shown to be trusted on its own); CaInfo names another CA: no index.

@@ -504,6 +504,38 @@ for mode in short long; do
   fi
 done
 
+# A small object whose probe's reply (kept whole, fetch.c) brings every byte
+# and then claims more (Content-Length 10 too many, the connection closed):
+# the object is the probe's reply, fetched by one stream, asked for once.
+"$FS" --size 300k --seed 7 --dump "$T/v1.300k" || exit 1
+fresh_empty wl-claim-kept
+pf_fault_start F --size 300k --seed 7 --fault "wrong-length:mode=claim,delta=10,req=1" || exit 1
+if command -v script >/dev/null 2>&1; then
+  line=$(script -qec "$PF_BIN -c $FAST -n 4 --min-part-size 1M -o $D/out $F_URL/obj" /dev/null \
+    </dev/null 2>&1 | tr '\r' '\n' | grep -a '100%' | tail -n 1)
+  pf_check "wrong-length claim on a kept probe reply: bytes equal" pf_same "$T/v1.300k" "$D/out"
+  settle F
+  pf_check "wrong-length claim on a kept probe reply: asked for once, the fault fired" \
+    test "$(pf_fault_stat F requests)" -eq 1 -a -n "$(fault_lines F wrong-length)"
+  pf_check "wrong-length claim on a kept probe reply: the last progress line says 1 stream ($line)" \
+    eval 'grep -q " 1 stream" <<<"$line"'
+else
+  pf_note "script(1) not found: the kept reply's stream count is not checked"
+fi
+pf_fault_stop F
+
+# ... and one that brings more than its Content-Range says (chunked, 10 bytes
+# too many): the object's bytes are taken from it, nothing is asked again.
+fresh_empty wl-long-kept
+pf_fault_start F --size 300k --seed 7 --fault "wrong-length:mode=long,delta=10,req=1" || exit 1
+expect 0 "wrong-length long on a kept probe reply: exit 0" \
+  parfetch -v -c "$FAST" -n 4 --min-part-size 1M -o "$D/out" "$F_URL/obj"
+pf_check "wrong-length long on a kept probe reply: bytes equal" pf_same "$T/v1.300k" "$D/out"
+settle F
+pf_check "wrong-length long on a kept probe reply: asked for once, the fault fired" \
+  test "$(pf_fault_stat F requests)" -eq 1 -a -n "$(fault_lines F wrong-length)"
+pf_fault_stop F
+
 fresh wlN-short
 pf_fault_start F --size "$SIZE" --seed 7 --fault "wrong-length:mode=short,req=2-" || exit 1
 expect 3 "wrong-length short on every part request, retries: 3: exit 3" \
