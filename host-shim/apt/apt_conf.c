@@ -178,8 +178,9 @@ const char *apt_conf_get(const struct apt_conf *c, const char *key) {
   return c && key ? find(c, key) : NULL;
 }
 
-/* apt's StringToBool. */
-static int string_to_bool(const char *s, int dflt) {
+int apt_string_to_bool(const char *s, int dflt) {
+  if (!s)
+    return dflt;
   char *end;
   long v = strtol(s, &end, 0);
   if (end != s && *end == '\0' && v >= 0 && v <= 1)
@@ -197,7 +198,7 @@ static int string_to_bool(const char *s, int dflt) {
 
 int apt_conf_bool(const struct apt_conf *c, const char *key, int dflt) {
   const char *v = apt_conf_get(c, key);
-  return v ? string_to_bool(v, dflt) : dflt;
+  return apt_string_to_bool(v, dflt);
 }
 
 long long apt_conf_int(const struct apt_conf *c, const char *key, long long dflt) {

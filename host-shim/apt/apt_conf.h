@@ -47,6 +47,8 @@ const char *apt_conf_get(const struct apt_conf *c, const char *key);
  * 0 or 1 (strtol base 0, so "0x1" too), or no/false/without/off/disable,
  * yes/true/with/on/enable (any case); anything else, or unset: dflt. */
 int apt_conf_bool(const struct apt_conf *c, const char *key, int dflt);
+/* apt's StringToBool on a value: 0 or 1, dflt when s is NULL or neither. */
+int apt_string_to_bool(const char *s, int dflt);
 
 /* Configuration::FindI: strtoll base 0 of the value's leading number ("30s"
  * is 30); unset or no number: dflt. */

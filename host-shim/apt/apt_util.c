@@ -148,22 +148,11 @@ int apt_expected_checksum(const struct apt_msg *m, char *out, size_t cap, char *
   return 0;
 }
 
+/* s[0..len) %-decoded as apt's DeQuoteString does (apt_dequote) */
 static char *pct_decode(const char *s, size_t len) {
-  char *o = malloc(len + 1);
-  if (!o)
-    return NULL;
-  size_t k = 0;
-  for (size_t i = 0; i < len; i++) {
-    if (s[i] == '%' && i + 2 < len && isxdigit((unsigned char)s[i + 1]) &&
-        isxdigit((unsigned char)s[i + 2])) {
-      char hex[3] = {s[i + 1], s[i + 2], 0};
-      o[k++] = (char)strtol(hex, NULL, 16);
-      i += 2;
-    } else {
-      o[k++] = s[i];
-    }
-  }
-  o[k] = '\0';
+  char *t = strndup(s, len);
+  char *o = t ? apt_dequote(t) : NULL;
+  free(t);
   return o;
 }
 

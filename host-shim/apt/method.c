@@ -199,51 +199,47 @@ static const char *opt(const char *scheme, const char *host, const char *name) {
   return apt_conf_find(M.conf, scheme, host, name);
 }
 
-/* apt's StringToBool on an option's value (NULL: neither) */
+/* apt's StringToBool on an option's value: 1 only for a yes, a no, or
+ * NULL for unset */
 static int is_true(const char *v) {
-  static const char *const yes[] = {"yes", "true", "with", "on", "enable", "1"};
-  for (size_t i = 0; v && i < sizeof yes / sizeof yes[0]; i++)
-    if (strcasecmp(v, yes[i]) == 0)
-      return 1;
-  return 0;
+  return apt_string_to_bool(v, 0) == 1;
 }
 
 static int is_false(const char *v) {
-  static const char *const no[] = {"no", "false", "without", "off", "disable", "0"};
-  for (size_t i = 0; v && i < sizeof no / sizeof no[0]; i++)
-    if (strcasecmp(v, no[i]) == 0)
-      return 1;
-  return 0;
+  return apt_string_to_bool(v, 1) == 0;
 }
 
+/* One value per client_keys[i]. */
 struct setting {
-  const char *key;
   char value[1024];
   int set; /* else the YAML's own value */
 };
 
-static void set(struct setting *s, size_t *n, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void set(struct setting *s, size_t *n, const char *key, const char *fmt, ...) {
-  for (size_t i = 0; i < NCLIENT_KEYS; i++)
-    if (strcmp(client_keys[i], key) == 0) {
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(s[i].value, sizeof s[i].value, fmt, ap);
-      va_end(ap);
-      s[i].key = key;
-      s[i].set = 1;
-    }
-  (void)n;
+/* The index of key in client_keys (one of them: a literal below). */
+static size_t key_index(const char *key) {
+  size_t i = 0;
+  while (i + 1 < NCLIENT_KEYS && strcmp(client_keys[i], key) != 0)
+    i++;
+  return i;
+}
+
+static void set(struct setting *s, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set(struct setting *s, const char *key, const char *fmt, ...) {
+  size_t i = key_index(key);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s[i].value, sizeof s[i].value, fmt, ap);
+  va_end(ap);
+  s[i].set = 1;
 }
 
 /* What apt's configuration says for a request to scheme://host. */
 static void settings_for(const char *scheme, const char *host, const char *msg_proxy,
                          const char *uri, struct setting *s) {
   memset(s, 0, NCLIENT_KEYS * sizeof *s);
-  size_t n = 0;
   const char *v;
-  set(s, &n, "user_agent", "%s", (v = opt(scheme, host, "User-Agent")) && *v ? v : METHOD_UA);
+  set(s, "user_agent", "%s", (v = opt(scheme, host, "User-Agent")) && *v ? v : METHOD_UA);
   char *proxy = apt_proxy_for(M.conf, uri, msg_proxy, saved_env);
   const char *pl = NULL, *pp = NULL;
   if (proxy && M.netrc && apt_netrc_find(M.netrc, proxy, &pl, &pp) == 1 && pl && *pl) {
@@ -256,46 +252,44 @@ static void settings_for(const char *scheme, const char *host, const char *msg_p
   }
   /* "" is no proxy at all: libcurl's own look at the environment is off
    * (the method cleared those variables; apt_proxy_for read them) */
-  set(s, &n, "proxy", "%s", proxy ? proxy : "");
+  set(s, "proxy", "%s", proxy ? proxy : "");
   free(proxy);
   long long t = apt_conf_int(M.conf, "Acquire::http::Timeout", 30);
   if ((v = opt(scheme, host, "Timeout")))
     t = strtoll(v, NULL, 10);
   if (t >= 1 && t <= 86400) {
-    set(s, &n, "connect_timeout", "%llds", t);
-    set(s, &n, "stall_timeout", "%llds", t);
+    set(s, "connect_timeout", "%llds", t);
+    set(s, "stall_timeout", "%llds", t);
   }
   if ((v = opt(scheme, host, "Dl-Limit")) && strtoll(v, NULL, 10) > 0)
-    set(s, &n, "rate_limit", "%lldKiB", strtoll(v, NULL, 10));
+    set(s, "rate_limit", "%lldKiB", strtoll(v, NULL, 10));
   if (is_false(opt(scheme, host, "AllowRedirect")))
-    set(s, &n, "max_redirects", "0");
-  set(s, &n, "redirect_downgrade", "false"); /* apt: same scheme, or http -> https */
+    set(s, "max_redirects", "0");
+  set(s, "redirect_downgrade", "false"); /* apt: same scheme, or http -> https */
   /* apt retries a transient failure itself (Acquire::Retries): the engine's
    * own retries resume a part in place, a few times (3, or the config's
    * retries if fewer), not for minutes */
-  long yaml_retries = 3;
-  for (size_t i = 0; i < NCLIENT_KEYS; i++)
-    if (strcmp(client_keys[i], "retries") == 0 && M.base_vals[i])
-      yaml_retries = strtol(M.base_vals[i], NULL, 10);
-  set(s, &n, "retries", "%ld", yaml_retries >= 1 && yaml_retries < 3 ? yaml_retries : 3L);
+  const char *yaml = M.base_vals[key_index("retries")];
+  long yaml_retries = yaml ? strtol(yaml, NULL, 10) : 3;
+  set(s, "retries", "%ld", yaml_retries >= 1 && yaml_retries < 3 ? yaml_retries : 3L);
   /* https's TLS options, for an http URL too: a redirect may lead to https
    * (apt's own method hands that to its https method, which reads them) */
   const char *tls = "https";
   if (is_false(opt(tls, host, "Verify-Peer")))
-    set(s, &n, "tls.verify", "false");
+    set(s, "tls.verify", "false");
   if (is_false(opt(tls, host, "Verify-Host")))
-    set(s, &n, "tls.verify_host", "false");
+    set(s, "tls.verify_host", "false");
   if ((v = opt(tls, host, "CaInfo")) && *v) {
     /* apt loads CaInfo instead of the default store, not besides it */
-    set(s, &n, "tls.cacert", "%s", v);
-    set(s, &n, "tls.cacert_only", "true");
+    set(s, "tls.cacert", "%s", v);
+    set(s, "tls.cacert_only", "true");
   }
   if ((v = opt(tls, host, "SslCert")) && *v)
-    set(s, &n, "tls.cert", "%s", v);
+    set(s, "tls.cert", "%s", v);
   if ((v = opt(tls, host, "SslKey")) && *v)
-    set(s, &n, "tls.key", "%s", v);
+    set(s, "tls.key", "%s", v);
   if ((v = opt(tls, host, "CrlFile")) && *v)
-    set(s, &n, "tls.crlfile", "%s", v);
+    set(s, "tls.crlfile", "%s", v);
 }
 
 /* The client for these settings, made on first use. NULL with err set. */
@@ -321,10 +315,9 @@ static pf_client *client_for(const struct setting *s, char *err, size_t errlen) 
   pf_client *made = NULL;
   pf_status st = PF_OK;
   for (size_t i = 0; i < NCLIENT_KEYS && st == PF_OK; i++) {
+    /* an unset YAML value (config_get's NULL: string keys only) is unset
+     * again with "" */
     const char *v = s[i].set ? s[i].value : M.base_vals[i] ? M.base_vals[i] : "";
-    if (!s[i].set && !M.base_vals[i] && strcmp(client_keys[i], "proxy") != 0 &&
-        strncmp(client_keys[i], "tls.c", 5) != 0 && strcmp(client_keys[i], "tls.key") != 0)
-      continue; /* nothing to go back to */
     st = M.e->config_set(M.base, client_keys[i], v);
     if (st != PF_OK)
       snprintf(err, errlen, "%s", M.e->config_error(M.base));
