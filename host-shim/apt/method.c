@@ -407,11 +407,6 @@ static void set_mtime(const char *path, const char *last_modified) {
   utimensat(AT_FDCWD, path, ts, 0);
 }
 
-struct status_ctx {
-  const char *uri;
-  uint64_t last_ns;
-};
-
 static uint64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
