@@ -183,6 +183,11 @@ typedef struct pf_open_args {
    * PF_E_TOO_LARGE: at open() when its size is known, or as soon as more
    * arrives when it is not. */
   uint64_t max_size;
+  /* (ABI 1.4) Optional: other URLs of the same object (mirrors),
+   * NULL-terminated; parts are spread over url and these by their measured
+   * rate. The object's identity across them is its size, plus the checksum
+   * when one is given. Copied by open(). */
+  const char *const *mirrors;
 } pf_open_args;
 
 /* What the probe learned. Strings are owned by the session and stay valid
