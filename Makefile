@@ -203,23 +203,32 @@ testbins: $(TESTBINS)
 integration: all examples testbins
 	BUILD=$(BUILD) bash tests/integration/run.sh
 
+# The sanitizer builds of make test and their run-time options.
+ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+UBSAN_ENV = UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $(UBSAN_ENV)
+TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
 # Everything a change must pass; starts its own servers on loopback.
 test:
 	@bash scripts/deps.sh test
-	$(MAKE) all examples testbins
+	$(MAKE) -j2 all examples testbins
 	$(BUILD)/unit_tests
 	BUILD=$(BUILD) bash tests/fuzz/regress.sh
 	BUILD=$(BUILD) bash tests/integration/run.sh
 	$(MAKE) test-sanitizers
 
 test-sanitizers:
-	$(MAKE) BUILD=build/asan SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' CFLAGS='-O1 -g' all examples testbins
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/asan/unit_tests
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 BUILD=build/asan bash tests/fuzz/regress.sh
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 BUILD=build/asan PF_QUICK=1 bash tests/integration/run.sh
-	$(MAKE) BUILD=build/tsan SAN='-fsanitize=thread' CFLAGS='-O1 -g' all examples testbins
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/unit_tests
-	TSAN_OPTIONS=halt_on_error=1 BUILD=build/tsan PF_QUICK=1 bash tests/integration/run.sh
+	$(MAKE) -j2 BUILD=build/asan SAN='$(ASAN_FLAGS)' CFLAGS='-O1 -g' all examples testbins
+	$(MAKE) -j2 BUILD=build/tsan SAN='-fsanitize=thread' CFLAGS='-O1 -g' all examples testbins
+	$(ASAN_ENV) build/asan/unit_tests
+	$(ASAN_ENV) BUILD=build/asan bash tests/fuzz/regress.sh
+	$(TSAN_ENV) build/tsan/unit_tests
+	# the two integration runs side by side: mostly waiting (rate limits, stalls), they
+	# take little more than the longer one (tests/concurrently.sh prints each log whole)
+	bash tests/concurrently.sh \
+	  asan "ASAN_OPTIONS=detect_leaks=1 $(UBSAN_ENV) BUILD=build/asan PF_QUICK=1 bash tests/integration/run.sh" \
+	  tsan "$(TSAN_ENV) BUILD=build/tsan PF_QUICK=1 bash tests/integration/run.sh"
 
 asan:
 	$(MAKE) BUILD=build/asan SAN='-fsanitize=address,undefined -fno-omit-frame-pointer' CFLAGS='-O1 -g' all examples
