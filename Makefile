@@ -38,7 +38,7 @@ CC         ?= cc
 CFLAGS     ?= -O2 -g
 LDFLAGS    ?=
 
-PKGS       := libcurl yaml-0.1 libcrypto
+PKGS       := libcurl yaml-0.1 libcrypto jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -148,6 +148,11 @@ $(BUILD)/preload/fault_preload.so: tests/integration/fixtures/fault_preload.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -Wall -Wextra $(CFLAGS) -shared -fPIC -o $@ $< -ldl
 
+# Reads parfetch --json lines for t_json.sh (jansson; no python3, no jq).
+$(BUILD)/json_pick: tests/integration/fixtures/json_pick.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(PF_LDFLAGS) $(LDFLAGS) $(shell pkg-config --libs jansson)
+
 # A power loss done by hand to a side file (t_durability.sh).
 $(BUILD)/side_crash: tests/integration/fixtures/side_crash.c $(BUILD)/obj/plugin/journal.o
 	@mkdir -p $(dir $@)
@@ -156,6 +161,7 @@ $(BUILD)/side_crash: tests/integration/fixtures/side_crash.c $(BUILD)/obj/plugin
 TESTBINS = $(BUILD)/unit_tests $(BUILD)/fault_server $(BUILD)/engine_host
 TESTBINS += $(BUILD)/pfproxy
 TESTBINS += $(BUILD)/side_crash
+TESTBINS += $(BUILD)/json_pick
 TESTBINS += $(BUILD)/serial_tls
 TESTBINS += $(BUILD)/preload/fault_preload.so
 TESTBINS += $(BUILD)/client_host $(BUILD)/abi10_host
