@@ -38,18 +38,23 @@ CC         ?= cc
 CFLAGS     ?= -O2 -g
 LDFLAGS    ?=
 
-PKGS       := libcurl yaml-0.1 libcrypto jansson
+PKGS       := libcurl yaml-0.1 libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# jansson: the CLI's --json (host-shim/report.c) and t_json.sh's checker only.
+JSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
+JSON_LIBS  := $(shell pkg-config --libs jansson 2>/dev/null)
 
 PF_CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
               -Wmissing-prototypes -Wno-unused-parameter -pthread -fPIC \
-              -Iplugin/include -Iplugin -Ihost-shim $(PKG_CFLAGS) $(SAN) \
+              -Iplugin/include -Iplugin -Ihost-shim $(PKG_CFLAGS) $(JSON_CFLAGS) $(SAN) \
               -DPF_PLUGINDIR='"$(PLUGINDIR)"' -DPF_SYSCONFDIR='"$(SYSCONFDIR)/parfetch"'
 PF_LDFLAGS := -pthread $(SAN)
 
 PLUGIN_SRC := $(wildcard plugin/*.c)
-HOST_LIB   := $(filter-out host-shim/main.c,$(wildcard host-shim/*.c))
+# report.c (jansson) is the CLI's alone: the other hosts link HOST_OBJ without jansson.
+HOST_LIB   := $(filter-out host-shim/main.c host-shim/report.c,$(wildcard host-shim/*.c))
+REPORT_OBJ := $(BUILD)/obj/host-shim/report.o
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 FAULT_SRC  := $(filter-out tests/fault/serial_tls.c,$(wildcard tests/fault/*.c))
 
@@ -92,8 +97,8 @@ $(BUILD)/parfetch.so: $(PLUGIN_OBJ) plugin/parfetch.map
 	  $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS)
 
 # plugin/text.c (pure) cleans the host's messages too: one filter for both.
-$(BUILD)/parfetch: $(BUILD)/obj/host-shim/main.o $(HOST_OBJ) $(BUILD)/obj/plugin/text.o
-	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1)
+$(BUILD)/parfetch: $(BUILD)/obj/host-shim/main.o $(HOST_OBJ) $(REPORT_OBJ) $(BUILD)/obj/plugin/text.o
+	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1) $(JSON_LIBS)
 
 # The apt method; it finds the plugin next to itself (the link), else in
 # PLUGINDIR.
@@ -102,8 +107,8 @@ $(BUILD)/apt/parfetch: $(BUILD)/obj/host-shim/apt/method.o $(APT_LIB_OBJ) $(HOST
 	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1 libcrypto)
 	ln -sfn ../parfetch.so $(BUILD)/apt/parfetch.so
 
-$(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ) $(APT_LIB_OBJ)
-	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -ldl -lcunit
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ) $(APT_LIB_OBJ) $(REPORT_OBJ)
+	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -ldl -lcunit $(JSON_LIBS)
 
 $(BUILD)/examples/%: examples/%.c $(HOST_OBJ) plugin/include/parfetch.h
 	@mkdir -p $(dir $@)
@@ -151,7 +156,7 @@ $(BUILD)/preload/fault_preload.so: tests/integration/fixtures/fault_preload.c
 # Reads parfetch --json lines for t_json.sh (jansson; no python3, no jq).
 $(BUILD)/json_pick: tests/integration/fixtures/json_pick.c
 	@mkdir -p $(dir $@)
-	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(PF_LDFLAGS) $(LDFLAGS) $(shell pkg-config --libs jansson)
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(PF_LDFLAGS) $(LDFLAGS) $(JSON_LIBS)
 
 # A power loss done by hand to a side file (t_durability.sh).
 $(BUILD)/side_crash: tests/integration/fixtures/side_crash.c $(BUILD)/obj/plugin/journal.o

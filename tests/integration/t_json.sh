@@ -68,7 +68,9 @@ jp() { "$JP" "$@"; }
 # field_is FILE KEY WANT : the key's value printed by json_pick is WANT
 field_is() {
   local got
-  got=$("$JP" "${4:-}" "$1" "$2" 2>&1) || { echo "$got"; return 1; }
+  local opt=()
+  [ -n "${4:-}" ] && opt=("$4")
+  got=$("$JP" "${opt[@]+"${opt[@]}"}" "$1" "$2" 2>&1) || { echo "$got"; return 1; }
   [ "$got" = "$3" ] && return 0
   echo "$2: got '$got', expected '$3' in:"
   cat -- "$1"
@@ -81,6 +83,11 @@ nonzero() { # FILE KEY : an integer >= 1
   [ "$got" != null ] && [ "$got" -ge 1 ] && return 0
   echo "$2 = '$got'"
   cat -- "$1"
+  return 1
+}
+says() { # OUTPUT TEXT : TEXT is in OUTPUT (pf_check's stdin is /dev/null)
+  grep -qF -- "$2" <<<"$1" && return 0
+  echo "'$2' not in: $1"
   return 1
 }
 absent() { # FILE TEXT : TEXT is not in FILE
@@ -200,7 +207,7 @@ pf_expect_exit 0 "-u beats --netrc-file" \
   parfetch -q -u "alice:$PASS" --netrc-file "$T/netrc-wrong" -o "$T/w/n4.bin" "$P"
 pf_expect_exit 2 "--netrc-file missing: exit 2" \
   parfetch -q --netrc-file "$T/no-such-netrc" -o "$T/w/n5.bin" "$P"
-pf_check "--netrc-file missing: names the file" grep -qF "$T/no-such-netrc" <<<"$PF_LAST_OUT"
+pf_check "--netrc-file missing: names the file" says "$PF_LAST_OUT" "$T/no-such-netrc"
 mkdir -p "$T/home"
 cp "$T/netrc" "$T/home/.netrc"
 chmod 600 "$T/home/.netrc"
@@ -213,7 +220,7 @@ PF_ENV=()
 chmod 644 "$T/netrc"
 pf_expect_exit 0 "a netrc readable by others: used" \
   parfetch -q --netrc-file "$T/netrc" -o "$T/w/n8.bin" "$P"
-pf_check "a netrc readable by others: a warning" grep -q "warning: .*readable by others" <<<"$PF_LAST_OUT"
+pf_check "a netrc readable by others: a warning" says "$PF_LAST_OUT" "is readable by others"
 chmod 600 "$T/netrc"
 
 # no password in -v output, error lines or --json
