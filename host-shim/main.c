@@ -575,11 +575,11 @@ static char *ask_password(const char *user) {
   }
   char shown[1024];
   pf_text_clean(shown, sizeof shown, user, strlen(user));
-  fprintf(stderr, "Enter host password for user '%s':", shown);
-  fflush(stderr);
   quiet = old;
   quiet.c_lflag &= ~(tcflag_t)ECHO;
-  tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet); /* typed-ahead input was echoed: dropped */
+  fprintf(stderr, "Enter host password for user '%s':", shown); /* after: what follows is kept */
+  fflush(stderr);
   char *line = NULL;
   size_t cap = 0;
   ssize_t n = getline(&line, &cap, stdin);

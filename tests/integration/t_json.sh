@@ -5,8 +5,8 @@
 #   - --json to a file: stdout is exactly one object of the documented schema (json_pick checks
 #     the keys and types), size = the file's, status ok, exit_code 0, digest with --checksum;
 #   - -o - --json: the body on stdout is byte-equal, the object on stderr;
-#   - a 404, a wrong checksum, a refused connection (no session) and a reset part (retries)
-#     give the right status / exit_code / error;
+#   - a 404, a wrong checksum, a refused connection, SIGTERM and a reset part (retries) give
+#     the right status / exit_code / error;
 #   - nginx auth_basic: -u right (bytes equal), wrong (401, exit 1); --netrc-file with the right
 #     machine, with a `default` entry, with quoted tokens; -u beats the netrc file; a netrc
 #     password never in -v output nor in --json;
@@ -170,6 +170,17 @@ parfetch -q --json -o "$T/w/odd.bin" "http://u:hunter2@127.0.0.1:$CLOSED/%ff$(pr
 pf_check "invalid UTF-8 in the URL: still one valid object" jp "$T/odd.json"
 pf_check "a URL password is redacted in --json" absent "$T/odd.json" hunter2
 
+# SIGTERM during a slow transfer: the object still comes, status cancelled, exit_code 143
+"$PF_BIN" -q --json -o "$T/w/slow.bin" "$PF_HTTP_URL/slow/obj.bin" >"$T/term.json" 2>/dev/null &
+term_pid=$!
+sleep 1
+kill -TERM "$term_pid"
+wait "$term_pid"
+echo $? >"$T/term.rc"
+pf_check "SIGTERM --json: exit 143" test "$(cat "$T/term.rc")" = 143
+pf_check "SIGTERM --json: one object, status cancelled" field_is "$T/term.json" status cancelled
+pf_check "SIGTERM --json: exit_code 143" field_is "$T/term.json" exit_code 143
+
 # the fault server resets the 2nd request mid-body: retries counted
 pf_fault_start FS --size 2m --seed 3 --fault reset:after=100000,req=2 || exit 1
 parfetch -q --json -n 2 --min-part-size 256K -o "$T/w/fs.bin" "$FS_URL/obj" >"$T/fs.json" 2>/dev/null
@@ -187,6 +198,37 @@ pf_expect_exit 1 "-u wrong: 401, exit 1" parfetch -q -u alice:wrong -o "$T/w/a2.
 pf_check "-u wrong: no file" test ! -e "$T/w/a2.bin"
 pf_expect_exit 2 "-u user, no password, no terminal: usage error" \
   parfetch -q -u alice -o "$T/w/a3.bin" "$P"
+
+# -u USER on a terminal (script(1) from bsdutils gives it a pty): the password is asked for,
+# without echo; it is typed once the prompt shows
+tty_user() { # PASSWORD OUT
+  rm -f "$T/tty.log" "$T/tty.fifo"
+  mkfifo "$T/tty.fifo" || return 1
+  (
+    exec 3>"$T/tty.fifo"
+    for _ in $(seq 1 200); do
+      grep -q "Enter host password for user 'alice':" "$T/tty.log" 2>/dev/null && break
+      sleep 0.1
+    done
+    printf '%s\n' "$1" >&3
+    sleep 30
+  ) &
+  local feeder=$! rc
+  timeout 60 script -qefc "$PF_BIN -q -u alice -o $2 $P" "$T/tty.log" <"$T/tty.fifo" >/dev/null
+  rc=$?
+  kill "$feeder" 2>/dev/null
+  wait "$feeder" 2>/dev/null
+  return "$rc"
+}
+if command -v script >/dev/null; then
+  pf_check "-u USER on a terminal: the password asked for, exit 0" tty_user "$PASS" "$T/w/tty.bin"
+  pf_check "-u USER on a terminal: bytes equal" pf_same "$D/obj.bin" "$T/w/tty.bin"
+  pf_check "-u USER on a terminal: the password not echoed" absent "$T/tty.log" "$PASS"
+  pf_expect_exit 1 "-u USER on a terminal, a wrong password: 401, exit 1" \
+    tty_user wrong "$T/w/tty2.bin"
+else
+  echo "ok - -u USER on a terminal # SKIP no script(1)"
+fi
 
 printf 'machine other.example login bob password nope\nmachine 127.0.0.1 login alice password %s\n' \
   "$PASS" >"$T/netrc"
