@@ -4,6 +4,10 @@
  * and drives one download through the ABI: config_new, config_load for each
  * file, config_set for each flag (flags win), open, run, close.
  *
+ * Credentials (-u, --netrc, --netrc-file; netrc.c) become one Authorization
+ * header in pf_open_args.headers: the plugin sends it to the URL's host only.
+ * With --json, one object (report.c) is written when the download has ended.
+ *
  * Exit status: 0 done and verified; 1 remote or network failure; 2 usage,
  * config or plugin-load error; 3 integrity failure; 4 local I/O error;
  * 130/143 after SIGINT/SIGTERM. Errors are one line on stderr:
