@@ -52,9 +52,11 @@ PF_CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes 
 PF_LDFLAGS := -pthread $(SAN)
 
 PLUGIN_SRC := $(wildcard plugin/*.c)
-# report.c (jansson) is the CLI's alone: the other hosts link HOST_OBJ without jansson.
-HOST_LIB   := $(filter-out host-shim/main.c host-shim/report.c,$(wildcard host-shim/*.c))
-REPORT_OBJ := $(BUILD)/obj/host-shim/report.o
+# The CLI's alone: report.c (--json, jansson) and credentials.c (-u, --netrc; it uses
+# plugin/text.c); the other hosts link HOST_OBJ without them.
+CLI_LIB    := host-shim/report.c host-shim/credentials.c
+HOST_LIB   := $(filter-out host-shim/main.c $(CLI_LIB),$(wildcard host-shim/*.c))
+CLI_OBJ    := $(CLI_LIB:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 FAULT_SRC  := $(filter-out tests/fault/serial_tls.c,$(wildcard tests/fault/*.c))
 
@@ -97,7 +99,7 @@ $(BUILD)/parfetch.so: $(PLUGIN_OBJ) plugin/parfetch.map
 	  $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS)
 
 # plugin/text.c (pure) cleans the host's messages too: one filter for both.
-$(BUILD)/parfetch: $(BUILD)/obj/host-shim/main.o $(HOST_OBJ) $(REPORT_OBJ) $(BUILD)/obj/plugin/text.o
+$(BUILD)/parfetch: $(BUILD)/obj/host-shim/main.o $(HOST_OBJ) $(CLI_OBJ) $(BUILD)/obj/plugin/text.o
 	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1) $(JSON_LIBS)
 
 # The apt method; it finds the plugin next to itself (the link), else in
@@ -107,7 +109,7 @@ $(BUILD)/apt/parfetch: $(BUILD)/obj/host-shim/apt/method.o $(APT_LIB_OBJ) $(HOST
 	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1 libcrypto)
 	ln -sfn ../parfetch.so $(BUILD)/apt/parfetch.so
 
-$(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ) $(APT_LIB_OBJ) $(REPORT_OBJ)
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ) $(APT_LIB_OBJ) $(CLI_OBJ)
 	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -ldl -lcunit $(JSON_LIBS)
 
 $(BUILD)/examples/%: examples/%.c $(HOST_OBJ) plugin/include/parfetch.h

@@ -4,7 +4,7 @@
  * and drives one download through the ABI: config_new, config_load for each
  * file, config_set for each flag (flags win), open, run, close.
  *
- * Credentials (-u, --netrc, --netrc-file; netrc.c) become one Authorization
+ * Credentials (-u, --netrc, --netrc-file; credentials.c) become one Authorization
  * header in pf_open_args.headers: the plugin sends it to the URL's host only.
  * With --json, one object (report.c) is written when the download has ended.
  *
@@ -31,13 +31,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "discover.h"
+#include "credentials.h"
 #include "loader.h"
-#include "netrc.h"
 #include "parfetch.h"
 #include "progress.h"
 #include "report.h"
@@ -566,116 +564,6 @@ static int stdout_write(void *ctx, uint64_t offset, const void *buf, size_t len)
   return 0;
 }
 
-/* --- credentials ------------------------------------------------------------ */
-
-/* -u USER with no password: ask on the terminal, without echo. NULL (after
- * a message) when stdin or stderr is not a terminal, or on EOF. */
-static char *ask_password(const char *user) {
-  struct termios old, quiet;
-  if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO) || tcgetattr(STDIN_FILENO, &old) != 0) {
-    usage_error("-u %s has no password and there is no terminal to ask for it: use -u "
-                "USER:PASSWORD or --netrc-file", user);
-    return NULL;
-  }
-  char shown[1024];
-  pf_text_clean(shown, sizeof shown, user, strlen(user));
-  quiet = old;
-  quiet.c_lflag &= ~(tcflag_t)ECHO;
-  tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet); /* typed-ahead input was echoed: dropped */
-  fprintf(stderr, "Enter host password for user '%s':", shown); /* after: what follows is kept */
-  fflush(stderr);
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t n = getline(&line, &cap, stdin);
-  tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-  fputc('\n', stderr);
-  if (n < 0) {
-    free(line);
-    say("no password read");
-    return NULL;
-  }
-  line[strcspn(line, "\r\n")] = '\0';
-  return line;
-}
-
-/* The netrc file's entry for the URL's host, as a header in *auth (NULL if
- * none). 0, or an exit status after a message. A URL with a userinfo of its
- * own is not looked up (it authenticates itself). */
-static int netrc_auth(const struct opts *o, char **auth) {
-  char path[4096];
-  const char *file = o->netrc_file;
-  if (!file) {
-    const char *home = getenv("HOME");
-    if (!home || !*home)
-      return 0; /* curl: no home, no ~/.netrc */
-    snprintf(path, sizeof path, "%s/.netrc", home);
-    file = path;
-  }
-  char err[1024];
-  char *text;
-  size_t len;
-  mode_t mode = 0;
-  int r = pfh_netrc_read(file, &text, &len, &mode, err, sizeof err);
-  if (r == 1 && !o->netrc_file)
-    return 0; /* --netrc: ~/.netrc is optional */
-  if (r == 1) {
-    say("--netrc-file %s: %s", file, strerror(ENOENT));
-    return EXIT_USAGE;
-  }
-  if (r < 0) {
-    say("netrc: %s", err);
-    return EXIT_USAGE;
-  }
-  if (mode & (S_IRGRP | S_IROTH))
-    say("warning: %s is readable by others (chmod 600 it): using it anyway", file);
-  char host[1024];
-  int userinfo;
-  char *login = NULL, *password = NULL;
-  int found = 0;
-  if (pfh_url_host(o->url, host, sizeof host, &userinfo) == 0 && !userinfo)
-    found = pfh_netrc_find(text, len, file, host, &login, &password, err, sizeof err);
-  explicit_bzero(text, len);
-  free(text);
-  if (found < 0) {
-    say("netrc: %s", err);
-    return EXIT_USAGE;
-  }
-  if (found) {
-    *auth = pfh_basic_auth(login, password);
-    explicit_bzero(password, strlen(password));
-    free(login);
-    free(password);
-    if (!*auth) {
-      say("out of memory");
-      return EXIT_LOCAL;
-    }
-  }
-  return 0;
-}
-
-/* o->auth from -u, else from the netrc file. 0, or an exit status. */
-static int credentials(struct opts *o) {
-  if (!o->user)
-    return o->netrc || o->netrc_file ? netrc_auth(o, &o->auth) : 0;
-  const char *colon = strchr(o->user, ':');
-  char *user = strndup(o->user, colon ? (size_t)(colon - o->user) : strlen(o->user));
-  char *asked = !user || colon ? NULL : ask_password(user);
-  if (user && !colon && !asked) {
-    free(user);
-    return EXIT_USAGE;
-  }
-  o->auth = user ? pfh_basic_auth(user, colon ? colon + 1 : asked) : NULL;
-  if (asked)
-    explicit_bzero(asked, strlen(asked));
-  free(asked);
-  free(user);
-  if (!o->auth) {
-    say("out of memory");
-    return EXIT_LOCAL;
-  }
-  return 0;
-}
-
 /* --- the download --------------------------------------------------------- */
 
 static int exit_code(pf_status st) {
@@ -738,17 +626,8 @@ static void log_line(void *ctx, const char *line) {
 /* --json: what the session knows, before close() frees it. */
 static void snapshot(const pf_entry *e, pf_session *s, struct pfh_report *r, char **effective) {
   pf_stats st = {.struct_size = sizeof st};
-  if (e->get_stats(s, &st) == PF_OK) {
-    r->have_stats = 1;
-    r->size = st.size;
-    r->bytes_fetched = st.bytes_fetched;
-    r->bytes_resumed = st.bytes_resumed;
-    r->elapsed_ns = st.elapsed_ns;
-    r->streams = st.streams_max;
-    r->retries = st.retries;
-    r->steals = st.steals;
-    r->http_status = st.http_status;
-  }
+  if (e->get_stats(s, &st) == PF_OK)
+    pfh_report_stats(r, &st);
   pf_info info = {.struct_size = sizeof info};
   if (e->get_info(s, &info) == PF_OK && info.effective_url)
     r->effective_url = *effective = strdup(info.effective_url);
@@ -974,10 +853,20 @@ int main(int argc, char **argv) {
     fflush(stdout);
   }
 
-  if (!o.version && (rc = credentials(&o)) != 0) {
-    free(outpath);
-    free(o.flags);
-    return rc;
+  if (!o.version) { /* -u, --netrc, --netrc-file: before anything is loaded (a prompt) */
+    char warn[1024], why[1024];
+    int cr = pfh_credentials(o.user, o.netrc, o.netrc_file, o.url, &o.auth, warn, sizeof warn,
+                             why, sizeof why);
+    if (*warn)
+      say("%s", warn);
+    if (cr != PFH_CRED_OK) {
+      rc = cr == PFH_CRED_USAGE   ? usage_error("%s", why)
+           : cr == PFH_CRED_ERROR ? (say("%s", why), EXIT_USAGE)
+                                  : (say("out of memory"), EXIT_LOCAL);
+      free(outpath);
+      free(o.flags);
+      return rc;
+    }
   }
 
   pfh_config_files files = {0};

@@ -54,6 +54,20 @@ const char *pfh_status_word(pf_status st) {
   return "unknown";
 }
 
+void pfh_report_stats(struct pfh_report *r, const pf_stats *st) {
+  if (!st->struct_size)
+    return;
+  r->have_stats = 1;
+  r->size = st->size;
+  r->bytes_fetched = st->bytes_fetched;
+  r->bytes_resumed = st->bytes_resumed;
+  r->elapsed_ns = st->elapsed_ns;
+  r->streams = st->streams_max;
+  r->retries = st->retries;
+  r->steals = st->steals;
+  r->http_status = st->struct_size >= PF_SIZE_THROUGH(pf_stats, http_status) ? st->http_status : 0;
+}
+
 /* s cleaned into a JSON string, or null for NULL; NULL on out of memory. */
 static json_t *text(const char *s) {
   if (!s)

@@ -36,6 +36,11 @@ struct pfh_report {
   const char *error;         /* the human error line's detail, or NULL */
 };
 
+/* The counters of a session's pf_stats at the end (have_stats set): size,
+ * bytes_fetched, bytes_resumed, elapsed_ns, streams (streams_max), retries,
+ * steals, http_status. A stats of struct_size 0 (none) sets nothing. */
+void pfh_report_stats(struct pfh_report *r, const pf_stats *st);
+
 /* The stable word for a status: "ok", "invalid", "nomem", "config", "url",
  * "network", "http", "bad_reply", "changed", "checksum", "io", "cancelled",
  * "state", "internal", "not_modified", "too_large"; "unknown" for a code
