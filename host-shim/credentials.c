@@ -8,6 +8,7 @@
 #include "credentials.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,8 +95,11 @@ static int from_netrc(const char *netrc_file, const char *url, char **auth, char
   const char *file = netrc_file;
   if (!file) {
     const char *home = getenv("HOME");
+    struct passwd *pw;
+    if ((!home || !*home) && (pw = getpwuid(geteuid())))
+      home = pw->pw_dir; /* curl's fallback */
     if (!home || !*home)
-      return PFH_CRED_OK; /* curl: no home, no ~/.netrc */
+      return PFH_CRED_OK; /* no home, no ~/.netrc */
     snprintf(path, sizeof path, "%s/.netrc", home);
     file = path;
   }

@@ -6,7 +6,8 @@
  *   -u USER:PASSWORD  split at the first colon (curl's rule);
  *   -u USER           the password asked for on the terminal, without echo,
  *                     when stdin and stderr are terminals; else a usage error;
- *   --netrc           $HOME/.netrc if it exists (curl's file; no $NETRC);
+ *   --netrc           $HOME/.netrc (HOME unset: the user's home directory
+ *                     from the password database) if it exists, as curl;
  *   --netrc-file F    F, which must exist; read as netrc.c reads it;
  *   -u wins over both; a URL with its own userinfo is not looked up; a file
  *   readable by its group or others is used, with a warning.
