@@ -171,15 +171,23 @@ pf_check "invalid UTF-8 in the URL: still one valid object" jp "$T/odd.json"
 pf_check "a URL password is redacted in --json" absent "$T/odd.json" hunter2
 
 # SIGTERM during a slow transfer: the object still comes, status cancelled, exit_code 143
-"$PF_BIN" -q --json -o "$T/w/slow.bin" "$PF_HTTP_URL/slow/obj.bin" >"$T/term.json" 2>/dev/null &
+pf_mkfile "$D/slow.bin" 600000 slow || exit 1
+"$PF_BIN" -q --json -n 1 -o "$T/w/slow.bin" "$PF_HTTP_URL/slow/slow.bin" >"$T/term.json" 2>/dev/null &
 term_pid=$!
-sleep 1
+sleep 1.5 # the first 128 KiB come at once, then 128 KiB/s: about 300 KiB stored
 kill -TERM "$term_pid"
 wait "$term_pid"
 echo $? >"$T/term.rc"
 pf_check "SIGTERM --json: exit 143" test "$(cat "$T/term.rc")" = 143
 pf_check "SIGTERM --json: one object, status cancelled" field_is "$T/term.json" status cancelled
 pf_check "SIGTERM --json: exit_code 143" field_is "$T/term.json" exit_code 143
+
+parfetch -q --json -C -n 1 -o "$T/w/slow.bin" "$PF_HTTP_URL/slow/slow.bin" >"$T/resume.json" 2>/dev/null
+pf_check "-C after SIGTERM: bytes equal" pf_same "$D/slow.bin" "$T/w/slow.bin"
+pf_check "-C after SIGTERM --json: bytes_resumed >= 1" nonzero "$T/resume.json" bytes_resumed
+pf_check "-C after SIGTERM --json: bytes_resumed + bytes_fetched >= the size" \
+  bash -c 'set -- $("$1" "$2" bytes_resumed bytes_fetched size); [ $(($1 + $2)) -ge "$3" ]' \
+  _ "$JP" "$T/resume.json"
 
 # the fault server resets the 2nd request mid-body: retries counted
 pf_fault_start FS --size 2m --seed 3 --fault reset:after=100000,req=2 || exit 1
