@@ -33,8 +33,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "discover.h"
 #include "credentials.h"
+#include "discover.h"
 #include "loader.h"
 #include "parfetch.h"
 #include "progress.h"
@@ -605,10 +605,7 @@ static void report(const pf_entry *e, pf_status st, const char *detail) {
     snprintf(g_error, sizeof g_error, "%s: %s", text, detail);
   else
     snprintf(g_error, sizeof g_error, "%s", text);
-  if (detail && *detail)
-    say("%s: %s", text, detail);
-  else
-    say("%s", text);
+  say("%s", g_error); /* cut at 4 KiB as say() would */
 }
 
 /* -v: the plugin's log lines, one at a time (the plugin serialises them).
