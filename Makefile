@@ -41,15 +41,22 @@ LDFLAGS    ?=
 PKGS       := libcurl yaml-0.1 libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# jansson: the CLI's --json (host-shim/report.c) and t_json.sh's checker only.
+JSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
+JSON_LIBS  := $(shell pkg-config --libs jansson 2>/dev/null)
 
 PF_CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
               -Wmissing-prototypes -Wno-unused-parameter -pthread -fPIC \
-              -Iplugin/include -Iplugin -Ihost-shim $(PKG_CFLAGS) $(SAN) \
+              -Iplugin/include -Iplugin -Ihost-shim $(PKG_CFLAGS) $(JSON_CFLAGS) $(SAN) \
               -DPF_PLUGINDIR='"$(PLUGINDIR)"' -DPF_SYSCONFDIR='"$(SYSCONFDIR)/parfetch"'
 PF_LDFLAGS := -pthread $(SAN)
 
 PLUGIN_SRC := $(wildcard plugin/*.c)
-HOST_LIB   := $(filter-out host-shim/main.c,$(wildcard host-shim/*.c))
+# The CLI's alone: report.c (--json, jansson) and credentials.c (-u, --netrc; it uses
+# plugin/text.c); the other hosts link HOST_OBJ without them.
+CLI_LIB    := host-shim/report.c host-shim/credentials.c
+HOST_LIB   := $(filter-out host-shim/main.c $(CLI_LIB),$(wildcard host-shim/*.c))
+CLI_OBJ    := $(CLI_LIB:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 FAULT_SRC  := $(filter-out tests/fault/serial_tls.c,$(wildcard tests/fault/*.c))
 
@@ -92,8 +99,8 @@ $(BUILD)/parfetch.so: $(PLUGIN_OBJ) plugin/parfetch.map
 	  $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS)
 
 # plugin/text.c (pure) cleans the host's messages too: one filter for both.
-$(BUILD)/parfetch: $(BUILD)/obj/host-shim/main.o $(HOST_OBJ) $(BUILD)/obj/plugin/text.o
-	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1)
+$(BUILD)/parfetch: $(BUILD)/obj/host-shim/main.o $(HOST_OBJ) $(CLI_OBJ) $(BUILD)/obj/plugin/text.o
+	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1) $(JSON_LIBS)
 
 # The apt method; it finds the plugin next to itself (the link), else in
 # PLUGINDIR.
@@ -102,8 +109,8 @@ $(BUILD)/apt/parfetch: $(BUILD)/obj/host-shim/apt/method.o $(APT_LIB_OBJ) $(HOST
 	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1 libcrypto)
 	ln -sfn ../parfetch.so $(BUILD)/apt/parfetch.so
 
-$(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ) $(APT_LIB_OBJ)
-	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -ldl -lcunit
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ) $(APT_LIB_OBJ) $(CLI_OBJ)
+	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -ldl -lcunit $(JSON_LIBS)
 
 $(BUILD)/examples/%: examples/%.c $(HOST_OBJ) plugin/include/parfetch.h
 	@mkdir -p $(dir $@)
@@ -148,6 +155,11 @@ $(BUILD)/preload/fault_preload.so: tests/integration/fixtures/fault_preload.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -Wall -Wextra $(CFLAGS) -shared -fPIC -o $@ $< -ldl
 
+# Reads parfetch --json lines for t_json.sh (jansson; no python3, no jq).
+$(BUILD)/json_pick: tests/integration/fixtures/json_pick.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(PF_LDFLAGS) $(LDFLAGS) $(JSON_LIBS)
+
 # A power loss done by hand to a side file (t_durability.sh).
 $(BUILD)/side_crash: tests/integration/fixtures/side_crash.c $(BUILD)/obj/plugin/journal.o
 	@mkdir -p $(dir $@)
@@ -156,6 +168,7 @@ $(BUILD)/side_crash: tests/integration/fixtures/side_crash.c $(BUILD)/obj/plugin
 TESTBINS = $(BUILD)/unit_tests $(BUILD)/fault_server $(BUILD)/engine_host
 TESTBINS += $(BUILD)/pfproxy
 TESTBINS += $(BUILD)/side_crash
+TESTBINS += $(BUILD)/json_pick
 TESTBINS += $(BUILD)/serial_tls
 TESTBINS += $(BUILD)/preload/fault_preload.so
 TESTBINS += $(BUILD)/client_host $(BUILD)/abi10_host
@@ -163,9 +176,11 @@ TESTBINS += $(FUZZ_REGRESS)
 
 # Each harness with tests/fuzz/driver.c (a plain main, no libFuzzer): make test
 # replays every corpus file once, in this build and in the ASan+UBSan one.
-$(BUILD)/fuzz-regress/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c tests/fuzz/fuzz.h $(PLUGIN_OBJ) $(APT_LIB_OBJ)
+# host-shim/netrc.c: the CLI's .netrc parser, and the file reader apt_netrc.c shares.
+FUZZ_HOST_OBJ := $(BUILD)/obj/host-shim/netrc.o
+$(BUILD)/fuzz-regress/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c tests/fuzz/fuzz.h $(PLUGIN_OBJ) $(APT_LIB_OBJ) $(FUZZ_HOST_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(PF_CFLAGS) $(CFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/driver.c $(PLUGIN_OBJ) $(APT_LIB_OBJ) \
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/driver.c $(PLUGIN_OBJ) $(APT_LIB_OBJ) $(FUZZ_HOST_OBJ) \
 	  $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS)
 
 fuzz-regression: $(FUZZ_REGRESS)
@@ -176,9 +191,10 @@ fuzz-regression: $(FUZZ_REGRESS)
 FUZZ_CC    ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_OBJ   := $(PLUGIN_SRC:%.c=build/fuzz/obj/%.o) $(APT_LIB_SRCS:%.c=build/fuzz/obj/%.o)
+FUZZ_OBJ   := $(PLUGIN_SRC:%.c=build/fuzz/obj/%.o) $(APT_LIB_SRCS:%.c=build/fuzz/obj/%.o) \
+              build/fuzz/obj/host-shim/netrc.o
 
-build/fuzz/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h host-shim/apt/*.h)
+build/fuzz/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h host-shim/*.h host-shim/apt/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PF_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c -o $@ $<
 

@@ -4,6 +4,10 @@
  * and drives one download through the ABI: config_new, config_load for each
  * file, config_set for each flag (flags win), open, run, close.
  *
+ * Credentials (-u, --netrc, --netrc-file; credentials.c) become one Authorization
+ * header in pf_open_args.headers: the plugin sends it to the URL's host only.
+ * With --json, one object (report.c) is written when the download has ended.
+ *
  * Exit status: 0 done and verified; 1 remote or network failure; 2 usage,
  * config or plugin-load error; 3 integrity failure; 4 local I/O error;
  * 130/143 after SIGINT/SIGTERM. Errors are one line on stderr:
@@ -29,10 +33,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "credentials.h"
 #include "discover.h"
 #include "loader.h"
 #include "parfetch.h"
 #include "progress.h"
+#include "report.h"
 #include "text.h" /* plugin/text.c, linked into the host too */
 
 #define HOST_VERSION PF_VERSION
@@ -63,6 +69,11 @@ struct opts {
   const char *plugin; /* --plugin */
   const char *checksum;
   int resume, quiet, version, verbose;
+  int json;               /* --json */
+  const char *user;       /* -u user[:password] */
+  int netrc;              /* --netrc */
+  const char *netrc_file; /* --netrc-file */
+  char *auth;             /* the Authorization header -u or the netrc file made, or NULL */
   const char *url;
   struct flag *flags;
   size_t nflags;
@@ -121,6 +132,13 @@ static void print_help(void) {
         "      --proxy URL          proxy to use\n"
         "      --connect-timeout D  connect timeout (500ms, 10s)\n"
         "      --retries N          attempts per part\n"
+        "  -u, --user USER:PASSWORD HTTP Basic credentials, sent to the URL's host only\n"
+        "                           (never after a redirect to another host); -u USER\n"
+        "                           asks for the password on the terminal\n"
+        "      --netrc              credentials for the URL's host from ~/.netrc, if any\n"
+        "      --netrc-file FILE    the same from FILE (which must exist); -u wins\n"
+        "      --json               one JSON object per download when it ends, on stdout\n"
+        "                           (on stderr with -o -); see parfetch(1), JSON OUTPUT\n"
         "  -q, --quiet              no progress bar\n"
         "  -v, --verbose            requests, replies, retries and steals on stderr\n"
         "                           (credential headers shown as <redacted>)\n"
@@ -285,7 +303,10 @@ enum {
   OPT_USER_AGENT,
   OPT_PROXY,
   OPT_CONNECT_TIMEOUT,
-  OPT_RETRIES
+  OPT_RETRIES,
+  OPT_JSON,
+  OPT_NETRC,
+  OPT_NETRC_FILE
 };
 
 static const struct option long_opts[] = {
@@ -307,6 +328,10 @@ static const struct option long_opts[] = {
     {"proxy", required_argument, NULL, OPT_PROXY},
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"retries", required_argument, NULL, OPT_RETRIES},
+    {"user", required_argument, NULL, 'u'},
+    {"netrc", no_argument, NULL, OPT_NETRC},
+    {"netrc-file", required_argument, NULL, OPT_NETRC_FILE},
+    {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -336,7 +361,7 @@ static int parse_args(int argc, char **argv, struct opts *o) {
   opterr = 0;
   for (;;) {
     int long_index = -1;
-    int c = getopt_long(argc, argv, ":o:Oc:n:H:CqvhV", long_opts, &long_index);
+    int c = getopt_long(argc, argv, ":o:Oc:n:H:u:CqvhV", long_opts, &long_index);
     if (c == -1)
       break;
     char name[64];
@@ -408,6 +433,20 @@ static int parse_args(int argc, char **argv, struct opts *o) {
         return usage_error("invalid --retries value '%s': expected a whole number of at least 1",
                            optarg);
       add_flag(o, "--retries", "retries", optarg);
+      break;
+    case 'u':
+      o->user = optarg;
+      break;
+    case OPT_NETRC:
+      o->netrc = 1;
+      break;
+    case OPT_NETRC_FILE:
+      if (!*optarg)
+        return usage_error("--netrc-file needs a file name");
+      o->netrc_file = optarg;
+      break;
+    case OPT_JSON:
+      o->json = 1;
       break;
     case 'h':
       print_help();
@@ -555,14 +594,18 @@ static int exit_code(pf_status st) {
   return EXIT_REMOTE; /* a code appended after this host was built */
 }
 
+/* The last error line's text, without "parfetch: ": --json's "error". */
+static char g_error[4096];
+
 static void report(const pf_entry *e, pf_status st, const char *detail) {
   const char *text = e->strerror(st);
   if (!text || !*text)
     text = "error";
   if (detail && *detail)
-    say("%s: %s", text, detail);
+    snprintf(g_error, sizeof g_error, "%s: %s", text, detail);
   else
-    say("%s", text);
+    snprintf(g_error, sizeof g_error, "%s", text);
+  say("%s", g_error); /* cut at 4 KiB as say() would */
 }
 
 /* -v: the plugin's log lines, one at a time (the plugin serialises them).
@@ -577,8 +620,20 @@ static void log_line(void *ctx, const char *line) {
   free(clean);
 }
 
+/* --json: what the session knows, before close() frees it. */
+static void snapshot(const pf_entry *e, pf_session *s, struct pfh_report *r, char **effective) {
+  pf_stats st = {.struct_size = sizeof st};
+  if (e->get_stats(s, &st) == PF_OK)
+    pfh_report_stats(r, &st);
+  pf_info info = {.struct_size = sizeof info};
+  if (e->get_info(s, &info) == PF_OK && info.effective_url)
+    r->effective_url = *effective = strdup(info.effective_url);
+}
+
+/* Runs the download; with rep (--json), fills in what it did (status, the
+ * counters; *effective is the malloc'd effective URL or NULL). */
 static int download(const pf_entry *e, const pf_config *cfg, const struct opts *o,
-                    const char *outpath) {
+                    const char *outpath, struct pfh_report *rep, char **effective) {
   int to_stdout = outpath == NULL;
   struct stdout_sink out = {.fd = STDOUT_FILENO};
   pf_sink sink = {.struct_size = sizeof sink,
@@ -594,6 +649,12 @@ static int download(const pf_entry *e, const pf_config *cfg, const struct opts *
                        .log = o->verbose ? log_line : NULL,
                        .log_ctx = NULL,
                        .cancel_flag = &g_cancel};
+  const char *headers[] = {o->auth, NULL}; /* credential headers: the URL's host only */
+  if (o->auth)
+    args.headers = headers;
+  struct pfh_report ignored;
+  if (!rep)
+    rep = &ignored;
 
   pf_session *s = NULL;
   pf_status st = e->open(cfg, o->url, &args, &s);
@@ -601,6 +662,7 @@ static int download(const pf_entry *e, const pf_config *cfg, const struct opts *
     if (st == PF_OK)
       st = PF_E_INTERNAL;
     report(e, st, "open");
+    rep->status = st;
     return exit_code(st);
   }
   publish_session(s);
@@ -612,12 +674,16 @@ static int download(const pf_entry *e, const pf_config *cfg, const struct opts *
     pfh_progress_stop(bar, st == PF_OK && !g_signal);
   }
   withdraw_session();
+  if (rep != &ignored)
+    snapshot(e, s, rep, effective);
+  rep->status = st;
 
   if (g_signal) {
     /* Without PF_CLOSE_DISCARD: a resumable side file stays for -C. */
     int sig = g_signal;
     e->close(s, 0);
     report(e, PF_E_CANCELLED, sig == SIGINT ? "interrupted by SIGINT" : "terminated by SIGTERM");
+    rep->cancelled = 1;
     return 128 + sig;
   }
   if (st != PF_OK) {
@@ -631,6 +697,7 @@ static int download(const pf_entry *e, const pf_config *cfg, const struct opts *
   if (e->struct_size >= PF_SIZE_THROUGH(pf_entry, commit) && e->commit) {
     /* 1.0 plugins with commit(): verify and rename, keeping the detail */
     st = e->commit(s);
+    rep->status = st;
     if (st != PF_OK) {
       const char *m = e->errmsg(s);
       char *detail = strdup(m && *m ? m : (to_stdout ? "stdout" : outpath));
@@ -643,6 +710,7 @@ static int download(const pf_entry *e, const pf_config *cfg, const struct opts *
     return EXIT_DONE;
   }
   st = e->close(s, PF_CLOSE_COMMIT);
+  rep->status = st;
   if (st != PF_OK) {
     /* close() frees the session, so its errmsg is gone: name the output. */
     report(e, st, to_stdout ? "stdout" : outpath);
@@ -782,6 +850,22 @@ int main(int argc, char **argv) {
     fflush(stdout);
   }
 
+  if (!o.version) { /* -u, --netrc, --netrc-file: before anything is loaded (a prompt) */
+    char warn[1024], why[1024];
+    int cr = pfh_credentials(o.user, o.netrc, o.netrc_file, o.url, &o.auth, warn, sizeof warn,
+                             why, sizeof why);
+    if (*warn)
+      say("%s", warn);
+    if (cr != PFH_CRED_OK) {
+      rc = cr == PFH_CRED_USAGE   ? usage_error("%s", why)
+           : cr == PFH_CRED_ERROR ? (say("%s", why), EXIT_USAGE)
+                                  : (say("out of memory"), EXIT_LOCAL);
+      free(outpath);
+      free(o.flags);
+      return rc;
+    }
+  }
+
   pfh_config_files files = {0};
   char *plugin_path = NULL;
   pfh_plugin pl = {0};
@@ -811,9 +895,29 @@ int main(int argc, char **argv) {
   if (!cfg)
     goto out;
 
+  if (o.auth && pl.entry->abi_minor < 3) {
+    say("the plugin %s (ABI %u.%u) cannot send credentials (-u, --netrc): ABI 1.3 needed",
+        pl.path, (unsigned)pl.entry->abi_major, (unsigned)pl.entry->abi_minor);
+    rc = EXIT_USAGE;
+    goto out;
+  }
+
   g_entry = pl.entry;
   install_signals();
-  rc = download(pl.entry, cfg, &o, outpath);
+  struct pfh_report rep = {.url = o.url,
+                           .output = to_stdout ? "-" : outpath,
+                           .digest = o.checksum};
+  char *effective = NULL;
+  rc = download(pl.entry, cfg, &o, outpath, o.json ? &rep : NULL, &effective);
+  if (o.json) { /* once, when the download has ended */
+    rep.exit_code = rc;
+    rep.error = rc == EXIT_DONE ? NULL : g_error;
+    if (pfh_report_write(&rep, to_stdout ? stderr : stdout) != 0 && rc == EXIT_DONE) {
+      say("--json: %s", strerror(errno));
+      rc = EXIT_LOCAL;
+    }
+  }
+  free(effective);
 
 out:
   if (cfg)
@@ -822,6 +926,9 @@ out:
   free(plugin_path);
   pfh_config_files_free(&files);
   free(outpath);
+  if (o.auth)
+    explicit_bzero(o.auth, strlen(o.auth));
+  free(o.auth);
   free(o.flags);
   return rc;
 }
