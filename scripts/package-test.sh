@@ -144,6 +144,7 @@ EOF
   check "... its requests carry the method's User-Agent (nginx's log)" \
     sh -c 'log=$(tail -n +$(($1 + 1)) "$2"); echo "$log"; echo "$log" | grep -Eq "Packages[^ ]* \"parfetch/$3 \(apt method\)\" (200|304)$" &&
            ! echo "$log" | grep -q "Debian APT-HTTP"' _ "$m" "$LOG" "$ver"
+  apt-get clean # (a kept FRESH_DIR root may have it in apt's cache)
   m=$(log_mark)
   check "apt-get install parfetch-dev through the method" apt-get install -y -qq parfetch-dev
   check "... the .deb came through the method (nginx's log)" \
@@ -290,7 +291,7 @@ EOF
   check "apt-get dist-upgrade to $ver2 (the admin's edit of $CONF in place)" apt-get dist-upgrade -y -qq
   check "... all four are at $ver2, their .debs fetched through the method" \
     sh -c 'for p in $1; do [ "$(dpkg-query -W -f="\${db:Status-Abbrev}\${Version}" "$p")" = "ii $2" ] || { echo "$p not ii $2"; exit 1; }
-             tail -n +$(($3 + 1)) "$4" | grep -Eq "${p}_[^ ]*\.deb \"parfetch/[^\"]* \(apt method\)\" 200$" || { echo "$p .deb not through the method"; exit 1; }; done' \
+             tail -n +$(($3 + 1)) "$4" | grep -Eq "${p}_[^ ]*\.deb \"parfetch/[^\"]* \(apt method\)\" 20[06]$" || { echo "$p .deb not through the method"; exit 1; }; done' \
     _ "$PKGS" "$ver2" "$m" "$LOG"
   check "... the admin's edit of $CONF is kept" cmp "$W/50parfetch.conf.installed" "$CONF"
   check "... and apt still goes through the method" at ii "$ver2" parfetch
@@ -303,53 +304,53 @@ EOF
   fail_on; m=$(calls_mark)
   check "dpkg -i $ver3 (an upgrade from $ver2)" dpkg -i "$MDIR/t3.deb"
   check "... preinst upgrade, postinst configure; apt through the method" \
-    called $m "preinst upgrade $ver2" "postinst configure $ver2"
+    called $m "preinst upgrade $ver2 $ver3" "postinst configure $ver2"
   check "... apt through the method" at ii "$ver3" parfetch
 
   fail_on preinst.upgrade; m=$(calls_mark)
   check "upgrade to $ver4 whose preinst fails: dpkg -i fails" fails dpkg -i "$MDIR/t4.deb"
   check "... new postrm abort-upgrade, old postinst abort-upgrade" \
-    called $m "prerm upgrade $ver4" "preinst upgrade $ver3" "postrm abort-upgrade $ver3" "postinst abort-upgrade $ver4"
+    called $m "prerm upgrade $ver4" "preinst upgrade $ver3 $ver4" "postrm abort-upgrade $ver3 $ver4" "postinst abort-upgrade $ver4"
   check "... $ver3 configured, apt through the method" at ii "$ver3" parfetch
 
   fail_on prerm.upgrade prerm.failed-upgrade; m=$(calls_mark)
   check "upgrade to $ver4, the old prerm upgrade and the new prerm failed-upgrade fail: dpkg -i fails" fails dpkg -i "$MDIR/t4.deb"
   check "... old postinst abort-upgrade" \
-    called $m "prerm upgrade $ver4" "prerm failed-upgrade $ver3" "postinst abort-upgrade $ver4"
+    called $m "prerm upgrade $ver4" "prerm failed-upgrade $ver3 $ver4" "postinst abort-upgrade $ver4"
   check "... $ver3 configured, apt through the method" at ii "$ver3" parfetch
 
   fail_on prerm.upgrade; m=$(calls_mark)
   check "upgrade to $ver4, the old prerm upgrade fails, the new prerm failed-upgrade takes over: dpkg -i works" dpkg -i "$MDIR/t4.deb"
   check "... new prerm failed-upgrade, then the upgrade" \
-    called $m "prerm upgrade $ver4" "prerm failed-upgrade $ver3" "preinst upgrade $ver3" "postrm upgrade $ver4" "postinst configure $ver3"
+    called $m "prerm upgrade $ver4" "prerm failed-upgrade $ver3 $ver4" "preinst upgrade $ver3 $ver4" "postrm upgrade $ver4" "postinst configure $ver3"
   check "... $ver4 configured, apt through the method" at ii "$ver4" parfetch
 
   fail_on postrm.upgrade; m=$(calls_mark)
   check "downgrade to $ver3, the old postrm upgrade fails, the new postrm failed-upgrade takes over: dpkg -i works" dpkg -i "$MDIR/t3.deb"
   check "... new postrm failed-upgrade" \
-    called $m "prerm upgrade $ver3" "preinst upgrade $ver4" "postrm upgrade $ver3" "postrm failed-upgrade $ver4" "postinst configure $ver4"
+    called $m "prerm upgrade $ver3" "preinst upgrade $ver4 $ver3" "postrm upgrade $ver3" "postrm failed-upgrade $ver4 $ver3" "postinst configure $ver4"
   check "... $ver3 configured, apt through the method" at ii "$ver3" parfetch
 
   fail_on postrm.upgrade postrm.failed-upgrade; m=$(calls_mark)
   check "upgrade to $ver4, the old postrm upgrade and the new postrm failed-upgrade fail: dpkg -i fails" fails dpkg -i "$MDIR/t4.deb"
   check "... old preinst abort-upgrade, new postrm abort-upgrade, old postinst abort-upgrade" \
-    called $m "postrm upgrade $ver4" "postrm failed-upgrade $ver3" "preinst abort-upgrade $ver4" "postrm abort-upgrade $ver3" "postinst abort-upgrade $ver4"
+    called $m "prerm upgrade $ver4" "preinst upgrade $ver3 $ver4" "postrm upgrade $ver4" "postrm failed-upgrade $ver3 $ver4" "preinst abort-upgrade $ver4" "postrm abort-upgrade $ver3 $ver4" "postinst abort-upgrade $ver4"
   check "... $ver3 configured, apt through the method" at ii "$ver3" parfetch
   check "... the admin's edit of $CONF is still there" cmp "$W/50parfetch.conf.installed" "$CONF"
 
   fail_on prerm.remove; m=$(calls_mark)
   check "dpkg --remove, prerm remove fails after moving $CONF aside: dpkg fails" fails dpkg --remove apt-transport-parfetch
   check "... postinst abort-remove" called $m "prerm remove" "postinst abort-remove"
-  check "... still configured, the file back (the edit kept), apt through the method" \
-    at_edit ii "$ver3"
+  check "... still configured (selected for removal), the file back with the edit, apt through the method" \
+    at_edit ri "$ver3"
 
   fail_on; m=$(calls_mark)
   check "dpkg --remove apt-transport-parfetch" dpkg --remove apt-transport-parfetch
   check "... config-files state, apt's own method" at rc "$ver3" apt
   fail_on preinst.install; m=$(calls_mark)
   check "dpkg --install again, its preinst install fails: dpkg fails" fails dpkg --install "$MDIR/t3.deb"
-  check "... postrm abort-install" called $m "preinst install $ver3" "postrm abort-install $ver3"
-  check "... still config-files, apt's own method" at rc "$ver3" apt
+  check "... postrm abort-install" called $m "preinst install $ver3 $ver3" "postrm abort-install $ver3 $ver3"
+  check "... still config-files (selected for install), apt's own method" at ic "$ver3" apt
   fail_on; m=$(calls_mark)
   check "dpkg --install again" dpkg --install "$MDIR/t3.deb"
   check "... the swap is active again with the admin's edit, apt through the method" \
@@ -363,12 +364,13 @@ EOF
   fail_on preinst.install; m=$(calls_mark)
   check "dpkg -i -B pf-conflict, whose preinst fails: dpkg fails" fails dpkg --auto-deconfigure -i "$MDIR/conflict.deb"
   check "... prerm deconfigure, then postinst abort-deconfigure" \
-    called $m "prerm deconfigure in-favour pf-conflict 1 removing parfetch-plugin $ver2" "preinst install" "postinst abort-deconfigure in-favour pf-conflict 1 removing parfetch-plugin $ver2"
+    called $m "prerm deconfigure in-favour pf-conflict 1 removing parfetch-plugin:$arch $ver2" "preinst install" "postrm abort-install" "postinst abort-deconfigure in-favour pf-conflict 1 removing parfetch-plugin:$arch $ver2"
   check "... the plugin still there" dpkg -s parfetch-plugin
   check "... apt-transport-parfetch configured, apt through the method" at ii "$ver3" parfetch
   fail_on; m=$(calls_mark)
-  check "dpkg -i -B pf-conflict: parfetch-plugin removed, apt-transport-parfetch deconfigured" dpkg --auto-deconfigure -i "$MDIR/conflict.deb"
-  check "... prerm deconfigure" called $m "prerm deconfigure in-favour pf-conflict 1 removing parfetch-plugin $ver2"
+  check "dpkg -i -B pf-conflict: installed, parfetch-plugin removed (dpkg exits 1: the deconfigured packages' dependencies are gone)" \
+    sh -c 'dpkg --auto-deconfigure -i "$1"; [ "$(dpkg-query -W -f="\${db:Status-Abbrev}" pf-conflict)" = "ii " ]'  _ "$MDIR/conflict.deb"
+  check "... prerm deconfigure" called $m "prerm deconfigure in-favour pf-conflict 1 removing parfetch-plugin:$arch $ver2"
   check "... the plugin is gone, the method is there" \
     sh -c '! [ -e "$1" ] && [ -e /usr/lib/apt/methods/parfetch ]' _ "$(pkg-config --variable=plugin parfetch)"
   check "... apt-transport-parfetch deconfigured, apt's own method" at 'i[UF]' "$ver3" apt
