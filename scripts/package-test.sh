@@ -70,7 +70,7 @@ if [ "${1:-}" = --in-root ]; then
   changes=/root/parfetch_${ver}_$(dpkg --print-architecture).changes
   dsc=/root/parfetch_$ver.dsc
   check "the source package: $dsc and its tarball, with no VCS files in it" \
-    sh -c 'dpkg-source --no-check -x "$1" "$2/unpacked-src" >/dev/null && [ -f "$2/unpacked-src/debian/rules" ] &&
+    sh -c 'rm -rf "$2/unpacked-src" && dpkg-source --no-check -x "$1" "$2/unpacked-src" >/dev/null && [ -f "$2/unpacked-src/debian/rules" ] &&
            ! tar tJf "/root/parfetch_$3.tar.xz" | grep -E "(^|/)\.git(/|$)"' _ "$dsc" "$W" "$ver"
   check "the build made the four packages" sh -c 'for p in $1; do ls /root/${p}_*.deb >/dev/null || exit 1; done' _ "$PKGS"
   check "debian/rules clean leaves the tree as the clone had it" \
@@ -287,6 +287,7 @@ EOF
   cp "$B"/*_"${ver2}"_*.deb "$REPO/" && rm -f "$REPO"/*-dbgsym_*.deb
   (cd "$REPO" && dpkg-scanpackages --multiversion . >Packages 2>/dev/null)
   apt-get update -qq >/dev/null 2>&1
+  apt-get clean
   m=$(log_mark)
   check "apt-get dist-upgrade to $ver2 (the admin's edit of $CONF in place)" apt-get dist-upgrade -y -qq
   check "... all four are at $ver2, their .debs fetched through the method" \
@@ -393,6 +394,38 @@ EOF
     check "... postinst configure with the method back: apt through the method" \
       script_then apt_is parfetch -- "$P.postinst" configure "$ver3"
   done
+
+  echo "# --- disappear: packages that Replace apt-transport-parfetch and ship all its files (with and without its conffile)"
+  overwriter() { # NAME WITH_CONF - NAME: t3's files, Replaces: apt-transport-parfetch, the conffile too if WITH_CONF=1; scripts: only the hooks
+    local d=$MDIR/$1
+    rm -rf "$d" && dpkg-deb -R "$MDIR/t3.deb" "$d" || return 1
+    rm -f "$d/DEBIAN/preinst" "$d/DEBIAN/prerm" "$d/DEBIAN/postinst" "$d/DEBIAN/postrm"
+    sed -i -e "s/^Package: .*/Package: $1/" -e '/^Depends:/a Replaces: apt-transport-parfetch' "$d/DEBIAN/control"
+    [ "$2" = 1 ] || rm -f "$d/DEBIAN/conffiles" "$d$CONF"
+    hook_scripts "$d" && dpkg-deb -b "$d" "$MDIR/$1.deb" >/dev/null
+  }
+  gone() { # apt-transport-parfetch is not installed (dpkg forgot it)
+    local s; s=$(dpkg-query -W -f='${db:Status-Abbrev}' apt-transport-parfetch 2>/dev/null)
+    case $s in "" | ?n*) return 0 ;; *) echo "apt-transport-parfetch is '$s'"; return 1 ;; esac
+  }
+  disappeared() { called "$1" "postrm disappear $2 $ver3" && gone; } # MARK OVERWRITER
+  purge_then_apt() { dpkg --purge "$1" >/dev/null && apt_is apt; }
+  install_t3() { dpkg -i "$MDIR/t3.deb" >/dev/null && at ii "$ver3" parfetch && ! [ -e "$CONF.dpkg-remove" ]; }
+  build_overwriters() { overwriter pf-over-conf 1 && overwriter pf-over 0; }
+  check "build pf-over-conf and pf-over" build_overwriters
+  fail_on; m=$(calls_mark)
+  check "dpkg -i pf-over-conf (the conffile too)" dpkg --force-confdef --force-confold -i "$MDIR/pf-over-conf.deb"
+  check "... apt-transport-parfetch disappeared (postrm disappear)" disappeared "$m" pf-over-conf
+  check "... the file is pf-over-conf's now and stays: apt through the method (pf-over-conf's)" apt_is parfetch
+  check "dpkg --purge pf-over-conf: apt's own method" purge_then_apt pf-over-conf
+  check "dpkg -i apt-transport-parfetch $ver3 (a fresh install): apt through the method" install_t3
+  m=$(calls_mark)
+  check "dpkg -i pf-over (all files but the conffile)" dpkg -i "$MDIR/pf-over.deb"
+  check "... apt-transport-parfetch disappeared (postrm disappear)" disappeared "$m" pf-over
+  check "... the file nobody owns now is aside: apt's own method" apt_is apt
+  check "dpkg --purge pf-over (the method goes): apt still works (its own method)" purge_then_apt pf-over
+  check "dpkg -i apt-transport-parfetch $ver3 (a fresh install): apt through the method, the stale aside copy gone" \
+    install_t3
 
   echo "# --- purge everything: nothing is left"
   check "apt-get purge $PKGS" apt-get purge -y -qq $PKGS
