@@ -35,6 +35,7 @@ if [ "${1:-}" = --in-root ]; then
   REPO=/srv/pfrepo
   PKGS="parfetch-plugin parfetch parfetch-dev apt-transport-parfetch"
   CONF=/etc/apt/apt.conf.d/50parfetch.conf
+  METHOD=/usr/lib/apt/methods/parfetch
   pass=0 fail=0
   ok() { pass=$((pass + 1)); echo "ok - $1"; }
   not_ok() { fail=$((fail + 1)); echo "not ok - $1"; shift; [ $# -gt 0 ] && printf '#   %s\n' "$@"; return 0; }
@@ -50,7 +51,7 @@ if [ "${1:-}" = --in-root ]; then
   }
   stop() { not_ok "$1"; finish; } # a step the rest depends on failed
   trap '[ -n "${NGINX_PID:-}" ] && kill "$NGINX_PID" 2>/dev/null' EXIT
-  mkdir -p "$W" "$REPO"
+  rm -rf "$W" "$REPO" /root/*.deb /root/parfetch_* && mkdir -p "$W" "$REPO" # (a kept FRESH_DIR root has the last run's)
 
   echo "# --- tools: build-essential, lintian, nginx-light, then the Build-Depends of debian/control"
   apt-get update -qq >/dev/null 2>&1
@@ -395,11 +396,11 @@ EOF
       script_then apt_is parfetch -- "$P.postinst" configure "$ver3"
   done
 
-  echo "# --- disappear: packages that Replace apt-transport-parfetch and ship all its files (with and without its conffile)"
+  echo "# --- disappear and takeover: packages that Replace apt-transport-parfetch and ship its files (with and without its conffile)"
   overwriter() { # NAME WITH_CONF - NAME: t3's files, Replaces: apt-transport-parfetch, the conffile too if WITH_CONF=1; scripts: only the hooks
     local d=$MDIR/$1
     rm -rf "$d" && dpkg-deb -R "$MDIR/t3.deb" "$d" || return 1
-    rm -f "$d/DEBIAN/preinst" "$d/DEBIAN/prerm" "$d/DEBIAN/postinst" "$d/DEBIAN/postrm"
+    rm -f "$d/DEBIAN/preinst" "$d/DEBIAN/prerm" "$d/DEBIAN/postinst" "$d/DEBIAN/postrm" "$d/DEBIAN/triggers"
     sed -i -e "s/^Package: .*/Package: $1/" -e '/^Depends:/a Replaces: apt-transport-parfetch' "$d/DEBIAN/control"
     [ "$2" = 1 ] || rm -f "$d/DEBIAN/conffiles" "$d$CONF"
     hook_scripts "$d" && dpkg-deb -b "$d" "$MDIR/$1.deb" >/dev/null
@@ -420,12 +421,13 @@ EOF
   check "dpkg --purge pf-over-conf: apt's own method" purge_then_apt pf-over-conf
   check "dpkg -i apt-transport-parfetch $ver3 (a fresh install): apt through the method" install_t3
   m=$(calls_mark)
-  check "dpkg -i pf-over (all files but the conffile)" dpkg -i "$MDIR/pf-over.deb"
-  check "... apt-transport-parfetch disappeared (postrm disappear)" disappeared "$m" pf-over
-  check "... the file nobody owns now is aside: apt's own method" apt_is apt
-  check "dpkg --purge pf-over (the method goes): apt still works (its own method)" purge_then_apt pf-over
-  check "dpkg -i apt-transport-parfetch $ver3 (a fresh install): apt through the method, the stale aside copy gone" \
-    install_t3
+  check "dpkg -i pf-over (all files but the conffile: apt-transport-parfetch stays, dpkg counts the conffile)" dpkg -i "$MDIR/pf-over.deb"
+  check "... the method is pf-over's now, apt-transport-parfetch still configured, apt through the method" at ii "$ver3" parfetch
+  m=$(calls_mark)
+  check "dpkg --purge pf-over: the method goes, and no script of apt-transport-parfetch but its trigger runs" dpkg --purge pf-over
+  check "... postinst triggered" called "$m" "postinst triggered $METHOD"
+  check "... apt-get update works (apt's own method)" at ii "$ver3" apt
+  check "dpkg -i apt-transport-parfetch $ver3 again: apt through the method" install_t3
 
   echo "# --- purge everything: nothing is left"
   check "apt-get purge $PKGS" apt-get purge -y -qq $PKGS
