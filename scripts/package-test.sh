@@ -53,10 +53,10 @@ if [ "${1:-}" = --in-root ]; then
   trap '[ -n "${NGINX_PID:-}" ] && kill "$NGINX_PID" 2>/dev/null' EXIT
   rm -rf "$W" "$REPO" /root/*.deb /root/parfetch_* && mkdir -p "$W" "$REPO" # (a kept FRESH_DIR root has the last run's)
 
-  echo "# --- tools: build-essential, lintian, nginx-light, then the Build-Depends of debian/control"
+  echo "# --- tools: build-essential, lintian, nginx-light, autopkgtest, devscripts (hardening-check), then the Build-Depends of debian/control"
   apt-get update -qq >/dev/null 2>&1
-  apt-get install -y -qq --no-install-recommends build-essential lintian nginx-light >"$W/tools.log" 2>&1 ||
-    { tail -n 20 "$W/tools.log"; stop "install build-essential, lintian, nginx-light"; }
+  apt-get install -y -qq --no-install-recommends build-essential lintian nginx-light autopkgtest devscripts >"$W/tools.log" 2>&1 ||
+    { tail -n 20 "$W/tools.log"; stop "install build-essential, lintian, nginx-light, autopkgtest, devscripts"; }
   check "apt-get build-dep $SRC (debian/control's Build-Depends are enough)" \
     apt-get build-dep -y -qq "$SRC"
 
@@ -84,6 +84,16 @@ if [ "${1:-}" = --in-root ]; then
     check "lintian $(basename "$what"): no error" sh -c '! grep -q "^E: " "$1"' _ "$W/lintian.log"
     check "lintian $(basename "$what"): no warning (each is fixed or overridden in debian/)" sh -c '! grep -q "^W: " "$1"' _ "$W/lintian.log"
   done
+
+  echo "# --- hardening (debian/rules: hardening=+all): hardening-check on the built ELF files"
+  hx=$W/hardening
+  for p in parfetch-plugin parfetch apt-transport-parfetch; do dpkg-deb -x "/root/${p}_${ver}_$(dpkg --print-architecture).deb" "$hx"; done
+  hardening-check "$hx/usr/bin/parfetch" "$hx/usr/lib/apt/methods/parfetch" \
+    "$hx/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/parfetch/parfetch.so" >"$W/hardening.log" 2>&1
+  hrc=$?
+  sed 's/^/#   /' "$W/hardening.log"
+  check "hardening-check: PIE, stack protector, FORTIFY_SOURCE, RELRO, BIND_NOW on the command, the method and the plugin" \
+    sh -c '[ "$1" -eq 0 ] && [ "$(grep -c "^  Read-only relocations: yes" "$2")" -eq 3 ] && [ "$(grep -c "^  Immediate binding: yes" "$2")" -eq 3 ]' _ "$hrc" "$W/hardening.log"
 
   echo "# --- a local repository on nginx (loopback), the only apt source from here on"
   cp /root/*.deb "$REPO/" && rm -f "$REPO"/*-dbgsym_*.deb
@@ -158,6 +168,24 @@ EOF
            cc -M -std=c11 -D_GNU_SOURCE $(pkg-config --cflags parfetch) -I"$1" "$1/minimal_host.c" | grep -q "/usr/include/parfetch.h"' _ "$ex"
   check "... and downloads with the installed plugin (bytes equal)" \
     sh -c '/root/minimal_host "$(pkg-config --variable=plugin parfetch)" "http://127.0.0.1:$1/blob.bin" /root/blob2.out && cmp "$2/blob.bin" /root/blob2.out' _ "$port" "$REPO"
+
+  echo "# --- the DEP-8 tests (debian/tests/control), run directly on this testbed, then by autopkgtest"
+  tests=$(sed -n 's/^Tests: *//p' "$SRC/debian/tests/control")
+  check "debian/tests/control names 3 tests" sh -c '[ "$(echo $1 | wc -w)" -eq 3 ]' _ "$tests"
+  for t in $tests; do
+    deps=$(awk -v t="$t" '/^Tests:/ { cur = ($2 == t) } cur && /^Depends:/ { sub(/^Depends: */, ""); print }' "$SRC/debian/tests/control")
+    check "debian/tests/$t (its Depends installed: $deps)" \
+      sh -c 'for d in $(echo "$2" | tr -d ","); do dpkg -s "$d" >/dev/null 2>&1 || { echo "$d not installed"; exit 1; }; done
+             cd "$1" && AUTOPKGTEST_TMP=$(mktemp -d) debian/tests/"$3"' _ "$SRC" "$deps" "$t"
+  done
+  if command -v autopkgtest >/dev/null; then
+    # the null virtualisation server: this root is the testbed; the installed
+    # packages are the ones under test (-B: no build), test deps from the local repo
+    check "autopkgtest -B (null testbed): every test passes" \
+      sh -c 'autopkgtest -B "$1" -- null >"$2/autopkgtest.log" 2>&1; rc=$?; grep -E "^(download|example-host|apt-method) " "$2/autopkgtest.log"; [ "$rc" -eq 0 ]' _ "$SRC/" "$W"
+  else
+    not_ok "autopkgtest is installed (tools)"
+  fi
 
   for p in $PKGS; do dpkg -L "$p" >"$W/files.$p"; done
   check "dpkg -L lists the files of all four packages (what must go at the purge)" \
