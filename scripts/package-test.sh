@@ -92,8 +92,8 @@ if [ "${1:-}" = --in-root ]; then
     "$hx/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/parfetch/parfetch.so" >"$W/hardening.log" 2>&1
   hrc=$?
   sed 's/^/#   /' "$W/hardening.log"
-  check "hardening-check: PIE, stack protector, FORTIFY_SOURCE, RELRO, BIND_NOW on the command, the method and the plugin" \
-    sh -c '[ "$1" -eq 0 ] && [ "$(grep -c "^  Read-only relocations: yes" "$2")" -eq 3 ] && [ "$(grep -c "^  Immediate binding: yes" "$2")" -eq 3 ]' _ "$hrc" "$W/hardening.log"
+  check "hardening-check: PIE, stack protector, FORTIFY_SOURCE, RELRO, BIND_NOW, stack clash and control-flow protection on the command, the method and the plugin" \
+    sh -c '[ "$1" -eq 0 ] && [ "$(grep -c "^ Read-only relocations: yes" "$2")" -eq 3 ] && [ "$(grep -c "^ Immediate binding: yes" "$2")" -eq 3 ] && [ "$(grep -c "^ Stack clash protection: yes" "$2")" -eq 3 ]' _ "$hrc" "$W/hardening.log"
 
   echo "# --- a local repository on nginx (loopback), the only apt source from here on"
   cp /root/*.deb "$REPO/" && rm -f "$REPO"/*-dbgsym_*.deb
