@@ -1,22 +1,38 @@
 #!/usr/bin/env bash
 # scripts/package-test.sh - the Debian packages (debian/) as a distribution
 # would take them, in a fresh Debian 12 minbase root (scripts/debroot.sh):
-# from a clean clone of HEAD, install only build-essential, lintian and the
-# source's Build-Depends (apt-get build-dep), build with
-# `dpkg-buildpackage -us -uc -b`, run lintian (no E: or W: line may be left),
-# put the .debs into a local repository served by nginx on loopback, and:
+# from a clean clone of HEAD, install only build-essential, lintian,
+# nginx-light, autopkgtest, devscripts and the source's Build-Depends
+# (apt-get build-dep), build source and binaries with `dpkg-buildpackage -us
+# -uc`, run lintian on the .dsc and on the .changes (no E: or W: line may be
+# left), hardening-check on the ELF files, put the .debs into a local
+# repository served by nginx on loopback, and:
 #   - install parfetch and apt-transport-parfetch with apt from it; check
 #     `parfetch --version` (the multiarch plugin, found with no config), a
 #     download (bytes equal), `pkg-config --variable=plugindir parfetch`, the
 #     example host of parfetch-dev compiled against the installed header;
 #   - check that apt-get update and apt-get install now go through the method
 #     (its User-Agent "parfetch/... (apt method)" in nginx's log);
+#   - run the DEP-8 tests of debian/tests directly, then with autopkgtest -B
+#     on the null testbed (this root);
 #   - remove apt-transport-parfetch (not purge) and check that apt uses its own
 #     method and works (update, install; its User-Agent in the log); as a
 #     control, put the moved apt.conf.d file back by hand and see apt fail
 #     without the method: what the prerm prevents;
-#   - reinstall it (its apt.conf.d file comes back), then purge everything and
-#     check that no file of the packages' `dpkg -L` lists is left.
+#   - reinstall it (its apt.conf.d file comes back);
+#   - the maintainer scripts' other paths: upgrade through apt to a second
+#     build of the unpacked .dsc (one changelog version on; the admin's edit
+#     of the apt.conf.d file kept); test builds (the real scripts plus a line
+#     that logs the call and fails on demand) make dpkg take preinst/prerm/
+#     postrm failed-upgrade and abort-upgrade, abort-remove, abort-install;
+#     a Conflicts+Replaces package with dpkg --auto-deconfigure takes
+#     deconfigure and abort-deconfigure; overwriting packages take disappear
+#     and the method's takeover (the file trigger); postrm's paths are also
+#     called directly with the method gone. After each: apt-get update works,
+#     through the method when the package is configured with its file in
+#     place, else through apt's own (nginx's log);
+#   - purge everything and check that no file of the packages' `dpkg -L`
+#     lists is left.
 # Prints "ok - ..." / "not ok - ..." lines and a summary; exits non-zero if a
 # check failed. Needs root and a Debian mirror (debootstrap, apt in the root);
 # every request of the checks goes to nginx on 127.0.0.1. Takes minutes: not
@@ -86,15 +102,15 @@ if [ "${1:-}" = --in-root ]; then
   done
 
   echo "# --- hardening (debian/rules: hardening=+all): hardening-check on the built ELF files"
-  # (-b: no control-flow check: bookworm's crt objects lack the IBT/SHSTK
+  # (--nocfprotection: no control-flow check: bookworm's crt objects lack the IBT/SHSTK
   # note, so no bookworm binary has it, apt's own included; README.Debian)
   hx=$W/hardening
   for p in parfetch-plugin parfetch apt-transport-parfetch; do dpkg-deb -x "/root/${p}_${ver}_$(dpkg --print-architecture).deb" "$hx"; done
-  hardening-check -b "$hx/usr/bin/parfetch" "$hx/usr/lib/apt/methods/parfetch" \
+  hardening-check --nocfprotection "$hx/usr/bin/parfetch" "$hx/usr/lib/apt/methods/parfetch" \
     "$hx/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/parfetch/parfetch.so" >"$W/hardening.log" 2>&1
   hrc=$?
   sed 's/^/#   /' "$W/hardening.log"
-  check "hardening-check -b: PIE, stack protector, FORTIFY_SOURCE, RELRO, BIND_NOW on the command, the method and the plugin" \
+  check "hardening-check --nocfprotection: PIE, stack protector, FORTIFY_SOURCE, RELRO, BIND_NOW on the command, the method and the plugin" \
     sh -c '[ "$1" -eq 0 ] && [ "$(grep -c "^ Read-only relocations: yes" "$2")" -eq 3 ] && [ "$(grep -c "^ Immediate binding: yes" "$2")" -eq 3 ] && [ "$(grep -c "^ Stack protected: yes" "$2")" -eq 3 ] && [ "$(grep -c "^ Fortify Source functions: yes" "$2")" -eq 3 ]' _ "$hrc" "$W/hardening.log"
 
   echo "# --- a local repository on nginx (loopback), the only apt source from here on"
