@@ -66,6 +66,8 @@ struct opts {
   const char *url;
   struct flag *flags;
   size_t nflags;
+  const char **mirrors; /* --mirror, NULL-terminated (args.mirrors) */
+  size_t nmirrors;
 };
 
 /* --- messages ------------------------------------------------------------ */
@@ -121,7 +123,8 @@ static void print_help(void) {
         "      --proxy URL          proxy to use\n"
         "      --connect-timeout D  connect timeout (500ms, 10s)\n"
         "      --retries N          attempts per part\n"
-        "  -q, --quiet              no progress bar\n"
+        "      --mirror URL         another URL of the same object (repeatable): parts\n"
+        "                           are spread over URL and its mirrors by their rate\n"        "  -q, --quiet              no progress bar\n"
         "  -v, --verbose            requests, replies, retries and steals on stderr\n"
         "                           (credential headers shown as <redacted>)\n"
         "  -h, --help               this help\n"
@@ -285,7 +288,8 @@ enum {
   OPT_USER_AGENT,
   OPT_PROXY,
   OPT_CONNECT_TIMEOUT,
-  OPT_RETRIES
+  OPT_RETRIES,
+  OPT_MIRROR
 };
 
 static const struct option long_opts[] = {
@@ -307,6 +311,7 @@ static const struct option long_opts[] = {
     {"proxy", required_argument, NULL, OPT_PROXY},
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"retries", required_argument, NULL, OPT_RETRIES},
+    {"mirror", required_argument, NULL, OPT_MIRROR},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -329,7 +334,7 @@ static const char *opt_name(int c, int long_index, char *buf, size_t len) {
 static int parse_args(int argc, char **argv, struct opts *o) {
   memset(o, 0, sizeof *o);
   o->flags = calloc((size_t)argc + 1, sizeof *o->flags); /* at most one per argument */
-  if (!o->flags) {
+  if (!o->flags || !(o->mirrors = calloc((size_t)argc + 1, sizeof *o->mirrors))) {
     say("out of memory");
     return EXIT_LOCAL;
   }
@@ -408,6 +413,11 @@ static int parse_args(int argc, char **argv, struct opts *o) {
         return usage_error("invalid --retries value '%s': expected a whole number of at least 1",
                            optarg);
       add_flag(o, "--retries", "retries", optarg);
+      break;
+    case OPT_MIRROR:
+      if (!*optarg)
+        return usage_error("--mirror needs a URL");
+      o->mirrors[o->nmirrors++] = optarg;
       break;
     case 'h':
       print_help();
@@ -593,7 +603,8 @@ static int download(const pf_entry *e, const pf_config *cfg, const struct opts *
                        .flags = o->resume ? PF_OPEN_RESUME : 0u,
                        .log = o->verbose ? log_line : NULL,
                        .log_ctx = NULL,
-                       .cancel_flag = &g_cancel};
+                       .cancel_flag = &g_cancel,
+                       .mirrors = o->nmirrors ? o->mirrors : NULL};
 
   pf_session *s = NULL;
   pf_status st = e->open(cfg, o->url, &args, &s);
@@ -752,6 +763,7 @@ int main(int argc, char **argv) {
   int rc = parse_args(argc, argv, &o);
   if (rc >= 0) {
     free(o.flags);
+    free(o.mirrors);
     return rc;
   }
 
@@ -767,11 +779,13 @@ int main(int argc, char **argv) {
       outpath = name_from_url(o.url, why, sizeof why);
       if (!outpath) {
         free(o.flags);
+        free(o.mirrors);
         return usage_error("cannot name the output after %s: %s; use -o FILE", o.url, why);
       }
     }
     if (!outpath) {
       free(o.flags);
+      free(o.mirrors);
       say("out of memory");
       return EXIT_LOCAL;
     }
@@ -811,6 +825,12 @@ int main(int argc, char **argv) {
   if (!cfg)
     goto out;
 
+  if (o.nmirrors && pl.entry->abi_minor < 4) { /* 1.4 added pf_open_args.mirrors */
+    say("%s (ABI %u.%u) does not take --mirror: it needs ABI 1.4", plugin_path,
+        (unsigned)pl.entry->abi_major, (unsigned)pl.entry->abi_minor);
+    rc = EXIT_USAGE;
+    goto out;
+  }
   g_entry = pl.entry;
   install_signals();
   rc = download(pl.entry, cfg, &o, outpath);
@@ -823,5 +843,6 @@ out:
   pfh_config_files_free(&files);
   free(outpath);
   free(o.flags);
+  free(o.mirrors);
   return rc;
 }

@@ -23,6 +23,9 @@
  *   1.2  pf_entry.client_new, client_free, open_on (pf_client).
  *   1.3  pf_open_args.headers, if_modified_since, max_size; PF_OPEN_PREFIX;
  *        PF_E_NOT_MODIFIED, PF_E_TOO_LARGE; pf_stats.http_status, net_error.
+ *   1.4  pf_open_args.mirrors (a host checks abi_minor >= 4 before it relies
+ *        on them: a 1.3 plugin reads only the struct_size it knows, and so
+ *        ignores them).
  *
  * Session states: a call a session's state does not allow returns
  * PF_E_STATE. After a failed open(), or once a session has failed (run,
@@ -56,7 +59,7 @@ extern "C" {
 #endif
 
 #define PF_ABI_MAJOR 1
-#define PF_ABI_MINOR 3
+#define PF_ABI_MINOR 4
 #define PF_VERSION "0.1.0"
 #define PF_ENTRY_SYMBOL "parfetch_entry"
 
