@@ -564,6 +564,8 @@ typedef struct pf_post {
  * budget (max_connections_per_host and max_connections dealt out over the
  * n, which is at most either). */
 pf_status pf_loop_new(const pf_config *cfg, unsigned i, unsigned n, pf_loop **out);
+/* Loop i's share (of n loops) of a budget of total connections. */
+unsigned pf_loop_budget(unsigned total, unsigned i, unsigned n);
 /* Joins the thread: every session of the client is closed by then. */
 void pf_loop_free(pf_loop *l);
 /* Run fn(arg) on the loop thread soon (any thread). -1 on out of memory. */
