@@ -187,9 +187,14 @@ typedef struct pf_open_args {
    * arrives when it is not. */
   uint64_t max_size;
   /* (ABI 1.4) Optional: other URLs of the same object (mirrors),
-   * NULL-terminated; parts are spread over url and these by their measured
-   * rate. The object's identity across them is its size, plus the checksum
-   * when one is given. Copied by open(). */
+   * NULL-terminated; run() spreads the parts over url and these by their
+   * measured rate (the probe asks url alone). The object's identity across
+   * them is its size, plus the checksum when one is given: validators are
+   * not compared across servers, but each mirror's own must not change. A
+   * mirror that fails a request, or is much slower than the best, is
+   * dropped and its range fetched from the others; url never is. Credential
+   * headers go to a mirror only on url's host. Copied by open(). Read only
+   * when struct_size covers it. */
   const char *const *mirrors;
 } pf_open_args;
 
