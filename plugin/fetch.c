@@ -2160,7 +2160,7 @@ static void job_step(pf_job *j) {
     return;
   }
   /* credentials only to the primary URL's host (a mirror elsewhere: none) */
-  int creds = j->src ? s->src[j->src].creds : !s->cross_host;
+  int creds = j->src ? atomic_load(&s->src[j->src].creds) : !s->cross_host;
   if (start_request(x, url, j->ranged, j->pos, j->end, creds) != 0) {
     /* stopped, or out of memory */
     j->st = pf_stopping(s) ? PF_E_CANCELLED : PF_E_NOMEM;
@@ -2177,6 +2177,13 @@ static void job_after(pf_job *j, CURLcode rc) {
   const char *url = pf_source_url(s, j->src);
   attempt a = judge(x, rc);
   count_bad(x, &a);
+  if (j->src && a.st != PF_OK && is_redirect(x->status) && x->location && x->location[0]) {
+    /* a mirror's redirect: followed by the session's rules (source.c) */
+    if (pf_source_redirect(s, j->src, url, x->status, x->location, a.why, sizeof a.why) == 0) {
+      job_step(j); /* the same range, from where it leads */
+      return;
+    }
+  }
   if (j->src)
     a.retry = 0; /* a mirror that fails is dropped: the other sources take its range */
   uint64_t reached = x->pos;

@@ -234,8 +234,9 @@ struct pf_xfer; /* fetch.c */
 /* One URL of the object: [0] the primary (the probe's), then the mirrors. */
 typedef struct pf_source {
   char *url;        /* a mirror's, as given; NULL for the primary (pf_source_url) */
+  _Atomic(char *) moved; /* where its redirects lead (NULL: none); the old ones in retired */
   char *host;       /* pf_host_key of it, after the probe */
-  int creds;        /* the credential headers go there: the primary URL's host */
+  atomic_int creds; /* the credential headers go there: the primary URL's host */
   unsigned host_id; /* sources with the same host share one (and its budget) */
   atomic_int dropped;       /* failed once: no new work (mirrors only) */
   _Atomic uint64_t bytes;   /* body bytes it delivered */
@@ -244,6 +245,9 @@ typedef struct pf_source {
   char *etag, *last_modified; /* that validator */
   unsigned streams;           /* run()'s streams on it now */
   double rate;                /* its requests' pace, bytes/s (0: not measured) */
+  unsigned hops;              /* redirects followed */
+  char **retired;             /* earlier values of moved, freed with the session */
+  size_t nretired;
 } pf_source;
 
 /* What pf_source_pick knows of one source (pure). */
@@ -529,6 +533,8 @@ size_t pf_sources_ready(pf_session *s);
 int pf_source_check(pf_session *s, size_t i, const char *etag, const char *last_modified,
                     char *why, size_t whylen);
 int pf_source_drop(pf_session *s, size_t i);
+int pf_source_redirect(pf_session *s, size_t i, const char *from, long status,
+                       const char *location, char *why, size_t whylen);
 void pf_source_add_bytes(pf_session *s, size_t i, uint64_t n);
 void pf_sources_describe(const pf_session *s, char *out, size_t len);
 

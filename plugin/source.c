@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 
@@ -90,6 +91,10 @@ pf_status pf_sources_init(pf_session *s, const char *const *mirrors) {
 void pf_sources_free(pf_session *s) {
   for (size_t i = 0; i < s->nsrc; i++) {
     free(s->src[i].url);
+    free(atomic_load(&s->src[i].moved));
+    for (size_t k = 0; k < s->src[i].nretired; k++)
+      free(s->src[i].retired[k]);
+    free(s->src[i].retired);
     free(s->src[i].host);
     free(s->src[i].etag);
     free(s->src[i].last_modified);
@@ -105,7 +110,8 @@ void pf_sources_free(pf_session *s) {
 const char *pf_source_url(const pf_session *s, size_t i) {
   if (i == 0 || i >= s->nsrc)
     return s->effective_url ? s->effective_url : s->url;
-  return s->src[i].url;
+  char *moved = atomic_load(&((pf_session *)s)->src[i].moved);
+  return moved ? moved : s->src[i].url;
 }
 
 /* The probe has run: the sources' hosts, and which of them get the
@@ -118,7 +124,7 @@ size_t pf_sources_ready(pf_session *s) {
     free(src->host);
     if (!(src->host = pf_host_key(pf_source_url(s, i))))
       return 0;
-    src->creds = i == 0 ? !s->cross_host : pf_same_host(s->url, src->url);
+    atomic_store(&src->creds, i == 0 ? !s->cross_host : pf_same_host(s->url, pf_source_url(s, i)));
     src->host_id = (unsigned)nhosts;
     for (size_t k = 0; k < i; k++)
       if (strcmp(s->src[k].host, src->host) == 0) {
@@ -159,6 +165,49 @@ int pf_source_check(pf_session *s, size_t i, const char *etag, const char *last_
   }
   pthread_mutex_unlock(&s->src_mu);
   return bad ? -1 : 0;
+}
+
+/* Mirror i's request to from was answered with a redirect to location:
+ * its next requests go there, by the session's rules (at most
+ * max_redirects, https to http only with redirect_downgrade; credentials
+ * only if it leads to the primary URL's host). Returns 0 if so (also when
+ * another stream followed it already); else why says why not. */
+int pf_source_redirect(pf_session *s, size_t i, const char *from, long status,
+                       const char *location, char *why, size_t whylen) {
+  pf_source *src = &s->src[i];
+  int st = -1;
+  char *loc = NULL;
+  pthread_mutex_lock(&s->src_mu);
+  if (strcmp(pf_source_url(s, i), from) != 0) {
+    st = 0; /* followed already */
+  } else if (!(loc = pf_http_resolve_location(from, location))) {
+    snprintf(why, whylen, "%s: redirect to a malformed URL \"%s\"", from, location);
+  } else if (!s->cfg->redirect_downgrade && strncasecmp(from, "https:", 6) == 0 &&
+             strncasecmp(loc, "https:", 6) != 0) {
+    snprintf(why, whylen, "%s: redirect from https to %s refused (redirect_downgrade)", from, loc);
+  } else if (src->hops >= s->cfg->max_redirects) {
+    snprintf(why, whylen, "%s: more than %u redirects", src->url, s->cfg->max_redirects);
+  } else {
+    char *old = atomic_load(&src->moved);
+    char **r = old ? realloc(src->retired, (src->nretired + 1) * sizeof *r) : src->retired;
+    if (!old || r) {
+      if (old)
+        (src->retired = r)[src->nretired++] = old; /* another thread may still read it */
+      src->hops++;
+      int creds = pf_same_host(s->url, loc);
+      atomic_store(&src->creds, creds);
+      atomic_store(&src->moved, loc);
+      pf_log(s, "mirror %s: redirect %ld to %s%s", src->url, status, loc,
+             creds ? "" : " (another host: credentials withheld)");
+      loc = NULL;
+      st = 0;
+    } else {
+      snprintf(why, whylen, "out of memory");
+    }
+  }
+  pthread_mutex_unlock(&s->src_mu);
+  free(loc);
+  return st;
 }
 
 /* Mirror i failed: no stream takes it again. Returns 1 if this call

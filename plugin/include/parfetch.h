@@ -192,9 +192,10 @@ typedef struct pf_open_args {
    * them is its size, plus the checksum when one is given: validators are
    * not compared across servers, but each mirror's own must not change. A
    * mirror that fails a request, or is much slower than the best, is
-   * dropped and its range fetched from the others; url never is. Credential
-   * headers go to a mirror only on url's host. Copied by open(). Read only
-   * when struct_size covers it. */
+   * dropped and its range fetched from the others; url never is. A
+   * mirror's redirects follow the session's rules; credential headers go to
+   * a mirror only on url's host (where it leads, after a redirect). Copied
+   * by open(). Read only when struct_size covers it. */
   const char *const *mirrors;
 } pf_open_args;
 

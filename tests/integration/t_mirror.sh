@@ -35,6 +35,8 @@ PF_NGINX_SERVER_EXTRA="
         access_log $MLOG mir;
         location /other/ { alias $T/other/; }
         location /evil/ { alias $T/evil/; }
+        location /redir/ { return 302 /obj.bin\$is_args\$args; }
+        location /redir3/ { return 302 http://127.0.0.3:@HTTP_PORT@/obj.bin\$is_args\$args; }
 "
 mkdir -p "$T/other" "$T/evil" "$T/out"
 pf_check "nginx starts on 127.0.0.1-3" pf_nginx_start || { pf_done; exit 1; }
@@ -150,6 +152,21 @@ leaked=$(mlines cred | awk -F '\t' '$1 == "127.0.0.2" && $8 != "-"' | wc -l)
 pf_check "credentials: none sent to the mirror on another host ($leaked)" test "$leaked" -eq 0
 sent=$(mlines cred | awk -F '\t' '$1 == "127.0.0.1" && $8 == "Bearer sekrit"' | wc -l)
 pf_check "credentials: sent to the primary ($sent)" test "$sent" -ge 1
+
+# -- a mirror's redirects are followed; credentials not to another host it leads to
+pf_expect_exit 0 "redirecting mirrors: exit 0" parfetch -q -v -n 6 --min-part-size 512K \
+  -H 'Authorization: Bearer sekrit' --mirror "$(u 2 /redir/obj.bin?t=redir)" \
+  --mirror "$(u 1 /redir3/obj.bin?t=redir)" -o "$T/out/redir" "$(u 1 /obj.bin?t=redir)"
+pf_check "redirecting mirrors: bytes equal" pf_same "$D/obj.bin" "$T/out/redir"
+pf_check "redirecting mirrors: the redirects followed" \
+  says "$PF_LAST_OUT" "mirror .*/redir3/obj\.bin.*: redirect 302 to http://127\.0\.0\.3:$P/obj\.bin.*credentials withheld"
+sleep 0.3
+for a in 2 3; do
+  n=$(ranged_at redir 127.0.0.$a)
+  pf_check "redirecting mirrors: 127.0.0.$a served parts where the redirect led ($n)" test "$n" -ge 1
+done
+leaked=$(mlines redir | awk -F '\t' '$1 == "127.0.0.3" && $8 != "-"' | wc -l)
+pf_check "redirecting mirrors: no credentials to the other host ($leaked)" test "$leaked" -eq 0
 
 # -- in order to stdout
 pf_check "stdout with a mirror: bytes equal" eval 'parfetch -q -n 4 --min-part-size 512K \
