@@ -93,6 +93,7 @@
 #define STALLED_LEFT_S 1e9           /* a stalled stream's time left */
 #define PACE_MIN_NS 1000000ull       /* a request's pace counts at least 1 ms of body */
 #define STEAL_MIN_GAIN_S 0.05        /* a steal must bring the end this much closer */
+#define LEAVE_MIN_LEFT_S 1.0         /* a stream on a slow mirror keeps a part it ends sooner */
 
 typedef struct chunk {
   uint64_t off;
@@ -474,6 +475,25 @@ static int pick_source(run_ctx *rc, stream *w, const char **why) {
   return w->src != PF_NO_SOURCE;
 }
 
+/* [from, to) goes back to the streams, taken before the parts not planned
+ * yet (rc->mu held). Returns 0 on out of memory. */
+static int range_back(run_ctx *rc, uint64_t from, uint64_t to) {
+  if (from >= to)
+    return 1;
+  if (rc->nback == rc->cap_back) {
+    size_t cap = rc->cap_back ? 2 * rc->cap_back : 8;
+    pf_range *b = realloc(rc->back, cap * sizeof *b);
+    if (!b)
+      return 0;
+    rc->back = b;
+    rc->cap_back = cap;
+  }
+  rc->back[rc->nback++] = (pf_range){from, to};
+  pf_log(rc->s, "bytes %llu-%llu go back to the other sources", (unsigned long long)from,
+         (unsigned long long)(to - 1));
+  return 1;
+}
+
 /* w's job on a mirror failed: the mirror is dropped (said once, with why)
  * and the range w had left goes back to the streams (rc->back). */
 static void mirror_failed(run_ctx *rc, stream *w, uint64_t from, uint64_t to) {
@@ -482,24 +502,61 @@ static void mirror_failed(run_ctx *rc, stream *w, uint64_t from, uint64_t to) {
   if (pf_source_drop(s, src))
     pf_log(s, "mirror %s dropped: %s", s->src[src].url, w->job.why);
   pthread_mutex_lock(&rc->mu);
-  if (from < to && rc->nback == rc->cap_back) {
-    size_t cap = rc->cap_back ? 2 * rc->cap_back : 8;
-    pf_range *b = realloc(rc->back, cap * sizeof *b);
-    if (b) {
-      rc->back = b;
-      rc->cap_back = cap;
-    }
-  }
-  if (from < to && rc->nback < rc->cap_back) {
-    rc->back[rc->nback++] = (pf_range){from, to};
-    pf_log(s, "bytes %llu-%llu go back to the other sources", (unsigned long long)from,
-           (unsigned long long)(to - 1));
-  } else if (from < to) {
-    pthread_mutex_unlock(&rc->mu);
-    pf_fail(s, PF_E_NOMEM, "out of memory");
-    return;
-  }
+  int ok = range_back(rc, from, to);
   pthread_mutex_unlock(&rc->mu);
+  if (!ok)
+    pf_fail(s, PF_E_NOMEM, "out of memory");
+}
+
+/* (mirrors) Lane l's streams on a source much slower than the best
+ * (pf_source_slow) leave their part when a faster source has room for
+ * them: the rest of it goes back (rc->back) and their transfer ends at once
+ * (fetch.c's tick sees the end lowered to what it claimed); the stream then
+ * takes it, or other work, from the faster source. A part that ends within
+ * LEAVE_MIN_LEFT_S at its own rate is left alone. Each stream's recent rate
+ * is its source's too. The loop thread. */
+static void leave_slow(run_ctx *rc, lane *l, uint64_t now) {
+  pf_session *s = rc->s;
+  for (size_t i = 0; i < rc->nstreams; i++) {
+    stream *w = &rc->streams[i];
+    if (w->lane != l || w->ended || w->idle)
+      continue;
+    pthread_mutex_lock(&rc->mu);
+    pthread_mutex_lock(&w->span.mu);
+    view v = {.claimed = w->span.claimed, .end = w->span.end, .first_ns = w->span.first_ns,
+              .prev_ns = w->span.prev_ns, .prev_at = w->span.prev_at};
+    int active = w->span.active && w->span.end != PF_SIZE_UNKNOWN;
+    pthread_mutex_unlock(&w->span.mu);
+    double rate = active ? window_rate(&v, now) : 0;
+    size_t was = w->src;
+    if (rate <= 0 || was == PF_NO_SOURCE) {
+      pthread_mutex_unlock(&rc->mu);
+      continue;
+    }
+    pthread_mutex_lock(&s->src_mu);
+    s->src[was].rate = pf_source_pace(s->src[was].rate, rate);
+    pthread_mutex_unlock(&s->src_mu);
+    const char *why = NULL;
+    int better = pick_source(rc, w, &why) && w->src != was && why && strcmp(why, "slow") == 0;
+    size_t to = w->src;
+    w->src = was; /* it moves when it takes its next part (stream_next) */
+    uint64_t from = 0, end = 0;
+    if (better && v.end > v.claimed + MIN_STEAL &&
+        (double)(v.end - v.claimed) / rate > LEAVE_MIN_LEFT_S) {
+      pthread_mutex_lock(&w->span.mu);
+      from = w->span.claimed, end = w->span.end;
+      if (w->span.active && end > from && range_back(rc, from, end))
+        w->span.end = from;
+      else
+        end = from;
+      pthread_mutex_unlock(&w->span.mu);
+    }
+    pthread_mutex_unlock(&rc->mu);
+    if (end > from)
+      pf_log(s, "stream %zu leaves %s (slow: %.1f MB/s) for %s: bytes %llu-%llu go back", i,
+             pf_source_url(s, was), rate / 1e6, pf_source_url(s, to), (unsigned long long)from,
+             (unsigned long long)(end - 1));
+  }
 }
 
 /* The data callback of the whole-object GET after ranges lost our trust:
@@ -697,6 +754,8 @@ static void lane_tick(pf_task *t, uint64_t now, uint64_t *wake_ns) {
   }
   if (now >= l->idle_look_ns || atomic_exchange(&l->kick, 0)) {
     l->idle_look_ns = now + STEAL_RETRY_MS * 1000000ull;
+    if (rc->mirrors)
+      leave_slow(rc, l, now);
     wake_idle(rc, l);
   }
   if (l->idle_look_ns < *wake_ns)
