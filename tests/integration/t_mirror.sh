@@ -56,21 +56,7 @@ ranged_at() { mlines "$1" | awk -F '\t' -v a="$2" '$1 == a && $3 == 206' | wc -l
 # at_once TAG ADDR - the most connections to ADDR that carried TAG's requests
 # open at the same moment: each from the start of its first request to the
 # end of its last, shrunk by 20 ms at both ends for the log's rounding
-at_once() {
-  mlines "$1" | awk -F '\t' -v a="$2" -v tol=0.02 '$1 == a {
-      s = $6 - $7; e = $6; c = $5
-      if (!(c in S) || s < S[c]) S[c] = s
-      if (!(c in E) || e > E[c]) E[c] = e }
-    END {
-      max = 0
-      for (i in S) {
-        n = 0
-        for (j in S) if (j == i || (S[j] <= S[i] && S[i] + tol < E[j] - tol)) n++
-        if (n > max) max = n
-      }
-      print max
-    }'
-}
+at_once() { mlines "$1" | awk -F '\t' -v a="$2" '$1 == a' | pf_at_once_of 6 7 5; }
 # says TEXT REGEX
 says() { grep -q -E -- "$2" <<<"$1"; }
 # under SECS LIMIT
