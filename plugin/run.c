@@ -630,6 +630,8 @@ static void stream_job_done(pf_job *j) {
   uint64_t got = w->span.claimed - w->span.start, took = w->span.rx_ns - w->span.first_ns;
   int measured = w->span.first_ns && got > 0;
   uint64_t left_end = w->span.end; /* what a failed mirror leaves: [job.pos, left_end) */
+  /* a thief took all of a request that had no byte after a stall's time */
+  double starved = !w->span.first_ns && got == 0 ? (double)(pf_now_ns() - w->span.t0_ns) / 1e9 : 0;
   if (took < PACE_MIN_NS)
     took = PACE_MIN_NS;
   pthread_mutex_unlock(&w->span.mu);
@@ -645,7 +647,12 @@ static void stream_job_done(pf_job *j) {
   }
   flush(w); /* what arrived before a failure is good data too */
   unstash(w); /* an idle stream holds no chunk another may need */
-  if (j->result != PF_OK && j->src_failed) {
+  if (j->result == PF_OK && j->src && starved > (double)STALL_MIN_NS / 1e9) {
+    /* a mirror that answers nothing: dropped as one that fails */
+    snprintf(j->why, sizeof j->why, "no byte for %.1f s (stalled)", starved);
+    mirror_failed(rc, w, left_end, left_end);
+    stream_next(w);
+  } else if (j->result != PF_OK && j->src_failed) {
     mirror_failed(rc, w, j->pos, left_end); /* not the session's failure */
     stream_next(w);
   } else if (j->result != PF_OK)

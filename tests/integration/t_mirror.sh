@@ -19,6 +19,8 @@
 set -uo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/fault/fault.sh
+. "$(dirname "$0")/../fault/fault.sh"
 pf_init || exit 1
 pf_isolate_config
 PF_CMD_TIMEOUT=60
@@ -125,6 +127,23 @@ secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 pf_check "slow mirror: bytes equal" pf_same "$D/obj.bin" "$T/out/slow"
 # alone at 128 KiB/s its first part (1 MiB) would take 7 s
 pf_check "slow mirror: done in ${secs} s (< 5 s)" under "$secs" 5
+
+# -- mirrors of the fault server: one trickling (16 KB/s), one that sends its headers and
+# then nothing for 30 s; neither holds the download back
+pf_fault_start TRICKLE --file "$D/obj.bin" --fault trickle:rate=16k --quiet
+pf_fault_start STALL --file "$D/obj.bin" --fault stall:after=0,secs=30,then=close --quiet
+for m in TRICKLE STALL; do
+  murl=${m}_URL
+  t0=$EPOCHREALTIME
+  pf_expect_exit 0 "$m mirror: exit 0" parfetch -q -v -n 8 --min-part-size 512K \
+    --mirror "${!murl}/obj.bin" -o "$T/out/$m" "$(u 1 /obj.bin?t=$m)"
+  t1=$EPOCHREALTIME
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+  pf_check "$m mirror: bytes equal" pf_same "$D/obj.bin" "$T/out/$m"
+  # alone, 1 MiB at 16 KB/s would take a minute; the stall lasts 30 s
+  pf_check "$m mirror: done in ${secs} s (< 8 s)" under "$secs" 8
+done
+pf_check "STALL mirror: dropped (-v says so)" says "$PF_LAST_OUT" "mirror .*:$STALL_PORT/obj\.bin dropped: no byte"
 
 # -- credentials stay on the primary's host
 pf_expect_exit 0 "credentials: exit 0" parfetch -q -n 4 --min-part-size 512K \
