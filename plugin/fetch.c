@@ -35,6 +35,10 @@
  * Every reply is checked before a byte of it is passed on: status, exact
  * Content-Range, total size and validator (ETag, else Last-Modified) against
  * the probe. A failed attempt resumes from the exact byte it reached.
+ * A job of run()'s may ask a mirror (pf_job.src, source.c): its replies are
+ * checked against the probe's size and the mirror's own validator, its
+ * redirects followed by the session's rules, and a failure is not retried
+ * but ends the job (src_failed) without failing the session.
  *
  * rate_limit (rate.c): every body byte a transfer receives is taken from its
  * session's bucket and its client's, when they exist. A transfer that finds

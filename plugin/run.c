@@ -58,6 +58,17 @@
  * plain GET (checked as a whole reply: 200, length, validator), delivering
  * only the bytes no part stored (enqueue_missing); a bad reply there is
  * final (exit 3). Seconds, not 15 retries with backoff per part.
+ * Mirrors (ABI 1.4, source.c): with more than one source (and ranges), the
+ * streams are dealt over them when they take work (pick_source: the least
+ * loaded live source within its host's max_connections_per_host, in all and
+ * on the stream's lane; the part that continues the probe's reply is the
+ * primary's). A mirror whose request fails, or that had no byte for a
+ * stall's time and was taken over whole, is dropped: the range its stream
+ * had left goes back (rc->back, taken before the parts not yet planned), and
+ * its streams' ranges are stalled ones to the thieves. A source 4 x slower
+ * than the best gets no new part, and its streams leave theirs for a faster
+ * source with room (leave_slow, on each lane's tick). The primary is never
+ * dropped: its failures fail the session as before.
  * Failure: the first error (pf_fail) sets s->stop; the writer's pop and
  * every transfer (the loop's tick) see it within 100 ms, so nobody waits on
  * a queue that nobody drains and nobody produces for a writer that died.
