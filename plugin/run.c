@@ -967,9 +967,10 @@ pf_status pf_run(pf_session *s) {
   /* (1.4) mirrors: parts spread over the sources when ranges work; each
    * source's host has a budget of its own */
   size_t nhosts = 1;
-  if (s->nsrc > 1 && (!s->ranges || s->size == PF_SIZE_UNKNOWN))
-    pf_log(s, "mirrors unused: %s", s->ranges ? "the object's size is unknown"
-                                              : "the server does not honour ranges");
+  if (s->nsrc > 1 && (!s->ranges || s->size == PF_SIZE_UNKNOWN || rc.nparts < 2))
+    pf_log(s, "mirrors unused: %s", !s->ranges                    ? "the server does not honour ranges"
+                                    : s->size == PF_SIZE_UNKNOWN ? "the object's size is unknown"
+                                                                 : "one part to fetch");
   else if (s->nsrc > 1 && rc.nparts > 1) {
     nhosts = pf_sources_ready(s);
     rc.sview = calloc(s->nsrc, sizeof *rc.sview);

@@ -90,6 +90,13 @@ pf_check "bad mirrors: the one without ranges dropped" says "$out" "mirror .*nor
 pf_check "bad mirrors: the refusing one dropped" says "$out" "mirror .*:$closed/obj\.bin.* dropped"
 pf_check "bad mirrors: the good mirror not dropped" bash -c '! grep -qE "mirror .*127\.0\.0\.3:'"$P"'/obj\.bin.* dropped" <<<"$1"' _ "$out"
 
+# -- every mirror fails: the primary alone finishes
+pf_expect_exit 0 "all mirrors bad: exit 0" parfetch -q -v -n 8 --min-part-size 512K \
+  --mirror "$(u 2 /missing.bin?t=allbad)" --mirror "http://127.0.0.1:$closed/obj.bin?t=allbad" \
+  -o "$T/out/allbad" "$(u 1 /obj.bin?t=allbad)"
+pf_check "all mirrors bad: bytes equal" pf_same "$D/obj.bin" "$T/out/allbad"
+pf_check "all mirrors bad: both dropped" eval '[ "$(grep -c "mirror .* dropped" <<<"$PF_LAST_OUT")" -eq 2 ]'
+
 # -- other bytes of the same size, with a checksum: never a wrong file
 echo "keep me" >"$T/out/evil"
 pf_expect_exit 3 "different bytes + checksum: exit 3" parfetch -q -n 8 --min-part-size 512K \
