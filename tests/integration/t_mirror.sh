@@ -129,9 +129,11 @@ done
 # two of the fault server, one trickling (16 KB/s), one that sends its headers and then
 # nothing for 30 s. Alone, the slow one's first part (1 MiB) would take 7 s, the trickling
 # one's a minute.
-pf_fault_start TRICKLE --file "$D/obj.bin" --fault trickle:rate=16k --quiet
-pf_fault_start STALL --file "$D/obj.bin" --fault stall:after=0,secs=30,then=close --quiet
-for m in slow TRICKLE STALL; do
+slow_ones=slow
+pf_check "the fault servers start (make testbins)" eval 'pf_fault_start TRICKLE --file "$D/obj.bin" \
+  --fault trickle:rate=16k --quiet && pf_fault_start STALL --file "$D/obj.bin" \
+  --fault stall:after=0,secs=30,then=close --quiet' && slow_ones="slow TRICKLE STALL"
+for m in $slow_ones; do
   case $m in
     slow) murl=$(u 2 /slow/obj.bin?t=slow) limit=5 ;;
     TRICKLE) murl=$TRICKLE_URL/obj.bin limit=8 ;;
@@ -145,7 +147,8 @@ for m in slow TRICKLE STALL; do
   pf_check "$m mirror: bytes equal" pf_same "$D/obj.bin" "$T/out/$m"
   pf_check "$m mirror: done in ${secs} s (< $limit s)" under "$secs" "$limit"
 done
-pf_check "STALL mirror: dropped (-v says so)" says "$PF_LAST_OUT" "mirror .*:$STALL_PORT/obj\.bin dropped: no byte"
+[ "$slow_ones" = slow ] ||
+  pf_check "STALL mirror: dropped (-v says so)" says "$PF_LAST_OUT" "mirror .*:$STALL_PORT/obj\.bin dropped: no byte"
 
 # -- credentials stay on the primary's host
 pf_expect_exit 0 "credentials: exit 0" parfetch -q -n 4 --min-part-size 512K \
