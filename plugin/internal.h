@@ -243,7 +243,6 @@ typedef struct pf_source {
   /* under the session's src_mu: */
   int proven;                 /* its first reply came: its validator is known */
   char *etag, *last_modified; /* that validator */
-  unsigned streams;           /* run()'s streams on it now */
   double rate;                /* its requests' pace, bytes/s (0: not measured) */
   unsigned hops;              /* redirects followed */
   char **retired;             /* earlier values of moved, freed with the session */
