@@ -191,11 +191,12 @@ typedef struct pf_open_args {
    * measured rate (the probe asks url alone). The object's identity across
    * them is its size, plus the checksum when one is given: validators are
    * not compared across servers, but each mirror's own must not change. A
-   * mirror that fails a request, or is much slower than the best, is
-   * dropped and its range fetched from the others; url never is. A
-   * mirror's redirects follow the session's rules; credential headers go to
-   * a mirror only on url's host (where it leads, after a redirect). Copied
-   * by open(). Read only when struct_size covers it. */
+   * mirror that fails a request is dropped, and one much slower than the
+   * best gets no new part: their ranges are fetched from the others; url is
+   * never dropped. A mirror's redirects follow the session's rules;
+   * credential headers go to a mirror only on url's host (where it leads,
+   * after a redirect). Copied by open(). Read only when struct_size covers
+   * it. */
   const char *const *mirrors;
 } pf_open_args;
 
