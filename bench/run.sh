@@ -50,6 +50,15 @@
 #      the ideal G_COUNT x G_SIZE / (G_BUDGET (8) x CAP) = 8 s, fairness (slowest object's
 #      time / fastest's), peak threads. Target: peak RSS <= 64 MiB, threads bounded.
 #   f and g check every object's sha256; a run with one wrong or missing object fails.
+#   m  mirrors (issue 12, item 3; not in the default list): M_SIZE (256 MiB) from three
+#      nginx servers on 127.0.0.1, 127.0.0.2 and 127.0.0.3 (three hosts to the tools), each
+#      with the pacing shim: every connection of the first two paced at M_FAST (8 MiB/s),
+#      of the third at M_SLOW (1 MiB/s). Tools: pf-mirrors (parfetch -n M_STREAMS (8), the
+#      slow server's URL given first, the two others as --mirror), pf-fast (parfetch -n
+#      M_STREAMS, a fast server alone), aria2c-mirrors (aria2c -x M_STREAMS -s M_STREAMS
+#      -k1M with the three URIs, the slow one first). Medians of wall, CPU, connections per
+#      server (distinct $connection values in each server's log for the run's requests)
+#      and bytes per server over RUNS rounds, to OUT_DIR/m.md and m.csv.
 #
 # Options (each also an environment variable):
 #   -r, --runs N        RUNS      rounds per scenario (default 5)
@@ -305,12 +314,17 @@ G_COUNT=${G_COUNT:-16}
 G_SIZE=${G_SIZE:-33554432}
 G_BUDGET=${G_BUDGET:-8}
 G_TOOLS=${G_TOOLS:-"pf-client"}
+M_SIZE=${M_SIZE:-268435456}
+M_FAST=${M_FAST:-8388608}
+M_SLOW=${M_SLOW:-1048576}
+M_STREAMS=${M_STREAMS:-8}
+M_TIMEOUT=${M_TIMEOUT:-300}
 
 usage() { sed -n '2,/^set -euo/p' "$SELF" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case $1 in
-    a | b | c | d | e | f | g | h | i) SCENARIOS="$SCENARIOS $1" ;;
+    a | b | c | d | e | f | g | h | i | m) SCENARIOS="$SCENARIOS $1" ;;
     -r | --runs) RUNS=$2; shift ;;
     -t | --tools) TOOLS=${2//,/ }; shift ;;
     --size-a) SIZE_A=${2//,/ }; shift ;;
@@ -330,7 +344,8 @@ done
 SCENARIOS=${SCENARIOS:-"a b c d e f g h i"}
 SCENARIOS=${SCENARIOS//,/ }
 for v in RUNS SIZE CAP SLOW_RATE SLOW_NTH RTT_MS LONG_RUNS H_SIZE H_RUNS H_TIMEOUT H_STALL_MS \
-  H_AFTER I_WINDOW I_TIMEOUT E_SIZE F_COUNT F_TIMEOUT G_COUNT G_SIZE G_BUDGET; do
+  H_AFTER I_WINDOW I_TIMEOUT E_SIZE F_COUNT F_TIMEOUT G_COUNT G_SIZE G_BUDGET M_SIZE M_FAST \
+  M_SLOW M_STREAMS M_TIMEOUT; do
   [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v must be a positive integer (got '${!v}')"
 done
 read -r -a SIZES_A <<<"$SIZE_A"
@@ -344,7 +359,7 @@ done
 [ "$H_RUNS" -le 50 ] || die "H_RUNS is at most 50"
 [[ $H_SEED_BASE =~ ^[0-9]+$ ]] || die "H_SEED_BASE must be a non-negative integer"
 for v in $I_RTTS; do [[ $v =~ ^[0-9]+$ ]] && [ "$v" -ge 2 ] || die "I_RTTS: '$v' is not a round trip in ms"; done
-for s in $SCENARIOS; do [[ $s =~ ^[abcdefghi]$ ]] || die "unknown scenario '$s'"; done
+for s in $SCENARIOS; do [[ $s =~ ^[abcdefghim]$ ]] || die "unknown scenario '$s'"; done
 [ "$F_COUNT" -le 5000 ] && [ "$G_COUNT" -le 256 ] || die "F_COUNT is at most 5000, G_COUNT at most 256"
 
 
@@ -491,6 +506,7 @@ cleanup() {
   stop_pid "$LOOP_PID"
   LOOP_PID=
   nginx_stop
+  declare -F m_stop >/dev/null && m_stop
   netns_down
   if [ "$KEEP_TMP" = 1 ]; then log "scratch kept: $WORK"; else rm -rf -- "$WORK"; fi
 }
@@ -594,7 +610,7 @@ mkfile() { # PATH SIZE : AES-128-CTR keystream, fast and incompressible
 }
 
 need_a=0 need_s=0 need_h=0
-for s in $SCENARIOS; do case $s in a) need_a=1 ;; h) need_h=1 ;; e | f | g) ;; *) need_s=1 ;; esac; done
+for s in $SCENARIOS; do case $s in a) need_a=1 ;; h) need_h=1 ;; e | f | g | m) ;; *) need_s=1 ;; esac; done
 declare -A FSIZE=() FSHA=()
 if [ $need_a = 1 ]; then
   for ((i = 0; i < ${#SIZES_A[@]}; i++)); do
@@ -1141,6 +1157,152 @@ scenario_g() {
     tee -a "$VERIFY" >&2
   multi_loop g g "$G_COUNT" "${TIMEOUT:-$(awk -v n="$G_COUNT" -v s="$G_SIZE" -v c="$CAP" 'BEGIN { printf "%d", 2 * n * s / (8 * c) + 30 }')}" "${G_PICKED[@]}"
   nginx_stop
+}
+
+# ----------------------------------------------------------------------- scenario m
+# Three nginx servers of their own (one pacing rate each: the shim reads it once per
+# master), each with a log of its own; a run's requests carry ?m=ROUND.TOOL.
+M_PIDS=()
+declare -A M_URL=()
+m_nginx() { # N ADDR RATE -> M_URL[N]
+  local n=$1 addr=$2 rate=$3 d=$WORK/m$1 port i user_line=""
+  [ "$(id -u)" -eq 0 ] && user_line="user root root;"
+  mkdir -p "$d/tmp"
+  for _ in 1 2 3 4 5; do
+    port=$(free_port)
+    cat >"$d/nginx.conf" <<EOF
+$user_line
+worker_processes 1;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/error.log notice;
+events { worker_connections 1024; }
+http {
+    default_type application/octet-stream;
+    sendfile on;
+    keepalive_requests 100000;
+    keepalive_timeout 60s;
+    client_body_temp_path $d/tmp/cb; proxy_temp_path $d/tmp/p; fastcgi_temp_path $d/tmp/f;
+    uwsgi_temp_path $d/tmp/u; scgi_temp_path $d/tmp/s;
+    log_format m '\$msec\t\$connection\t\$request_uri\t\$status\t\$body_bytes_sent';
+    access_log $d/access.log m;
+    server {
+        listen $addr:$port;
+        root $DOCROOT;
+        location = /.alive { access_log off; return 200 "bench $WORK $n\n"; }
+    }
+}
+EOF
+    : >"$d/error.log"
+    env LD_PRELOAD="$WORK/pacing_shim.so" PFB_PACING_RATE="$rate" PFB_MSS=1448 \
+      nginx -p "$d/" -c "$d/nginx.conf" >>"$d/stdout.log" 2>&1 </dev/null &
+    M_PIDS[n]=$!
+    for i in $(seq 1 50); do
+      kill -0 "${M_PIDS[n]}" 2>/dev/null || break
+      if curl -s --noproxy '*' --max-time 2 "http://$addr:$port/.alive" 2>/dev/null |
+        grep -qF "bench $WORK $n"; then
+        M_URL[$n]="http://$addr:$port"
+        return 0
+      fi
+      sleep 0.1
+    done
+    stop_pid "${M_PIDS[n]}"
+    grep -q 'Address already in use' "$d/error.log" || break
+  done
+  cat "$d/error.log" >&2
+  die "scenario m: nginx $n on $addr did not start"
+}
+m_stop() {
+  local p
+  for p in "${M_PIDS[@]}"; do stop_pid "$p"; done
+  M_PIDS=()
+}
+
+m_median() { # numbers, one a line -> their median ("-" for none)
+  sort -g | awk '{ v[NR] = $1 } END { if (!NR) { print "-"; exit }
+    m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f\n", m }'
+}
+m_col() { # CSV TOOL COLUMN [DIVISOR] -> the median of COLUMN over TOOL's good runs
+  awk -F, -v t="$2" -v k="$3" -v d="${4:-1}" 'NR > 1 && $1 == t && $6 == 1 { print $k / d }' "$1" |
+    m_median
+}
+
+scenario_m() {
+  log "=== scenario m: $((M_SIZE / 1048576)) MiB from 3 servers paced at $M_FAST, $M_FAST and $M_SLOW B/s per connection"
+  mkfile "$DOCROOT/files/m.bin" "$M_SIZE"
+  local sha tools=() tool round k url out rc wall user sys cpu rss ok note n csv=$OUT_DIR/m.csv
+  local -a c b
+  sha=$(sha256sum <"$DOCROOT/files/m.bin" | cut -d' ' -f1)
+  m_nginx 1 127.0.0.1 "$M_FAST"
+  m_nginx 2 127.0.0.2 "$M_FAST"
+  m_nginx 3 127.0.0.3 "$M_SLOW"
+  {
+    echo "m: servers ${M_URL[1]} ($M_FAST B/s), ${M_URL[2]} ($M_FAST B/s), ${M_URL[3]} ($M_SLOW B/s) per connection"
+    for n in 1 2 3; do
+      echo "m: curl, one connection to server $n, 2 MiB range: $(rate_of "${M_URL[$n]}/files/m.bin" 0-2097151)"
+    done
+  } | tee -a "$VERIFY" >&2
+  [ -x "$PF_BIN" ] && tools+=(pf-mirrors pf-fast)
+  command -v aria2c >/dev/null && tools+=(aria2c-mirrors)
+  echo "tool,run,wall_s,cpu_s,rss_kb,ok,conns1,conns2,conns3,bytes1,bytes2,bytes3,note" >"$csv"
+  mkdir -p "$WORK/out"
+  export HOME="$WORK/home" XDG_CONFIG_HOME="$WORK/home/.config" PARFETCH_SYSCONFDIR="$WORK/home/sysconf"
+  export no_proxy='*' NO_PROXY='*'
+  unset PARFETCH_CONFIG http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+  for ((round = 1; round <= RUNS; round++)); do
+    for ((k = 0; k < ${#tools[@]}; k++)); do
+      tool=${tools[((k + round - 1) % ${#tools[@]})]}
+      url="/files/m.bin?m=$round.$tool"
+      out=$WORK/out/m.bin
+      rm -f -- "$out" "$out.aria2"
+      case $tool in
+        pf-mirrors) # the slow server named first: the probe goes there
+          CMD=("$PF_BIN" -q -n "$M_STREAMS" --mirror "${M_URL[1]}$url" --mirror "${M_URL[2]}$url"
+               -o "$out" "${M_URL[3]}$url") ;;
+        pf-fast) CMD=("$PF_BIN" -q -n "$M_STREAMS" -o "$out" "${M_URL[1]}$url") ;;
+        aria2c-mirrors)
+          CMD=(aria2c --no-conf -x "$M_STREAMS" -s "$M_STREAMS" -k1M --file-allocation=none -q
+               --allow-overwrite=true -d "$WORK/out" -o m.bin
+               "${M_URL[3]}$url" "${M_URL[1]}$url" "${M_URL[2]}$url") ;;
+      esac
+      timed_run "$M_TIMEOUT" "$WORK/time.m" "$WORK/tool.m.log" "${CMD[@]}"
+      ok=0 note=
+      if [ "$rc" -ne 0 ]; then
+        note="exit $rc: $(tail -n 2 "$WORK/tool.m.log" | tr '\n,"' '   ' | cut -c1-100)"
+      elif [ ! -f "$out" ] || [ "$(sha256sum <"$out" | cut -d' ' -f1)" != "$sha" ]; then
+        note="missing or sha256 mismatch"
+      else
+        ok=1
+      fi
+      rm -f -- "$out" "$out.aria2"
+      sleep 0.5 # nginx logs a request when it is finished
+      c=() b=()
+      for n in 1 2 3; do
+        c+=("$(awk -F '\t' -v u="$url" '$3 == u { print $2 }' "$WORK/m$n/access.log" | sort -u | wc -l)")
+        b+=("$(awk -F '\t' -v u="$url" '$3 == u { s += $5 } END { print s + 0 }' "$WORK/m$n/access.log")")
+      done
+      printf '%s,%d,%s,%s,%s,%d,%s,%s,%s,%s,%s,%s,"%s"\n' "$tool" "$round" "$wall" "$cpu" "${rss:-0}" \
+        "$ok" "${c[0]}" "${c[1]}" "${c[2]}" "${b[0]}" "${b[1]}" "${b[2]}" "$note" >>"$csv"
+      log "  m r$round $tool: ${wall}s cpu ${cpu}s conns ${c[*]} bytes ${b[*]}${note:+ FAILED ($note)}"
+    done
+  done
+  m_stop
+  {
+    echo "| tool | runs ok | wall s | CPU s | connections to fast #1 / fast #2 / slow | MiB from fast #1 / fast #2 / slow |"
+    echo "| --- | --- | --- | --- | --- | --- |"
+    for tool in "${tools[@]}"; do
+      printf '| %s | %s/%s | %s | %s | %s / %s / %s | %s / %s / %s |\n' "$tool" \
+        "$(awk -F, -v t="$tool" 'NR > 1 && $1 == t && $6 == 1' "$csv" | wc -l)" \
+        "$(awk -F, -v t="$tool" 'NR > 1 && $1 == t' "$csv" | wc -l)" \
+        "$(m_col "$csv" "$tool" 3)" "$(m_col "$csv" "$tool" 4)" \
+        "$(m_col "$csv" "$tool" 7)" "$(m_col "$csv" "$tool" 8)" "$(m_col "$csv" "$tool" 9)" \
+        "$(m_col "$csv" "$tool" 10 1048576)" "$(m_col "$csv" "$tool" 11 1048576)" \
+        "$(m_col "$csv" "$tool" 12 1048576)"
+    done
+    echo
+    echo "Medians over the good runs. Connections: distinct \$connection values in each server's log for the run."
+  } >"$OUT_DIR/m.md"
+  cat "$OUT_DIR/m.md" >&2
 }
 
 # ======================================================================= main

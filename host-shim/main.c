@@ -77,6 +77,8 @@ struct opts {
   const char *url;
   struct flag *flags;
   size_t nflags;
+  const char **mirrors; /* --mirror, NULL-terminated (args.mirrors) */
+  size_t nmirrors;
 };
 
 /* --- messages ------------------------------------------------------------ */
@@ -139,6 +141,8 @@ static void print_help(void) {
         "      --netrc-file FILE    the same from FILE (which must exist); -u wins\n"
         "      --json               one JSON object per download when it ends, on stdout\n"
         "                           (on stderr with -o -); see parfetch(1), JSON OUTPUT\n"
+        "      --mirror URL         another URL of the same object (repeatable): parts\n"
+        "                           are spread over URL and its mirrors by their rate\n"
         "  -q, --quiet              no progress bar\n"
         "  -v, --verbose            requests, replies, retries and steals on stderr\n"
         "                           (credential headers shown as <redacted>)\n"
@@ -306,7 +310,8 @@ enum {
   OPT_RETRIES,
   OPT_JSON,
   OPT_NETRC,
-  OPT_NETRC_FILE
+  OPT_NETRC_FILE,
+  OPT_MIRROR
 };
 
 static const struct option long_opts[] = {
@@ -332,6 +337,7 @@ static const struct option long_opts[] = {
     {"netrc", no_argument, NULL, OPT_NETRC},
     {"netrc-file", required_argument, NULL, OPT_NETRC_FILE},
     {"json", no_argument, NULL, OPT_JSON},
+    {"mirror", required_argument, NULL, OPT_MIRROR},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -354,7 +360,7 @@ static const char *opt_name(int c, int long_index, char *buf, size_t len) {
 static int parse_args(int argc, char **argv, struct opts *o) {
   memset(o, 0, sizeof *o);
   o->flags = calloc((size_t)argc + 1, sizeof *o->flags); /* at most one per argument */
-  if (!o->flags) {
+  if (!o->flags || !(o->mirrors = calloc((size_t)argc + 1, sizeof *o->mirrors))) {
     say("out of memory");
     return EXIT_LOCAL;
   }
@@ -447,6 +453,11 @@ static int parse_args(int argc, char **argv, struct opts *o) {
       break;
     case OPT_JSON:
       o->json = 1;
+      break;
+    case OPT_MIRROR:
+      if (!*optarg)
+        return usage_error("--mirror needs a URL");
+      o->mirrors[o->nmirrors++] = optarg;
       break;
     case 'h':
       print_help();
@@ -648,7 +659,8 @@ static int download(const pf_entry *e, const pf_config *cfg, const struct opts *
                        .flags = o->resume ? PF_OPEN_RESUME : 0u,
                        .log = o->verbose ? log_line : NULL,
                        .log_ctx = NULL,
-                       .cancel_flag = &g_cancel};
+                       .cancel_flag = &g_cancel,
+                       .mirrors = o->nmirrors ? o->mirrors : NULL};
   const char *headers[] = {o->auth, NULL}; /* credential headers: the URL's host only */
   if (o->auth)
     args.headers = headers;
@@ -820,6 +832,7 @@ int main(int argc, char **argv) {
   int rc = parse_args(argc, argv, &o);
   if (rc >= 0) {
     free(o.flags);
+    free(o.mirrors);
     return rc;
   }
 
@@ -835,11 +848,13 @@ int main(int argc, char **argv) {
       outpath = name_from_url(o.url, why, sizeof why);
       if (!outpath) {
         free(o.flags);
+        free(o.mirrors);
         return usage_error("cannot name the output after %s: %s; use -o FILE", o.url, why);
       }
     }
     if (!outpath) {
       free(o.flags);
+      free(o.mirrors);
       say("out of memory");
       return EXIT_LOCAL;
     }
@@ -902,6 +917,12 @@ int main(int argc, char **argv) {
     goto out;
   }
 
+  if (o.nmirrors && pl.entry->abi_minor < 4) { /* 1.4 added pf_open_args.mirrors */
+    say("%s (ABI %u.%u) does not take --mirror: it needs ABI 1.4", plugin_path,
+        (unsigned)pl.entry->abi_major, (unsigned)pl.entry->abi_minor);
+    rc = EXIT_USAGE;
+    goto out;
+  }
   g_entry = pl.entry;
   install_signals();
   struct pfh_report rep = {.url = o.url,
@@ -930,5 +951,6 @@ out:
     explicit_bzero(o.auth, strlen(o.auth));
   free(o.auth);
   free(o.flags);
+  free(o.mirrors);
   return rc;
 }

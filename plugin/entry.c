@@ -280,6 +280,7 @@ static void session_free(pf_session *s, int keep) {
   free(s->journal_snap);
   free(s->checksum);
   free(s->url);
+  pf_sources_free(s);
   free(s->etag);
   free(s->last_modified);
   free(s->content_type);
@@ -320,15 +321,15 @@ static void shown_url(char *out, size_t cap, const char *url) {
     snprintf(out, cap, "%s", url);
 }
 
-static pf_status check_url(pf_session *s) {
+static pf_status check_url(pf_session *s, const char *url) {
   CURLU *u = curl_url();
   if (!u)
     return pf_fail(s, PF_E_NOMEM, "out of memory");
   char *scheme = NULL;
-  CURLUcode uc = curl_url_set(u, CURLUPART_URL, s->url, 0);
+  CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
   pf_status st = PF_OK;
   char shown[2048];
-  shown_url(shown, sizeof shown, s->url);
+  shown_url(shown, sizeof shown, url);
   if (uc != CURLUE_OK) {
     st = pf_fail(s, PF_E_URL, "%s: %s", shown, curl_url_strerror(uc));
   } else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
@@ -462,9 +463,16 @@ static pf_status open_session(pf_client *c, const char *url, const pf_open_args 
   if (pf_curl_global_ref() != 0)
     return pf_fail(s, PF_E_INTERNAL, "curl_global_init failed");
   s->curl_ref = 1;
-  pf_status st = check_url(s);
+  pf_status st = check_url(s, s->url);
   if (st != PF_OK)
     return st;
+  /* (1.4) args->mirrors is NULL when the host's struct_size does not
+   * reach it (copy_in) */
+  if (pf_sources_init(s, args->mirrors) != PF_OK)
+    return pf_fail(s, PF_E_NOMEM, "out of memory");
+  for (size_t i = 1; i < s->nsrc; i++)
+    if ((st = check_url(s, s->src[i].url)) != PF_OK)
+      return st;
 
   if (args->checksum) {
     char err[256];

@@ -35,6 +35,10 @@
  * Every reply is checked before a byte of it is passed on: status, exact
  * Content-Range, total size and validator (ETag, else Last-Modified) against
  * the probe. A failed attempt resumes from the exact byte it reached.
+ * A job of run()'s may ask a mirror (pf_job.src, source.c): its replies are
+ * checked against the probe's size and the mirror's own validator, its
+ * redirects followed by the session's rules, and a failure is not retried
+ * but ends the job (src_failed) without failing the session.
  *
  * rate_limit (rate.c): every body byte a transfer receives is taken from its
  * session's bucket and its client's, when they exist. A transfer that finds
@@ -145,6 +149,7 @@ struct pf_xfer {
   int (*room)(void *ctx, size_t n);
   pf_span *span; /* the part's end may move (work stealing) */
   pf_job *job;   /* the job it runs, or NULL (the probe) */
+  size_t src;    /* the source its request went to (source.c; 0: the primary URL) */
 
   /* a thread that waits for the loop (the probe's): under wmu */
   pthread_mutex_t wmu;
@@ -301,7 +306,7 @@ static int http_retryable(long status) {
  * offset of its first body byte. Returns 0 if it may be used. */
 static int check_reply(struct pf_xfer *x) {
   pf_session *s = x->s;
-  const char *url = s->effective_url ? s->effective_url : s->url;
+  const char *url = pf_source_url(s, x->src);
   if (x->status == 416 && x->have_cr == 1 && x->cr_unsat && x->cr_total != s->size) {
     why(x, PF_E_CHANGED, "the object changed during the download: %s was %llu bytes, now %llu",
         url, (unsigned long long)s->size, (unsigned long long)x->cr_total);
@@ -311,7 +316,13 @@ static int check_reply(struct pf_xfer *x) {
     why(x, PF_E_HTTP, "HTTP %ld from %s", x->status, url);
     return -1;
   }
-  if (!same_validator(s, x)) {
+  if (x->src) { /* a mirror: its own validator, not the primary's (source.c) */
+    char msg[400];
+    if (pf_source_check(s, x->src, x->etag, x->last_modified, msg, sizeof msg) != 0) {
+      why(x, PF_E_CHANGED, "the object changed during the download: %s", msg);
+      return -1;
+    }
+  } else if (!same_validator(s, x)) {
     /* compared whole, shown in short: why() keeps 512 bytes */
     char was[SHOWN_MAX], now[SHOWN_MAX];
     if (s->etag)
@@ -490,6 +501,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
     if (x->rates[i])
       pf_rate_take(x->rates[i], n, now_rx);
   atomic_fetch_add(&s->bytes_fetched, n);
+  pf_source_add_bytes(s, x->src, n);
   uint64_t first = x->cur;
   x->cur += n;
   /* deliver [from, to): skip bytes we already have (a retry without ranges)
@@ -1464,7 +1476,7 @@ static attempt judge(struct pf_xfer *x, CURLcode rc) {
   long hv = 0;
   curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &hv);
   x->warm = rc == CURLE_OK || (hv == CURL_HTTP_VERSION_2_0 && x->stopped_early);
-  const char *url = x->probe_mode ? s->url : (s->effective_url ? s->effective_url : s->url);
+  const char *url = x->probe_mode ? s->url : pf_source_url(s, x->src);
   if (rc == CURLE_ABORTED_BY_CALLBACK || (x->fn_abort && !x->stopped_early)) {
     a.st = PF_E_CANCELLED;
     snprintf(a.why, sizeof a.why, "stopped");
@@ -1565,6 +1577,8 @@ static void count_bad(struct pf_xfer *x, attempt *a) {
   }
   if (x->req_start == 0 && x->req_end == PF_SIZE_UNKNOWN)
     return; /* not a ranged request */
+  if (x->src)
+    return; /* a mirror's: it is dropped (run.c), the primary's ranges keep their trust */
   int kind = x->status == 200 ? PF_BAD_IGNORED : PF_BAD_RANGE;
   unsigned n = atomic_fetch_add(&t->bad[kind], 1) + 1;
   if (n >= PF_DISTRUST_AFTER && atomic_exchange(&t->distrust, 1) == 0)
@@ -1597,6 +1611,10 @@ static int same_host(const char *a, const char *b) {
   curl_url_cleanup(ua);
   curl_url_cleanup(ub);
   return same;
+}
+
+int pf_same_host(const char *a, const char *b) {
+  return same_host(a, b);
 }
 
 static char *dup_or_null(const char *v) {
@@ -2041,9 +2059,10 @@ void pf_job_start(pf_job *j) {
   pf_session *s = j->s;
   const pf_part *part = &j->part;
   j->end = part->length == PF_SIZE_UNKNOWN ? PF_SIZE_UNKNOWN : part->offset + part->length;
-  struct pf_xfer *probe = part->offset == s->probe_start ? take_probe(s) : NULL;
+  struct pf_xfer *probe = part->offset == s->probe_start && !j->src ? take_probe(s) : NULL;
   pf_loop *loop = j->x ? j->x->loop : j->loop;
   j->st = PF_OK;
+  j->src_failed = 0;
   j->retry = j->more = 0;
   j->wait_s = -1;
   j->why[0] = '\0';
@@ -2098,7 +2117,7 @@ void pf_job_start(pf_job *j) {
 static void job_step(pf_job *j) {
   pf_session *s = j->s;
   struct pf_xfer *x = j->x;
-  const char *url = s->effective_url ? s->effective_url : s->url;
+  const char *url = pf_source_url(s, j->src);
   if (distrusted(j->span)) { /* no further ranged request: run() takes over */
     j->st = PF_E_BAD_REPLY;
     snprintf(j->why, sizeof j->why, "%s: ranges are not trusted", url);
@@ -2135,6 +2154,7 @@ static void job_step(pf_job *j) {
     return; /* xfer_done() or tick() go on */
   }
   x->pos = j->pos;
+  x->src = j->src;
   uint64_t now = pf_now_ns();
   if (!j->pre_wait_ns)
     j->pre_wait_ns = now;
@@ -2143,7 +2163,9 @@ static void job_step(pf_job *j) {
     j->waiting = 1;
     return;
   }
-  if (start_request(x, url, j->ranged, j->pos, j->end, !s->cross_host) != 0) {
+  /* credentials only to the primary URL's host (a mirror elsewhere: none) */
+  int creds = j->src ? atomic_load(&s->src[j->src].creds) : !s->cross_host;
+  if (start_request(x, url, j->ranged, j->pos, j->end, creds) != 0) {
     /* stopped, or out of memory */
     j->st = pf_stopping(s) ? PF_E_CANCELLED : PF_E_NOMEM;
     snprintf(j->why, sizeof j->why, "cannot start a transfer for %s", url);
@@ -2156,9 +2178,18 @@ static void job_step(pf_job *j) {
 static void job_after(pf_job *j, CURLcode rc) {
   pf_session *s = j->s;
   struct pf_xfer *x = j->x;
-  const char *url = s->effective_url ? s->effective_url : s->url;
+  const char *url = pf_source_url(s, j->src);
   attempt a = judge(x, rc);
   count_bad(x, &a);
+  if (j->src && a.st != PF_OK && is_redirect(x->status) && x->location && x->location[0]) {
+    /* a mirror's redirect: followed by the session's rules (source.c) */
+    if (pf_source_redirect(s, j->src, url, x->status, x->location, a.why, sizeof a.why) == 0) {
+      job_step(j); /* the same range, from where it leads */
+      return;
+    }
+  }
+  if (j->src)
+    a.retry = 0; /* a mirror that fails is dropped: the other sources take its range */
   uint64_t reached = x->pos;
   if (a.st == PF_OK && a.more && reached <= j->pos) {
     /* "the rest is the next request's" with nothing delivered: a server
@@ -2221,6 +2252,11 @@ static void job_finish(pf_job *j) {
       atomic_store(&s->size_final, 1);
     }
     j->result = PF_OK;
+    return;
+  }
+  if (j->src && j->st != PF_E_CANCELLED && !atomic_load(&s->stop)) {
+    j->src_failed = 1; /* not the session's failure: run() drops the mirror */
+    j->result = j->st;
     return;
   }
   if (j->st == PF_E_CANCELLED) {

@@ -229,6 +229,47 @@ typedef struct pf_loop pf_loop; /* loop.c */
 
 struct pf_xfer; /* fetch.c */
 
+/* ---- source.c: the URLs of one object (ABI 1.4 mirrors) ---------------- */
+
+/* One URL of the object: [0] the primary (the probe's), then the mirrors. */
+typedef struct pf_source {
+  char *url;        /* a mirror's, as given; NULL for the primary (pf_source_url) */
+  _Atomic(char *) moved; /* where its redirects lead (NULL: none); the old ones in retired */
+  char *host;       /* pf_host_key of it, after the probe */
+  atomic_int creds; /* the credential headers go there: the primary URL's host */
+  unsigned host_id; /* sources with the same host share one (and its budget) */
+  atomic_int dropped;       /* failed once: no new work (mirrors only) */
+  _Atomic uint64_t bytes;   /* body bytes it delivered */
+  /* under the session's src_mu: */
+  int proven;                 /* its first reply came: its validator is known */
+  char *etag, *last_modified; /* that validator */
+  double rate;                /* its requests' pace, bytes/s (0: not measured) */
+  unsigned hops;              /* redirects followed */
+  char **retired;             /* earlier values of moved, freed with the session */
+  size_t nretired;
+} pf_source;
+
+/* What pf_source_pick knows of one source (pure). */
+typedef struct pf_source_view {
+  int live;              /* not dropped */
+  double rate;           /* 0: not measured */
+  unsigned streams;      /* streams on it, the asking one not counted */
+  unsigned lane_streams; /* ... of them on the asking stream's lane */
+  unsigned host;         /* host_id */
+} pf_source_view;
+
+#define PF_NO_SOURCE ((size_t)-1)
+/* Is source i much slower than the fastest live one? */
+int pf_source_slow(const pf_source_view *v, size_t n, size_t i);
+/* The source a stream takes its next part from: cur (PF_NO_SOURCE: none
+ * yet) while it is live, not slow and its host within budget (per_host in
+ * all, lane_share on the stream's lane); else the least loaded such one;
+ * PF_NO_SOURCE if none. */
+size_t pf_source_pick(const pf_source_view *v, size_t n, size_t cur, unsigned per_host,
+                      unsigned lane_share);
+/* A source's rate after a request of that pace (bytes/s). */
+double pf_source_pace(double old, double pace);
+
 /* Where a session is in its life (entry.c checks it at the top of every
  * entry function; the table of what each state allows is there). */
 enum pf_phase {
@@ -255,6 +296,12 @@ struct pf_session {
   char *last_modified, *content_type, *effective_url;
   long http_version;
   int cross_host;         /* redirected to another host: no credentials there */
+  /* (ABI 1.4) the object's URLs: [0] the primary, then the mirrors
+   * (source.c); nsrc is 1 without mirrors */
+  pf_source *src;
+  size_t nsrc;
+  pthread_mutex_t src_mu; /* a leaf */
+  int src_mu_init;
   struct pf_xfer *probe; /* the paused probe transfer, taken by part 0 */
   pthread_mutex_t probe_mu;
 
@@ -462,6 +509,8 @@ struct pf_job {
   uint64_t end, pos, t0_ns, wait_until_ns, pre_wait_ns;
   unsigned tries;
   int continue_probe, ranged, waiting, starting;
+  size_t src;        /* the source it asks (0: the primary URL); set by the caller */
+  int src_failed;    /* a mirror failed it (not the session): run() drops the mirror */
   pf_status st;
   int retry, more;
   long wait_s;
@@ -474,6 +523,19 @@ void pf_xfer_room(struct pf_xfer *x);
  * drives the transfer, and fn, which may block, runs here. */
 pf_status pf_fetch(pf_session *s, struct pf_xfer **xp, const pf_part *part, pf_data_fn fn,
                    void *ctx);
+
+/* source.c */
+pf_status pf_sources_init(pf_session *s, const char *const *mirrors);
+void pf_sources_free(pf_session *s);
+const char *pf_source_url(const pf_session *s, size_t i);
+size_t pf_sources_ready(pf_session *s);
+int pf_source_check(pf_session *s, size_t i, const char *etag, const char *last_modified,
+                    char *why, size_t whylen);
+int pf_source_drop(pf_session *s, size_t i);
+int pf_source_redirect(pf_session *s, size_t i, const char *from, long status,
+                       const char *location, char *why, size_t whylen);
+void pf_source_add_bytes(pf_session *s, size_t i, uint64_t n);
+void pf_sources_describe(const pf_session *s, char *out, size_t len);
 
 /* run.c */
 pf_status pf_run(pf_session *s);
@@ -507,6 +569,8 @@ typedef struct pf_post {
  * budget (max_connections_per_host and max_connections dealt out over the
  * n, which is at most either). */
 pf_status pf_loop_new(const pf_config *cfg, unsigned i, unsigned n, pf_loop **out);
+/* Loop i's share (of n loops) of a budget of total connections. */
+unsigned pf_loop_budget(unsigned total, unsigned i, unsigned n);
 /* Joins the thread: every session of the client is closed by then. */
 void pf_loop_free(pf_loop *l);
 /* Run fn(arg) on the loop thread soon (any thread). -1 on out of memory. */
@@ -546,6 +610,8 @@ unsigned pf_budget_ahead(unsigned host_n, unsigned total, unsigned per_host, uns
 /* "scheme://host:port" of url (lower case, the port explicit); malloc'd,
  * NULL if malformed or out of memory. */
 char *pf_host_key(const char *url);
+/* Same scheme, host and port? (fetch.c) */
+int pf_same_host(const char *a, const char *b);
 
 /* A client with a reference count of 1 (the creator's). implicit: a 1.0
  * session's own. */

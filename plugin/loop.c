@@ -248,6 +248,10 @@ static void *loop_main(void *arg) {
   return NULL;
 }
 
+unsigned pf_loop_budget(unsigned total, unsigned i, unsigned n) {
+  return total / n + (i < total % n);
+}
+
 pf_status pf_loop_new(const pf_config *cfg, unsigned i, unsigned n, pf_loop **out) {
   *out = NULL;
   pf_loop *l = calloc(1, sizeof *l);
@@ -255,8 +259,8 @@ pf_status pf_loop_new(const pf_config *cfg, unsigned i, unsigned n, pf_loop **ou
     return PF_E_NOMEM;
   l->cfg = cfg;
   /* the budget, dealt out: n is at most either limit, so each gets >= 1 */
-  l->per_host = (long)(cfg->max_connections_per_host / n + (i < cfg->max_connections_per_host % n));
-  l->total = (long)(cfg->max_connections / n + (i < cfg->max_connections % n));
+  l->per_host = (long)pf_loop_budget(cfg->max_connections_per_host, i, n);
+  l->total = (long)pf_loop_budget(cfg->max_connections, i, n);
   l->tail = &l->posted;
   l->tasks.next = l->tasks.prev = &l->tasks;
   l->idle_since_ns = pf_now_ns();

@@ -58,6 +58,17 @@
  * plain GET (checked as a whole reply: 200, length, validator), delivering
  * only the bytes no part stored (enqueue_missing); a bad reply there is
  * final (exit 3). Seconds, not 15 retries with backoff per part.
+ * Mirrors (ABI 1.4, source.c): with more than one source (and ranges), the
+ * streams are dealt over them when they take work (pick_source: the least
+ * loaded live source within its host's max_connections_per_host, in all and
+ * on the stream's lane; the part that continues the probe's reply is the
+ * primary's). A mirror whose request fails, or that had no byte for a
+ * stall's time and was taken over whole, is dropped: the range its stream
+ * had left goes back (rc->back, taken before the parts not yet planned), and
+ * its streams' ranges are stalled ones to the thieves. A source 4 x slower
+ * than the best gets no new part, and its streams leave theirs for a faster
+ * source with room (leave_slow, on each lane's tick). The primary is never
+ * dropped: its failures fail the session as before.
  * Failure: the first error (pf_fail) sets s->stop; the writer's pop and
  * every transfer (the loop's tick) see it within 100 ms, so nobody waits on
  * a queue that nobody drains and nobody produces for a writer that died.
@@ -93,6 +104,7 @@
 #define STALLED_LEFT_S 1e9           /* a stalled stream's time left */
 #define PACE_MIN_NS 1000000ull       /* a request's pace counts at least 1 ms of body */
 #define STEAL_MIN_GAIN_S 0.05        /* a steal must bring the end this much closer */
+#define LEAVE_MIN_LEFT_S 1.0         /* a stream on a slow mirror keeps a part it ends sooner */
 
 typedef struct chunk {
   uint64_t off;
@@ -142,6 +154,13 @@ typedef struct run_ctx {
   pf_range *gaps;     /* the whole-object round: the bytes to deliver */
   size_t ngaps;
   atomic_uint room_posts; /* room_again posted and not run to its end yet */
+  /* (ABI 1.4) mirrors: streams are dealt over the object's sources
+   * (source.c); a failed mirror's range goes back here, taken before the
+   * parts not yet fetched (under mu) */
+  int mirrors;
+  pf_source_view *sview; /* pick_source()'s scratch, under mu */
+  pf_range *back;
+  size_t nback, cap_back;
   pthread_mutex_t done_mu; /* with done_cv: round_done */
   pthread_cond_t done_cv;
   int round_done;
@@ -160,6 +179,7 @@ typedef struct stream {
   chunk *cur;   /* being filled */
   pf_span span; /* the part in flight */
   double pace;  /* bytes/s of its last request, from its first byte (under rc->mu) */
+  size_t src;   /* the source of its parts (source.c): PF_NO_SOURCE for none (under rc->mu) */
 } stream;
 
 static void flush(stream *w) {
@@ -249,6 +269,7 @@ static int enqueue(void *ctx, uint64_t off, const void *buf, size_t len) {
 typedef struct view {
   uint64_t claimed, end, t0_ns, first_ns, prev_ns, prev_at, rx_ns, ttfb_ns;
   int active, stolen;
+  int gone; /* its source, a mirror, was dropped: all it has left is the thieves' */
 } view;
 
 typedef struct pace {
@@ -312,7 +333,10 @@ static int expect_finish(const view *v, const pace *p, uint64_t now, double *lef
                          double *quiet) {
   double remaining = (double)(v->end - v->claimed);
   *rate = p->rate;
-  if (!v->first_ns) {
+  if (v->gone) {
+    *quiet = (double)(now - v->rx_ns) / 1e9;
+    *rate = 0;
+  } else if (!v->first_ns) {
     double since = (double)(now - v->t0_ns) / 1e9;
     *quiet = since;
     double stall = 2 * p->gap > 4 * p->ttfb ? 2 * p->gap : 4 * p->ttfb;
@@ -347,8 +371,10 @@ static int steal(run_ctx *rc, stream *self, int warm, pf_part *part, size_t *vic
     pf_span *sp = &rc->streams[i].span;
     pthread_mutex_lock(&sp->mu);
     v[i] = (view){sp->claimed, sp->end, sp->t0_ns, sp->first_ns, sp->prev_ns,
-                  sp->prev_at, sp->rx_ns, sp->ttfb_ns, sp->active, sp->stolen};
+                  sp->prev_at, sp->rx_ns, sp->ttfb_ns, sp->active, sp->stolen, 0};
     pthread_mutex_unlock(&sp->mu);
+    size_t src = rc->streams[i].src;
+    v[i].gone = rc->mirrors && src != PF_NO_SOURCE && atomic_load(&rc->s->src[src].dropped);
   }
   uint64_t now = pf_now_ns(); /* after the copies: no time in them is later */
   pace p = peers_pace(rc, v, now);
@@ -418,6 +444,132 @@ static int steal(run_ctx *rc, stream *self, int warm, pf_part *part, size_t *vic
   return got;
 }
 
+/* ---- mirrors (ABI 1.4): the object's sources, source.c --------------------- */
+
+/* The source w takes its next part from, into w->src (rc->mu held): see
+ * pf_source_pick. The part that continues the probe's reply is the primary
+ * URL's. Returns 0 if no source may have another stream now (their hosts'
+ * budgets are full, or the only ones left are far slower than the best):
+ * w then ends, and the others take what is left. *why: why it moved. */
+static int pick_source(run_ctx *rc, stream *w, const char **why) {
+  pf_session *s = rc->s;
+  size_t was = w->src;
+  *why = NULL;
+  if (!rc->mirrors) {
+    w->src = 0;
+    return 1;
+  }
+  if (rc->nback == 0 && rc->next < rc->nparts && rc->parts[rc->next].offset == s->probe_start) {
+    w->src = 0; /* the probe's reply, and its connection */
+    return 1;
+  }
+  unsigned nloops = pf_client_nloops(s->client);
+  unsigned li = (s->home + (unsigned)(w->lane - rc->lanes)) % nloops;
+  unsigned share = pf_loop_budget(s->cfg->max_connections_per_host, li, nloops);
+  pf_source_view *v = rc->sview;
+  pthread_mutex_lock(&s->src_mu);
+  for (size_t i = 0; i < s->nsrc; i++)
+    v[i] = (pf_source_view){!atomic_load(&s->src[i].dropped), s->src[i].rate, 0, 0,
+                            s->src[i].host_id};
+  pthread_mutex_unlock(&s->src_mu);
+  for (size_t k = 0; k < rc->nstreams; k++) {
+    const stream *o = &rc->streams[k];
+    if (o == w || o->src == PF_NO_SOURCE)
+      continue;
+    v[o->src].streams++;
+    if (o->lane == w->lane)
+      v[o->src].lane_streams++;
+  }
+  w->src = pf_source_pick(v, s->nsrc, was, s->cfg->max_connections_per_host, share);
+  if (was != PF_NO_SOURCE && w->src != was)
+    *why = !v[was].live ? "dropped" : pf_source_slow(v, s->nsrc, was) ? "slow" : "its host is full";
+  return w->src != PF_NO_SOURCE;
+}
+
+/* [from, to) goes back to the streams, taken before the parts not planned
+ * yet (rc->mu held). Returns 0 on out of memory. */
+static int range_back(run_ctx *rc, uint64_t from, uint64_t to) {
+  if (from >= to)
+    return 1;
+  if (rc->nback == rc->cap_back) {
+    size_t cap = rc->cap_back ? 2 * rc->cap_back : 8;
+    pf_range *b = realloc(rc->back, cap * sizeof *b);
+    if (!b)
+      return 0;
+    rc->back = b;
+    rc->cap_back = cap;
+  }
+  rc->back[rc->nback++] = (pf_range){from, to};
+  pf_log(rc->s, "bytes %llu-%llu go back to the other sources", (unsigned long long)from,
+         (unsigned long long)(to - 1));
+  return 1;
+}
+
+/* w's job on a mirror failed: the mirror is dropped (said once, with why)
+ * and the range w had left goes back to the streams (rc->back). */
+static void mirror_failed(run_ctx *rc, stream *w, uint64_t from, uint64_t to) {
+  pf_session *s = rc->s;
+  size_t src = w->job.src;
+  if (pf_source_drop(s, src))
+    pf_log(s, "mirror %s dropped: %s", s->src[src].url, w->job.why);
+  pthread_mutex_lock(&rc->mu);
+  int ok = range_back(rc, from, to);
+  pthread_mutex_unlock(&rc->mu);
+  if (!ok)
+    pf_fail(s, PF_E_NOMEM, "out of memory");
+}
+
+/* (mirrors) Lane l's streams on a source much slower than the best
+ * (pf_source_slow) leave their part when a faster source has room for
+ * them: the rest of it goes back (rc->back) and their transfer ends at once
+ * (fetch.c's tick sees the end lowered to what it claimed); the stream then
+ * takes it, or other work, from the faster source. A part that ends within
+ * LEAVE_MIN_LEFT_S at its own rate is left alone. Each stream's recent rate
+ * is its source's too. The loop thread. */
+static void leave_slow(run_ctx *rc, lane *l, uint64_t now) {
+  pf_session *s = rc->s;
+  for (size_t i = 0; i < rc->nstreams; i++) {
+    stream *w = &rc->streams[i];
+    if (w->lane != l || w->ended || w->idle)
+      continue;
+    pthread_mutex_lock(&rc->mu);
+    pthread_mutex_lock(&w->span.mu);
+    view v = {.claimed = w->span.claimed, .end = w->span.end, .first_ns = w->span.first_ns,
+              .prev_ns = w->span.prev_ns, .prev_at = w->span.prev_at};
+    int active = w->span.active && w->span.end != PF_SIZE_UNKNOWN;
+    pthread_mutex_unlock(&w->span.mu);
+    double rate = active ? window_rate(&v, now) : 0;
+    size_t was = w->src;
+    if (rate <= 0 || was == PF_NO_SOURCE) {
+      pthread_mutex_unlock(&rc->mu);
+      continue;
+    }
+    pthread_mutex_lock(&s->src_mu);
+    s->src[was].rate = pf_source_pace(s->src[was].rate, rate);
+    pthread_mutex_unlock(&s->src_mu);
+    const char *why = NULL;
+    int better = pick_source(rc, w, &why) && w->src != was && why && strcmp(why, "slow") == 0;
+    size_t to = w->src;
+    w->src = was; /* it moves when it takes its next part (stream_next) */
+    uint64_t from = 0, end = 0;
+    if (better && v.end > v.claimed + MIN_STEAL &&
+        (double)(v.end - v.claimed) / rate > LEAVE_MIN_LEFT_S) {
+      pthread_mutex_lock(&w->span.mu);
+      from = w->span.claimed, end = w->span.end;
+      if (w->span.active && end > from && range_back(rc, from, end))
+        w->span.end = from;
+      else
+        end = from;
+      pthread_mutex_unlock(&w->span.mu);
+    }
+    pthread_mutex_unlock(&rc->mu);
+    if (end > from)
+      pf_log(s, "stream %zu leaves %s (slow: %.1f MB/s) for %s: bytes %llu-%llu go back", i,
+             pf_source_url(s, was), rate / 1e6, pf_source_url(s, to), (unsigned long long)from,
+             (unsigned long long)(end - 1));
+  }
+}
+
 /* The data callback of the whole-object GET after ranges lost our trust:
  * only the bytes no part delivered (rc->gaps) go on. */
 static int enqueue_missing(void *ctx, uint64_t off, const void *buf, size_t len) {
@@ -457,6 +609,9 @@ static void kick_lanes(run_ctx *rc, const lane *self) {
 
 static void stream_end(stream *w) {
   run_ctx *rc = w->rc;
+  pthread_mutex_lock(&rc->mu);
+  w->src = PF_NO_SOURCE; /* its source may have another stream */
+  pthread_mutex_unlock(&rc->mu);
   flush(w);
   unstash(w);
   pf_xfer_free(w->job.x);
@@ -485,6 +640,9 @@ static void stream_job_done(pf_job *j) {
    * callbacks within a millisecond, and it must still count as fast) */
   uint64_t got = w->span.claimed - w->span.start, took = w->span.rx_ns - w->span.first_ns;
   int measured = w->span.first_ns && got > 0;
+  uint64_t left_end = w->span.end; /* what a failed mirror leaves: [job.pos, left_end) */
+  /* a thief took all of a request that had no byte after a stall's time */
+  double starved = !w->span.first_ns && got == 0 ? (double)(pf_now_ns() - w->span.t0_ns) / 1e9 : 0;
   if (took < PACE_MIN_NS)
     took = PACE_MIN_NS;
   pthread_mutex_unlock(&w->span.mu);
@@ -492,9 +650,23 @@ static void stream_job_done(pf_job *j) {
   if (measured) /* the pace of its last request, under rc->mu for steal() */
     w->pace = (double)got / ((double)took / 1e9);
   pthread_mutex_unlock(&rc->mu);
+  if (measured && rc->mirrors) { /* its source's rate (source.c) */
+    pthread_mutex_lock(&rc->s->src_mu);
+    pf_source *src = &rc->s->src[j->src];
+    src->rate = pf_source_pace(src->rate, w->pace);
+    pthread_mutex_unlock(&rc->s->src_mu);
+  }
   flush(w); /* what arrived before a failure is good data too */
   unstash(w); /* an idle stream holds no chunk another may need */
-  if (j->result != PF_OK)
+  if (j->result == PF_OK && j->src && starved > (double)STALL_MIN_NS / 1e9) {
+    /* a mirror that answers nothing: dropped as one that fails */
+    snprintf(j->why, sizeof j->why, "no byte for %.1f s (stalled)", starved);
+    mirror_failed(rc, w, left_end, left_end);
+    stream_next(w);
+  } else if (j->result != PF_OK && j->src_failed) {
+    mirror_failed(rc, w, j->pos, left_end); /* not the session's failure */
+    stream_next(w);
+  } else if (j->result != PF_OK)
     stream_end(w);
   else
     stream_next(w);
@@ -519,10 +691,23 @@ static void stream_next(stream *w) {
   int have = 0, stolen = 0, busy = 0;
   size_t victim = 0;
   double victim_left = 0, victim_quiet = 0;
+  const char *moved = NULL;
+  size_t was = w->src;
   pthread_mutex_lock(&rc->mu);
   int go = !atomic_load(&s->stop) && (rc->trust.whole || !atomic_load(&rc->trust.distrust));
+  if (go && !pick_source(rc, w, &moved)) {
+    pthread_mutex_unlock(&rc->mu);
+    pf_log(s, "stream %zu ends: no source may have it (%s)", (size_t)(w - rc->streams),
+           moved ? moved : "every host's budget is full");
+    stream_end(w);
+    return;
+  }
   if (go) {
-    if (rc->next < rc->nparts) {
+    if (rc->nback > 0) { /* a dropped mirror's range first */
+      pf_range r = rc->back[--rc->nback];
+      part = (pf_part){(uint32_t)atomic_fetch_add(&s->parts_total, 1), r.start, r.end - r.start};
+      have = 1;
+    } else if (rc->next < rc->nparts) {
       part = rc->parts[rc->next++];
       have = 1;
     } else if (stealing) {
@@ -560,8 +745,16 @@ static void stream_next(stream *w) {
     pf_log(s, "stream %zu takes bytes %llu-%llu from stream %zu (%.1f s left there)",
            (size_t)(w - rc->streams), (unsigned long long)part.offset,
            (unsigned long long)(part.offset + part.length - 1), victim, victim_left);
+  if (rc->mirrors && (s->log != NULL)) {
+    if (moved)
+      pf_log(s, "stream %zu moves from %s (%s) to %s", (size_t)(w - rc->streams),
+             pf_source_url(s, was), moved, pf_source_url(s, w->src));
+    pf_log(s, "stream %zu: bytes %llu-%llu from %s", (size_t)(w - rc->streams),
+           (unsigned long long)part.offset, (unsigned long long)(part.offset + part.length - 1),
+           pf_source_url(s, w->src));
+  }
   struct pf_xfer *x = w->job.x;
-  w->job = (pf_job){.s = s, .x = x, .loop = w->lane->loop,
+  w->job = (pf_job){.s = s, .x = x, .loop = w->lane->loop, .src = w->src,
                     .lane = (unsigned)(w->lane - rc->lanes), .part = part, .fn = rc->gaps ? enqueue_missing : enqueue,
                     .ctx = w, .room = room, .span = &w->span, .done = stream_job_done, .arg = w};
   pf_job_start(&w->job);
@@ -579,6 +772,8 @@ static void lane_tick(pf_task *t, uint64_t now, uint64_t *wake_ns) {
   }
   if (now >= l->idle_look_ns || atomic_exchange(&l->kick, 0)) {
     l->idle_look_ns = now + STEAL_RETRY_MS * 1000000ull;
+    if (rc->mirrors)
+      leave_slow(rc, l, now);
     wake_idle(rc, l);
   }
   if (l->idle_look_ns < *wake_ns)
@@ -668,6 +863,7 @@ static void run_round(run_ctx *rc, size_t nstreams) {
     rc->streams[i].rc = rc;
     rc->streams[i].lane = &rc->lanes[i % rc->nlanes];
     rc->streams[i].ended = rc->streams[i].idle = 0;
+    rc->streams[i].src = PF_NO_SOURCE;
   }
   atomic_store(&rc->lanes_left, rc->nlanes);
   if (pf_loop_post(rc->lanes[0].loop, lane_start, &rc->lanes[0]) != 0) {
@@ -739,6 +935,8 @@ static void run_whole(run_ctx *rc) {
          (unsigned long long)missing, rc->ngaps);
   *whole = (pf_part){0, 0, s->size};
   rc->nparts = 1;
+  rc->mirrors = 0;     /* the whole object from the primary URL */
+  rc->nback = 0;
   rc->trust.whole = 1; /* before the round is posted: the loop only reads it */
   run_round(rc, 1);
 }
@@ -766,16 +964,40 @@ pf_status pf_run(pf_session *s) {
     return PF_OK;
   }
   size_t nstreams = rc.nparts < c->max_streams ? rc.nparts : c->max_streams;
-  /* no more streams than the client lets connect to one host (client.c) */
-  if (nstreams > c->max_connections_per_host)
-    nstreams = c->max_connections_per_host;
+  /* (1.4) mirrors: parts spread over the sources when ranges work; each
+   * source's host has a budget of its own */
+  size_t nhosts = 1;
+  if (s->nsrc > 1 && (!s->ranges || s->size == PF_SIZE_UNKNOWN || rc.nparts < 2))
+    pf_log(s, "mirrors unused: %s", !s->ranges                    ? "the server does not honour ranges"
+                                    : s->size == PF_SIZE_UNKNOWN ? "the object's size is unknown"
+                                                                 : "one part to fetch");
+  else if (s->nsrc > 1 && rc.nparts > 1) {
+    nhosts = pf_sources_ready(s);
+    rc.sview = calloc(s->nsrc, sizeof *rc.sview);
+    if (!nhosts || !rc.sview) {
+      pf_preconnect_drop(s);
+      free(rc.sview);
+      free(rc.parts);
+      return pf_fail(s, PF_E_NOMEM, "out of memory");
+    }
+    rc.mirrors = 1;
+  }
+  /* no more streams than the client lets connect to one host (client.c),
+   * to each of the sources' hosts with mirrors */
+  if (nstreams > c->max_connections_per_host * nhosts)
+    nstreams = c->max_connections_per_host * nhosts;
   if (nstreams > c->max_connections)
     nstreams = c->max_connections;
+  if (rc.mirrors)
+    pf_log(s, "%zu sources on %zu hosts: %zu streams, at most %u to a host", s->nsrc, nhosts,
+           nstreams, c->max_connections_per_host);
   /* the connections opened ahead that these streams will not use */
   pthread_mutex_lock(&s->probe_mu);
   int have_probe = s->probe != NULL;
   pthread_mutex_unlock(&s->probe_mu);
-  pf_preconnect_trim(s, nstreams - (have_probe ? 1 : 0));
+  /* (with mirrors, the primary's share of the streams) */
+  size_t primary = rc.mirrors ? (nstreams + s->nsrc - 1) / s->nsrc : nstreams;
+  pf_preconnect_trim(s, primary - (have_probe ? 1 : 0));
   size_t depth = c->queue_depth ? c->queue_depth : 2 * nstreams;
   /* and room for one read of libcurl's (CURLOPT_BUFFERSIZE, fetch.c) in
    * chunks: room() asks for that many before the first byte of it */
@@ -842,6 +1064,8 @@ out_mem:
   pf_preconnect_drop(s); /* on the error paths too */
   free(rc.views);
   free(rc.rates);
+  free(rc.sview);
+  free(rc.back);
   free(rc.gaps);
   free(ws);
   free(mem);

@@ -833,9 +833,12 @@ pf_status pf_sink_commit(pf_session *s) {
     int ok = pf_digest_verify(s->digest, got, sizeof got);
     if (ok < 0)
       return pf_fail(s, PF_E_INTERNAL, "OpenSSL digest final failed");
-    if (!ok)
-      return pf_fail(s, PF_E_CHECKSUM, "%s of %s is %s, expected %s", pf_digest_algo(s->digest),
-                     s->url, got, s->checksum_hex);
+    if (!ok) {
+      char from[1024]; /* with mirrors: which sources the bytes came from */
+      pf_sources_describe(s, from, sizeof from);
+      return pf_fail(s, PF_E_CHECKSUM, "%s of %s is %s, expected %s%s", pf_digest_algo(s->digest),
+                     s->url, got, s->checksum_hex, from);
+    }
   }
   if (s->fd < 0)
     return PF_OK;

@@ -23,6 +23,9 @@
  *   1.2  pf_entry.client_new, client_free, open_on (pf_client).
  *   1.3  pf_open_args.headers, if_modified_since, max_size; PF_OPEN_PREFIX;
  *        PF_E_NOT_MODIFIED, PF_E_TOO_LARGE; pf_stats.http_status, net_error.
+ *   1.4  pf_open_args.mirrors (a host checks abi_minor >= 4 before it relies
+ *        on them: a 1.3 plugin reads only the struct_size it knows, and so
+ *        ignores them).
  *
  * Session states: a call a session's state does not allow returns
  * PF_E_STATE. After a failed open(), or once a session has failed (run,
@@ -56,7 +59,7 @@ extern "C" {
 #endif
 
 #define PF_ABI_MAJOR 1
-#define PF_ABI_MINOR 3
+#define PF_ABI_MINOR 4
 #define PF_VERSION "0.1.0"
 #define PF_ENTRY_SYMBOL "parfetch_entry"
 
@@ -184,9 +187,16 @@ typedef struct pf_open_args {
    * arrives when it is not. */
   uint64_t max_size;
   /* (ABI 1.4) Optional: other URLs of the same object (mirrors),
-   * NULL-terminated; parts are spread over url and these by their measured
-   * rate. The object's identity across them is its size, plus the checksum
-   * when one is given. Copied by open(). */
+   * NULL-terminated; run() spreads the parts over url and these by their
+   * measured rate (the probe asks url alone). The object's identity across
+   * them is its size, plus the checksum when one is given: validators are
+   * not compared across servers, but each mirror's own must not change. A
+   * mirror that fails a request is dropped, and one much slower than the
+   * best gets no new part: their ranges are fetched from the others; url is
+   * never dropped. A mirror's redirects follow the session's rules;
+   * credential headers go to a mirror only on url's host (where it leads,
+   * after a redirect). Copied by open(). Read only when struct_size covers
+   * it. */
   const char *const *mirrors;
 } pf_open_args;
 

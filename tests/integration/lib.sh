@@ -627,8 +627,14 @@ pf_tagged() {
 # end of its last, shrunk by 20 ms at both ends for the log's rounding (a
 # connection is always open at its own start, however short it was).
 pf_open_at_once() {
-  pf_tagged "$1" | awk -F '\t' -v tol=0.02 '
-    { s = $10 - $11; e = $10; c = $12
+  pf_tagged "$1" | pf_at_once_of 10 11 12
+}
+
+# pf_at_once_of END TIME CONN - the same for the log lines on stdin, whose
+# fields END, TIME and CONN are $msec, $request_time and $connection.
+pf_at_once_of() {
+  awk -F '\t' -v tol=0.02 -v fe="$1" -v ft="$2" -v fc="$3" '
+    { s = $fe - $ft; e = $fe; c = $fc
       if (!(c in S) || s < S[c]) S[c] = s
       if (!(c in E) || e > E[c]) E[c] = e }
     END {

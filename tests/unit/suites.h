@@ -17,6 +17,7 @@ int pf_suite_host(void);     /* test_host.c: loader and config discovery */
 int pf_suite_text(void);     /* test_text.c: escaping and redaction of shown text */
 int pf_suite_budget(void);   /* test_budget.c: the client's connection budget */
 int pf_suite_rate(void);     /* test_rate.c: rate_limit's token bucket */
+int pf_suite_source(void);   /* test_source.c: streams dealt over an object's mirrors */
 int pf_suite_apt(void);      /* test_apt.c: the apt method's framing, 601 config, auth.conf, proxy */
 int pf_suite_aptutil(void);  /* test_aptutil.c: dates, FailReason, checksum, credentials, FindFile */
 int pf_suite_netrc(void);    /* test_netrc.c: .netrc (curl's syntax), URL host, Basic header */
