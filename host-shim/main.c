@@ -844,10 +844,16 @@ static void summary(const struct job *jobs, size_t n, double elapsed) {
   say("%zu object%s: %zu done, %zu failed, %zu not started; %s in %s (%s/s)", n,
       n == 1 ? "" : "s", done, failed, skipped, b, pfh_human_duration(elapsed, el, sizeof el),
       rate);
-  for (size_t i = 0; i < n; i++)
-    if (jobs[i].started && jobs[i].exit_code != EXIT_DONE)
-      say("  failed: %s (%s): %s", jobs[i].name, jobs[i].url,
-          jobs[i].error ? jobs[i].error : "error");
+  for (size_t i = 0; i < n; i++) {
+    const struct job *j = &jobs[i];
+    if (!j->started || j->exit_code == EXIT_DONE)
+      continue;
+    const char *err = j->error ? j->error : "error";
+    if (strstr(err, j->url)) /* the error names the URL already */
+      say("  failed: %s: %s", j->name, err);
+    else
+      say("  failed: %s (%s): %s", j->name, j->url, err);
+  }
 }
 
 /* Run every job on one client, at most o->jobs at once. Returns the worst
