@@ -163,9 +163,12 @@ TESTBINS += $(FUZZ_REGRESS)
 
 # Each harness with tests/fuzz/driver.c (a plain main, no libFuzzer): make test
 # replays every corpus file once, in this build and in the ASan+UBSan one.
-$(BUILD)/fuzz-regress/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c tests/fuzz/fuzz.h $(PLUGIN_OBJ) $(APT_LIB_OBJ)
+# The host's pure parsers of untrusted input (the -i list) are fuzzed too.
+FUZZ_HOST_SRCS = host-shim/inputfile.c
+$(BUILD)/fuzz-regress/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c tests/fuzz/fuzz.h $(PLUGIN_OBJ) $(APT_LIB_OBJ) $(FUZZ_HOST_SRCS:%.c=$(BUILD)/obj/%.o)
 	@mkdir -p $(dir $@)
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/driver.c $(PLUGIN_OBJ) $(APT_LIB_OBJ) \
+	  $(FUZZ_HOST_SRCS:%.c=$(BUILD)/obj/%.o) \
 	  $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS)
 
 fuzz-regression: $(FUZZ_REGRESS)
@@ -176,9 +179,10 @@ fuzz-regression: $(FUZZ_REGRESS)
 FUZZ_CC    ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_OBJ   := $(PLUGIN_SRC:%.c=build/fuzz/obj/%.o) $(APT_LIB_SRCS:%.c=build/fuzz/obj/%.o)
+FUZZ_OBJ   := $(PLUGIN_SRC:%.c=build/fuzz/obj/%.o) $(APT_LIB_SRCS:%.c=build/fuzz/obj/%.o) \
+              $(FUZZ_HOST_SRCS:%.c=build/fuzz/obj/%.o)
 
-build/fuzz/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h host-shim/apt/*.h)
+build/fuzz/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h host-shim/*.h host-shim/apt/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PF_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c -o $@ $<
 
