@@ -479,7 +479,7 @@ static int parse_args(int argc, char **argv, struct opts *o) {
 
 /* --- signals -------------------------------------------------------------- */
 
-/* Handlers touch only lock-free atomics and sig_atomic_t: async-signal-safe. */
+/* Handlers touch only lock-free atomics: async-signal-safe. */
 _Static_assert(ATOMIC_POINTER_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "the signal handler needs lock-free atomics");
 
@@ -488,14 +488,15 @@ static const pf_entry *g_entry; /* set before the handlers are installed */
  * NULL when free. */
 static _Atomic(pf_session *) g_session[MAX_JOBS];
 static atomic_int g_in_handler;         /* handlers running now */
-static volatile sig_atomic_t g_signal;  /* the first SIGINT/SIGTERM received, or 0 */
+/* The first SIGINT/SIGTERM received, or 0: atomic, as the workers read it. */
+static atomic_int g_signal;
 static int g_cancel;                    /* open()'s cancel_flag: atomic stores only */
 
 static void on_signal(int sig) {
   int saved = errno;
   atomic_fetch_add(&g_in_handler, 1);
-  if (!g_signal)
-    g_signal = sig;
+  int none = 0;
+  atomic_compare_exchange_strong(&g_signal, &none, sig);
   __atomic_store_n(&g_cancel, 1, __ATOMIC_RELEASE);
   for (size_t i = 0; i < MAX_JOBS; i++) {
     pf_session *s = atomic_load(&g_session[i]);
@@ -911,10 +912,10 @@ static int run_all(const pf_entry *e, const pf_config *cfg, const struct opts *o
   for (size_t i = 0; i < n; i++)
     if (jobs[i].started)
       rc = worse(rc, jobs[i].exit_code);
-  if (g_signal) {
-    report(e, PF_E_CANCELLED,
-           g_signal == SIGINT ? "interrupted by SIGINT" : "terminated by SIGTERM");
-    rc = 128 + g_signal;
+  int sig = atomic_load(&g_signal);
+  if (sig) {
+    report(e, PF_E_CANCELLED, sig == SIGINT ? "interrupted by SIGINT" : "terminated by SIGTERM");
+    rc = 128 + sig;
   }
   summary(jobs, n, wall_s() - t0);
   return rc;
