@@ -17,6 +17,9 @@
 #   - one client: max_connections_per_host is shared by all objects (the
 #     connections open at once never exceed it);
 #   - SIGINT with several objects in flight exits 130 and leaves no output;
+#     -C then resumes each object (fewer bytes fetched), bytes equal;
+#   - a TCP reset in one object (our fault server) is retried: all objects
+#     bytes equal;
 #   - mirrors (TAB-separated URLs on one line) need a plugin of ABI 1.4:
 #     refused clearly by an older one, fetched by a newer one.
 # PF_QUICK=1 changes nothing (the objects are small).
@@ -201,6 +204,32 @@ interrupt() {
   done
 }
 pf_check "SIGINT with 3 objects in flight -> exit 130, no output file" interrupt
+# -C after it: each object resumes its own side file; the second run fetches
+# less than the six objects' bytes (nginx's body_bytes_sent).
+before=$(pf_tagged int | wc -l)
+pf_expect_exit 0 "-C after SIGINT: the six objects -> exit 0" \
+  in_w -q -C -j 3 $(for i in 1 2 3 4 5 6; do echo "$U/slow/m/s$i.bin?t=int"; done)
+resumed() {
+  local sent
+  sleep 0.3
+  sent=$(pf_tagged int | tail -n +$((before + 1)) | awk -F '\t' '{ s += $7 } END { print s + 0 }')
+  echo "second run: $sent bytes sent of $((6 * 327680))"
+  for i in 1 2 3 4 5 6; do pf_same "$D/s$i.bin" "$W/s$i.bin" || return 1; done
+  only_output "$W" "$(printf 's%s.bin\n' 1 2 3 4 5 6 | head -c -1)" && [ "$sent" -lt $((6 * 327680)) ]
+}
+pf_check "-C after SIGINT: bytes equal, no side file left, the fetched bytes resumed" resumed
+
+# --- the fault server: a reset mid-object is retried, the other objects unaffected ------------
+. "$PF_ROOT/tests/fault/fault.sh"
+"$PF_BUILD/fault_server" --size 900k --seed 3 --dump "$PF_TMP/fault.bin" || exit 1
+pf_fault_start F --size 900k --seed 3 --fault reset:req=1,after=100k --quiet || { pf_done; exit 1; }
+fresh
+printf '%s\n%s\n  out=faulty.bin\n%s\n' "$U/m/o1.bin" "$F_URL/obj" "$U/m/o2.bin" >"$PF_TMP/faulty"
+pf_expect_exit 0 "a TCP reset in one of three objects (fault server) -> exit 0" \
+  in_w -q -c "$PF_TMP/budget.yaml" -i "$PF_TMP/faulty"
+pf_check "the reset object and the others: bytes equal" \
+  eval 'pf_same "$PF_TMP/fault.bin" "$W/faulty.bin" && pf_same "$D/o1.bin" "$W/o1.bin" && pf_same "$D/o2.bin" "$W/o2.bin"'
+pf_check "the fault server did reset a request" eval 'pf_fault_wait F 2; grep -q "faults=reset" "$F_LOG"'
 
 # --- mirrors ---------------------------------------------------------------------------------------
 minor=$("$PF_BIN" -V 2>/dev/null | sed -n 's/^plugin .*(ABI 1\.\([0-9]*\))$/\1/p')
