@@ -146,15 +146,6 @@ static int fail(struct parser *p, unsigned line, size_t col, const char *fmt, ..
   return -1;
 }
 
-static char *dup_n(const char *s, size_t n) {
-  char *d = malloc(n + 1);
-  if (d) {
-    memcpy(d, s, n);
-    d[n] = '\0';
-  }
-  return d;
-}
-
 static void item_free(pfh_input_item *it) {
   for (size_t i = 0; i < it->nurls; i++)
     free(it->urls[i]);
@@ -206,7 +197,7 @@ static int url_line(struct parser *p, const char *s, size_t n, unsigned line) {
     if (!urls)
       return oom(p);
     it->urls = urls;
-    if (!(urls[it->nurls] = dup_n(s + start, i - start)))
+    if (!(urls[it->nurls] = strndup(s + start, i - start)))
       return oom(p);
     urls[++it->nurls] = NULL;
   }
@@ -246,7 +237,7 @@ static int option_line(struct parser *p, const char *s, size_t n, unsigned line,
     if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
       return fail(p, line, vcol + i, "a control character (byte 0x%02x) in the value",
                   (unsigned char)v[i]);
-  char *value = dup_n(v, vlen);
+  char *value = strndup(v, vlen);
   if (!value)
     return oom(p);
   char why[300];

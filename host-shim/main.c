@@ -883,18 +883,12 @@ static int run_all(const pf_entry *e, const pf_config *cfg, const struct opts *o
   struct worker *w = calloc(nw, sizeof *w);
   double t0 = wall_s();
   size_t started = 0;
-  if (w) {
-    /* Workers block every signal: the handlers run on the main thread. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    for (size_t i = 0; i < nw; i++) {
-      w[i] = (struct worker){.q = &q, .slot = i};
-      if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0)
-        break;
-      started++;
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+  /* Workers block every signal: the handlers run on the main thread. */
+  for (size_t i = 0; w && i < nw; i++) {
+    w[i] = (struct worker){.q = &q, .slot = i};
+    if (pfh_thread_start_masked(&w[i].thread, worker_main, &w[i]) != 0)
+      break;
+    started++;
   }
   if (started == 0) {
     say("cannot start a download thread: %s", strerror(errno ? errno : EAGAIN));

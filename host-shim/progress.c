@@ -56,6 +56,41 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A condition variable timed on CLOCK_MONOTONIC. 0 or -1. */
+static int cond_init_monotonic(pthread_cond_t *cv) {
+  pthread_condattr_t ca;
+  if (pthread_condattr_init(&ca) != 0)
+    return -1;
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  int ok = pthread_cond_init(cv, &ca) == 0;
+  pthread_condattr_destroy(&ca);
+  return ok ? 0 : -1;
+}
+
+/* Wait (mu held) until *stop is set or ms have passed; returns *stop. */
+static int wait_or_stop(pthread_cond_t *cv, pthread_mutex_t *mu, const int *stop, long ms) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_nsec += ms * 1000000L;
+  if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000L;
+  }
+  int rc = 0;
+  while (!*stop && rc != ETIMEDOUT)
+    rc = pthread_cond_timedwait(cv, mu, &deadline);
+  return *stop;
+}
+
+int pfh_thread_start_masked(pthread_t *t, void *(*fn)(void *), void *arg) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(t, NULL, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+
 char *pfh_human_bytes(uint64_t n, char *buf, size_t len) {
   static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   if (n < 1024) {
@@ -238,17 +273,7 @@ static void *progress_main(void *arg) {
   struct pfh_progress *p = arg;
   pthread_mutex_lock(&p->mu);
   while (!p->stop) {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_nsec += POLL_MS * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-      deadline.tv_sec++;
-      deadline.tv_nsec -= 1000000000L;
-    }
-    int rc = 0;
-    while (!p->stop && rc != ETIMEDOUT)
-      rc = pthread_cond_timedwait(&p->cv, &p->mu, &deadline);
-    if (p->stop)
+    if (wait_or_stop(&p->cv, &p->mu, &p->stop, POLL_MS))
       break;
     pthread_mutex_unlock(&p->mu);
     tick(p); /* outside the lock: get_stats and write may take a while */
@@ -267,15 +292,7 @@ pfh_progress *pfh_progress_start(const pf_entry *entry, pf_session *s, int fd) {
   p->fd = fd;
   p->start = now_s();
 
-  pthread_condattr_t ca;
-  if (pthread_condattr_init(&ca) != 0) {
-    free(p);
-    return NULL;
-  }
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  int ok = pthread_cond_init(&p->cv, &ca) == 0;
-  pthread_condattr_destroy(&ca);
-  if (!ok) {
+  if (cond_init_monotonic(&p->cv) != 0) {
     free(p);
     return NULL;
   }
@@ -290,12 +307,7 @@ pfh_progress *pfh_progress_start(const pf_entry *entry, pf_session *s, int fd) {
 
   /* The thread starts with every signal blocked, so the host's SIGINT and
    * SIGTERM handlers never run on it. */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int rc = pthread_create(&p->thread, NULL, progress_main, p);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (rc != 0) {
+  if (pfh_thread_start_masked(&p->thread, progress_main, p) != 0) {
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p);
@@ -466,20 +478,8 @@ static void board_draw(struct pfh_board *b, int final) {
 static void *board_main(void *arg) {
   struct pfh_board *b = arg;
   pthread_mutex_lock(&b->mu);
-  while (!b->stop) {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_nsec += DRAW_MS * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-      deadline.tv_sec++;
-      deadline.tv_nsec -= 1000000000L;
-    }
-    int rc = 0;
-    while (!b->stop && rc != ETIMEDOUT)
-      rc = pthread_cond_timedwait(&b->cv, &b->mu, &deadline);
-    if (!b->stop)
-      board_draw(b, 0);
-  }
+  while (!wait_or_stop(&b->cv, &b->mu, &b->stop, DRAW_MS))
+    board_draw(b, 0);
   pthread_mutex_unlock(&b->mu);
   return NULL;
 }
@@ -498,21 +498,10 @@ pfh_board *pfh_board_start(const pf_entry *entry, size_t slots, size_t objects, 
   b->nslots = slots;
   b->objects = objects;
   b->start = now_s();
-  pthread_condattr_t ca;
-  if (pthread_condattr_init(&ca) != 0)
-    goto fail;
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  int ok = pthread_cond_init(&b->cv, &ca) == 0;
-  pthread_condattr_destroy(&ca);
-  if (!ok)
+  if (cond_init_monotonic(&b->cv) != 0)
     goto fail;
   pthread_mutex_init(&b->mu, NULL);
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int rc = pthread_create(&b->thread, NULL, board_main, b);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (rc != 0) {
+  if (pfh_thread_start_masked(&b->thread, board_main, b) != 0) {
     pthread_cond_destroy(&b->cv);
     pthread_mutex_destroy(&b->mu);
     goto fail;

@@ -12,6 +12,7 @@
 #ifndef PFH_PROGRESS_H
 #define PFH_PROGRESS_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,5 +86,10 @@ void pfh_board_stop(pfh_board *b);
  * cut or padded to a column, then the bar of pfh_progress_format. */
 size_t pfh_board_format_object(char *buf, size_t len, const char *name,
                                const pfh_progress_view *v, int width);
+
+/* pthread_create with every signal blocked in the new thread, so that the
+ * host's SIGINT/SIGTERM handlers never run on it (the progress and board
+ * threads, the CLI's download workers). pthread_create's return value. */
+int pfh_thread_start_masked(pthread_t *t, void *(*fn)(void *), void *arg);
 
 #endif /* PFH_PROGRESS_H */

@@ -56,6 +56,16 @@ none_fetched() {
   only_output "$W" ""
 }
 sha() { sha256sum "$1" | cut -c1-64; }
+# slow_urls N TAG - the URLs of s1.bin .. sN.bin under /slow/, tagged TAG.
+slow_urls() {
+  local i
+  for i in $(seq 1 "$1"); do echo "$U/slow/m/s$i.bin?t=$2"; done
+}
+# same_slow N - s1.bin .. sN.bin in $W equal their sources.
+same_slow() {
+  local i
+  for i in $(seq 1 "$1"); do pf_same "$D/s$i.bin" "$W/s$i.bin" || return 1; done
+}
 # said TEXT - the last pf_expect_exit's output holds TEXT.
 said() { grep -qF -- "$1" <<<"$PF_LAST_OUT" || { echo "no '$1' in:"; echo "$PF_LAST_OUT"; return 1; }; }
 
@@ -166,13 +176,12 @@ objects_at_once() {
 }
 fresh
 pf_expect_exit 0 "-j 2 -n 1: six slow objects -> exit 0" \
-  in_w -q -j 2 -n 1 $(for i in 1 2 3 4 5 6; do echo "$U/slow/m/s$i.bin?t=j2"; done)
+  in_w -q -j 2 -n 1 $(slow_urls 6 j2)
 sleep 0.3
 at_once=$(objects_at_once j2)
 pf_note "-j 2: at most $at_once objects in flight"
 pf_check "-j 2: at most 2 objects in flight, and 2 were (not one at a time)" [ "$at_once" -eq 2 ]
-pf_check "-j 2: the six objects are bytes equal" \
-  eval 'for i in 1 2 3 4 5 6; do pf_same "$D/s$i.bin" "$W/s$i.bin" || exit 1; done'
+pf_check "-j 2: the six objects are bytes equal" same_slow 6
 
 # --- the per-host budget is shared -----------------------------------------------------------
 fresh
@@ -180,18 +189,17 @@ fresh
 # want 4 connections, the client's budget allows 3.
 printf 'streams: 1\nmax_connections_per_host: 3\n' >"$PF_TMP/budget.yaml"
 pf_expect_exit 0 "-j 4, a budget of 3 connections per host -> exit 0" \
-  in_w -q -c "$PF_TMP/budget.yaml" -j 4 $(for i in 1 2 3 4; do echo "$U/slow/m/s$i.bin?t=b3"; done)
+  in_w -q -c "$PF_TMP/budget.yaml" -j 4 $(slow_urls 4 b3)
 sleep 0.3
 conns=$(pf_open_at_once b3)
 pf_note "budget 3: at most $conns connections open at once, $(pf_tagged b3 | cut -f12 | sort -u | wc -l) in all"
 pf_check "budget 3 shared by 4 objects: never more than 3 connections at once, and 3 were" [ "$conns" -eq 3 ]
-pf_check "budget 3: the four objects are bytes equal" \
-  eval 'for i in 1 2 3 4; do pf_same "$D/s$i.bin" "$W/s$i.bin" || exit 1; done'
+pf_check "budget 3: the four objects are bytes equal" same_slow 4
 
 # --- SIGINT with several objects in flight -----------------------------------------------------
 fresh
 interrupt() {
-  (cd "$W" && exec "$PF_BIN" -q -j 3 $(for i in 1 2 3 4 5 6; do echo "$U/slow/m/s$i.bin?t=int"; done)) &
+  (cd "$W" && exec "$PF_BIN" -q -j 3 $(slow_urls 6 int)) &
   local pid=$! rc
   sleep 1.5
   kill -INT "$pid"
@@ -208,14 +216,13 @@ pf_check "SIGINT with 3 objects in flight -> exit 130, no output file" interrupt
 # less than the six objects' bytes (nginx's body_bytes_sent).
 before=$(pf_tagged int | wc -l)
 pf_expect_exit 0 "-C after SIGINT: the six objects -> exit 0" \
-  in_w -q -C -j 3 $(for i in 1 2 3 4 5 6; do echo "$U/slow/m/s$i.bin?t=int"; done)
+  in_w -q -C -j 3 $(slow_urls 6 int)
 resumed() {
   local sent
   sleep 0.3
   sent=$(pf_tagged int | tail -n +$((before + 1)) | awk -F '\t' '{ s += $7 } END { print s + 0 }')
   echo "second run: $sent bytes sent of $((6 * 327680))"
-  for i in 1 2 3 4 5 6; do pf_same "$D/s$i.bin" "$W/s$i.bin" || return 1; done
-  only_output "$W" "$(printf 's%s.bin\n' 1 2 3 4 5 6 | head -c -1)" && [ "$sent" -lt $((6 * 327680)) ]
+  same_slow 6 && only_output "$W" "$(printf 's%s.bin\n' 1 2 3 4 5 6 | head -c -1)" && [ "$sent" -lt $((6 * 327680)) ]
 }
 pf_check "-C after SIGINT: bytes equal, no side file left, the fetched bytes resumed" resumed
 
