@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2046 # slow_urls prints one URL a line, split into arguments on purpose
 # t_multi.sh - many objects in one `parfetch` run (several URLs, -i FILE,
 # -i -), against nginx on loopback:
 #   - several URLs: each object named after its URL, bytes equal;
