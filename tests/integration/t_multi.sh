@@ -5,7 +5,8 @@
 #   - several URLs: each object named after its URL, bytes equal;
 #   - -i FILE with out= and checksum= (aria2c's sha-256= spelling and ours):
 #     a wrong checksum exits 3, its output absent, the others present;
-#   - -i - reads the list from stdin; dir= and -d place the outputs;
+#   - -i - reads the list from stdin; dir= and -d place the outputs (-d also
+#     with one URL);
 #   - refused before anything is downloaded (exit 2, no request in nginx's
 #     log, nothing written): colliding outputs, out= with '..' or absolute,
 #     a URL named '..', -o with several URLs, an input-file syntax error
@@ -108,6 +109,11 @@ stdin_list() {
 pf_expect_exit 0 "-i - reads the list from stdin" stdin_list
 pf_check "-i -: dir= wins over -d, -d places the rest" \
   eval 'pf_same "$D/o5.bin" "$W/sub/o5.bin" && pf_same "$D/o6.bin" "$W/dd/o6.bin"'
+
+fresh
+mkdir -p "$W/dd"
+pf_expect_exit 0 "one URL with -d DIR -> exit 0" in_w -q -d dd "$U/m/o3.bin"
+pf_check "one URL with -d DIR: the output is in DIR" pf_same "$D/o3.bin" "$W/dd/o3.bin"
 
 # --- refusals before anything is downloaded --------------------------------------------
 refused() { # NAME TAG EXPECTED-TEXT ARGS...
