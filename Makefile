@@ -41,15 +41,22 @@ LDFLAGS    ?=
 PKGS       := libcurl yaml-0.1 libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# jansson: the CLI's --json (host-shim/report.c) and t_json.sh's checker only.
+JSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
+JSON_LIBS  := $(shell pkg-config --libs jansson 2>/dev/null)
 
 PF_CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
               -Wmissing-prototypes -Wno-unused-parameter -pthread -fPIC \
-              -Iplugin/include -Iplugin -Ihost-shim $(PKG_CFLAGS) $(SAN) \
+              -Iplugin/include -Iplugin -Ihost-shim $(PKG_CFLAGS) $(JSON_CFLAGS) $(SAN) \
               -DPF_PLUGINDIR='"$(PLUGINDIR)"' -DPF_SYSCONFDIR='"$(SYSCONFDIR)/parfetch"'
 PF_LDFLAGS := -pthread $(SAN)
 
 PLUGIN_SRC := $(wildcard plugin/*.c)
-HOST_LIB   := $(filter-out host-shim/main.c,$(wildcard host-shim/*.c))
+# The CLI's alone: report.c (--json, jansson) and credentials.c (-u, --netrc; it uses
+# plugin/text.c); the other hosts link HOST_OBJ without them.
+CLI_LIB    := host-shim/report.c host-shim/credentials.c
+HOST_LIB   := $(filter-out host-shim/main.c $(CLI_LIB),$(wildcard host-shim/*.c))
+CLI_OBJ    := $(CLI_LIB:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 FAULT_SRC  := $(filter-out tests/fault/serial_tls.c,$(wildcard tests/fault/*.c))
 
@@ -92,8 +99,8 @@ $(BUILD)/parfetch.so: $(PLUGIN_OBJ) plugin/parfetch.map
 	  $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS)
 
 # plugin/text.c (pure) cleans the host's messages too: one filter for both.
-$(BUILD)/parfetch: $(BUILD)/obj/host-shim/main.o $(HOST_OBJ) $(BUILD)/obj/plugin/text.o
-	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1)
+$(BUILD)/parfetch: $(BUILD)/obj/host-shim/main.o $(HOST_OBJ) $(CLI_OBJ) $(BUILD)/obj/plugin/text.o
+	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1) $(JSON_LIBS)
 
 # The apt method; it finds the plugin next to itself (the link), else in
 # PLUGINDIR.
@@ -102,8 +109,8 @@ $(BUILD)/apt/parfetch: $(BUILD)/obj/host-shim/apt/method.o $(APT_LIB_OBJ) $(HOST
 	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) -ldl $(shell pkg-config --libs yaml-0.1 libcrypto)
 	ln -sfn ../parfetch.so $(BUILD)/apt/parfetch.so
 
-$(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ) $(APT_LIB_OBJ)
-	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -ldl -lcunit
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(PLUGIN_OBJ) $(HOST_OBJ) $(APT_LIB_OBJ) $(CLI_OBJ)
+	$(CC) -o $@ $^ $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS) -ldl -lcunit $(JSON_LIBS)
 
 $(BUILD)/examples/%: examples/%.c $(HOST_OBJ) plugin/include/parfetch.h
 	@mkdir -p $(dir $@)
@@ -148,6 +155,11 @@ $(BUILD)/preload/fault_preload.so: tests/integration/fixtures/fault_preload.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -Wall -Wextra $(CFLAGS) -shared -fPIC -o $@ $< -ldl
 
+# Reads parfetch --json lines for t_json.sh (jansson; no python3, no jq).
+$(BUILD)/json_pick: tests/integration/fixtures/json_pick.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -o $@ $< $(PF_LDFLAGS) $(LDFLAGS) $(JSON_LIBS)
+
 # A power loss done by hand to a side file (t_durability.sh).
 $(BUILD)/side_crash: tests/integration/fixtures/side_crash.c $(BUILD)/obj/plugin/journal.o
 	@mkdir -p $(dir $@)
@@ -156,6 +168,7 @@ $(BUILD)/side_crash: tests/integration/fixtures/side_crash.c $(BUILD)/obj/plugin
 TESTBINS = $(BUILD)/unit_tests $(BUILD)/fault_server $(BUILD)/engine_host
 TESTBINS += $(BUILD)/pfproxy
 TESTBINS += $(BUILD)/side_crash
+TESTBINS += $(BUILD)/json_pick
 TESTBINS += $(BUILD)/serial_tls
 TESTBINS += $(BUILD)/preload/fault_preload.so
 TESTBINS += $(BUILD)/client_host $(BUILD)/abi10_host
@@ -163,12 +176,13 @@ TESTBINS += $(FUZZ_REGRESS)
 
 # Each harness with tests/fuzz/driver.c (a plain main, no libFuzzer): make test
 # replays every corpus file once, in this build and in the ASan+UBSan one.
-# The host's pure parsers of untrusted input (the -i list) are fuzzed too.
-FUZZ_HOST_SRCS = host-shim/inputfile.c
-$(BUILD)/fuzz-regress/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c tests/fuzz/fuzz.h $(PLUGIN_OBJ) $(APT_LIB_OBJ) $(FUZZ_HOST_SRCS:%.c=$(BUILD)/obj/%.o)
+# The host's pure parsers of untrusted input: host-shim/netrc.c (the CLI's
+# .netrc parser, and the file reader apt_netrc.c shares) and the -i list.
+FUZZ_HOST_SRCS = host-shim/netrc.c host-shim/inputfile.c
+FUZZ_HOST_OBJ := $(FUZZ_HOST_SRCS:%.c=$(BUILD)/obj/%.o)
+$(BUILD)/fuzz-regress/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c tests/fuzz/fuzz.h $(PLUGIN_OBJ) $(APT_LIB_OBJ) $(FUZZ_HOST_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(PF_CFLAGS) $(CFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/driver.c $(PLUGIN_OBJ) $(APT_LIB_OBJ) \
-	  $(FUZZ_HOST_SRCS:%.c=$(BUILD)/obj/%.o) \
+	$(CC) $(PF_CFLAGS) $(CFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/driver.c $(PLUGIN_OBJ) $(APT_LIB_OBJ) $(FUZZ_HOST_OBJ) \
 	  $(PF_LDFLAGS) $(LDFLAGS) $(PKG_LIBS)
 
 fuzz-regression: $(FUZZ_REGRESS)
@@ -207,23 +221,32 @@ testbins: $(TESTBINS)
 integration: all examples testbins
 	BUILD=$(BUILD) bash tests/integration/run.sh
 
+# The sanitizer builds of make test and their run-time options.
+ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+UBSAN_ENV = UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $(UBSAN_ENV)
+TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
 # Everything a change must pass; starts its own servers on loopback.
 test:
 	@bash scripts/deps.sh test
-	$(MAKE) all examples testbins
+	$(MAKE) -j2 all examples testbins
 	$(BUILD)/unit_tests
 	BUILD=$(BUILD) bash tests/fuzz/regress.sh
 	BUILD=$(BUILD) bash tests/integration/run.sh
 	$(MAKE) test-sanitizers
 
 test-sanitizers:
-	$(MAKE) BUILD=build/asan SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all' CFLAGS='-O1 -g' all examples testbins
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 build/asan/unit_tests
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 BUILD=build/asan bash tests/fuzz/regress.sh
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 BUILD=build/asan PF_QUICK=1 bash tests/integration/run.sh
-	$(MAKE) BUILD=build/tsan SAN='-fsanitize=thread' CFLAGS='-O1 -g' all examples testbins
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/unit_tests
-	TSAN_OPTIONS=halt_on_error=1 BUILD=build/tsan PF_QUICK=1 bash tests/integration/run.sh
+	$(MAKE) -j2 BUILD=build/asan SAN='$(ASAN_FLAGS)' CFLAGS='-O1 -g' all examples testbins
+	$(MAKE) -j2 BUILD=build/tsan SAN='-fsanitize=thread' CFLAGS='-O1 -g' all examples testbins
+	$(ASAN_ENV) build/asan/unit_tests
+	$(ASAN_ENV) BUILD=build/asan bash tests/fuzz/regress.sh
+	$(TSAN_ENV) build/tsan/unit_tests
+	# the two integration runs side by side: mostly waiting (rate limits, stalls), they
+	# take little more than the longer one (tests/concurrently.sh prints each log whole)
+	bash tests/concurrently.sh \
+	  asan "ASAN_OPTIONS=detect_leaks=1 $(UBSAN_ENV) BUILD=build/asan PF_QUICK=1 bash tests/integration/run.sh" \
+	  tsan "$(TSAN_ENV) BUILD=build/tsan PF_QUICK=1 bash tests/integration/run.sh"
 
 asan:
 	$(MAKE) BUILD=build/asan SAN='-fsanitize=address,undefined -fno-omit-frame-pointer' CFLAGS='-O1 -g' all examples

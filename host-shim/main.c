@@ -9,6 +9,11 @@
  * keeps the object's result (status, exit code, error, stats) for the
  * summary.
  *
+ * Credentials (-u, --netrc, --netrc-file; credentials.c) become one Authorization
+ * header in pf_open_args.headers: the plugin sends it to the URL's host only
+ * (with several objects: -u once for all, the netrc file looked up per URL).
+ * With --json, one object (report.c) is written when each download has ended.
+ *
  * Exit status: 0 done and verified; 1 remote or network failure; 2 usage,
  * config or plugin-load error; 3 integrity failure; 4 local I/O error;
  * 130/143 after SIGINT/SIGTERM. Errors are one line on stderr:
@@ -44,11 +49,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "credentials.h"
 #include "discover.h"
 #include "inputfile.h"
 #include "loader.h"
 #include "parfetch.h"
 #include "progress.h"
+#include "report.h"
 #include "text.h" /* plugin/text.c, linked into the host too */
 
 #define HOST_VERSION PF_VERSION
@@ -82,6 +89,11 @@ struct opts {
   const char *dir;      /* -d */
   unsigned jobs;        /* -j */
   int resume, quiet, version, verbose, keep_going;
+  int json;               /* --json */
+  const char *user;       /* -u user[:password] */
+  int netrc;              /* --netrc */
+  const char *netrc_file; /* --netrc-file */
+  char *auth;             /* the Authorization header -u or the netrc file made, or NULL */
   const char *url;   /* the first URL on the command line */
   char **urls;       /* all of them (argv), nurls */
   size_t nurls;
@@ -163,6 +175,13 @@ static void print_help(void) {
         "      --proxy URL          proxy to use\n"
         "      --connect-timeout D  connect timeout (500ms, 10s)\n"
         "      --retries N          attempts per part\n"
+        "  -u, --user USER:PASSWORD HTTP Basic credentials, sent to the URL's host only\n"
+        "                           (never after a redirect to another host); -u USER\n"
+        "                           asks for the password on the terminal\n"
+        "      --netrc              credentials for the URL's host from ~/.netrc, if any\n"
+        "      --netrc-file FILE    the same from FILE (which must exist); -u wins\n"
+        "      --json               one JSON object per download when it ends, on stdout\n"
+        "                           (on stderr with -o -); see parfetch(1), JSON OUTPUT\n"
         "  -q, --quiet              no progress bar\n"
         "  -v, --verbose            requests, replies, retries and steals on stderr\n"
         "                           (credential headers shown as <redacted>)\n"
@@ -280,7 +299,10 @@ enum {
   OPT_PROXY,
   OPT_CONNECT_TIMEOUT,
   OPT_RETRIES,
-  OPT_KEEP_GOING
+  OPT_KEEP_GOING,
+  OPT_JSON,
+  OPT_NETRC,
+  OPT_NETRC_FILE
 };
 
 #define MAX_JOBS 64 /* -j at most */
@@ -309,6 +331,10 @@ static const struct option long_opts[] = {
     {"dir", required_argument, NULL, 'd'},
     {"jobs", required_argument, NULL, 'j'},
     {"keep-going", no_argument, NULL, OPT_KEEP_GOING},
+    {"user", required_argument, NULL, 'u'},
+    {"netrc", no_argument, NULL, OPT_NETRC},
+    {"netrc-file", required_argument, NULL, OPT_NETRC_FILE},
+    {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -338,7 +364,7 @@ static int parse_args(int argc, char **argv, struct opts *o) {
   opterr = 0;
   for (;;) {
     int long_index = -1;
-    int c = getopt_long(argc, argv, ":o:Oc:n:H:Cqvi:d:j:hV", long_opts, &long_index);
+    int c = getopt_long(argc, argv, ":o:Oc:n:H:u:Cqvi:d:j:hV", long_opts, &long_index);
     if (c == -1)
       break;
     char name[64];
@@ -399,6 +425,20 @@ static int parse_args(int argc, char **argv, struct opts *o) {
     }
     case OPT_KEEP_GOING:
       o->keep_going = 1;
+      break;
+    case 'u':
+      o->user = optarg;
+      break;
+    case OPT_NETRC:
+      o->netrc = 1;
+      break;
+    case OPT_NETRC_FILE:
+      if (!*optarg)
+        return usage_error("--netrc-file needs a file name");
+      o->netrc_file = optarg;
+      break;
+    case OPT_JSON:
+      o->json = 1;
       break;
     case 'H':
       if (check_header(optarg) != 0)
@@ -627,6 +667,7 @@ struct job {
   char *outpath;              /* NULL: stdout */
   const char *checksum;       /* ALGO=HEX or NULL */
   const char *name;           /* shown in progress and messages */
+  char *auth;                 /* its Authorization header (-u, netrc) or NULL; wiped */
   /* the result */
   int started;
   pf_status status;          /* PF_OK: done, verified and in place */
@@ -700,6 +741,9 @@ static int run_job(const struct run_ctx *c, struct job *j, size_t slot) {
                        .log_ctx = NULL,
                        .cancel_flag = &g_cancel,
                        .mirrors = j->mirrors};
+  const char *headers[] = {j->auth, NULL}; /* credential headers: the URL's host only */
+  if (j->auth)
+    args.headers = headers;
   /* One URL reports a signal itself; several say it once, in the summary. */
   int single = c->client == NULL;
 
@@ -767,6 +811,26 @@ static int run_job(const struct run_ctx *c, struct job *j, size_t slot) {
   return EXIT_DONE;
 }
 
+/* --json: the object of j, once it has ended; on f. Serialised: workers of
+ * several downloads call it. Returns 0 or -1 (errno set). */
+static pthread_mutex_t g_json_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int job_json(const struct job *j, FILE *f) {
+  struct pfh_report r = {.url = j->url,
+                         .effective_url = j->effective_url,
+                         .output = j->outpath ? j->outpath : "-",
+                         .digest = j->checksum,
+                         .status = j->status,
+                         .cancelled = j->exit_code >= 128,
+                         .exit_code = j->exit_code,
+                         .error = j->exit_code == EXIT_DONE ? NULL : j->error};
+  pfh_report_stats(&r, &j->stats); /* struct_size 0: no session, null counters */
+  pthread_mutex_lock(&g_json_mu);
+  int rc = pfh_report_write(&r, f);
+  pthread_mutex_unlock(&g_json_mu);
+  return rc;
+}
+
 /* --- several objects ------------------------------------------------------- */
 
 /* The jobs still to start, taken by the workers in order. */
@@ -805,6 +869,10 @@ static void *worker_main(void *arg) {
     if (!j)
       break;
     int rc = run_job(c, j, w->slot);
+    if (c->o->json && job_json(j, stdout) != 0 && rc == EXIT_DONE) {
+      say("--json: %s", strerror(errno));
+      rc = j->exit_code = EXIT_LOCAL;
+    }
     pthread_mutex_lock(&q->mu);
     size_t k = ++q->finished;
     if (rc != EXIT_DONE && !c->o->keep_going)
@@ -1206,8 +1274,33 @@ static int plan_jobs(const struct opts *o, pfh_input *in, struct job **out, size
   return check_collisions(jobs, n);
 }
 
-static void free_jobs(struct job *jobs, size_t n) {
+static void wipe(char *secret) {
+  if (secret) {
+    explicit_bzero(secret, strlen(secret));
+    free(secret);
+  }
+}
+
+/* -u, --netrc, --netrc-file for url into *auth; -1 to go on, else an exit
+ * status after a message. */
+static int credentials_for(const struct opts *o, const char *url, char **auth) {
+  char warn[1024], why[1024];
+  int cr = pfh_credentials(o->user, o->netrc, o->netrc_file, url, auth, warn, sizeof warn, why,
+                           sizeof why);
+  if (*warn)
+    say("%s", warn);
+  if (cr == PFH_CRED_OK)
+    return -1;
+  return cr == PFH_CRED_USAGE   ? usage_error("%s", why)
+         : cr == PFH_CRED_ERROR ? (say("%s", why), EXIT_USAGE)
+                                : (say("out of memory"), EXIT_LOCAL);
+}
+
+/* shared: the header of -u that every job borrows (the opts own it). */
+static void free_jobs(struct job *jobs, size_t n, const char *shared) {
   for (size_t i = 0; i < n; i++) {
+    if (jobs[i].auth != shared)
+      wipe(jobs[i].auth);
     free(jobs[i].outpath);
     free(jobs[i].error);
     free(jobs[i].effective_url);
@@ -1268,6 +1361,29 @@ int main(int argc, char **argv) {
     fflush(stdout);
   }
 
+  /* -u, --netrc, --netrc-file: before anything is loaded (a prompt). -u is
+   * one header for every object (asked for once); a netrc file is looked up
+   * for each object's URL. */
+  int have_auth = 0;
+  if (!o.version && (o.user || o.netrc || o.netrc_file)) {
+    if (!several || o.user) {
+      rc = credentials_for(&o, several ? jobs[0].url : o.url, &o.auth);
+      if (rc >= 0)
+        goto out_jobs;
+      one.auth = o.auth;
+      for (size_t i = 0; i < njobs; i++)
+        jobs[i].auth = o.auth;
+      have_auth = o.auth != NULL;
+    } else {
+      for (size_t i = 0; i < njobs; i++) {
+        rc = credentials_for(&o, jobs[i].url, &jobs[i].auth);
+        if (rc >= 0)
+          goto out_jobs;
+        have_auth |= jobs[i].auth != NULL;
+      }
+    }
+  }
+
   pfh_config_files files = {0};
   char *plugin_path = NULL;
   pfh_plugin pl = {0};
@@ -1306,6 +1422,13 @@ int main(int argc, char **argv) {
   if (!cfg)
     goto out;
 
+  if (have_auth && pl.entry->abi_minor < 3) {
+    say("the plugin %s (ABI %u.%u) cannot send credentials (-u, --netrc): ABI 1.3 needed",
+        pl.path, (unsigned)pl.entry->abi_major, (unsigned)pl.entry->abi_minor);
+    rc = EXIT_USAGE;
+    goto out;
+  }
+
   g_entry = pl.entry;
   install_signals();
   if (several) {
@@ -1313,6 +1436,11 @@ int main(int argc, char **argv) {
   } else {
     struct run_ctx ctx = {.e = pl.entry, .cfg = cfg, .client = NULL, .o = &o, .board = NULL};
     rc = run_job(&ctx, &one, 0);
+    /* --json: once, when the download has ended */
+    if (o.json && job_json(&one, one.outpath ? stdout : stderr) != 0 && rc == EXIT_DONE) {
+      say("--json: %s", strerror(errno));
+      rc = EXIT_LOCAL;
+    }
   }
 
 out:
@@ -1322,12 +1450,13 @@ out:
   free(plugin_path);
   pfh_config_files_free(&files);
 out_jobs:
-  free_jobs(jobs, njobs);
+  free_jobs(jobs, njobs, o.auth);
   free(one.outpath);
   free(one.error);
   free(one.effective_url);
   pfh_input_free(&input);
   free((char *)o.checksum);
+  wipe(o.auth);
   free(o.flags);
   return rc;
 }

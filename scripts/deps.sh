@@ -9,7 +9,8 @@
 # (IO::Socket::INET). No test needs python3.
 set -euo pipefail
 
-build=(gcc make pkg-config libc6-dev libcurl4-openssl-dev libyaml-dev libssl-dev)
+# libjansson-dev: the CLI's --json (host-shim/report.c) and t_json.sh's checker
+build=(gcc make pkg-config libc6-dev libcurl4-openssl-dev libyaml-dev libssl-dev libjansson-dev)
 case "${1:-build}" in
   build) want=("${build[@]}") ;;
   # apt-utils (apt-ftparchive) and dpkg-dev (dpkg-scanpackages): the repository of t_apt.sh

@@ -20,6 +20,7 @@
 
 #include "apt_msg.h"
 #include "apt_proxy.h"
+#include "netrc.h"
 
 struct ntok {
   char *s;
@@ -162,56 +163,11 @@ int apt_netrc_parse(struct apt_netrc *n, const char *text, size_t len, const cha
   return check(&n->files[n->nfiles - 1], err, errlen);
 }
 
-/* One file read whole: 0 ok, 1 missing, -1 error (err). */
-static int read_file(const char *path, char **text, size_t *len, char *err, size_t errlen) {
-  *text = NULL;
-  *len = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT)
-      return 1;
-    apt_err(err, errlen, "%s: %s", path, strerror(errno));
-    return -1;
-  }
-  size_t cap = 0;
-  char *buf = NULL;
-  for (;;) {
-    if (*len + 4096 > cap) {
-      size_t nc = cap ? cap * 2 : 8192;
-      char *p = realloc(buf, nc);
-      if (!p) {
-        free(buf);
-        close(fd);
-        apt_err(err, errlen, "%s: out of memory", path);
-        return -1;
-      }
-      buf = p;
-      cap = nc;
-    }
-    ssize_t r = read(fd, buf + *len, cap - *len);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0) {
-      int e = errno;
-      free(buf);
-      close(fd);
-      apt_err(err, errlen, "%s: %s", path, strerror(e));
-      return -1;
-    }
-    if (r == 0)
-      break;
-    *len += (size_t)r;
-  }
-  close(fd);
-  *text = buf;
-  return 0;
-}
-
 static int load_one(struct apt_netrc *n, const char *path, int *failed, char *err, size_t errlen) {
   char *text;
   size_t len;
   char e[512];
-  int rc = read_file(path, &text, &len, e, sizeof e);
+  int rc = pfh_netrc_read(path, &text, &len, NULL, e, sizeof e); /* host-shim/netrc.c */
   if (rc == 0) {
     rc = apt_netrc_parse(n, text ? text : "", len, path, e, sizeof e);
     free(text);

@@ -8,8 +8,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
 #include "apt_util.h"
 
 static int month_of(const char *m) {
@@ -184,26 +182,6 @@ int apt_uri_userinfo(const char *uri, char **stripped, char **user, char **passw
   memcpy(*stripped, uri, head);
   strcpy(*stripped + head, at + 1);
   return 0;
-}
-
-char *apt_basic_auth(const char *user, const char *password) {
-  size_t ul = strlen(user), pl = password ? strlen(password) : 0;
-  char *plain = malloc(ul + pl + 2);
-  char *line = malloc(sizeof "Authorization: Basic " + 4 * ((ul + pl + 1 + 2) / 3) + 1);
-  if (!plain || !line) {
-    free(plain), free(line);
-    return NULL;
-  }
-  memcpy(plain, user, ul);
-  plain[ul] = ':';
-  if (pl)
-    memcpy(plain + ul + 1, password, pl);
-  strcpy(line, "Authorization: Basic ");
-  EVP_EncodeBlock((unsigned char *)line + strlen(line), (const unsigned char *)plain,
-                  (int)(ul + pl + 1));
-  OPENSSL_cleanse(plain, ul + pl + 1);
-  free(plain);
-  return line;
 }
 
 static int unreserved(unsigned char c) {

@@ -39,10 +39,6 @@ int apt_expected_checksum(const struct apt_msg *m, char *out, size_t cap, char *
  * out of memory. */
 int apt_uri_userinfo(const char *uri, char **stripped, char **user, char **password);
 
-/* "Authorization: Basic BASE64(user:password)", malloc'd; NULL on out of
- * memory. */
-char *apt_basic_auth(const char *user, const char *password);
-
 /* url with user[:password]@ put after its scheme, both %-encoded (but for
  * RFC 3986's unreserved characters): a proxy's credentials from auth.conf,
  * in the form libcurl reads them. malloc'd; NULL on out of memory. */

@@ -54,6 +54,7 @@
 #include "apt_util.h"
 #include "discover.h"
 #include "loader.h"
+#include "netrc.h" /* pfh_basic_auth */
 #include "parfetch.h"
 
 #define METHOD_UA "parfetch/" PF_VERSION " (apt method)"
@@ -478,7 +479,7 @@ static void serve(struct req *r) {
     apt_netrc_find(M.netrc, url, &login, &password);
   const char *headers[4];
   size_t nh = 0;
-  if (login && !(auth = apt_basic_auth(login, password ? password : ""))) {
+  if (login && !(auth = pfh_basic_auth(login, password ? password : ""))) {
     uri_failure(r->uri, NULL, 0, "out of memory");
     goto out;
   }

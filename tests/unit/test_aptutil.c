@@ -115,15 +115,6 @@ static void test_userinfo(void) {
   free(u);
 }
 
-static void test_basic_auth(void) {
-  char *h = apt_basic_auth("Aladdin", "open sesame");
-  CU_ASSERT_STRING_EQUAL(h, "Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
-  free(h);
-  h = apt_basic_auth("u", "");
-  CU_ASSERT_STRING_EQUAL(h, "Authorization: Basic dTo=");
-  free(h);
-}
-
 static void test_url_with_userinfo(void) {
   char *u = apt_url_with_userinfo("http://proxy:3128/", "ann", "p@ss:w/rd");
   CU_ASSERT_STRING_EQUAL(u, "http://ann:p%40ss%3Aw%2Frd@proxy:3128/");
@@ -139,7 +130,6 @@ int pf_suite_aptutil(void) {
       !CU_add_test(s, "FailReason and Transient-Failure", test_fail_reason) ||
       !CU_add_test(s, "the strongest Expected-* hash", test_expected_checksum) ||
       !CU_add_test(s, "credentials in a URI", test_userinfo) ||
-      !CU_add_test(s, "Basic auth (RFC 7617's example)", test_basic_auth) ||
       !CU_add_test(s, "a proxy URL with credentials", test_url_with_userinfo))
     return CU_get_error();
   return CUE_SUCCESS;
