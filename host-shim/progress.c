@@ -193,6 +193,13 @@ static int term_width(int fd) {
   return 80;
 }
 
+static int term_rows(int fd) {
+  struct winsize ws;
+  if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0)
+    return ws.ws_row;
+  return 24;
+}
+
 static void write_all(int fd, const char *buf, size_t len) {
   while (len > 0) {
     ssize_t w = write(fd, buf, len);
@@ -427,6 +434,10 @@ static void board_draw(struct pfh_board *b, int final) {
   int lines = 0;
   uint64_t total = b->bytes_closed;
   size_t active = 0;
+  /* Cursor-up cannot reach above the screen: at most rows - 2 object lines
+   * (the total and the cursor's line below), the rest counted in the total. */
+  int rows = term_rows(b->fd) - 2;
+  size_t room = rows > 1 ? (size_t)(rows - 1) : 0;
   for (size_t i = 0; i < b->nslots; i++) {
     struct board_slot *sl = &b->slots[i];
     if (!sl->s)
@@ -434,7 +445,8 @@ static void board_draw(struct pfh_board *b, int final) {
     pf_stats st;
     uint64_t have = slot_stored(b, sl, &st);
     total += have >= sl->base ? have - sl->base : 0;
-    active++;
+    if (++active > room)
+      continue;
     double span = t - sl->since;
     pfh_progress_view v = {.done = have,
                            .total = st.size,
@@ -456,8 +468,9 @@ static void board_draw(struct pfh_board *b, int final) {
   else
     snprintf(rate, sizeof rate, "--");
   int n = snprintf(frame + o, cap - o - 8,
-                   "\rtotal: %zu of %zu done, %zu failed, %zu active  %s  %s/s  %s", b->done,
-                   b->objects, b->failed, active, bytes, rate,
+                   "\rtotal: %zu of %zu done, %zu failed, %zu active%s  %s  %s/s  %s", b->done,
+                   b->objects, b->failed, active, active > room ? " (not all shown)" : "", bytes,
+                   rate,
                    pfh_human_duration(span, el, sizeof el));
   if (n > 0) {
     size_t add = (size_t)n;

@@ -54,7 +54,8 @@ char *pfh_human_duration(double seconds, char *buf, size_t len);
  *
  * A line per active object (name, percent, bar, bytes, rate) and a total line
  * (objects done/failed of all, bytes, rate, elapsed), redrawn in place every
- * DRAW_MS with ANSI cursor-up, like aria2c or docker pull. Messages printed
+ * DRAW_MS with ANSI cursor-up, like aria2c or docker pull; no more object
+ * lines than the terminal has rows for (cursor-up stops at the top). Messages printed
  * through pfh_board_print() appear above it.
  *
  * Threads: one board thread of its own (every signal blocked) polls the

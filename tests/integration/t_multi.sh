@@ -22,6 +22,8 @@
 #     -C then resumes each object (fewer bytes fetched), bytes equal;
 #   - a TCP reset in one object (our fault server) is retried: all objects
 #     bytes equal;
+#   - the display: on a terminal (script(1)) a line per running object and a
+#     total, redrawn with cursor-up; elsewhere no escape, a line per object;
 #   - mirrors (TAB-separated URLs on one line) need a plugin of ABI 1.4:
 #     refused clearly by an older one, fetched by a newer one.
 # PF_QUICK=1 changes nothing (the objects are small).
@@ -244,6 +246,34 @@ pf_expect_exit 0 "a TCP reset in one of three objects (fault server) -> exit 0" 
 pf_check "the reset object and the others: bytes equal" \
   eval 'pf_same "$PF_TMP/fault.bin" "$W/faulty.bin" && pf_same "$D/o1.bin" "$W/o1.bin" && pf_same "$D/o2.bin" "$W/o2.bin"'
 pf_check "the fault server did reset a request" eval 'pf_fault_wait F 2; grep -q "faults=reset" "$F_LOG"'
+
+# --- the display ---------------------------------------------------------------------------------
+# On a terminal (script(1) gives one): a line per running object and a total,
+# redrawn in place (cursor up); elsewhere no escape sequence at all, a line
+# per finished object and the summary.
+ESC=$(printf '\033')
+if command -v script >/dev/null 2>&1; then
+  fresh
+  (cd "$W" && script -qec "$PF_BIN -j 3 $(slow_urls 3 tty | tr '\n' ' ')" /dev/null </dev/null >"$PF_TMP/tty.out" 2>&1)
+  board() {
+    local t=$PF_TMP/tty.out
+    grep -aq "${ESC}\[[0-9]*A" "$t" || { echo "no cursor-up in the output"; return 1; }
+    for i in 1 2 3; do grep -aq "s$i.bin  *[0-9]*% " "$t" || { echo "no progress line for s$i.bin"; return 1; }; done
+    grep -aq "total: [0-9] of 3 done, 0 failed, 3 active" "$t" || { echo "no total line with 3 active"; return 1; }
+    grep -aq "total: 3 of 3 done, 0 failed, 0 active" "$t" || { echo "no final total"; return 1; }
+    same_slow 3
+  }
+  pf_check "a terminal: a line per object and a total, redrawn in place; bytes equal" board
+else
+  pf_note "script(1) not found: the display on a terminal is not checked"
+fi
+fresh
+pf_expect_exit 0 "not a terminal: three objects -> exit 0" in_w "$U/m/o1.bin" "$U/m/o2.bin" "$U/m/o3.bin"
+plain() {
+  ! grep -q "$ESC" <<<"$PF_LAST_OUT" || { echo "an escape sequence on a non-terminal"; return 1; }
+  [ "$(grep -c '^parfetch: \[[1-3]/3\] done o[1-3].bin' <<<"$PF_LAST_OUT")" -eq 3 ] && said "3 objects: 3 done, 0 failed"
+}
+pf_check "not a terminal: no redraw, a line per finished object, the summary" plain
 
 # --- mirrors ---------------------------------------------------------------------------------------
 minor=$("$PF_BIN" -V 2>/dev/null | sed -n 's/^plugin .*(ABI 1\.\([0-9]*\))$/\1/p')
