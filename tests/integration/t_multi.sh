@@ -275,6 +275,19 @@ plain() {
 }
 pf_check "not a terminal: no redraw, a line per finished object, the summary" plain
 
+# --- --json with several objects ---------------------------------------------------------------
+fresh
+json_many() {
+  local out rc
+  out=$(cd "$W" && parfetch -q --json "$U/m/o1.bin" "$U/m/missing.bin" "$U/m/o2.bin" 2>/dev/null)
+  rc=$?
+  echo "exit $rc"; printf '%s\n' "$out"
+  [ "$rc" -eq 1 ] && [ "$(printf '%s\n' "$out" | grep -c '^{"url":')" -eq 3 ] &&
+    printf '%s\n' "$out" | grep -q '"output":"missing.bin".*"status":"http","exit_code":1' &&
+    [ "$(printf '%s\n' "$out" | grep -c '"status":"ok","exit_code":0')" -eq 2 ]
+}
+pf_check "--json with three objects: one object a line each, the 404's status http" json_many
+
 # --- mirrors ---------------------------------------------------------------------------------------
 minor=$("$PF_BIN" -V 2>/dev/null | sed -n 's/^plugin .*(ABI 1\.\([0-9]*\))$/\1/p')
 fresh
