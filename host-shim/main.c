@@ -688,7 +688,7 @@ struct run_ctx {
   pfh_board *board; /* NULL: none */
 };
 
-/* Record a failure in j (and print it unless quiet_cancel). */
+/* Record a failure in j: status, exit code, the error line; print it if print. */
 static int job_failed(struct job *j, const pf_entry *e, pf_status st, const char *detail,
                       int print) {
   const char *text = e->strerror(st);
