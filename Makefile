@@ -176,8 +176,10 @@ TESTBINS += $(FUZZ_REGRESS)
 
 # Each harness with tests/fuzz/driver.c (a plain main, no libFuzzer): make test
 # replays every corpus file once, in this build and in the ASan+UBSan one.
-# host-shim/netrc.c: the CLI's .netrc parser, and the file reader apt_netrc.c shares.
-FUZZ_HOST_OBJ := $(BUILD)/obj/host-shim/netrc.o
+# The host's pure parsers of untrusted input: host-shim/netrc.c (the CLI's
+# .netrc parser, and the file reader apt_netrc.c shares) and the -i list.
+FUZZ_HOST_SRCS = host-shim/netrc.c host-shim/inputfile.c
+FUZZ_HOST_OBJ := $(FUZZ_HOST_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/fuzz-regress/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c tests/fuzz/fuzz.h $(PLUGIN_OBJ) $(APT_LIB_OBJ) $(FUZZ_HOST_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(PF_CFLAGS) $(CFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/driver.c $(PLUGIN_OBJ) $(APT_LIB_OBJ) $(FUZZ_HOST_OBJ) \
@@ -192,7 +194,7 @@ FUZZ_CC    ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_OBJ   := $(PLUGIN_SRC:%.c=build/fuzz/obj/%.o) $(APT_LIB_SRCS:%.c=build/fuzz/obj/%.o) \
-              build/fuzz/obj/host-shim/netrc.o
+              $(FUZZ_HOST_SRCS:%.c=build/fuzz/obj/%.o)
 
 build/fuzz/obj/%.o: %.c $(wildcard plugin/*.h plugin/include/*.h host-shim/*.h host-shim/apt/*.h)
 	@mkdir -p $(dir $@)

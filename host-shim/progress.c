@@ -56,6 +56,41 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A condition variable timed on CLOCK_MONOTONIC. 0 or -1. */
+static int cond_init_monotonic(pthread_cond_t *cv) {
+  pthread_condattr_t ca;
+  if (pthread_condattr_init(&ca) != 0)
+    return -1;
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  int ok = pthread_cond_init(cv, &ca) == 0;
+  pthread_condattr_destroy(&ca);
+  return ok ? 0 : -1;
+}
+
+/* Wait (mu held) until *stop is set or ms have passed; returns *stop. */
+static int wait_or_stop(pthread_cond_t *cv, pthread_mutex_t *mu, const int *stop, long ms) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_nsec += ms * 1000000L;
+  if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000L;
+  }
+  int rc = 0;
+  while (!*stop && rc != ETIMEDOUT)
+    rc = pthread_cond_timedwait(cv, mu, &deadline);
+  return *stop;
+}
+
+int pfh_thread_start_masked(pthread_t *t, void *(*fn)(void *), void *arg) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(t, NULL, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+
 char *pfh_human_bytes(uint64_t n, char *buf, size_t len) {
   static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   if (n < 1024) {
@@ -158,6 +193,13 @@ static int term_width(int fd) {
   return 80;
 }
 
+static int term_rows(int fd) {
+  struct winsize ws;
+  if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0)
+    return ws.ws_row;
+  return 24;
+}
+
 static void write_all(int fd, const char *buf, size_t len) {
   while (len > 0) {
     ssize_t w = write(fd, buf, len);
@@ -238,17 +280,7 @@ static void *progress_main(void *arg) {
   struct pfh_progress *p = arg;
   pthread_mutex_lock(&p->mu);
   while (!p->stop) {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_nsec += POLL_MS * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-      deadline.tv_sec++;
-      deadline.tv_nsec -= 1000000000L;
-    }
-    int rc = 0;
-    while (!p->stop && rc != ETIMEDOUT)
-      rc = pthread_cond_timedwait(&p->cv, &p->mu, &deadline);
-    if (p->stop)
+    if (wait_or_stop(&p->cv, &p->mu, &p->stop, POLL_MS))
       break;
     pthread_mutex_unlock(&p->mu);
     tick(p); /* outside the lock: get_stats and write may take a while */
@@ -267,15 +299,7 @@ pfh_progress *pfh_progress_start(const pf_entry *entry, pf_session *s, int fd) {
   p->fd = fd;
   p->start = now_s();
 
-  pthread_condattr_t ca;
-  if (pthread_condattr_init(&ca) != 0) {
-    free(p);
-    return NULL;
-  }
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  int ok = pthread_cond_init(&p->cv, &ca) == 0;
-  pthread_condattr_destroy(&ca);
-  if (!ok) {
+  if (cond_init_monotonic(&p->cv) != 0) {
     free(p);
     return NULL;
   }
@@ -290,12 +314,7 @@ pfh_progress *pfh_progress_start(const pf_entry *entry, pf_session *s, int fd) {
 
   /* The thread starts with every signal blocked, so the host's SIGINT and
    * SIGTERM handlers never run on it. */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int rc = pthread_create(&p->thread, NULL, progress_main, p);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (rc != 0) {
+  if (pfh_thread_start_masked(&p->thread, progress_main, p) != 0) {
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p);
@@ -332,4 +351,228 @@ void pfh_progress_stop(pfh_progress *p, int done) {
   pthread_cond_destroy(&p->cv);
   pthread_mutex_destroy(&p->mu);
   free(p);
+}
+
+/* --- the board (see progress.h) ---------------------------------------------
+ *
+ * Threads: the board thread runs board_main(); workers call attach, detach
+ * and print. `mu` guards everything in struct pfh_board after it (the slots,
+ * the counters and what is drawn on the terminal); get_stats() of an
+ * attached session is called with mu held, so detach() returning means the
+ * board no longer touches that session. */
+
+#define NAME_COLS 24
+
+struct board_slot {
+  pf_session *s; /* NULL: free */
+  char name[256];
+  double since;  /* attach time */
+  uint64_t base; /* bytes stored at attach (resumed) */
+};
+
+struct pfh_board {
+  const pf_entry *entry;
+  int fd;
+  size_t nslots, objects;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int stop;
+  struct board_slot *slots;
+  size_t done, failed;
+  uint64_t bytes_closed; /* bytes of the detached objects */
+  double start;
+  int lines; /* lines of the board on the terminal now, the cursor below them */
+};
+
+size_t pfh_board_format_object(char *buf, size_t len, const char *name,
+                               const pfh_progress_view *v, int width) {
+  if (len == 0)
+    return 0;
+  size_t nl = strlen(name);
+  int n;
+  if (nl > NAME_COLS) /* the end of a long name says more than its start */
+    n = snprintf(buf, len, "...%s ", name + nl - (NAME_COLS - 3));
+  else
+    n = snprintf(buf, len, "%-*s ", NAME_COLS, name);
+  size_t o = n < 0 ? 0 : (size_t)n;
+  if (o >= len)
+    o = len - 1;
+  int rest = width - (int)o;
+  if (rest > 10 && o + 1 < len)
+    o += pfh_progress_format(buf + o, len - o, v, rest);
+  return o;
+}
+
+static uint64_t slot_stored(struct pfh_board *b, struct board_slot *sl, pf_stats *st) {
+  memset(st, 0, sizeof *st);
+  st->struct_size = sizeof *st;
+  if (b->entry->get_stats(sl->s, st) != PF_OK)
+    return sl->base;
+  return stored(st);
+}
+
+/* Erase the board (mu held): the cursor goes back to its first line. */
+static void board_erase(struct pfh_board *b) {
+  if (b->lines > 0) {
+    char esc[32];
+    int n = snprintf(esc, sizeof esc, "\033[%dA\r\033[J", b->lines);
+    write_all(b->fd, esc, (size_t)n);
+    b->lines = 0;
+  }
+}
+
+/* Draw every active object and the total (mu held). */
+static void board_draw(struct pfh_board *b, int final) {
+  int width = term_width(b->fd) - 1;
+  double t = now_s();
+  size_t cap = (b->nslots + 2) * 600;
+  char *frame = malloc(cap);
+  if (!frame)
+    return;
+  size_t o = 0;
+  int lines = 0;
+  uint64_t total = b->bytes_closed;
+  size_t active = 0;
+  /* Cursor-up cannot reach above the screen: at most rows - 2 object lines
+   * (the total and the cursor's line below), the rest counted in the total. */
+  int rows = term_rows(b->fd) - 2;
+  size_t room = rows > 1 ? (size_t)(rows - 1) : 0;
+  for (size_t i = 0; i < b->nslots; i++) {
+    struct board_slot *sl = &b->slots[i];
+    if (!sl->s)
+      continue;
+    pf_stats st;
+    uint64_t have = slot_stored(b, sl, &st);
+    total += have >= sl->base ? have - sl->base : 0;
+    if (++active > room)
+      continue;
+    double span = t - sl->since;
+    pfh_progress_view v = {.done = have,
+                           .total = st.size,
+                           .rate = span >= MIN_RATE_SPAN ? (double)(have - sl->base) / span : -1,
+                           .streams = st.streams_active,
+                           .final = 0,
+                           .elapsed = span};
+    frame[o++] = '\r';
+    o += pfh_board_format_object(frame + o, cap - o - 8, sl->name, &v, width);
+    memcpy(frame + o, "\033[K\n", 4);
+    o += 4;
+    lines++;
+  }
+  double span = t - b->start;
+  char bytes[32], rate[32], el[32];
+  pfh_human_bytes(total, bytes, sizeof bytes);
+  if (span >= MIN_RATE_SPAN)
+    pfh_human_bytes((uint64_t)((double)total / span), rate, sizeof rate);
+  else
+    snprintf(rate, sizeof rate, "--");
+  int n = snprintf(frame + o, cap - o - 8,
+                   "\rtotal: %zu of %zu done, %zu failed, %zu active%s  %s  %s/s  %s", b->done,
+                   b->objects, b->failed, active, active > room ? " (not all shown)" : "", bytes,
+                   rate,
+                   pfh_human_duration(span, el, sizeof el));
+  if (n > 0) {
+    size_t add = (size_t)n;
+    if (width > 0 && add > (size_t)width + 1)
+      add = (size_t)width + 1;
+    o += add;
+  }
+  memcpy(frame + o, "\033[K\n", 4);
+  o += 4;
+  lines++;
+  (void)final;
+  board_erase(b);
+  write_all(b->fd, frame, o);
+  b->lines = lines;
+  free(frame);
+}
+
+static void *board_main(void *arg) {
+  struct pfh_board *b = arg;
+  pthread_mutex_lock(&b->mu);
+  while (!wait_or_stop(&b->cv, &b->mu, &b->stop, DRAW_MS))
+    board_draw(b, 0);
+  pthread_mutex_unlock(&b->mu);
+  return NULL;
+}
+
+pfh_board *pfh_board_start(const pf_entry *entry, size_t slots, size_t objects, int fd) {
+  struct pfh_board *b = calloc(1, sizeof *b);
+  if (!b)
+    return NULL;
+  b->slots = calloc(slots ? slots : 1, sizeof *b->slots);
+  if (!b->slots) {
+    free(b);
+    return NULL;
+  }
+  b->entry = entry;
+  b->fd = fd;
+  b->nslots = slots;
+  b->objects = objects;
+  b->start = now_s();
+  if (cond_init_monotonic(&b->cv) != 0)
+    goto fail;
+  pthread_mutex_init(&b->mu, NULL);
+  if (pfh_thread_start_masked(&b->thread, board_main, b) != 0) {
+    pthread_cond_destroy(&b->cv);
+    pthread_mutex_destroy(&b->mu);
+    goto fail;
+  }
+  return b;
+fail:
+  free(b->slots);
+  free(b);
+  return NULL;
+}
+
+void pfh_board_attach(pfh_board *b, size_t slot, const char *name, pf_session *s) {
+  if (!b || slot >= b->nslots)
+    return;
+  pthread_mutex_lock(&b->mu);
+  struct board_slot *sl = &b->slots[slot];
+  sl->s = s;
+  snprintf(sl->name, sizeof sl->name, "%s", name);
+  sl->since = now_s();
+  pf_stats st;
+  sl->base = 0;
+  sl->base = slot_stored(b, sl, &st);
+  pthread_mutex_unlock(&b->mu);
+}
+
+void pfh_board_detach(pfh_board *b, size_t slot, int ok, uint64_t bytes) {
+  if (!b || slot >= b->nslots)
+    return;
+  pthread_mutex_lock(&b->mu);
+  b->slots[slot].s = NULL;
+  if (ok)
+    b->done++;
+  else
+    b->failed++;
+  b->bytes_closed += bytes;
+  pthread_mutex_unlock(&b->mu);
+}
+
+void pfh_board_print(pfh_board *b, const char *text, size_t len) {
+  if (!b)
+    return;
+  pthread_mutex_lock(&b->mu);
+  board_erase(b);
+  write_all(b->fd, text, len);
+  pthread_mutex_unlock(&b->mu);
+}
+
+void pfh_board_stop(pfh_board *b) {
+  if (!b)
+    return;
+  pthread_mutex_lock(&b->mu);
+  b->stop = 1;
+  pthread_cond_signal(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+  pthread_join(b->thread, NULL);
+  board_draw(b, 1); /* the total line stays */
+  pthread_cond_destroy(&b->cv);
+  pthread_mutex_destroy(&b->mu);
+  free(b->slots);
+  free(b);
 }

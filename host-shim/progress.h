@@ -12,6 +12,7 @@
 #ifndef PFH_PROGRESS_H
 #define PFH_PROGRESS_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,5 +49,48 @@ char *pfh_human_bytes(uint64_t n, char *buf, size_t len);
 
 /* "0:07", "12:34", "1:02:03"; "--:--" for a negative or huge value. */
 char *pfh_human_duration(double seconds, char *buf, size_t len);
+
+/* --- the board: one display for many downloads (parfetch URL URL ..., -i) ---
+ *
+ * A line per active object (name, percent, bar, bytes, rate) and a total line
+ * (objects done/failed of all, bytes, rate, elapsed), redrawn in place every
+ * DRAW_MS with ANSI cursor-up, like aria2c or docker pull; no more object
+ * lines than the terminal has rows for (cursor-up stops at the top). Messages printed
+ * through pfh_board_print() appear above it.
+ *
+ * Threads: one board thread of its own (every signal blocked) polls the
+ * attached sessions; attach/detach/print come from any thread (the download
+ * workers). One mutex guards the slots and the terminal: a session is polled
+ * only while attached, and detach returns only once the board is done with
+ * it, so the caller may close it right after. */
+typedef struct pfh_board pfh_board;
+
+/* Start a board for `objects` objects run at most `slots` at a time, drawn
+ * to fd. NULL if it cannot start (nothing is shown then). */
+pfh_board *pfh_board_start(const pf_entry *entry, size_t slots, size_t objects, int fd);
+
+/* Show session s in slot (0 .. slots-1) under name until detach. NULL b is a
+ * no-op, for both. */
+void pfh_board_attach(pfh_board *b, size_t slot, const char *name, pf_session *s);
+
+/* Take the slot's session off the board, counting the object as done (ok)
+ * or failed, with its bytes stored this run. */
+void pfh_board_detach(pfh_board *b, size_t slot, int ok, uint64_t bytes);
+
+/* Print len bytes (whole lines) above the board. */
+void pfh_board_print(pfh_board *b, const char *text, size_t len);
+
+/* Draw the last total line, stop and join the thread, free b. */
+void pfh_board_stop(pfh_board *b);
+
+/* One line of the board for an object, for the thread and for tests: name
+ * cut or padded to a column, then the bar of pfh_progress_format. */
+size_t pfh_board_format_object(char *buf, size_t len, const char *name,
+                               const pfh_progress_view *v, int width);
+
+/* pthread_create with every signal blocked in the new thread, so that the
+ * host's SIGINT/SIGTERM handlers never run on it (the progress and board
+ * threads, the CLI's download workers). pthread_create's return value. */
+int pfh_thread_start_masked(pthread_t *t, void *(*fn)(void *), void *arg);
 
 #endif /* PFH_PROGRESS_H */

@@ -22,5 +22,6 @@ int pf_suite_apt(void);      /* test_apt.c: the apt method's framing, 601 config
 int pf_suite_aptutil(void);  /* test_aptutil.c: dates, FailReason, checksum, credentials, FindFile */
 int pf_suite_netrc(void);    /* test_netrc.c: .netrc (curl's syntax), URL host, Basic header */
 int pf_suite_report(void);   /* test_report.c: the --json object */
+int pf_suite_inputfile(void); /* test_inputfile.c: the -i list, checksum spellings, output names */
 
 #endif
