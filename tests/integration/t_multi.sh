@@ -135,6 +135,8 @@ printf '%s\n out=/tmp/pf-abs-%s.bin\n' "$U/m/o1.bin?t=r4" "$$" >"$PF_TMP/abs"
 refused "an absolute out=" r4 "absolute" -i "$PF_TMP/abs"
 refused "a URL named '..'" r5 "'.' or '..'" "$U/m/o1.bin?t=r5" "$U/m/..?t=r5"
 refused "-o with several URLs" r6 "-o" -o x "$U/m/o1.bin?t=r6" "$U/m/o2.bin?t=r6"
+refused "--mirror with several URLs" r10 "--mirror is for one URL" --mirror "$U/m/o3.bin?t=r10" \
+  "$U/m/o1.bin?t=r10" "$U/m/o2.bin?t=r10"
 printf '%s\n out=ok.bin\n  bogus\n' "$U/m/o1.bin?t=r7" >"$PF_TMP/syntax"
 refused "an input-file syntax error" r7 "$PF_TMP/syntax:3:3:" -i "$PF_TMP/syntax"
 printf '%s\n nope=1\n' "$U/m/o1.bin?t=r8" >"$PF_TMP/unknown"
