@@ -19,5 +19,6 @@ int pf_suite_budget(void);   /* test_budget.c: the client's connection budget */
 int pf_suite_rate(void);     /* test_rate.c: rate_limit's token bucket */
 int pf_suite_apt(void);      /* test_apt.c: the apt method's framing, 601 config, auth.conf, proxy */
 int pf_suite_aptutil(void);  /* test_aptutil.c: dates, FailReason, checksum, credentials, FindFile */
+int pf_suite_reorder(void);  /* test_reorder.c: the in-order window and plan */
 
 #endif
