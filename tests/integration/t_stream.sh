@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# t_stream.sh - in-order streaming with every stream (issue 12, item 1):
+# `-o -` and PF_SINK_IN_ORDER sinks fetch parts on several streams through a
+# bounded reorder window (stream_window), against nginx and the fault server
+# on loopback:
+#   - `-o - | cmp` equal for small objects, sizes not a multiple of the part
+#     size, larger ones, an empty one and a chunked one (size unknown);
+#   - more than one stream carried it: several ranged requests on several
+#     connections in nginx's access log;
+#   - a slow reader (perl, reading 64 KiB every 5 ms) slows the download:
+#     peak RSS within window + pool + a margin, CPU time a small part of the
+#     wall time (no busy loop), bytes equal;
+#   - `| head -c 100000`: exit 4 (local I/O: the output is not the whole
+#     object), nothing on stderr, within a few seconds;
+#   - a stalled head (the fault server's first reply stops after 100 KiB for
+#     30 s): another stream takes it over; bytes equal well under 30 s and
+#     under the stall_timeout a lone stream would have waited;
+#   - a host's PF_SINK_IN_ORDER sink through the ABI (build/engine_host
+#     inorder-run): ascending contiguous writes, every byte, several
+#     connections.
+# Run after `make all testbins`; BUILD selects the build directory.
+# shellcheck disable=SC2016
+set -uo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/fault/fault.sh
+. "$PF_ROOT/tests/fault/fault.sh"
+pf_init || exit 1
+pf_isolate_config
+PF_CMD_TIMEOUT=60
+MiB=$((1024 * 1024))
+T=$PF_TMP
+HOST="$PF_BUILD/engine_host"
+PLUGIN="$PF_BUILD/parfetch.so"
+
+pf_check "parfetch, engine_host and the fault server are built" \
+  test -x "$PF_BIN" -a -x "$HOST" -a -x "$PF_BUILD/fault_server" || { pf_done; exit 1; }
+pf_check "nginx serves HTTP/1.1 on 127.0.0.1" pf_nginx_start || { pf_done; exit 1; }
+
+BIG=$((40 * MiB + 12345))
+[ "$PF_QUICK" = 1 ] && BIG=$((24 * MiB + 12345))
+pf_check "create the objects" eval '
+  pf_mkfile "$PF_DOCROOT/s0.bin" 0 &&
+  pf_mkfile "$PF_DOCROOT/s1.bin" 1 &&
+  pf_mkfile "$PF_DOCROOT/s100k.bin" 100000 &&
+  pf_mkfile "$PF_DOCROOT/s3m.bin" $((3 * MiB + 7)) &&
+  pf_mkfile "$PF_DOCROOT/s5m.bin" $((5 * MiB)) &&
+  pf_mkfile "$PF_DOCROOT/big.bin" "$BIG" &&
+  pf_mkfile "$PF_DOCROOT/slow.bin" $((48 * MiB)) &&
+  pf_mktext "$PF_DOCROOT/text.txt" $((2 * MiB + 3))' || { pf_done; exit 1; }
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+below() { awk -v x="$1" -v lim="$2" 'BEGIN { exit !(x < lim) }' || { echo "$1 is not below $2"; return 1; }; }
+
+# A small window: 1 MiB over 4 streams is parts of 128 KiB, so that small
+# objects have many parts too.
+SMALL="$T/small.yaml"
+printf 'stream_window: 1MiB\nstreams: 4\n' >"$SMALL"
+
+# piped NAME URL EXPECTED [ARGS...] - `parfetch -o - URL | cmp - EXPECTED`
+# (and parfetch's exit 0, stderr empty).
+piped() {
+  local name=$1 url=$2 want=$3
+  shift 3
+  parfetch -q "$@" -o - "$url" 2>"$T/$name.err" | cmp - "$want"
+  local st=("${PIPESTATUS[@]}")
+  [ "${st[0]}" -eq 0 ] || { echo "parfetch exited ${st[0]}"; cat "$T/$name.err"; return 1; }
+  [ "${st[1]}" -eq 0 ] || return 1
+  [ ! -s "$T/$name.err" ] || { echo "stderr:"; cat "$T/$name.err"; return 1; }
+}
+
+# connections URI-SUFFIX - distinct connections (nginx's $connection) that
+# carried a 206 for requests whose URL ends with t=TAG.
+connections() { pf_tagged "$1" | awk -F '\t' '$5 == 206 { print $12 }' | sort -u | wc -l; }
+ranged() { pf_tagged "$1" | awk -F '\t' '$5 == 206' | wc -l; }
+
+# ---- bytes equal ---------------------------------------------------------------
+for f in s0 s1 s100k s3m s5m; do
+  pf_check "-o - of $f.bin (window 1 MiB, 4 streams): bytes equal, exit 0, stderr empty" \
+    piped "$f" "$PF_HTTP_URL/$f.bin?t=$f" "$PF_DOCROOT/$f.bin" -c "$SMALL"
+done
+pf_check "-o - of $BIG bytes (defaults): bytes equal, exit 0" \
+  piped big "$PF_HTTP_URL/big.bin?t=big" "$PF_DOCROOT/big.bin"
+curl -sS --max-time 20 -o "$T/chunked.expected" "$PF_HTTP_URL/chunked/text.txt"
+pf_check "-o - of a chunked reply (size unknown): bytes equal" \
+  piped chunked "$PF_HTTP_URL/chunked/text.txt" "$T/chunked.expected" -c "$SMALL"
+
+# ---- several streams -----------------------------------------------------------
+pf_log_wait "/s5m.bin?t=s5m" 2
+n=$(connections s5m)
+pf_check "5 MiB at a 1 MiB window: several connections carried ranged requests ($n, want >= 3)" test "$n" -ge 3
+n=$(ranged s5m)
+pf_check "... in parts of the window's size: >= 20 ranged requests ($n)" test "$n" -ge 20
+pf_log_wait "/big.bin?t=big" 2
+n=$(connections big)
+pf_check "$BIG bytes at the defaults: several connections ($n, want >= 4)" test "$n" -ge 4
+
+# ---- a slow reader -------------------------------------------------------------
+# 48 MiB at an 8 MiB window; the reader takes 64 KiB every 5 ms (~12
+# MiB/s): the download has to wait for it. Peak RSS (VmHWM) stays within
+# the window, the pool (26 chunks of 256 KiB) and the program's own ~10
+# MiB, plus a margin: 8 + 7 + 10 = 25 MiB, limit 40 MiB. Without a bound,
+# the object (48 MiB) would sit in memory.
+WIN8="$T/win8.yaml"
+printf 'stream_window: 8MiB\n' >"$WIN8"
+slow_reader() {
+  perl -e 'my ($n, $b) = (0, ""); while (my $r = read(STDIN, $b, 65536)) { $n += $r; select(undef, undef, undef, 0.005) } print "$n\n"'
+}
+slow_run() {
+  local hwm=0 h pid i=0
+  # parfetch itself, not under timeout(1): its /proc is what we read. The
+  # loop below bounds it (600 x 0.1 s).
+  "$PF_BIN" -q -c "$WIN8" -o - "$PF_HTTP_URL/slow.bin?t=slow" 2>"$T/slow.err" \
+    > >(slow_reader >"$T/slow.count") &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    i=$((i + 1))
+    [ "$i" -le 600 ] || { kill "$pid"; break; }
+    h=$(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
+    [ -n "$h" ] && hwm=$h
+    awk '{ print $14 + $15 }' "/proc/$pid/stat" >"$T/slow.cpu" 2>/dev/null
+    sleep 0.1
+  done
+  wait "$pid"
+  echo "$? $hwm" >"$T/slow.res"
+  sleep 0.5 # the reader's last read and its count
+}
+t0=$(now)
+slow_run
+t1=$(now)
+read -r rc hwm <"$T/slow.res"
+el=$(secs "$t0" "$t1")
+cpu=$(awk -v t="$(cat "$T/slow.cpu")" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')
+pf_note "slow reader: $el s, peak RSS $((hwm / 1024)) MiB, CPU $cpu s"
+pf_check "slow reader: exit 0, stderr empty" test "$rc" -eq 0 -a ! -s "$T/slow.err"
+pf_check "slow reader: it read every byte" test "$(cat "$T/slow.count")" -eq $((48 * MiB))
+pf_check "slow reader: the reader set the pace (>= 2 s for 48 MiB)" below 2 "$el"
+pf_check "slow reader: peak RSS $((hwm / 1024)) MiB within 8 MiB window + pool + margin (40 MiB)" \
+  test "$hwm" -le $((40 * 1024))
+pf_check "slow reader: no busy loop (CPU $cpu s < half of $el s)" below "$cpu" "$(awk -v e="$el" 'BEGIN { print e / 2 }')"
+
+# ---- the reader goes away ------------------------------------------------------
+head_run() {
+  local t0 t1 st
+  t0=$(now)
+  parfetch -q -o - "$PF_HTTP_URL/big.bin?t=head" 2>"$T/head.err" | head -c 100000 >"$T/head.out"
+  st=("${PIPESTATUS[@]}")
+  t1=$(now)
+  echo "parfetch exit ${st[0]} after $(secs "$t0" "$t1") s"
+  cat "$T/head.err"
+  [ "${st[0]}" -eq 4 ] || { echo "want exit 4"; return 1; }
+  [ ! -s "$T/head.err" ] || { echo "want nothing on stderr"; return 1; }
+  cmp -n 100000 "$T/head.out" "$PF_DOCROOT/big.bin" || return 1
+  below "$(secs "$t0" "$t1")" 5
+}
+pf_check "| head -c 100000: exit 4, nothing on stderr, promptly, the first bytes equal" head_run
+
+# ---- a stalled head ------------------------------------------------------------
+# 8 MiB from the fault server; its first request (the probe: part 0, the
+# head) stops after 100 KiB for 30 s. stall_timeout stays at 20 s: a lone
+# stream would wait that long. The other streams fill the window and take
+# the head's range over.
+"$PF_BUILD/fault_server" --size 8m --seed 5 --dump "$T/f8" || exit 1
+pf_fault_start F --size 8m --seed 5 --fault stall:req=1,after=100k,secs=30 || { pf_done; exit 1; }
+WIN2="$T/win2.yaml"
+printf 'stream_window: 2MiB\nstreams: 4\n' >"$WIN2"
+t0=$(now)
+pf_check "a stalled head: -o - bytes equal, exit 0" \
+  piped stalled "$F_URL/obj" "$T/f8" -c "$WIN2"
+t1=$(now)
+pf_check "a stalled head: overtaken well under stall_timeout (20 s) and the stall (30 s): $(secs "$t0" "$t1") s, limit 10 s" \
+  below "$(secs "$t0" "$t1")" 10
+pf_fault_stop F
+
+# ---- a host's in-order sink ----------------------------------------------------
+pf_expect_exit 0 "ABI: a PF_SINK_IN_ORDER sink under run(): writes ascending and contiguous, every byte" \
+  eval '"$HOST" "$PLUGIN" "$PF_HTTP_URL/s5m.bin?t=host" inorder-run 4 1MiB >"$T/host.out"'
+pf_check "... and the sink holds the object byte for byte" pf_same "$PF_DOCROOT/s5m.bin" "$T/host.out"
+pf_log_wait "/s5m.bin?t=host" 2
+n=$(connections host)
+pf_check "... fetched on several connections ($n, want >= 3)" test "$n" -ge 3
+
+pf_done
