@@ -113,9 +113,13 @@ typedef struct pf_part {
  * concurrently with itself.
  */
 #define PF_SINK_IN_ORDER 0x1u /* write() must be called with ascending, contiguous offsets */
-/* Such a sink, and one without read() when a checksum is asked for, is
- * planned as one part, and write_sink() of bytes that do not start where
- * the stored ones end is refused (PF_E_INVALID, naming the expected offset). */
+/* Such a sink, and one without read() when a checksum is asked for, gets
+ * ascending, contiguous writes: run() fetches its parts on several streams
+ * and holds what arrives ahead of the next byte in a bounded reorder window
+ * (config key stream_window); plan_parts() returns the parts in ascending
+ * order, and write_sink() or fetch_part(fn == NULL) of bytes that do not
+ * start where the stored ones end is refused (PF_E_INVALID, naming the
+ * expected offset). */
 
 typedef struct pf_sink {
   size_t struct_size;
