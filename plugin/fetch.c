@@ -1821,7 +1821,8 @@ pf_status pf_probe(pf_session *s) {
    * stream the whole object is one part anyway. */
   uint64_t end = s->probe_short ? s->probe_start + PF_PROBE_SHORT
                  : s->cfg->max_streams > 1 && s->in_order
-                     ? s->probe_start + pf_reorder_part_size(s->cfg->stream_window, s->cfg->max_streams)
+                     ? s->probe_start + pf_reorder_part_size(s->cfg->stream_window,
+                                                             s->cfg->max_streams, s->cfg->chunk_size)
                  : s->cfg->max_streams > 1 && s->cfg->min_part_size > 0
                      ? s->probe_start + s->cfg->min_part_size
                      : PF_SIZE_UNKNOWN;

@@ -13,8 +13,12 @@
 
 #include "reorder.h"
 
-uint64_t pf_reorder_part_size(uint64_t window, unsigned streams) {
+uint64_t pf_reorder_part_size(uint64_t window, unsigned streams, uint64_t chunk) {
   uint64_t p = window / (2 * (uint64_t)(streams ? streams : 1));
+  if (chunk > 0)
+    p -= p % chunk;
+  if (p < chunk)
+    p = chunk;
   return p < PF_REORDER_MIN_PART ? PF_REORDER_MIN_PART : p;
 }
 

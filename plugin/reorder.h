@@ -11,10 +11,12 @@
 /* The smallest part the in-order plan makes. */
 #define PF_REORDER_MIN_PART (64u * 1024)
 
-/* The part size of an in-order download: window / (2 x streams), at least
- * PF_REORDER_MIN_PART, so that the window holds every stream's part twice
- * over (a stream can start its next part while the head is still behind). */
-uint64_t pf_reorder_part_size(uint64_t window, unsigned streams);
+/* The part size of an in-order download: window / (2 x streams), so that
+ * the window holds every stream's part twice over (a stream can start its
+ * next part while the head is still behind); rounded down to a multiple of
+ * chunk (the streams' buffers then fill whole, part after part), at least
+ * PF_REORDER_MIN_PART and one chunk. */
+uint64_t pf_reorder_part_size(uint64_t window, unsigned streams, uint64_t chunk);
 
 /* The in-order plan of an object of `size` bytes from byte `from` on: parts
  * of part_size bytes, in ascending order, the last one shorter; one part

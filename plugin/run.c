@@ -263,8 +263,11 @@ static int enqueue(void *ctx, uint64_t off, const void *buf, size_t len) {
     off += n;
     len -= n;
     /* full, or held long enough: a slow stream's bytes should reach the
-     * disk (and the resume journal) without waiting to fill a chunk */
-    if (w->cur->len == w->rc->chunk_size || pf_now_ns() - w->cur->t0_ns > CHUNK_HOLD_NS)
+     * disk (and the resume journal) without waiting to fill a chunk; not
+     * ahead of the head in order, where they would only wait in the window,
+     * each in a chunk of its own */
+    if (w->cur->len == w->rc->chunk_size ||
+        (w->from != &w->rc->ahead && pf_now_ns() - w->cur->t0_ns > CHUNK_HOLD_NS))
       flush(w);
     if (atomic_load(&w->rc->s->stop))
       return -1;
@@ -864,10 +867,15 @@ pf_status pf_run(pf_session *s) {
   /* and room for one read of libcurl's (CURLOPT_BUFFERSIZE, fetch.c) in
    * chunks: room() asks for that many before the first byte of it */
   size_t pool = depth + nstreams + (PF_READ_MAX + rc.chunk_size - 1) / rc.chunk_size;
-  /* in order with several streams, the window's chunks on top of that */
+  /* in order with several streams, the window's chunks on top of that:
+   * the bytes of the parts admitted (at most the window: admitted()), in
+   * whole chunks (the parts are whole chunks: pf_reorder_part_size), and two
+   * more per stream for the pieces a steal cuts. So a stream ahead of the
+   * head finishes the part it took without waiting for room, and is free to
+   * take over the head's range when that stalls. */
   if (s->in_order && nstreams > 1) {
     rc.window = c->stream_window;
-    rc.nahead = c->stream_window / rc.chunk_size ? c->stream_window / rc.chunk_size : 1;
+    rc.nahead = (c->stream_window + rc.chunk_size - 1) / rc.chunk_size + 2 * nstreams;
   }
   pthread_mutex_lock(&s->mu);
   uint64_t head = pf_rangeset_prefix(&s->written);

@@ -925,7 +925,7 @@ pf_status pf_sink_reset(pf_session *s) {
  * on, several to the window, fetched by every stream (run.c's window). */
 static pf_status plan_in_order(pf_session *s, pf_part **parts, size_t *n) {
   const pf_config *c = s->cfg;
-  uint64_t part = pf_reorder_part_size(c->stream_window, c->max_streams);
+  uint64_t part = pf_reorder_part_size(c->stream_window, c->max_streams, c->chunk_size);
   pthread_mutex_lock(&s->mu);
   uint64_t from = s->size == PF_SIZE_UNKNOWN ? 0 : pf_rangeset_prefix(&s->written);
   pthread_mutex_unlock(&s->mu);

@@ -95,9 +95,14 @@ static void test_shuffled(void) {
 }
 
 static void test_plan(void) {
-  CU_ASSERT_EQUAL(pf_reorder_part_size(32 * MiB, 8), 2 * MiB);
-  CU_ASSERT_EQUAL(pf_reorder_part_size(1 * MiB, 128), PF_REORDER_MIN_PART);
-  CU_ASSERT_EQUAL(pf_reorder_part_size(1 * MiB, 0), 512 * 1024);
+  CU_ASSERT_EQUAL(pf_reorder_part_size(32 * MiB, 8, 256 * 1024), 2 * MiB);
+  CU_ASSERT_EQUAL(pf_reorder_part_size(1 * MiB, 128, 16 * 1024), PF_REORDER_MIN_PART);
+  CU_ASSERT_EQUAL(pf_reorder_part_size(1 * MiB, 0, 0), 512 * 1024);
+  /* whole chunks: 3 MiB / 6 = 512 KiB is two of 256 KiB; 3 MiB / 8 = 384 KiB is one */
+  CU_ASSERT_EQUAL(pf_reorder_part_size(3 * MiB, 3, 256 * 1024), 512 * 1024);
+  CU_ASSERT_EQUAL(pf_reorder_part_size(3 * MiB, 4, 256 * 1024), 256 * 1024);
+  /* a chunk larger than the share: one chunk */
+  CU_ASSERT_EQUAL(pf_reorder_part_size(1 * MiB, 8, 1 * MiB), 1 * MiB);
   pf_part p[8];
   /* not a multiple of the part size: the last part is shorter */
   CU_ASSERT_EQUAL(pf_reorder_plan(0, 10 * MiB + 5, 1, 2 * MiB, p, 8), 6);
