@@ -51,6 +51,24 @@
  * The victim's transfer sees its new end in its data callback (pf_span) and
  * ends its reply there. The number of connections never exceeds the stream
  * count.
+ * In order (a PF_SINK_IN_ORDER sink, or one without read() under a
+ * checksum: -o -), every stream works too. The plan is parts of
+ * stream_window / (2 x streams) (reorder.c), handed out in ascending order,
+ * each only when it ends within stream_window bytes of the head, the next
+ * byte the sink needs (admitted(); a stream that must wait is idle, and the
+ * writer kicks the lanes when the head moves). The writer holds the chunks
+ * that arrive ahead of the head in the window (pf_reorder) and stores them
+ * as the gap before them fills, in ascending contiguous order. Never a
+ * deadlock: the stream whose part holds the head takes chunks from the pool
+ * above, which nothing else takes from, and its chunks go to the sink as
+ * they come; the streams ahead of it take from a second pool (rc->ahead) of
+ * the window's size in chunks, plus two per stream, so they finish the part
+ * they took (its bytes are within the window) and become free to steal. A
+ * steal in order takes only from the stream the head waits on (the lowest
+ * unclaimed byte), by the rules above: a slow or stalled head is taken
+ * over, a slow stream further ahead only holds up the window. A slow sink
+ * blocks the writer: the pools run dry, every reply pauses, and memory stays
+ * at the two pools.
  * Ranges not trusted (pf_trust): when the same kind of bad reply to ranged
  * requests (a wrong Content-Range, or a 200 that ignores Range) comes from
  * PF_DISTRUST_AFTER requests, every ranged request ends, the first round

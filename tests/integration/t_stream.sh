@@ -5,6 +5,8 @@
 # on loopback:
 #   - `-o - | cmp` equal for small objects, sizes not a multiple of the part
 #     size, larger ones, an empty one and a chunked one (size unknown);
+#   - `-o - --checksum`: right one exit 0 and equal, wrong one exit 3 (the
+#     digest is computed in order as the bytes go out); -C -o - refused;
 #   - more than one stream carried it: several ranged requests on several
 #     connections in nginx's access log;
 #   - a slow reader (perl, reading 64 KiB every 5 ms) slows the download:
@@ -87,6 +89,16 @@ pf_check "-o - of $BIG bytes (defaults): bytes equal, exit 0" \
 curl -sS --max-time 20 -o "$T/chunked.expected" "$PF_HTTP_URL/chunked/text.txt"
 pf_check "-o - of a chunked reply (size unknown): bytes equal" \
   piped chunked "$PF_HTTP_URL/chunked/text.txt" "$T/chunked.expected" -c "$SMALL"
+
+# ---- a checksum (the stdout sink has no read(): digest in order) --------------
+sum5=$(sha256sum "$PF_DOCROOT/s5m.bin" | cut -d' ' -f1)
+pf_check "-o - --checksum sha256 (right), 4 streams: bytes equal, exit 0" \
+  piped sum "$PF_HTTP_URL/s5m.bin?t=sum" "$PF_DOCROOT/s5m.bin" -c "$SMALL" --checksum "sha256=$sum5"
+bad=$(printf '%s' "$sum5" | tr '0-9a-f' '1-9a0-f')
+pf_expect_exit 3 "-o - --checksum sha256 (wrong), 4 streams: exit 3" \
+  eval 'parfetch -q -c "$SMALL" --checksum "sha256=$bad" -o - "$PF_HTTP_URL/s5m.bin?t=badsum" >/dev/null'
+pf_check "... naming the mismatch" eval 'printf "%s" "$PF_LAST_OUT" | grep -qi "checksum"'
+pf_expect_exit 2 "-C -o - is still refused: exit 2" parfetch -q -C -o - "$PF_HTTP_URL/s1.bin"
 
 # ---- several streams -----------------------------------------------------------
 pf_log_wait "/s5m.bin?t=s5m" 2
