@@ -946,6 +946,9 @@ pf_status pf_run(pf_session *s) {
   }
   for (size_t i = 0; i < nstreams; i++)
     pthread_mutex_init(&ws[i].span.mu, NULL);
+  if (rc.nahead)
+    pf_log(s, "in order: %zu parts of up to %llu bytes on %zu streams, window %llu bytes", rc.nparts,
+           (unsigned long long)rc.parts[0].length, nstreams, (unsigned long long)rc.window);
   run_round(&rc, nstreams);
   if (atomic_load(&rc.trust.distrust) && !atomic_load(&s->stop))
     run_whole(&rc);
