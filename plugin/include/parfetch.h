@@ -306,8 +306,9 @@ typedef struct pf_entry {
    * (the whole object, unless PF_OPEN_RESUME found stored ranges). Call with
    * parts == NULL to learn *count, then with cap >= *count, before fetching:
    * bytes stored meanwhile change the answer. A pure function of size,
-   * config and the stored ranges; an object of unknown size or one without
-   * range support has one part. PF_E_INVALID if cap is too small. */
+   * config and the stored ranges (for an in-order sink: parts of
+   * stream_window / (2 x streams), ascending); an object of unknown size or
+   * one without range support has one part. PF_E_INVALID if cap is too small. */
   pf_status (*plan_parts)(pf_session *s, pf_part *parts, size_t cap, size_t *count);
 
   /* [thread-safe; distinct, non-overlapping parts] Fetch one part with
