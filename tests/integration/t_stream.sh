@@ -16,7 +16,8 @@
 #     object), nothing on stderr, within a few seconds;
 #   - a stalled head (the fault server's first reply stops after 100 KiB for
 #     30 s): another stream takes it over; bytes equal well under 30 s and
-#     under the stall_timeout a lone stream would have waited;
+#     under the stall_timeout a lone stream would have waited; the same for
+#     a head that trickles at 8 KiB/s;
 #   - a host's PF_SINK_IN_ORDER sink through the ABI (build/engine_host
 #     inorder-run): ascending contiguous writes, every byte, several
 #     connections.
@@ -190,6 +191,16 @@ pf_check "a stalled head: -o - bytes equal, exit 0" \
 t1=$(now)
 pf_check "a stalled head: overtaken well under stall_timeout (20 s) and the stall (30 s): $(secs "$t0" "$t1") s, limit 10 s" \
   below "$(secs "$t0" "$t1")" 10
+pf_fault_stop F
+# The same with a slow head instead: the first reply trickles at 8 KiB/s
+# (its 256 KiB part alone would take 32 s; one stream, the object 1000 s).
+pf_fault_start F --size 8m --seed 5 --fault trickle:req=1,rate=8k || { pf_done; exit 1; }
+t0=$(now)
+pf_check "a trickling head (8 KiB/s): -o - bytes equal, exit 0" \
+  piped trickle "$F_URL/obj" "$T/f8" -c "$WIN2"
+t1=$(now)
+pf_check "a trickling head: taken over ($(secs "$t0" "$t1") s, limit 15 s; the part alone 32 s)" \
+  below "$(secs "$t0" "$t1")" 15
 pf_fault_stop F
 
 # ---- a host's in-order sink ----------------------------------------------------
