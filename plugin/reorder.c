@@ -22,8 +22,8 @@ uint64_t pf_reorder_part_size(uint64_t window, unsigned streams, uint64_t chunk)
   return p < PF_REORDER_MIN_PART ? PF_REORDER_MIN_PART : p;
 }
 
-size_t pf_reorder_plan(uint64_t from, uint64_t size, int ranges, uint64_t part_size,
-                       pf_part *parts, size_t cap) {
+size_t pf_reorder_plan(uint64_t from, uint64_t size, int ranges, uint64_t part_size, pf_part *parts,
+                       size_t cap) {
   uint64_t n = 1;
   if (size != PF_SIZE_UNKNOWN && ranges && part_size > 0 && size > from)
     n = (size - from + part_size - 1) / part_size;

@@ -22,8 +22,8 @@ uint64_t pf_reorder_part_size(uint64_t window, unsigned streams, uint64_t chunk)
  * of part_size bytes, in ascending order, the last one shorter; one part
  * for an unknown size, an empty object or no ranges. Returns the number of
  * parts; writes at most cap. */
-size_t pf_reorder_plan(uint64_t from, uint64_t size, int ranges, uint64_t part_size,
-                       pf_part *parts, size_t cap);
+size_t pf_reorder_plan(uint64_t from, uint64_t size, int ranges, uint64_t part_size, pf_part *parts,
+                       size_t cap);
 
 /* May a part [off, off + len) be started now, with the sink's next byte at
  * head? Only within the window: its end at most head + window; the part at

@@ -166,12 +166,12 @@ typedef struct run_ctx {
   pthread_cond_t done_cv;
   int round_done;
   /* in order (s->in_order, several streams): the window (reorder.c) */
-  pf_queue ahead;          /* the window's chunks, for streams ahead of the head */
-  size_t nahead;           /* how many (0: not in order, or one stream) */
-  uint64_t window;         /* stream_window: how far ahead of the head a part may end */
-  pf_reorder ro;           /* the writer's: chunks held until the gap before them is filled */
+  pf_queue ahead;            /* the window's chunks, for streams ahead of the head */
+  size_t nahead;             /* how many (0: not in order, or one stream) */
+  uint64_t window;           /* stream_window: how far ahead of the head a part may end */
+  pf_reorder ro;             /* the writer's: chunks held until the gap before them is filled */
   atomic_uint_fast64_t head; /* ro.head, for the streams: the next byte the sink needs */
-  atomic_int window_wait;  /* a stream waits for the head to move (the writer kicks) */
+  atomic_int window_wait;    /* a stream waits for the head to move (the writer kicks) */
 } run_ctx;
 
 #define MAX_STASH (PF_READ_MAX / (16 * 1024) + 2) /* room()'s most, at the smallest chunk_size */

@@ -40,9 +40,9 @@ static void test_refused(void) {
   pf_reorder r;
   int x;
   CU_ASSERT_FATAL(pf_reorder_init(&r, 100, 2) == 0);
-  CU_ASSERT_EQUAL(pf_reorder_put(&r, 50, 10, &x), -1);  /* before the head */
-  CU_ASSERT_EQUAL(pf_reorder_put(&r, 95, 10, &x), -1);  /* straddles the head */
-  CU_ASSERT_EQUAL(pf_reorder_put(&r, 200, 0, &x), -1);  /* empty */
+  CU_ASSERT_EQUAL(pf_reorder_put(&r, 50, 10, &x), -1); /* before the head */
+  CU_ASSERT_EQUAL(pf_reorder_put(&r, 95, 10, &x), -1); /* straddles the head */
+  CU_ASSERT_EQUAL(pf_reorder_put(&r, 200, 0, &x), -1); /* empty */
   CU_ASSERT_EQUAL(pf_reorder_put(&r, 200, 10, &x), 0);
   CU_ASSERT_EQUAL(pf_reorder_put(&r, 205, 10, &x), -1); /* overlaps the piece below */
   CU_ASSERT_EQUAL(pf_reorder_put(&r, 195, 6, &x), -1);  /* runs into the piece above */
@@ -130,8 +130,8 @@ static void test_plan(void) {
 }
 
 static void test_admits(void) {
-  CU_ASSERT(pf_reorder_admits(0, 8 * MiB, 0, 100 * MiB));      /* the head's part: always */
-  CU_ASSERT(pf_reorder_admits(0, 8 * MiB, 6 * MiB, 2 * MiB));  /* ends at the window's end */
+  CU_ASSERT(pf_reorder_admits(0, 8 * MiB, 0, 100 * MiB));     /* the head's part: always */
+  CU_ASSERT(pf_reorder_admits(0, 8 * MiB, 6 * MiB, 2 * MiB)); /* ends at the window's end */
   CU_ASSERT(!pf_reorder_admits(0, 8 * MiB, 6 * MiB, 2 * MiB + 1));
   CU_ASSERT(pf_reorder_admits(4 * MiB, 8 * MiB, 10 * MiB, 2 * MiB));
   CU_ASSERT(!pf_reorder_admits(4 * MiB, 8 * MiB, 12 * MiB, 1));
@@ -146,7 +146,8 @@ int pf_suite_reorder(void) {
   if (!CU_add_test(s, "pieces leave in order", test_in_order_out) ||
       !CU_add_test(s, "overlaps and a full window refused", test_refused) ||
       !CU_add_test(s, "shuffled pieces, every byte once", test_shuffled) ||
-      !CU_add_test(s, "in-order plan", test_plan) || !CU_add_test(s, "window admission", test_admits))
+      !CU_add_test(s, "in-order plan", test_plan) ||
+      !CU_add_test(s, "window admission", test_admits))
     return CU_get_error();
   return CUE_SUCCESS;
 }
