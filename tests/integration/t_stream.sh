@@ -4,7 +4,8 @@
 # bounded reorder window (stream_window), against nginx and the fault server
 # on loopback:
 #   - `-o - | cmp` equal for small objects, sizes not a multiple of the part
-#     size, larger ones, an empty one and a chunked one (size unknown);
+#     size, larger ones, an empty one, a chunked one (size unknown) and one
+#     from a server without ranges;
 #   - `-o - --checksum`: right one exit 0 and equal, wrong one exit 3 (the
 #     digest is computed in order as the bytes go out); -C -o - refused;
 #   - more than one stream carried it: several ranged requests on several
@@ -88,6 +89,8 @@ for f in s0 s1 s100k s3m s5m; do
 done
 pf_check "-o - of $BIG bytes (defaults): bytes equal, exit 0" \
   piped big "$PF_HTTP_URL/big.bin?t=big" "$PF_DOCROOT/big.bin"
+pf_check "-o - from a server without ranges (one part, one stream): bytes equal" \
+  piped norange "$PF_HTTP_URL/norange/s3m.bin" "$PF_DOCROOT/s3m.bin" -c "$SMALL"
 curl -sS --max-time 20 -o "$T/chunked.expected" "$PF_HTTP_URL/chunked/text.txt"
 pf_check "-o - of a chunked reply (size unknown): bytes equal" \
   piped chunked "$PF_HTTP_URL/chunked/text.txt" "$T/chunked.expected" -c "$SMALL"
