@@ -930,8 +930,8 @@ static pf_status plan_in_order(pf_session *s, pf_part **parts, size_t *n) {
   uint64_t from = s->size == PF_SIZE_UNKNOWN ? 0 : pf_rangeset_prefix(&s->written);
   pthread_mutex_unlock(&s->mu);
   size_t m = pf_reorder_plan(from, s->size, s->ranges, part, NULL, 0);
-  if (s->size != PF_SIZE_UNKNOWN && from >= s->size)
-    m = 0;
+  if (s->size != PF_SIZE_UNKNOWN && s->size > 0 && from >= s->size)
+    m = 0; /* all stored (an empty object keeps its one empty part, as pf_plan's) */
   *parts = calloc(m ? m : 1, sizeof **parts);
   if (!*parts)
     return pf_fail(s, PF_E_NOMEM, "out of memory");
