@@ -21,7 +21,8 @@
 #     a head that trickles at 8 KiB/s;
 #   - a host's PF_SINK_IN_ORDER sink through the ABI (build/engine_host
 #     inorder-run): ascending contiguous writes, every byte, several
-#     connections.
+#     connections; the same for a sink without read() under a checksum
+#     (a wrong one fails commit()).
 # Run after `make all testbins`; BUILD selects the build directory.
 # shellcheck disable=SC2016
 set -uo pipefail
@@ -214,5 +215,14 @@ pf_check "... and the sink holds the object byte for byte" pf_same "$PF_DOCROOT/
 pf_log_wait "/s5m.bin?t=host" 2
 n=$(connections host)
 pf_check "... fetched on several connections ($n, want >= 3)" test "$n" -ge 3
+pf_expect_exit 0 "ABI: a sink without read() under a checksum, run(): in order, commit() verifies" \
+  eval '"$HOST" "$PLUGIN" "$PF_HTTP_URL/s5m.bin?t=hostsum" inorder-run 4 1MiB "sha256=$sum5" >"$T/hostsum.out"'
+pf_check "... and the sink holds the object byte for byte" pf_same "$PF_DOCROOT/s5m.bin" "$T/hostsum.out"
+pf_log_wait "/s5m.bin?t=hostsum" 2
+n=$(connections hostsum)
+pf_check "... fetched on several connections ($n, want >= 3)" test "$n" -ge 3
+pf_expect_exit 1 "ABI: ... with a wrong checksum: commit() fails" \
+  eval '"$HOST" "$PLUGIN" "$PF_HTTP_URL/s5m.bin?t=hostbad" inorder-run 4 1MiB "sha256=$bad" >/dev/null'
+pf_check "... naming the checksum" eval 'printf "%s" "$PF_LAST_OUT" | grep -qi "checksum"'
 
 pf_done
