@@ -63,7 +63,7 @@
 # Options (each also an environment variable):
 #   -r, --runs N        RUNS      rounds per scenario (default 5)
 #   -t, --tools LIST    TOOLS     space/comma list (default: parfetch parfetch-n16
-#                                 aria2c axel wget2 rclone curl)
+#                                 aria2c axel wget2 rclone curl; parfetch-pipe: -o - | sha256sum)
 #       --size-a LIST   SIZE_A    scenario a's file size(s) (default "1073741824 268435456")
 #       --size BYTES    SIZE      scenarios b, c, d, i (default 268435456)
 #       --cap BPS       CAP       per-connection cap in b/d, bytes/s (default 8388608)
@@ -112,6 +112,10 @@ tool_cmd() { # TOOL URL OUT -> CMD array
   case $tool in
     parfetch) CMD=("$L_PF_BIN" -q -o "$out" "$url") ;;
     parfetch-n16) CMD=("$L_PF_BIN" -q -n 16 -o "$out" "$url") ;;
+    # -o - into sha256sum (issue 12, item 1): in order through the reorder window; the
+    # digest goes to OUT.sha, checked instead of OUT
+    parfetch-pipe) CMD=(bash -c 'set -o pipefail; "$0" -q -o - "$1" | sha256sum >"$2.sha"'
+                        "$L_PF_BIN" "$url" "$out") ;;
     parfetch-n8) CMD=("$L_PF_BIN" -q -n 8 -o "$out" "$url") ;;
     parfetch-mux) CMD=("$L_PF_BIN" -q -c "$L_HOME/multiplex.yaml" -o "$out" "$url") ;; # HTTP/2 streams on one connection
     aria2c) CMD=(aria2c --no-conf -x16 -s16 -k1M --file-allocation=none -q
@@ -244,6 +248,9 @@ run_loop() {
         note="killed by signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null || echo '?'))"
       elif [ "$rc" -ne 0 ]; then
         note="exit $rc: $(tail -n 2 "$L_WORK/tool.log" | tr '\n,"' '  ' | cut -c1-120)"
+      elif [ "$tool" = parfetch-pipe ]; then
+        got=$(cut -d' ' -f1 "$out.sha" 2>/dev/null)
+        if [ "$got" != "$L_SHA" ]; then note="sha256 mismatch (pipe)"; else ok=1; fi
       elif [ ! -f "$out" ]; then
         note="no output file"
       else
@@ -255,7 +262,7 @@ run_loop() {
           if [ "$got" != "$L_SHA" ]; then note="sha256 mismatch"; else ok=1; fi
         fi
       fi
-      rm -f -- "$out" "$out.aria2"
+      rm -f -- "$out" "$out.aria2" "$out.sha"
       done_runs[$tool]=$((${done_runs[$tool]:-0} + 1))
       if awk -v w="$wall" -v l="$L_LONG_RUN" 'BEGIN { exit !(w > l) }'; then long[$tool]=1; fi
       # tool,scenario,run,wall_s,cpu_s,rss_kb,ok,user_s,sys_s,exit,note,position
@@ -392,7 +399,7 @@ pick_tools() { # LIST -> PICKED: the tools of LIST that are installed
   PICKED=()
   for t in $1; do
     case $t in
-      parfetch | parfetch-n16 | parfetch-n8 | parfetch-mux)
+      parfetch | parfetch-n16 | parfetch-n8 | parfetch-mux | parfetch-pipe)
         if [ ! -x "$PF_BIN" ]; then log "warning: $PF_BIN is missing; $t skipped"; continue; fi ;;
       aria2c | axel | wget2 | rclone | curl | aria2c-x8 | axel-n8)
         if ! command -v "${t%-[xn]8}" >/dev/null; then log "warning: ${t%-[xn]8} is not installed; $t skipped"; continue; fi ;;

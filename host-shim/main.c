@@ -593,6 +593,7 @@ static void withdraw_session(size_t slot) {
 struct stdout_sink {
   int fd;
   uint64_t next; /* the offset the next write must have */
+  int closed;    /* the reader went away (EPIPE): the run ends quietly, exit 4 */
 };
 
 /* [writer thread] Write len bytes at offset to fd, in order. */
@@ -611,6 +612,8 @@ static int stdout_write(void *ctx, uint64_t offset, const void *buf, size_t len)
         poll(&pfd, 1, 1000);
         continue;
       }
+      if (errno == EPIPE)
+        o->closed = 1;
       return errno;
     }
     p += w;
@@ -792,6 +795,13 @@ static int run_job(const struct run_ctx *c, struct job *j, size_t slot) {
     job_failed(j, e, PF_E_CANCELLED,
                sig == SIGINT ? "interrupted by SIGINT" : "terminated by SIGTERM", single);
     return j->exit_code = 128 + sig;
+  }
+  if (st != PF_OK && out.closed) {
+    /* The reader of stdout went away (`| head -c N`): it wanted no more, so
+     * no message, like a filter that SIGPIPE ends; exit 4 (local I/O) tells
+     * a script that the output is not the whole object. */
+    e->close(s, 0);
+    return EXIT_LOCAL;
   }
   if (st != PF_OK) {
     const char *m = e->errmsg(s);

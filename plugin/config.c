@@ -59,6 +59,7 @@ enum key_id {
   K_MIN_PART_SIZE,
   K_CHUNK_SIZE,
   K_QUEUE_DEPTH,
+  K_STREAM_WINDOW,
   K_CONNECT_TIMEOUT,
   K_STALL_TIMEOUT,
   K_RETRIES,
@@ -117,6 +118,7 @@ static const struct key_spec keys[] = {
     {K_MIN_PART_SIZE, "min_part_size", KIND_SIZE, 64 * KIB, UINT64_MAX},
     {K_CHUNK_SIZE, "chunk_size", KIND_SIZE, 16 * KIB, 16 * MIB},
     {K_QUEUE_DEPTH, "queue_depth", KIND_UINT, 0, 4096},
+    {K_STREAM_WINDOW, "stream_window", KIND_SIZE, 1 * MIB, 1024 * MIB},
     {K_CONNECT_TIMEOUT, "connect_timeout", KIND_DURATION, 1, DAY_MS},
     {K_STALL_TIMEOUT, "stall_timeout", KIND_DURATION, SECOND_MS, DAY_MS},
     {K_RETRIES, "retries", KIND_UINT, 1, 1000},
@@ -173,6 +175,9 @@ static void set_number(pf_config *cfg, enum key_id id, uint64_t v) {
     break;
   case K_QUEUE_DEPTH:
     cfg->queue_depth = (unsigned)v;
+    break;
+  case K_STREAM_WINDOW:
+    cfg->stream_window = v;
     break;
   case K_CONNECT_TIMEOUT:
     cfg->connect_timeout_ms = (long)v;
@@ -246,6 +251,8 @@ static uint64_t get_number(const pf_config *cfg, enum key_id id) {
     return cfg->chunk_size;
   case K_QUEUE_DEPTH:
     return cfg->queue_depth;
+  case K_STREAM_WINDOW:
+    return cfg->stream_window;
   case K_CONNECT_TIMEOUT:
     return (uint64_t)cfg->connect_timeout_ms;
   case K_STALL_TIMEOUT:
@@ -375,6 +382,7 @@ pf_config *pf_config_new(void) {
   cfg->min_part_size = 8 * MIB;
   cfg->chunk_size = (size_t)(256 * KIB);
   cfg->queue_depth = 0;
+  cfg->stream_window = 32 * MIB;
   cfg->connect_timeout_ms = 10 * (long)SECOND_MS;
   cfg->stall_timeout_ms = 20 * (long)SECOND_MS;
   cfg->retries = 15;

@@ -31,6 +31,7 @@ struct pf_config {
   uint64_t min_part_size;  /* "min_part_size": >= 64 KiB, default 8 MiB */
   size_t chunk_size;       /* "chunk_size": 16 KiB..16 MiB, default 256 KiB */
   unsigned queue_depth;    /* "queue_depth": 0 = 2 x streams; else 1..4096 */
+  uint64_t stream_window;  /* "stream_window": in-order reorder window, 1 MiB..1 GiB, default 32 MiB */
   /* network */
   long connect_timeout_ms; /* "connect_timeout": default 10 s */
   long stall_timeout_ms;   /* "stall_timeout": no byte for this long drops the connection; default 20 s */

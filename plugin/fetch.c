@@ -70,6 +70,7 @@
 #include <curl/curl.h>
 
 #include "internal.h"
+#include "reorder.h"
 
 /* ---- curl_global_init, reference counted -------------------------------- */
 
@@ -1834,9 +1835,13 @@ pf_status pf_probe(pf_session *s) {
    * (the most ramped-up one) carries the worker's next request. An open
    * range would have to be cut when part 0 is done, wasting everything in
    * flight on it (tens of MB on a long fat link) and the connection too.
-   * With one stream, or in order, the whole object is one part anyway. */
+   * In order, the first part is the in-order plan's (reorder.c). With one
+   * stream the whole object is one part anyway. */
   uint64_t end = s->probe_short ? s->probe_start + PF_PROBE_SHORT
-                 : s->cfg->max_streams > 1 && !s->in_order && s->cfg->min_part_size > 0
+                 : s->cfg->max_streams > 1 && s->in_order
+                     ? s->probe_start + pf_reorder_part_size(s->cfg->stream_window,
+                                                             s->cfg->max_streams, s->cfg->chunk_size)
+                 : s->cfg->max_streams > 1 && s->cfg->min_part_size > 0
                      ? s->probe_start + s->cfg->min_part_size
                      : PF_SIZE_UNKNOWN;
   int reprobed = 0;

@@ -51,6 +51,24 @@
  * The victim's transfer sees its new end in its data callback (pf_span) and
  * ends its reply there. The number of connections never exceeds the stream
  * count.
+ * In order (a PF_SINK_IN_ORDER sink, or one without read() under a
+ * checksum: -o -), every stream works too. The plan is parts of
+ * stream_window / (2 x streams) (reorder.c), handed out in ascending order,
+ * each only when it ends within stream_window bytes of the head, the next
+ * byte the sink needs (admitted(); a stream that must wait is idle, and the
+ * writer kicks the lanes when the head moves). The writer holds the chunks
+ * that arrive ahead of the head in the window (pf_reorder) and stores them
+ * as the gap before them fills, in ascending contiguous order. Never a
+ * deadlock: the stream whose part holds the head takes chunks from the pool
+ * above, which nothing else takes from, and its chunks go to the sink as
+ * they come; the streams ahead of it take from a second pool (rc->ahead) of
+ * the window's size in chunks, plus two per stream, so they finish the part
+ * they took (its bytes are within the window) and become free to steal. A
+ * steal in order takes only from the stream the head waits on (the lowest
+ * unclaimed byte), by the rules above: a slow or stalled head is taken
+ * over, a slow stream further ahead only holds up the window. A slow sink
+ * blocks the writer: the pools run dry, every reply pauses, and memory stays
+ * at the two pools.
  * Ranges not trusted (pf_trust): when the same kind of bad reply to ranged
  * requests (a wrong Content-Range, or a 200 that ignores Range) comes from
  * PF_DISTRUST_AFTER requests, every ranged request ends, the first round
@@ -89,6 +107,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "reorder.h"
 
 #define MIN_STEAL (1024u * 1024)     /* smallest range worth a new request */
 #define MIN_STEAL_SLOW (4u * 1024)   /* ... from a stream with > SLOW_SECS left */
@@ -111,6 +130,7 @@ typedef struct chunk {
   size_t len;
   unsigned char *buf;
   uint64_t t0_ns; /* when its first byte came */
+  pf_queue *home; /* the pool it goes back to: rc->empty, or rc->ahead */
 } chunk;
 
 struct stream;
@@ -164,6 +184,13 @@ typedef struct run_ctx {
   pthread_mutex_t done_mu; /* with done_cv: round_done */
   pthread_cond_t done_cv;
   int round_done;
+  /* in order (s->in_order, several streams): the window (reorder.c) */
+  pf_queue ahead;            /* the window's chunks, for streams ahead of the head */
+  size_t nahead;             /* how many (0: not in order, or one stream) */
+  uint64_t window;           /* stream_window: how far ahead of the head a part may end */
+  pf_reorder ro;             /* the writer's: chunks held until the gap before them is filled */
+  atomic_uint_fast64_t head; /* ro.head, for the streams: the next byte the sink needs */
+  atomic_int window_wait;    /* a stream waits for the head to move (the writer kicks) */
 } run_ctx;
 
 #define MAX_STASH (PF_READ_MAX / (16 * 1024) + 2) /* room()'s most, at the smallest chunk_size */
@@ -174,6 +201,7 @@ typedef struct stream {
   pf_job job; /* job.x: the stream's transfer (the probe's, once a job took it) */
   chunk *stash[MAX_STASH]; /* taken from the pool by room() for enqueue() */
   size_t nstash;
+  pf_queue *from; /* the pool room() took them from (rc->empty, or rc->ahead) */
   int idle;     /* nothing worth taking yet: looks again */
   int ended;
   chunk *cur;   /* being filled */
@@ -186,13 +214,28 @@ static void flush(stream *w) {
   if (!w->cur)
     return;
   if (w->cur->len == 0 || pf_queue_push(&w->rc->full, w->cur) != 0)
-    pf_queue_push(&w->rc->empty, w->cur); /* never blocks: the pool has room for all */
+    pf_queue_push(w->cur->home, w->cur); /* never blocks: the pool has room for all */
   w->cur = NULL;
 }
 
 static void unstash(stream *w) {
-  while (w->nstash > 0)
-    pf_queue_push(&w->rc->empty, w->stash[--w->nstash]);
+  while (w->nstash > 0) {
+    chunk *c = w->stash[--w->nstash];
+    pf_queue_push(c->home, c);
+  }
+}
+
+/* The pool a stream takes chunks from. In order, only the stream whose part
+ * holds the head (the next byte the sink needs) takes from rc->empty, sized
+ * as for a download to a file; the streams ahead of it share the window's
+ * chunks (rc->ahead), and pause when those are all held: so the head always
+ * finds room, and the bytes waiting for it never take more than the window.
+ * (span.start is written on w's loop thread only, where room() runs.) */
+static pf_queue *pool_for(const stream *w) {
+  run_ctx *rc = w->rc;
+  if (!rc->nahead || w->span.start <= atomic_load(&rc->head))
+    return &rc->empty;
+  return &rc->ahead;
 }
 
 /* Can the pool take len more bytes of w's now? (fetch.c asks before it
@@ -213,7 +256,9 @@ static int room(void *ctx, size_t len) {
     need = MAX_STASH;
   for (int pass = 0; pass < 2; pass++) {
     void *item;
-    while (w->nstash < need && pf_queue_trypop(&w->rc->empty, &item) == 0)
+    /* (again each pass: the head may have come to w's part meanwhile) */
+    w->from = pool_for(w);
+    while (w->nstash < need && pf_queue_trypop(w->from, &item) == 0)
       w->stash[w->nstash++] = item;
     if (w->nstash >= need)
       return 1;
@@ -236,7 +281,7 @@ static int enqueue(void *ctx, uint64_t off, const void *buf, size_t len) {
       flush(w);
     if (!w->cur) {
       void *item = w->nstash ? w->stash[--w->nstash] : NULL;
-      if (!item && pf_queue_trypop(&w->rc->empty, &item) != 0) {
+      if (!item && pf_queue_trypop(w->from ? w->from : &w->rc->empty, &item) != 0) {
         /* room() said there is one: only a stop empties it under us */
         if (!atomic_load(&w->rc->s->stop))
           pf_fail(w->rc->s, PF_E_INTERNAL, "the pool of buffers ran dry");
@@ -256,8 +301,11 @@ static int enqueue(void *ctx, uint64_t off, const void *buf, size_t len) {
     off += n;
     len -= n;
     /* full, or held long enough: a slow stream's bytes should reach the
-     * disk (and the resume journal) without waiting to fill a chunk */
-    if (w->cur->len == w->rc->chunk_size || pf_now_ns() - w->cur->t0_ns > CHUNK_HOLD_NS)
+     * disk (and the resume journal) without waiting to fill a chunk; not
+     * ahead of the head in order, where they would only wait in the window,
+     * each in a chunk of its own */
+    if (w->cur->len == w->rc->chunk_size ||
+        (w->from != &w->rc->ahead && pf_now_ns() - w->cur->t0_ns > CHUNK_HOLD_NS))
       flush(w);
     if (atomic_load(&w->rc->s->stop))
       return -1;
@@ -382,11 +430,20 @@ static int steal(run_ctx *rc, stream *self, int warm, pf_part *part, size_t *vic
   int found = 0;
   double best_left = 0, best_rate = 0, best_quiet = 0;
   *busy = 0;
+  /* in order, the victim is the stream the sink waits on: the one with the
+   * lowest unclaimed byte; a slow one ahead of it only holds up the window */
+  size_t head = rc->nstreams;
+  for (size_t i = 0; rc->nahead && i < rc->nstreams; i++)
+    if (&rc->streams[i] != self && v[i].active && v[i].end != PF_SIZE_UNKNOWN &&
+        v[i].end > v[i].claimed && (head == rc->nstreams || v[i].claimed < v[head].claimed))
+      head = i;
   for (size_t i = 0; i < rc->nstreams; i++) {
     if (&rc->streams[i] == self || !v[i].active || v[i].end == PF_SIZE_UNKNOWN ||
         v[i].end <= v[i].claimed)
       continue;
     *busy = 1;
+    if (rc->nahead && i != head)
+      continue;
     double left, rate, quiet;
     if (!expect_finish(&v[i], &p, now, &left, &rate, &quiet))
       continue;
@@ -586,6 +643,18 @@ static int enqueue_missing(void *ctx, uint64_t off, const void *buf, size_t len)
 }
 
 static void stream_next(stream *w);
+static void kick_lanes(run_ctx *rc, const lane *self);
+
+/* May the next planned part p start now? In order, only when it ends within
+ * the window ahead of the head; else window_wait asks the writer to kick
+ * the lanes when the head moves (set before the second look: either that
+ * look sees the head moved, or the writer sees the flag). Under rc->mu. */
+static int admitted(run_ctx *rc, const pf_part *p) {
+  if (!rc->nahead || pf_reorder_admits(atomic_load(&rc->head), rc->window, p->offset, p->length))
+    return 1;
+  atomic_store(&rc->window_wait, 1);
+  return pf_reorder_admits(atomic_load(&rc->head), rc->window, p->offset, p->length);
+}
 
 /* Every lane has ended its part: the network threads are done with the
  * round (the writer drains the queue; run() may free everything). */
@@ -686,7 +755,7 @@ static void stream_next(stream *w) {
   if (w->ended)
     return;
   w->idle = 0;
-  int stealing = s->ranges && !s->in_order && !rc->trust.whole;
+  int stealing = s->ranges && !rc->trust.whole;
   pf_part part;
   int have = 0, stolen = 0, busy = 0;
   size_t victim = 0;
@@ -707,12 +776,14 @@ static void stream_next(stream *w) {
       pf_range r = rc->back[--rc->nback];
       part = (pf_part){(uint32_t)atomic_fetch_add(&s->parts_total, 1), r.start, r.end - r.start};
       have = 1;
-    } else if (rc->next < rc->nparts) {
+    } else if (rc->next < rc->nparts && admitted(rc, &rc->parts[rc->next])) {
       part = rc->parts[rc->next++];
       have = 1;
     } else if (stealing) {
       have = stolen = steal(rc, w, w->job.x && pf_xfer_warm(w->job.x), &part, &victim, &victim_left,
                             &victim_quiet, &busy);
+      if (rc->next < rc->nparts)
+        busy = 1; /* parts past the window: they wait for the head to move */
     }
   }
   if (have) {
@@ -826,13 +897,39 @@ static void room_again(void *arg) {
 
 /* Chunks given back to the pool: a stream paused for them goes on. */
 static void give_back(run_ctx *rc, chunk *c) {
-  pf_queue_push(&rc->empty, c);
+  pf_queue_push(c->home, c);
   for (size_t i = 0; i < rc->nlanes; i++)
     if (atomic_load(&rc->lanes[i].want_room) && atomic_exchange(&rc->lanes[i].want_room, 0)) {
       atomic_fetch_add(&rc->room_posts, 1);
       if (pf_loop_post(rc->lanes[i].loop, room_again, &rc->lanes[i]) != 0)
         atomic_fetch_sub(&rc->room_posts, 1); /* (its tick retries) */
     }
+}
+
+/* In order: c goes into the window; what is now contiguous at the head goes
+ * to the sink, in ascending order. The head moves on, and the streams that
+ * wait for it are kicked. The writer thread. */
+static pf_status store_in_order(run_ctx *rc, chunk *c) {
+  pf_session *s = rc->s;
+  if (pf_reorder_put(&rc->ro, c->off, c->len, c) != 0) {
+    give_back(rc, c);
+    return pf_fail(s, PF_E_INTERNAL, "in-order window: bytes %llu+%zu do not fit (next byte %llu)",
+                   (unsigned long long)c->off, c->len, (unsigned long long)rc->ro.head);
+  }
+  uint64_t off;
+  size_t len;
+  void *item;
+  while ((item = pf_reorder_take(&rc->ro, &off, &len)) != NULL) {
+    chunk *h = item;
+    pf_status st = pf_sink_store(s, off, h->buf, len);
+    atomic_store(&rc->head, rc->ro.head);
+    if (atomic_load(&rc->window_wait) && atomic_exchange(&rc->window_wait, 0))
+      kick_lanes(rc, NULL);
+    give_back(rc, h);
+    if (st != PF_OK)
+      return st;
+  }
+  return PF_OK;
 }
 
 static int round_over(void *arg) {
@@ -875,8 +972,13 @@ static void run_round(run_ctx *rc, size_t nstreams) {
   if (pf_sink_reserve(s) == PF_OK) {
     while (pf_queue_pop(&rc->full, &item) == 0) {
       chunk *c = item;
-      pf_status st = pf_sink_store(s, c->off, c->buf, c->len);
-      give_back(rc, c);
+      pf_status st;
+      if (s->in_order) {
+        st = store_in_order(rc, c);
+      } else {
+        st = pf_sink_store(s, c->off, c->buf, c->len);
+        give_back(rc, c);
+      }
       if (st != PF_OK)
         break; /* pf_fail has stopped everyone */
     }
@@ -891,9 +993,12 @@ static void run_round(run_ctx *rc, size_t nstreams) {
   if (atomic_load_explicit(&rc->room_posts, memory_order_acquire) != 0)
     for (size_t i = 0; i < rc->nlanes; i++)
       pf_loop_sync(rc->lanes[i].loop);
-  /* what a stopped round left in the queue goes back to the pool */
+  /* what a stopped round left in the queue, or in the window, goes back to
+   * the pool (a round after this fetches again what the window held) */
   while (pf_queue_trypop(&rc->full, &item) == 0)
-    pf_queue_push(&rc->empty, item);
+    pf_queue_push(((chunk *)item)->home, item);
+  while ((item = pf_reorder_drain(&rc->ro)) != NULL)
+    pf_queue_push(((chunk *)item)->home, item);
 }
 
 /* Ranges lost our trust (pf_trust): every thread of the first round has
@@ -924,7 +1029,7 @@ static void run_whole(run_ctx *rc) {
     return;
   }
   pf_queue_destroy(&rc->full); /* the first round closed it: a new one */
-  if (pf_queue_init(&rc->full, rc->pool, &s->stop) != 0) {
+  if (pf_queue_init(&rc->full, rc->pool + rc->nahead, &s->stop) != 0) {
     rc->full_gone = 1;
     pf_fail(s, PF_E_NOMEM, "out of memory");
     return;
@@ -1002,17 +1107,33 @@ pf_status pf_run(pf_session *s) {
   /* and room for one read of libcurl's (CURLOPT_BUFFERSIZE, fetch.c) in
    * chunks: room() asks for that many before the first byte of it */
   size_t pool = depth + nstreams + (PF_READ_MAX + rc.chunk_size - 1) / rc.chunk_size;
+  /* in order with several streams, the window's chunks on top of that:
+   * the bytes of the parts admitted (at most the window: admitted()), in
+   * whole chunks (the parts are whole chunks: pf_reorder_part_size), and two
+   * more per stream for the pieces a steal cuts. So a stream ahead of the
+   * head finishes the part it took without waiting for room, and is free to
+   * take over the head's range when that stalls. */
+  if (s->in_order && nstreams > 1) {
+    rc.window = c->stream_window;
+    rc.nahead = (c->stream_window + rc.chunk_size - 1) / rc.chunk_size + 2 * nstreams;
+  }
+  pthread_mutex_lock(&s->mu);
+  uint64_t head = pf_rangeset_prefix(&s->written);
+  pthread_mutex_unlock(&s->mu);
+  atomic_store(&rc.head, head);
+  size_t all = pool + rc.nahead;
 
-  chunk *chunks = calloc(pool, sizeof *chunks);
-  unsigned char *mem = malloc(pool * rc.chunk_size);
+  chunk *chunks = calloc(all, sizeof *chunks);
+  unsigned char *mem = malloc(all * rc.chunk_size);
   stream *ws = calloc(nstreams, sizeof *ws);
-  if (!chunks || !mem || !ws || pthread_mutex_init(&rc.mu, NULL) != 0) {
-    st = pf_fail(s, PF_E_NOMEM, "cannot allocate %zu chunks of %zu bytes", pool, rc.chunk_size);
+  if (!chunks || !mem || !ws || pf_reorder_init(&rc.ro, head, all) != 0 ||
+      pthread_mutex_init(&rc.mu, NULL) != 0) {
+    st = pf_fail(s, PF_E_NOMEM, "cannot allocate %zu chunks of %zu bytes", all, rc.chunk_size);
     goto out_mem;
   }
   pthread_mutex_init(&rc.done_mu, NULL);
   pf_cond_init_monotonic(&rc.done_cv);
-  if (pf_queue_init(&rc.full, pool, &s->stop) != 0) {
+  if (pf_queue_init(&rc.full, all, &s->stop) != 0) {
     st = pf_fail(s, PF_E_NOMEM, "out of memory");
     goto out_mu;
   }
@@ -1020,13 +1141,20 @@ pf_status pf_run(pf_session *s) {
     st = pf_fail(s, PF_E_NOMEM, "out of memory");
     goto out_full;
   }
+  if (pf_queue_init(&rc.ahead, rc.nahead ? rc.nahead : 1, &s->stop) != 0) {
+    st = pf_fail(s, PF_E_NOMEM, "out of memory");
+    pf_queue_destroy(&rc.empty);
+    goto out_full;
+  }
+  rc.ahead.lifo = 1;
   /* a stack: the chunks given back last are taken first, so that a
    * download whose writer keeps up touches only the few it cycles through
    * (peak RSS follows what is in flight, not the pool's size) */
   rc.empty.lifo = 1;
-  for (size_t i = 0; i < pool; i++) {
+  for (size_t i = 0; i < all; i++) {
     chunks[i].buf = mem + i * rc.chunk_size;
-    pf_queue_push(&rc.empty, &chunks[i]);
+    chunks[i].home = i < pool ? &rc.empty : &rc.ahead;
+    pf_queue_push(chunks[i].home, &chunks[i]);
   }
 
   rc.streams = ws;
@@ -1040,6 +1168,9 @@ pf_status pf_run(pf_session *s) {
   }
   for (size_t i = 0; i < nstreams; i++)
     pthread_mutex_init(&ws[i].span.mu, NULL);
+  if (rc.nahead)
+    pf_log(s, "in order: %zu parts of up to %llu bytes on %zu streams, window %llu bytes", rc.nparts,
+           (unsigned long long)rc.parts[0].length, nstreams, (unsigned long long)rc.window);
   run_round(&rc, nstreams);
   if (atomic_load(&rc.trust.distrust) && !atomic_load(&s->stop))
     run_whole(&rc);
@@ -1052,6 +1183,7 @@ pf_status pf_run(pf_session *s) {
   if (st == PF_OK && atomic_load(&s->cancelled))
     st = pf_fail(s, PF_E_CANCELLED, "cancelled");
 out_empty:
+  pf_queue_destroy(&rc.ahead);
   pf_queue_destroy(&rc.empty);
 out_full:
   if (!rc.full_gone)
@@ -1062,6 +1194,7 @@ out_mu:
   pthread_mutex_destroy(&rc.mu);
 out_mem:
   pf_preconnect_drop(s); /* on the error paths too */
+  pf_reorder_free(&rc.ro);
   free(rc.views);
   free(rc.rates);
   free(rc.sview);

@@ -67,6 +67,7 @@
 #include <openssl/evp.h>
 
 #include "journal.h"
+#include "reorder.h"
 
 #define SCRATCH_SIZE (256 * 1024)
 #define CATCH_UP_BUDGET (8ull * 1024 * 1024) /* digest read-back per store */
@@ -923,9 +924,31 @@ pf_status pf_sink_reset(pf_session *s) {
   return PF_OK;
 }
 
+/* In order: parts of pf_reorder_part_size from the first byte not stored
+ * on, several to the window, fetched by every stream (run.c's window). */
+static pf_status plan_in_order(pf_session *s, pf_part **parts, size_t *n) {
+  const pf_config *c = s->cfg;
+  uint64_t part = pf_reorder_part_size(c->stream_window, c->max_streams, c->chunk_size);
+  pthread_mutex_lock(&s->mu);
+  uint64_t from = s->size == PF_SIZE_UNKNOWN ? 0 : pf_rangeset_prefix(&s->written);
+  pthread_mutex_unlock(&s->mu);
+  size_t m = pf_reorder_plan(from, s->size, s->ranges, part, NULL, 0);
+  if (s->size != PF_SIZE_UNKNOWN && s->size > 0 && from >= s->size)
+    m = 0; /* all stored (an empty object keeps its one empty part, as pf_plan's) */
+  *parts = calloc(m ? m : 1, sizeof **parts);
+  if (!*parts)
+    return pf_fail(s, PF_E_NOMEM, "out of memory");
+  *n = pf_reorder_plan(from, s->size, s->ranges, part, *parts, m);
+  if (m == 0)
+    *n = 0;
+  return PF_OK;
+}
+
 pf_status pf_sink_plan(pf_session *s, pf_part **parts, size_t *n) {
   const pf_config *c = s->cfg;
-  int ranges = s->ranges && !s->in_order;
+  if (s->in_order)
+    return plan_in_order(s, parts, n);
+  int ranges = s->ranges;
   size_t nfull = pf_plan(s->size, ranges, c->min_part_size, c->max_streams, NULL, 0);
   pf_part *full = calloc(nfull, sizeof *full);
   if (!full)

@@ -15,9 +15,9 @@ case "${1:-build}" in
   build) want=("${build[@]}") ;;
   # apt-utils (apt-ftparchive) and dpkg-dev (dpkg-scanpackages): the repository of t_apt.sh
   # groff-base (groff): t_man.sh renders the man pages with groff -ww (Priority: standard,
-  # not in a minbase root)
+  # not in a minbase root); time (GNU time): t_stream.sh measures peak RSS
   test)  want=("${build[@]}" libcunit1-dev nginx-light openssl libmicrohttpd-dev curl strace
-               apt-utils dpkg-dev groff-base) ;;
+               apt-utils dpkg-dev groff-base time) ;;
   demo)  want=("${build[@]}" nginx-light openssl) ;;
   bench) want=("${build[@]}" nginx-light openssl libmicrohttpd-dev curl aria2 axel wget2 rclone
                iproute2 python3-matplotlib) ;;

@@ -116,9 +116,13 @@ typedef struct pf_part {
  * concurrently with itself.
  */
 #define PF_SINK_IN_ORDER 0x1u /* write() must be called with ascending, contiguous offsets */
-/* Such a sink, and one without read() when a checksum is asked for, is
- * planned as one part, and write_sink() of bytes that do not start where
- * the stored ones end is refused (PF_E_INVALID, naming the expected offset). */
+/* Such a sink, and one without read() when a checksum is asked for, gets
+ * ascending, contiguous writes: run() fetches its parts on several streams
+ * and holds what arrives ahead of the next byte in a bounded reorder window
+ * (config key stream_window); plan_parts() returns the parts in ascending
+ * order, and write_sink() or fetch_part(fn == NULL) of bytes that do not
+ * start where the stored ones end is refused (PF_E_INVALID, naming the
+ * expected offset). */
 
 typedef struct pf_sink {
   size_t struct_size;
@@ -312,8 +316,9 @@ typedef struct pf_entry {
    * (the whole object, unless PF_OPEN_RESUME found stored ranges). Call with
    * parts == NULL to learn *count, then with cap >= *count, before fetching:
    * bytes stored meanwhile change the answer. A pure function of size,
-   * config and the stored ranges; an object of unknown size or one without
-   * range support has one part. PF_E_INVALID if cap is too small. */
+   * config and the stored ranges (for an in-order sink: parts of
+   * stream_window / (2 x streams), ascending); an object of unknown size or
+   * one without range support has one part. PF_E_INVALID if cap is too small. */
   pf_status (*plan_parts)(pf_session *s, pf_part *parts, size_t cap, size_t *count);
 
   /* [thread-safe; distinct, non-overlapping parts] Fetch one part with

@@ -81,7 +81,7 @@ pf_expect_exit 0 "an in-order sink: write_sink out of order refused naming offse
   into "$PF_TMP/inorder.out" "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" inorder
 pf_check "... and the sink holds the object byte for byte" pf_same "$PF_DOCROOT/e8.bin" "$PF_TMP/inorder.out"
 sum8=$(sha256sum "$PF_DOCROOT/e8.bin" | cut -d' ' -f1)
-pf_expect_exit 0 "no read() and a checksum: one part, write_sink out of order refused, commit() verifies" \
+pf_expect_exit 0 "no read() and a checksum: parts in order, write_sink out of order refused, commit() verifies" \
   into "$PF_TMP/noread.out" "$HOST" "$PLUGIN" "$PF_HTTP_URL/e8.bin" noread "sha256=$sum8"
 pf_check "... and the sink holds the object byte for byte" pf_same "$PF_DOCROOT/e8.bin" "$PF_TMP/noread.out"
 

@@ -182,6 +182,9 @@ pf_check "redirecting mirrors: no credentials to the other host ($leaked)" test 
 pf_check "stdout with a mirror: bytes equal" eval 'parfetch -q -n 4 --min-part-size 512K \
   --mirror "$(u 2 /obj.bin?t=stdout)" -o - "$(u 1 /obj.bin?t=stdout)" >"$T/out/stdout" &&
   pf_same "$D/obj.bin" "$T/out/stdout"'
+pf_log_wait /obj.bin?t=stdout 2 >/dev/null
+n=$(ranged_at stdout 127.0.0.2)
+pf_check "stdout with a mirror: the mirror served ranged requests too ($n)" test "$n" -ge 1
 
 # -- usage
 pf_expect_exit 2 "--mirror with an empty URL: exit 2" parfetch -q --mirror "" -o "$T/out/x" "$(u 1 /obj.bin)"

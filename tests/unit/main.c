@@ -9,7 +9,8 @@ int main(void) {
   int (*const suites[])(void) = {pf_suite_plan,   pf_suite_http,   pf_suite_queue, pf_suite_ranges,
                                  pf_suite_digest, pf_suite_journal, pf_suite_config, pf_suite_host,
                                  pf_suite_text,   pf_suite_budget, pf_suite_rate, pf_suite_source, pf_suite_apt,
-                                 pf_suite_aptutil, pf_suite_netrc, pf_suite_report, pf_suite_inputfile};
+                                 pf_suite_aptutil, pf_suite_netrc, pf_suite_report, pf_suite_inputfile,
+                                 pf_suite_reorder};
   if (CU_initialize_registry() != CUE_SUCCESS)
     return 2;
   for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {

@@ -23,5 +23,6 @@ int pf_suite_aptutil(void);  /* test_aptutil.c: dates, FailReason, checksum, cre
 int pf_suite_netrc(void);    /* test_netrc.c: .netrc (curl's syntax), URL host, Basic header */
 int pf_suite_report(void);   /* test_report.c: the --json object */
 int pf_suite_inputfile(void); /* test_inputfile.c: the -i list, checksum spellings, output names */
+int pf_suite_reorder(void);  /* test_reorder.c: the in-order window and plan */
 
 #endif

@@ -527,6 +527,7 @@ static void test_key_ranges(void) {
        "16777216T"},
       {"chunk_size", "16KiB", "16384", "16MiB", "16777216", "16383", "16777217"},
       {"queue_depth", "0", "0", "4096", "4096", NULL, "4097"},
+      {"stream_window", "1MiB", "1048576", "1GiB", "1073741824", "1048575", "1073741825"},
       {"connect_timeout", "1ms", "1ms", "24h", "86400000ms", "0", "86400001ms"},
       {"stall_timeout", "1s", "1000ms", "1440m", "86400000ms", "999ms", "25h"},
       {"retries", "1", "1", "1000", "1000", "0", "1001"},
@@ -601,6 +602,8 @@ static const struct error_case error_cases[] = {
      "t.yaml:1:16: min_part_size: ", "got \"99999999999999999999\" (too large)"},
     {"chunk_size: 1.5M\n", "t.yaml:1:13: chunk_size: ", "expected a size from 16KiB to 16MiB"},
     {"chunk_size: 32MiB\n", "t.yaml:1:13: chunk_size: ", "got \"32MiB\""},
+    {"streams: 4\nstream_window: 512K\n", "t.yaml:2:16: stream_window: ",
+     "expected a size from 1MiB to 1GiB"},
     {"stall_timeout: 20 sec\n", "t.yaml:1:16: stall_timeout: ",
      "expected a duration from 1s to 24h (500ms, 20s, 2m, 1h; a bare number is seconds), got "
      "\"20 sec\""},
