@@ -256,6 +256,7 @@ typedef struct pf_source_view {
   unsigned streams;      /* streams on it, the asking one not counted */
   unsigned lane_streams; /* ... of them on the asking stream's lane */
   unsigned host;         /* host_id */
+  int unproven;          /* a mirror none of whose replies came yet: one stream at a time */
 } pf_source_view;
 
 #define PF_NO_SOURCE ((size_t)-1)
@@ -264,7 +265,8 @@ int pf_source_slow(const pf_source_view *v, size_t n, size_t i);
 /* The source a stream takes its next part from: cur (PF_NO_SOURCE: none
  * yet) while it is live, not slow and its host within budget (per_host in
  * all, lane_share on the stream's lane); else the least loaded such one;
- * PF_NO_SOURCE if none. */
+ * PF_NO_SOURCE if none. An unproven source another stream is on is passed
+ * over: its first reply sets the validator its later ones are held to. */
 size_t pf_source_pick(const pf_source_view *v, size_t n, size_t cur, unsigned per_host,
                       unsigned lane_share);
 /* A source's rate after a request of that pace (bytes/s). */

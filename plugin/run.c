@@ -470,7 +470,7 @@ static int pick_source(run_ctx *rc, stream *w, const char **why) {
   pthread_mutex_lock(&s->src_mu);
   for (size_t i = 0; i < s->nsrc; i++)
     v[i] = (pf_source_view){!atomic_load(&s->src[i].dropped), s->src[i].rate, 0, 0,
-                            s->src[i].host_id};
+                            s->src[i].host_id, i > 0 && !s->src[i].proven};
   pthread_mutex_unlock(&s->src_mu);
   for (size_t k = 0; k < rc->nstreams; k++) {
     const stream *o = &rc->streams[k];

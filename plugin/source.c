@@ -9,7 +9,10 @@
  * the checksum over the whole file. Validators (ETag, Last-Modified) differ
  * between servers and are not compared across them; a mirror's own
  * validator, taken from its first reply, must stay the same in all its
- * replies (the primary's is the probe's, checked as before).
+ * replies (the primary's is the probe's, checked as before). Until that
+ * first reply a mirror has one stream (pf_source_pick): with several
+ * requests under way, a later version of an object that changes could
+ * answer first and set the validator the earlier version is refused by.
  *
  * Pure: pf_source_pick, pf_source_slow, pf_source_pace (unit-tested). The
  * rest reads and writes pf_session's sources under s->src_mu (a leaf),
@@ -57,6 +60,8 @@ size_t pf_source_pick(const pf_source_view *v, size_t n, size_t cur, unsigned pe
   for (size_t i = 0; i < n; i++) {
     if (!v[i].live || pf_source_slow(v, n, i))
       continue;
+    if (v[i].unproven && v[i].streams > 0)
+      continue; /* its first reply sets its validator: until then, one request */
     unsigned all, lane;
     host_load(v, n, v[i].host, &all, &lane);
     if (all >= per_host || lane >= lane_share)

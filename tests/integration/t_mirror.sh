@@ -150,6 +150,21 @@ done
 [ "$slow_ones" = slow ] ||
   pf_check "STALL mirror: dropped (-v says so)" says "$PF_LAST_OUT" "mirror .*:$STALL_PORT/obj\.bin dropped: no byte"
 
+# -- a mirror whose object changes after its first request (the fault server's change:
+# every later reply is another version of the same size): its second version's bytes
+# never reach the file, whichever of its replies arrives first. Three rounds: with
+# several requests to the mirror at once, one round alone could pass by luck.
+if [ "$slow_ones" != slow ]; then
+  for r in 1 2 3; do
+    pf_fault_start CHANGE --file "$D/obj.bin" --fault change:after=1 --quiet
+    pf_expect_exit 0 "changing mirror, round $r: exit 0" parfetch -q -v -n 8 \
+      --min-part-size 256K --mirror "$CHANGE_URL/obj.bin" -o "$T/out/change$r" \
+      "$(u 1 /obj.bin?t=change$r)"
+    pf_check "changing mirror, round $r: bytes equal" pf_same "$D/obj.bin" "$T/out/change$r"
+    pf_fault_stop CHANGE
+  done
+fi
+
 # -- credentials stay on the primary's host
 pf_expect_exit 0 "credentials: exit 0" parfetch -q -n 4 --min-part-size 512K \
   -H 'Authorization: Bearer sekrit' --mirror "$(u 2 /obj.bin?t=cred)" \
