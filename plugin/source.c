@@ -215,10 +215,22 @@ int pf_source_redirect(pf_session *s, size_t i, const char *from, long status,
   return st;
 }
 
-/* Mirror i failed: no stream takes it again. Returns 1 if this call
- * dropped it (the caller says why, once). */
+/* Source i failed: no stream takes it again, unless it is the last live
+ * one (then the caller fails the session, or keeps it). Under src_mu: of
+ * two sources failing at once, one stays. 1: this call dropped it (the
+ * caller says why, once); 0: dropped already; -1: the last. */
 int pf_source_drop(pf_session *s, size_t i) {
-  return i > 0 && i < s->nsrc && atomic_exchange(&s->src[i].dropped, 1) == 0;
+  if (i >= s->nsrc)
+    return 0;
+  pthread_mutex_lock(&s->src_mu);
+  int rc = atomic_load(&s->src[i].dropped) ? 0 : -1;
+  for (size_t k = 0; rc < 0 && k < s->nsrc; k++)
+    if (k != i && !atomic_load(&s->src[k].dropped))
+      rc = 1;
+  if (rc > 0)
+    atomic_store(&s->src[i].dropped, 1);
+  pthread_mutex_unlock(&s->src_mu);
+  return rc;
 }
 
 void pf_source_add_bytes(pf_session *s, size_t i, uint64_t n) {

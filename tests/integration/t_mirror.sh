@@ -6,6 +6,8 @@
 # connection and its Authorization header.
 #
 #   - good mirrors: bytes equal, every address served ranged requests;
+#   - a mirror whose object changes: never its second version's bytes;
+#   - the main URL failing mid-way: the mirror finishes; with it failing too, exit 1;
 #   - a mirror answering 404, one with another size, one without ranges, one
 #     refusing connections: each dropped (-v says why), the download correct;
 #   - mirrors serving other bytes of the same size with --checksum: exit 3, no
@@ -96,6 +98,27 @@ pf_expect_exit 0 "all mirrors bad: exit 0" parfetch -q -v -n 8 --min-part-size 5
   -o "$T/out/allbad" "$(u 1 /obj.bin?t=allbad)"
 pf_check "all mirrors bad: bytes equal" pf_same "$D/obj.bin" "$T/out/allbad"
 pf_check "all mirrors bad: both dropped" eval '[ "$(grep -c "mirror .* dropped" <<<"$PF_LAST_OUT")" -eq 2 ]'
+
+# -- the main URL fails after the probe (the fault server: 503 from its third request on,
+# retries exhausted) while a mirror is fine: the mirror finishes; with every mirror
+# failing too, the download fails (exit 1) and says why
+if pf_fault_start PRIMARY --file "$D/obj.bin" --fault status:code=503,req=3-,retry-after=none --quiet; then
+  pf_expect_exit 0 "main URL fails mid-way, a good mirror: exit 0" parfetch -q -v -n 4 \
+    --min-part-size 512K --retries 2 --mirror "$(u 2 /obj.bin?t=primfail)" \
+    -o "$T/out/primfail" "$PRIMARY_URL/obj.bin"
+  pf_check "main URL fails mid-way, a good mirror: bytes equal" pf_same "$D/obj.bin" "$T/out/primfail"
+  pf_check "main URL fails mid-way, a good mirror: -v says the main URL was dropped" \
+    says "$PF_LAST_OUT" "$PRIMARY_URL/obj\.bin dropped: .*503"
+  pf_expect_exit 1 "main URL fails mid-way, the mirror too: exit 1" parfetch -q -n 4 \
+    --min-part-size 512K --retries 2 --mirror "$(u 2 /missing.bin?t=primfail2)" \
+    -o "$T/out/primfail2" "$PRIMARY_URL/obj.bin"
+  pf_check "main URL fails mid-way, the mirror too: the error names the 503" \
+    says "$PF_LAST_OUT" "HTTP 503 from $PRIMARY_URL/obj\.bin"
+  pf_check "main URL fails mid-way, the mirror too: no output" test ! -e "$T/out/primfail2"
+  pf_fault_stop PRIMARY
+else
+  pf_check "the fault server starts (make testbins)" false
+fi
 
 # -- other bytes of the same size, with a checksum: never a wrong file
 echo "keep me" >"$T/out/evil"
