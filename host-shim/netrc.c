@@ -18,6 +18,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A netrc file larger than this is refused, not read whole (a mistaken
+ * path, /dev/zero): a real one is a few hundred bytes. */
+#define NETRC_MAX (1024 * 1024)
+
 struct parse {
   const char *name, *host;
   enum { NOTHING, MACHINE, ENTRY, VALUE, DONE } st;
@@ -242,6 +246,14 @@ int pfh_netrc_read(const char *path, char **text, size_t *len, mode_t *mode, cha
     if (r == 0)
       break;
     *len += (size_t)r;
+    if (*len > NETRC_MAX) {
+      explicit_bzero(buf, *len);
+      free(buf);
+      close(fd);
+      *len = 0;
+      fail(err, errlen, "%s: larger than %d bytes: not a netrc file", path, NETRC_MAX);
+      return -1;
+    }
   }
   close(fd);
   buf[*len] = '\0';
