@@ -869,6 +869,8 @@ int main(int argc, char **argv) {
     char warn[1024], why[1024];
     int cr = pfh_credentials(o.user, o.netrc, o.netrc_file, o.url, &o.auth, warn, sizeof warn,
                              why, sizeof why);
+    if (o.user) /* as curl: once read, the password leaves the command line (ps) */
+      explicit_bzero((char *)o.user, strlen(o.user));
     if (*warn)
       say("%s", warn);
     if (cr != PFH_CRED_OK) {

@@ -238,6 +238,18 @@ else
   echo "ok - -u USER on a terminal # SKIP no script(1)"
 fi
 
+# -u USER:PASSWORD: the password leaves the command line (ps, /proc/PID/cmdline: any local
+# user) once read, as curl blanks it; a slow download (128 KiB/s) to look at it meanwhile
+"$PF_BIN" -q -n 1 -u "alice:$PASS" -o "$T/w/ps.bin" "$PF_HTTP_URL/slow/obj.bin" 2>/dev/null &
+ps_pid=$!
+sleep 1 # it is downloading by then (3 MB take 20 s)
+ps_line=$(tr '\0' ' ' <"/proc/$ps_pid/cmdline")
+pf_check "-u USER:PASSWORD: the process is still running" kill -0 "$ps_pid"
+pf_check "-u USER:PASSWORD: the password is not in /proc/PID/cmdline" \
+  eval '[ -n "$ps_line" ] && ! grep -qF -- "$PASS" <<<"$ps_line"'
+kill "$ps_pid" 2>/dev/null
+wait "$ps_pid" 2>/dev/null
+
 printf 'machine other.example login bob password nope\nmachine 127.0.0.1 login alice password %s\n' \
   "$PASS" >"$T/netrc"
 chmod 600 "$T/netrc"
