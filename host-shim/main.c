@@ -879,6 +879,7 @@ int main(int argc, char **argv) {
                                   : (say("out of memory"), EXIT_LOCAL);
       free(outpath);
       free(o.flags);
+      free(o.mirrors);
       return rc;
     }
   }
