@@ -155,6 +155,12 @@ $(BUILD)/preload/fault_preload.so: tests/integration/fixtures/fault_preload.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -Wall -Wextra $(CFLAGS) -shared -fPIC -o $@ $< -ldl
 
+# LD_PRELOAD shim that ends a process freeing a block still holding
+# $PF_SECRET (t_json.sh). glibc's allocator: built without $(SAN).
+$(BUILD)/preload/secret_preload.so: tests/integration/fixtures/secret_preload.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra $(CFLAGS) -shared -fPIC -o $@ $<
+
 # Reads parfetch --json lines for t_json.sh (jansson; no python3, no jq).
 $(BUILD)/json_pick: tests/integration/fixtures/json_pick.c
 	@mkdir -p $(dir $@)
@@ -170,7 +176,7 @@ TESTBINS += $(BUILD)/pfproxy
 TESTBINS += $(BUILD)/side_crash
 TESTBINS += $(BUILD)/json_pick
 TESTBINS += $(BUILD)/serial_tls
-TESTBINS += $(BUILD)/preload/fault_preload.so
+TESTBINS += $(BUILD)/preload/fault_preload.so $(BUILD)/preload/secret_preload.so
 TESTBINS += $(BUILD)/client_host $(BUILD)/abi10_host
 TESTBINS += $(FUZZ_REGRESS)
 

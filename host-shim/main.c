@@ -1409,6 +1409,8 @@ int main(int argc, char **argv) {
       }
     }
   }
+  if (o.user) /* as curl: once read, the password leaves the command line (ps) */
+    explicit_bzero((char *)o.user, strlen(o.user));
 
   pfh_config_files files = {0};
   char *plugin_path = NULL;

@@ -4,7 +4,8 @@
  * tokens to a small state machine; it stops at the end of the first entry
  * that matches.
  *
- * Owns: nothing past a call. Threads: the caller's.
+ * Owns: nothing past a call. Threads: the caller's. Every buffer that held
+ * the file's text or a token is wiped before it is freed (wipe_free).
  */
 #include "netrc.h"
 
@@ -17,6 +18,16 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* A netrc file larger than this is refused, not read whole (a mistaken
+ * path, /dev/zero): a real one is a few hundred bytes. */
+#define NETRC_MAX (1024 * 1024)
+
+static void wipe_free(char *p, size_t n) {
+  if (p)
+    explicit_bzero(p, n);
+  free(p);
+}
 
 struct parse {
   const char *name, *host;
@@ -48,7 +59,8 @@ static int feed(struct parse *p, const char *tok, int quoted, size_t line, size_
       char *v = strdup(tok);
       if (!v)
         return -1;
-      free(*p->slot);
+      if (*p->slot) /* a value given twice: the first one goes */
+        wipe_free(*p->slot, strlen(*p->slot));
       *p->slot = v;
       p->found = 1;
     }
@@ -172,7 +184,7 @@ int pfh_netrc_find(const char *text, size_t len, const char *name, const char *h
       }
     }
   }
-  free(tok);
+  wipe_free(tok, len + 1); /* it held every token, the password's too */
   if (rc == 0 && (p.st == VALUE || p.st == MACHINE)) {
     fail(err, errlen, "%s:%zu:%zu: '%s' without a value", p.name, p.kline, p.kcol, p.keyword);
     rc = -1;
@@ -188,10 +200,9 @@ int pfh_netrc_find(const char *text, size_t len, const char *name, const char *h
     }
     return 1;
   }
-  if (p.password)
-    explicit_bzero(p.password, strlen(p.password));
   free(p.login);
-  free(p.password);
+  if (p.password)
+    wipe_free(p.password, strlen(p.password));
   return rc;
 }
 
@@ -219,13 +230,16 @@ int pfh_netrc_read(const char *path, char **text, size_t *len, mode_t *mode, cha
   for (;;) {
     if (*len + 4096 + 1 > cap) {
       size_t nc = cap ? cap * 2 : 8192;
-      char *b = realloc(buf, nc);
+      char *b = malloc(nc); /* not realloc: the block it leaves is wiped */
       if (!b) {
-        free(buf);
+        wipe_free(buf, *len);
         close(fd);
         fail(err, errlen, "%s: out of memory", path);
         return -1;
       }
+      if (buf)
+        memcpy(b, buf, *len);
+      wipe_free(buf, *len);
       buf = b;
       cap = nc;
     }
@@ -234,7 +248,7 @@ int pfh_netrc_read(const char *path, char **text, size_t *len, mode_t *mode, cha
       continue;
     if (r < 0) {
       int e = errno;
-      free(buf);
+      wipe_free(buf, *len);
       close(fd);
       fail(err, errlen, "%s: %s", path, strerror(e));
       return -1;
@@ -242,6 +256,13 @@ int pfh_netrc_read(const char *path, char **text, size_t *len, mode_t *mode, cha
     if (r == 0)
       break;
     *len += (size_t)r;
+    if (*len > NETRC_MAX) {
+      wipe_free(buf, *len);
+      close(fd);
+      *len = 0;
+      fail(err, errlen, "%s: larger than %d bytes: not a netrc file", path, NETRC_MAX);
+      return -1;
+    }
   }
   close(fd);
   buf[*len] = '\0';

@@ -38,7 +38,7 @@ int pfh_netrc_find(const char *text, size_t len, const char *name, const char *h
 
 /* The whole file at path: 0 (*text malloc'd and NUL-terminated, *len its
  * length, *mode its st_mode), 1 it does not exist, -1 with err ("PATH:
- * Permission denied"). */
+ * Permission denied"; "PATH: larger than 1048576 bytes: ..."). */
 int pfh_netrc_read(const char *path, char **text, size_t *len, mode_t *mode, char *err,
                    size_t errlen);
 

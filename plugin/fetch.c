@@ -38,7 +38,8 @@
  * A job of run()'s may ask a mirror (pf_job.src, source.c): its replies are
  * checked against the probe's size and the mirror's own validator, its
  * redirects followed by the session's rules, and a failure is not retried
- * but ends the job (src_failed) without failing the session.
+ * but ends the job (src_failed) without failing the session; the primary's
+ * (j->failover), once its retries are spent, ends it so too.
  *
  * rate_limit (rate.c): every body byte a transfer receives is taken from its
  * session's bucket and its client's, when they exist. A transfer that finds
@@ -2259,8 +2260,11 @@ static void job_finish(pf_job *j) {
     j->result = PF_OK;
     return;
   }
-  if (j->src && j->st != PF_E_CANCELLED && !atomic_load(&s->stop)) {
-    j->src_failed = 1; /* not the session's failure: run() drops the mirror */
+  /* the primary's own failure, its retries spent, with mirrors: run() drops
+   * it when a mirror is live (an object that changed there fails) */
+  int alone = j->st == PF_E_NETWORK || j->st == PF_E_HTTP || j->st == PF_E_BAD_REPLY;
+  if ((j->src || (j->failover && alone)) && j->st != PF_E_CANCELLED && !atomic_load(&s->stop)) {
+    j->src_failed = 1; /* not the session's failure: run() drops the source */
     j->result = j->st;
     return;
   }

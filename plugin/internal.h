@@ -238,7 +238,7 @@ typedef struct pf_source {
   char *host;       /* pf_host_key of it, after the probe */
   atomic_int creds; /* the credential headers go there: the primary URL's host */
   unsigned host_id; /* sources with the same host share one (and its budget) */
-  atomic_int dropped;       /* failed once: no new work (mirrors only) */
+  atomic_int dropped;       /* failed: no new work (pf_source_drop) */
   _Atomic uint64_t bytes;   /* body bytes it delivered */
   /* under the session's src_mu: */
   int proven;                 /* its first reply came: its validator is known */
@@ -256,6 +256,7 @@ typedef struct pf_source_view {
   unsigned streams;      /* streams on it, the asking one not counted */
   unsigned lane_streams; /* ... of them on the asking stream's lane */
   unsigned host;         /* host_id */
+  int unproven;          /* a mirror none of whose replies came yet: one stream at a time */
 } pf_source_view;
 
 #define PF_NO_SOURCE ((size_t)-1)
@@ -264,7 +265,8 @@ int pf_source_slow(const pf_source_view *v, size_t n, size_t i);
 /* The source a stream takes its next part from: cur (PF_NO_SOURCE: none
  * yet) while it is live, not slow and its host within budget (per_host in
  * all, lane_share on the stream's lane); else the least loaded such one;
- * PF_NO_SOURCE if none. */
+ * PF_NO_SOURCE if none. An unproven source another stream is on is passed
+ * over: its first reply sets the validator its later ones are held to. */
 size_t pf_source_pick(const pf_source_view *v, size_t n, size_t cur, unsigned per_host,
                       unsigned lane_share);
 /* A source's rate after a request of that pace (bytes/s). */
@@ -510,7 +512,9 @@ struct pf_job {
   unsigned tries;
   int continue_probe, ranged, waiting, starting;
   size_t src;        /* the source it asks (0: the primary URL); set by the caller */
-  int src_failed;    /* a mirror failed it (not the session): run() drops the mirror */
+  int failover;      /* set by the caller: with src 0, a failure that is the primary's
+                      * alone (network, HTTP, bad reply) goes to the mirrors too */
+  int src_failed;    /* its source failed it (not the session): run() drops the source */
   pf_status st;
   int retry, more;
   long wait_s;
@@ -531,6 +535,8 @@ const char *pf_source_url(const pf_session *s, size_t i);
 size_t pf_sources_ready(pf_session *s);
 int pf_source_check(pf_session *s, size_t i, const char *etag, const char *last_modified,
                     char *why, size_t whylen);
+/* Source i failed: no stream takes it again, unless it is the last live
+ * one. 1: this call dropped it; 0: it was dropped already; -1: the last. */
 int pf_source_drop(pf_session *s, size_t i);
 int pf_source_redirect(pf_session *s, size_t i, const char *from, long status,
                        const char *location, char *why, size_t whylen);

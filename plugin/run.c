@@ -85,8 +85,10 @@
  * had left goes back (rc->back, taken before the parts not yet planned), and
  * its streams' ranges are stalled ones to the thieves. A source 4 x slower
  * than the best gets no new part, and its streams leave theirs for a faster
- * source with room (leave_slow, on each lane's tick). The primary is never
- * dropped: its failures fail the session as before.
+ * source with room (leave_slow, on each lane's tick). The primary's failure
+ * (network, HTTP, bad reply; its retries spent) drops it too while a
+ * mirror is live; an object that changed there, or the last live source
+ * failing, fails the session.
  * Failure: the first error (pf_fail) sets s->stop; the writer's pop and
  * every transfer (the loop's tick) see it within 100 ms, so nobody waits on
  * a queue that nobody drains and nobody produces for a writer that died.
@@ -516,7 +518,8 @@ static int pick_source(run_ctx *rc, stream *w, const char **why) {
     w->src = 0;
     return 1;
   }
-  if (rc->nback == 0 && rc->next < rc->nparts && rc->parts[rc->next].offset == s->probe_start) {
+  if (rc->nback == 0 && rc->next < rc->nparts && rc->parts[rc->next].offset == s->probe_start &&
+      !atomic_load(&s->src[0].dropped)) {
     w->src = 0; /* the probe's reply, and its connection */
     return 1;
   }
@@ -527,7 +530,7 @@ static int pick_source(run_ctx *rc, stream *w, const char **why) {
   pthread_mutex_lock(&s->src_mu);
   for (size_t i = 0; i < s->nsrc; i++)
     v[i] = (pf_source_view){!atomic_load(&s->src[i].dropped), s->src[i].rate, 0, 0,
-                            s->src[i].host_id};
+                            s->src[i].host_id, i > 0 && !s->src[i].proven};
   pthread_mutex_unlock(&s->src_mu);
   for (size_t k = 0; k < rc->nstreams; k++) {
     const stream *o = &rc->streams[k];
@@ -562,13 +565,23 @@ static int range_back(run_ctx *rc, uint64_t from, uint64_t to) {
   return 1;
 }
 
-/* w's job on a mirror failed: the mirror is dropped (said once, with why)
- * and the range w had left goes back to the streams (rc->back). */
-static void mirror_failed(run_ctx *rc, stream *w, uint64_t from, uint64_t to) {
+/* w's job on a source failed: the source is dropped (said once, with why)
+ * and the range w had left goes back to the streams (rc->back). The last
+ * live source is not: its failure is the session's (a stall, stalled:
+ * nothing). */
+static void mirror_failed(run_ctx *rc, stream *w, uint64_t from, uint64_t to, int stalled) {
   pf_session *s = rc->s;
   size_t src = w->job.src;
-  if (pf_source_drop(s, src))
-    pf_log(s, "mirror %s dropped: %s", s->src[src].url, w->job.why);
+  int d = pf_source_drop(s, src);
+  if (d > 0)
+    pf_log(s, "%s %s dropped: %s", src ? "mirror" : "main URL", pf_source_url(s, src), w->job.why);
+  if (d < 0 && !stalled) {
+    if (w->job.retry && w->job.tries >= s->cfg->retries) /* as job_finish says it */
+      pf_fail(s, w->job.st, "%s (gave up after %u attempts)", w->job.why, w->job.tries);
+    else
+      pf_fail(s, w->job.st, "%s", w->job.why);
+    return;
+  }
   pthread_mutex_lock(&rc->mu);
   int ok = range_back(rc, from, to);
   pthread_mutex_unlock(&rc->mu);
@@ -730,10 +743,10 @@ static void stream_job_done(pf_job *j) {
   if (j->result == PF_OK && j->src && starved > (double)STALL_MIN_NS / 1e9) {
     /* a mirror that answers nothing: dropped as one that fails */
     snprintf(j->why, sizeof j->why, "no byte for %.1f s (stalled)", starved);
-    mirror_failed(rc, w, left_end, left_end);
+    mirror_failed(rc, w, left_end, left_end, 1);
     stream_next(w);
   } else if (j->result != PF_OK && j->src_failed) {
-    mirror_failed(rc, w, j->pos, left_end); /* not the session's failure */
+    mirror_failed(rc, w, j->pos, left_end, 0); /* the session's only if it was the last */
     stream_next(w);
   } else if (j->result != PF_OK)
     stream_end(w);
@@ -825,7 +838,7 @@ static void stream_next(stream *w) {
            pf_source_url(s, w->src));
   }
   struct pf_xfer *x = w->job.x;
-  w->job = (pf_job){.s = s, .x = x, .loop = w->lane->loop, .src = w->src,
+  w->job = (pf_job){.s = s, .x = x, .loop = w->lane->loop, .src = w->src, .failover = rc->mirrors,
                     .lane = (unsigned)(w->lane - rc->lanes), .part = part, .fn = rc->gaps ? enqueue_missing : enqueue,
                     .ctx = w, .room = room, .span = &w->span, .done = stream_job_done, .arg = w};
   pf_job_start(&w->job);

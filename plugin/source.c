@@ -9,7 +9,10 @@
  * the checksum over the whole file. Validators (ETag, Last-Modified) differ
  * between servers and are not compared across them; a mirror's own
  * validator, taken from its first reply, must stay the same in all its
- * replies (the primary's is the probe's, checked as before).
+ * replies (the primary's is the probe's, checked as before). Until that
+ * first reply a mirror has one stream (pf_source_pick): with several
+ * requests under way, a later version of an object that changes could
+ * answer first and set the validator the earlier version is refused by.
  *
  * Pure: pf_source_pick, pf_source_slow, pf_source_pace (unit-tested). The
  * rest reads and writes pf_session's sources under s->src_mu (a leaf),
@@ -57,6 +60,8 @@ size_t pf_source_pick(const pf_source_view *v, size_t n, size_t cur, unsigned pe
   for (size_t i = 0; i < n; i++) {
     if (!v[i].live || pf_source_slow(v, n, i))
       continue;
+    if (v[i].unproven && v[i].streams > 0)
+      continue; /* its first reply sets its validator: until then, one request */
     unsigned all, lane;
     host_load(v, n, v[i].host, &all, &lane);
     if (all >= per_host || lane >= lane_share)
@@ -210,10 +215,22 @@ int pf_source_redirect(pf_session *s, size_t i, const char *from, long status,
   return st;
 }
 
-/* Mirror i failed: no stream takes it again. Returns 1 if this call
- * dropped it (the caller says why, once). */
+/* Source i failed: no stream takes it again, unless it is the last live
+ * one (then the caller fails the session, or keeps it). Under src_mu: of
+ * two sources failing at once, one stays. 1: this call dropped it (the
+ * caller says why, once); 0: dropped already; -1: the last. */
 int pf_source_drop(pf_session *s, size_t i) {
-  return i > 0 && i < s->nsrc && atomic_exchange(&s->src[i].dropped, 1) == 0;
+  if (i >= s->nsrc)
+    return 0;
+  pthread_mutex_lock(&s->src_mu);
+  int rc = atomic_load(&s->src[i].dropped) ? 0 : -1;
+  for (size_t k = 0; rc < 0 && k < s->nsrc; k++)
+    if (k != i && !atomic_load(&s->src[k].dropped))
+      rc = 1;
+  if (rc > 0)
+    atomic_store(&s->src[i].dropped, 1);
+  pthread_mutex_unlock(&s->src_mu);
+  return rc;
 }
 
 void pf_source_add_bytes(pf_session *s, size_t i, uint64_t n) {

@@ -4,7 +4,7 @@
  * machine reads the same tokens differently depending on which machine
  * matched the request: the match is run per request, as apt does.
  *
- * Owns: the files' names and tokens.
+ * Owns: the files' names and tokens (wiped before they are freed).
  * Threads: none; the caller's thread. Reads files in apt_netrc_load only.
  */
 #include "apt_netrc.h"
@@ -43,8 +43,10 @@ struct apt_netrc *apt_netrc_new(void) {
 }
 
 static void nfile_free(struct nfile *f) {
-  for (size_t i = 0; i < f->ntok; i++)
+  for (size_t i = 0; i < f->ntok; i++) { /* passwords among them */
+    explicit_bzero(f->tok[i].s, strlen(f->tok[i].s));
     free(f->tok[i].s);
+  }
   free(f->tok);
   free(f->name);
 }
@@ -170,6 +172,8 @@ static int load_one(struct apt_netrc *n, const char *path, int *failed, char *er
   int rc = pfh_netrc_read(path, &text, &len, NULL, e, sizeof e); /* host-shim/netrc.c */
   if (rc == 0) {
     rc = apt_netrc_parse(n, text ? text : "", len, path, e, sizeof e);
+    if (text)
+      explicit_bzero(text, len);
     free(text);
   }
   if (rc < 0 && !*failed) {

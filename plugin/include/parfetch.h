@@ -196,8 +196,9 @@ typedef struct pf_open_args {
    * them is its size, plus the checksum when one is given: validators are
    * not compared across servers, but each mirror's own must not change. A
    * mirror that fails a request is dropped, and one much slower than the
-   * best gets no new part: their ranges are fetched from the others; url is
-   * never dropped. A mirror's redirects follow the session's rules;
+   * best gets no new part: their ranges are fetched from the others; url, its
+   * retries spent, likewise while a mirror is live (not when its object
+   * changed). A mirror's redirects follow the session's rules;
    * credential headers go to a mirror only on url's host (where it leads,
    * after a redirect). Copied by open(). Read only when struct_size covers
    * it. */

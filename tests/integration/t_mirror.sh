@@ -6,6 +6,8 @@
 # connection and its Authorization header.
 #
 #   - good mirrors: bytes equal, every address served ranged requests;
+#   - a mirror whose object changes: never its second version's bytes;
+#   - the main URL failing mid-way: the mirror finishes; with it failing too, exit 1;
 #   - a mirror answering 404, one with another size, one without ranges, one
 #     refusing connections: each dropped (-v says why), the download correct;
 #   - mirrors serving other bytes of the same size with --checksum: exit 3, no
@@ -97,6 +99,27 @@ pf_expect_exit 0 "all mirrors bad: exit 0" parfetch -q -v -n 8 --min-part-size 5
 pf_check "all mirrors bad: bytes equal" pf_same "$D/obj.bin" "$T/out/allbad"
 pf_check "all mirrors bad: both dropped" eval '[ "$(grep -c "mirror .* dropped" <<<"$PF_LAST_OUT")" -eq 2 ]'
 
+# -- the main URL fails after the probe (the fault server: 503 from its third request on,
+# retries exhausted) while a mirror is fine: the mirror finishes; with every mirror
+# failing too, the download fails (exit 1) and says why
+if pf_fault_start PRIMARY --file "$D/obj.bin" --fault status:code=503,req=3-,retry-after=none --quiet; then
+  pf_expect_exit 0 "main URL fails mid-way, a good mirror: exit 0" parfetch -q -v -n 4 \
+    --min-part-size 512K --retries 2 --mirror "$(u 2 /obj.bin?t=primfail)" \
+    -o "$T/out/primfail" "$PRIMARY_URL/obj.bin"
+  pf_check "main URL fails mid-way, a good mirror: bytes equal" pf_same "$D/obj.bin" "$T/out/primfail"
+  pf_check "main URL fails mid-way, a good mirror: -v says the main URL was dropped" \
+    says "$PF_LAST_OUT" "$PRIMARY_URL/obj\.bin dropped: .*503"
+  pf_expect_exit 1 "main URL fails mid-way, the mirror too: exit 1" parfetch -q -n 4 \
+    --min-part-size 512K --retries 2 --mirror "$(u 2 /missing.bin?t=primfail2)" \
+    -o "$T/out/primfail2" "$PRIMARY_URL/obj.bin"
+  pf_check "main URL fails mid-way, the mirror too: the error names the 503" \
+    says "$PF_LAST_OUT" "HTTP 503 from $PRIMARY_URL/obj\.bin"
+  pf_check "main URL fails mid-way, the mirror too: no output" test ! -e "$T/out/primfail2"
+  pf_fault_stop PRIMARY
+else
+  pf_check "the fault server starts (make testbins)" false
+fi
+
 # -- other bytes of the same size, with a checksum: never a wrong file
 echo "keep me" >"$T/out/evil"
 pf_expect_exit 3 "different bytes + checksum: exit 3" parfetch -q -n 8 --min-part-size 512K \
@@ -149,6 +172,21 @@ for m in $slow_ones; do
 done
 [ "$slow_ones" = slow ] ||
   pf_check "STALL mirror: dropped (-v says so)" says "$PF_LAST_OUT" "mirror .*:$STALL_PORT/obj\.bin dropped: no byte"
+
+# -- a mirror whose object changes after its first request (the fault server's change:
+# every later reply is another version of the same size): its second version's bytes
+# never reach the file, whichever of its replies arrives first. Three rounds: with
+# several requests to the mirror at once, one round alone could pass by luck.
+if [ "$slow_ones" != slow ]; then
+  for r in 1 2 3; do
+    pf_fault_start CHANGE --file "$D/obj.bin" --fault change:after=1 --quiet
+    pf_expect_exit 0 "changing mirror, round $r: exit 0" parfetch -q -v -n 8 \
+      --min-part-size 256K --mirror "$CHANGE_URL/obj.bin" -o "$T/out/change$r" \
+      "$(u 1 /obj.bin?t=change$r)"
+    pf_check "changing mirror, round $r: bytes equal" pf_same "$D/obj.bin" "$T/out/change$r"
+    pf_fault_stop CHANGE
+  done
+fi
 
 # -- credentials stay on the primary's host
 pf_expect_exit 0 "credentials: exit 0" parfetch -q -n 4 --min-part-size 512K \

@@ -3,6 +3,7 @@
  * line:column), the URL's host, the Basic header. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <CUnit/CUnit.h>
 
@@ -105,6 +106,33 @@ static void test_errors(void) {
   free(password);
 }
 
+/* a file far larger than any .netrc (a mistaken path, /dev/zero) is refused
+ * at a bound, not read whole into memory */
+static void test_read_bound(void) {
+  char path[] = "/tmp/pf-netrc-XXXXXX", e[256] = "";
+  int fd = mkstemp(path);
+  CU_ASSERT_FATAL(fd >= 0);
+  static char line[4096];
+  memset(line, ' ', sizeof line);
+  int ok = 1;
+  for (int i = 0; i < 512 && ok; i++) /* 2 MiB of blanks */
+    ok = write(fd, line, sizeof line) == (ssize_t)sizeof line;
+  close(fd);
+  CU_ASSERT_TRUE(ok);
+  char *text = NULL;
+  size_t len = 0;
+  CU_ASSERT_EQUAL(pfh_netrc_read(path, &text, &len, NULL, e, sizeof e), -1);
+  CU_ASSERT_PTR_NULL(text);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e, "larger than"));
+  free(text);
+  /* one within the bound is read */
+  CU_ASSERT_EQUAL(truncate(path, 1000), 0);
+  CU_ASSERT_EQUAL(pfh_netrc_read(path, &text, &len, NULL, e, sizeof e), 0);
+  CU_ASSERT_EQUAL(len, 1000);
+  free(text);
+  unlink(path);
+}
+
 static void test_url_host(void) {
   char h[64];
   int ui;
@@ -149,6 +177,7 @@ int pf_suite_netrc(void) {
       !CU_add_test(s, "quoted tokens and escapes", test_quoting) ||
       !CU_add_test(s, "comments and macdef", test_comments_macdef) ||
       !CU_add_test(s, "errors name line:column", test_errors) ||
+      !CU_add_test(s, "a huge file is refused", test_read_bound) ||
       !CU_add_test(s, "the URL's host", test_url_host) ||
       !CU_add_test(s, "the Basic header", test_basic_auth))
     return CU_get_error();
