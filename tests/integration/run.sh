@@ -45,7 +45,7 @@ for t in tests/integration/t_*.sh; do
     p=$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed$/\1/' <<<"$summary")
     f=$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed$/\2/' <<<"$summary")
   else
-    p=$(grep -c '^ok - ' "$log")
+    p=$(grep '^ok - ' "$log" | grep -vc ' # SKIP')
     f=$(grep -c '^not ok - ' "$log")
     f=$((f + 1))
     echo "not ok - $name finished without its summary line (exit $rc)"
@@ -54,7 +54,8 @@ for t in tests/integration/t_*.sh; do
     f=1
     echo "not ok - $name exited with status $rc$([ "$rc" -eq 124 ] && echo " (timed out after ${timeout_s}s)")"
   fi
-  echo "# ---- $name: $p passed, $f failed in ${secs}s"
+  skips=$(grep -c "^ok - .* # SKIP" "$log")
+  echo "# ---- $name: $p passed, $f failed in ${secs}s$([ "$skips" -gt 0 ] && echo ", $skips skipped (not counted)")"
   total_pass=$((total_pass + p))
   total_fail=$((total_fail + f))
   # Interrupted (Ctrl-C, kill): do not start the next script.
