@@ -8,8 +8,9 @@
 #     own threads at their peak (sampled every 20 ms, the host's threads
 #     taken off) are at most loops + sessions + 1 (the client's network
 #     threads, one per CPU and at most 4; a resume journal per session;
-#     slack); nginx saw at most 8 distinct connections, and at most 8 open
-#     at once;
+#     slack); nginx saw at most 8 distinct connections (plus one per request
+#     reissued by a steal or retry: each cuts or loses its connection), and
+#     at most 8 open at once;
 #   - a slow host sink in one session does not slow another on the same
 #     client: session A into a sink that sleeps (16 MiB at 2.5 MiB/s, ~6.4 s),
 #     session B 64 MiB (PF_QUICK=1: 32 MiB) to a file: B with A running takes
@@ -119,9 +120,14 @@ pf_check "$SESSIONS sessions x 8 streams: the engine's threads at their peak <= 
 nconn=$(conns threads "$SESSIONS")
 nreq=$(pf_tagged threads | wc -l)
 nopen=$(pf_open_at_once threads)
+# A steal cuts the victim's reply short and a retry follows a failure: HTTP/1.1 then
+# closes that connection, and the next request may open one anew (at most 8 at once,
+# checked next). Under load the engine steals; each reissued request may cost one.
+reissued=$(awk '$1 == "reissued" { print $2 + $3 }' <<<"$out")
 pf_note "$SESSIONS sessions at once: $nreq requests over $nconn connection(s), at most $nopen open at once"
-pf_check "$SESSIONS sessions at once: at most 8 distinct connections (max_connections_per_host 8)" \
-  within "distinct connections" "$nconn" 1 8
+pf_note "$SESSIONS sessions at once: ${reissued:-?} requests reissued (steals + retries)"
+pf_check "$SESSIONS sessions at once: at most 8 distinct connections (max_connections_per_host 8), plus one per reissued request (${reissued:-?})" \
+  within "distinct connections" "$nconn" 1 $((8 + ${reissued:-0}))
 pf_check "$SESSIONS sessions at once: at most 8 connections open at once" \
   within "connections open at once" "$nopen" 1 8
 
