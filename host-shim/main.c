@@ -799,9 +799,11 @@ static int run_job(const struct run_ctx *c, struct job *j, size_t slot) {
   if (st != PF_OK && out.closed) {
     /* The reader of stdout went away (`| head -c N`): it wanted no more, so
      * no message, like a filter that SIGPIPE ends; exit 4 (local I/O) tells
-     * a script that the output is not the whole object. */
+     * a script that the output is not the whole object; --json's object
+     * says so too (job_failed, not printed). */
+    pfh_board_detach(c->board, slot, 0, j->stats.bytes_written);
     e->close(s, 0);
-    return EXIT_LOCAL;
+    return job_failed(j, e, PF_E_IO, "stdout: the reader went away (EPIPE)", 0);
   }
   if (st != PF_OK) {
     const char *m = e->errmsg(s);

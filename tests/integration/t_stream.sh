@@ -180,6 +180,18 @@ head_run() {
   below "$(secs "$t0" "$t1")" 5
 }
 pf_check "| head -c 100000: exit 4, nothing on stderr, promptly, the first bytes equal" head_run
+# --json with -o -: the object (on stderr) says what the exit status says
+head_json() {
+  local st
+  parfetch -q --json -o - "$PF_HTTP_URL/big.bin?t=headjson" 2>"$T/headj.err" | head -c 100000 >/dev/null
+  st=("${PIPESTATUS[@]}")
+  echo "parfetch exit ${st[0]}"
+  cat "$T/headj.err"
+  [ "${st[0]}" -eq 4 ] || { echo "want exit 4"; return 1; }
+  grep -q '"exit_code": *4' "$T/headj.err" || { echo "want \"exit_code\":4 in the JSON object"; return 1; }
+  grep -q '"error": *"' "$T/headj.err" || { echo "want an error in the JSON object"; return 1; }
+}
+pf_check "| head -c 100000 with --json: exit 4 and the JSON object says exit_code 4 and why" head_json
 
 # ---- a stalled head ------------------------------------------------------------
 # 8 MiB from the fault server; its first request (the probe: part 0, the
