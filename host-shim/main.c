@@ -596,22 +596,27 @@ struct stdout_sink {
   int closed;    /* the reader went away (EPIPE): the run ends quietly, exit 4 */
 };
 
-/* [writer thread] Write len bytes at offset to fd, in order. */
+/* [writer thread] Write len bytes at offset to fd, in order. Never held in
+ * write() past a signal: it waits in poll() (which a signal interrupts, and
+ * which looks again every 250 ms, should the signal go to another thread)
+ * until fd takes bytes, and a write after POLLOUT writes some at once, so a
+ * signal while it blocks for the rest ends it with what it wrote (a
+ * restarted write would wait for a reader that may never read). */
 static int stdout_write(void *ctx, uint64_t offset, const void *buf, size_t len) {
   struct stdout_sink *o = ctx;
   if (offset != o->next)
     return EINVAL; /* the engine broke PF_SINK_IN_ORDER */
   const char *p = buf;
   while (len > 0) {
+    if (atomic_load(&g_signal))
+      return EINTR; /* run_job() reports the signal */
+    struct pollfd pfd = {.fd = o->fd, .events = POLLOUT};
+    if (poll(&pfd, 1, 250) == 0)
+      continue; /* the reader reads nothing: look at the signal again */
     ssize_t w = write(o->fd, p, len);
     if (w < 0) {
-      if (errno == EINTR)
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) /* a non-blocking stdout */
         continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) { /* a non-blocking stdout */
-        struct pollfd pfd = {.fd = o->fd, .events = POLLOUT};
-        poll(&pfd, 1, 1000);
-        continue;
-      }
       if (errno == EPIPE)
         o->closed = 1;
       return errno;
