@@ -1216,7 +1216,15 @@ static int by_canon(const void *a, const void *b) {
   return r ? r : (x->index > y->index) - (x->index < y->index);
 }
 
-/* Two jobs with one output path: refused (exit 2) naming both. */
+static int by_canon_only(const void *a, const void *b) {
+  return strcmp(((const struct named *)a)->canon, ((const struct named *)b)->canon);
+}
+
+/* The side file next to an output until it is complete (plugin/entry.c). */
+#define SIDE_SUFFIX ".pfpart"
+
+/* Two jobs with one output path, or one whose output is another's side
+ * file: refused (exit 2) naming both. */
 static int check_collisions(struct job *jobs, size_t n) {
   struct named *v = calloc(n ? n : 1, sizeof *v);
   if (!v) {
@@ -1237,6 +1245,28 @@ static int check_collisions(struct job *jobs, size_t n) {
     if (strcmp(v[i - 1].canon, v[i].canon) == 0) {
       say("%s and %s have the same output %s: name one of them with out= in an input file (-i)",
           jobs[v[i - 1].index].url, jobs[v[i].index].url, v[i].canon);
+      rc = EXIT_USAGE;
+      goto out;
+    }
+  }
+  /* nor the side file of another's (the plugin's OUTPUT.pfpart, README.md):
+   * the one that ends first would fail, refusing to replace it */
+  for (size_t i = 0; i < n; i++) {
+    size_t len = strlen(v[i].canon), sl = strlen(SIDE_SUFFIX);
+    if (len <= sl || strcmp(v[i].canon + len - sl, SIDE_SUFFIX) != 0)
+      continue;
+    struct named key = {.canon = strndup(v[i].canon, len - sl)};
+    if (!key.canon) {
+      say("out of memory");
+      rc = EXIT_LOCAL;
+      goto out;
+    }
+    const struct named *hit = bsearch(&key, v, n, sizeof *v, by_canon_only);
+    free(key.canon);
+    if (hit) {
+      say("%s would write %s, the side file of %s's output %s: name one of them with out= in an "
+          "input file (-i)",
+          jobs[v[i].index].url, v[i].canon, jobs[hit->index].url, hit->canon);
       rc = EXIT_USAGE;
       goto out;
     }
