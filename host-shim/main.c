@@ -596,22 +596,27 @@ struct stdout_sink {
   int closed;    /* the reader went away (EPIPE): the run ends quietly, exit 4 */
 };
 
-/* [writer thread] Write len bytes at offset to fd, in order. */
+/* [writer thread] Write len bytes at offset to fd, in order. Never held in
+ * write() past a signal: it waits in poll() (which a signal interrupts, and
+ * which looks again every 250 ms, should the signal go to another thread)
+ * until fd takes bytes, and a write after POLLOUT writes some at once, so a
+ * signal while it blocks for the rest ends it with what it wrote (a
+ * restarted write would wait for a reader that may never read). */
 static int stdout_write(void *ctx, uint64_t offset, const void *buf, size_t len) {
   struct stdout_sink *o = ctx;
   if (offset != o->next)
     return EINVAL; /* the engine broke PF_SINK_IN_ORDER */
   const char *p = buf;
   while (len > 0) {
+    if (atomic_load(&g_signal))
+      return EINTR; /* run_job() reports the signal */
+    struct pollfd pfd = {.fd = o->fd, .events = POLLOUT};
+    if (poll(&pfd, 1, 250) == 0)
+      continue; /* the reader reads nothing: look at the signal again */
     ssize_t w = write(o->fd, p, len);
     if (w < 0) {
-      if (errno == EINTR)
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) /* a non-blocking stdout */
         continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) { /* a non-blocking stdout */
-        struct pollfd pfd = {.fd = o->fd, .events = POLLOUT};
-        poll(&pfd, 1, 1000);
-        continue;
-      }
       if (errno == EPIPE)
         o->closed = 1;
       return errno;
@@ -799,9 +804,11 @@ static int run_job(const struct run_ctx *c, struct job *j, size_t slot) {
   if (st != PF_OK && out.closed) {
     /* The reader of stdout went away (`| head -c N`): it wanted no more, so
      * no message, like a filter that SIGPIPE ends; exit 4 (local I/O) tells
-     * a script that the output is not the whole object. */
+     * a script that the output is not the whole object; --json's object
+     * says so too (job_failed, not printed). */
+    pfh_board_detach(c->board, slot, 0, j->stats.bytes_written);
     e->close(s, 0);
-    return EXIT_LOCAL;
+    return job_failed(j, e, PF_E_IO, "stdout: the reader went away (EPIPE)", 0);
   }
   if (st != PF_OK) {
     const char *m = e->errmsg(s);
@@ -1209,7 +1216,15 @@ static int by_canon(const void *a, const void *b) {
   return r ? r : (x->index > y->index) - (x->index < y->index);
 }
 
-/* Two jobs with one output path: refused (exit 2) naming both. */
+static int by_canon_only(const void *a, const void *b) {
+  return strcmp(((const struct named *)a)->canon, ((const struct named *)b)->canon);
+}
+
+/* The side file next to an output until it is complete (plugin/entry.c). */
+#define SIDE_SUFFIX ".pfpart"
+
+/* Two jobs with one output path, or one whose output is another's side
+ * file: refused (exit 2) naming both. */
 static int check_collisions(struct job *jobs, size_t n) {
   struct named *v = calloc(n ? n : 1, sizeof *v);
   if (!v) {
@@ -1230,6 +1245,28 @@ static int check_collisions(struct job *jobs, size_t n) {
     if (strcmp(v[i - 1].canon, v[i].canon) == 0) {
       say("%s and %s have the same output %s: name one of them with out= in an input file (-i)",
           jobs[v[i - 1].index].url, jobs[v[i].index].url, v[i].canon);
+      rc = EXIT_USAGE;
+      goto out;
+    }
+  }
+  /* nor the side file of another's (the plugin's OUTPUT.pfpart, README.md):
+   * the one that ends first would fail, refusing to replace it */
+  for (size_t i = 0; i < n; i++) {
+    size_t len = strlen(v[i].canon), sl = strlen(SIDE_SUFFIX);
+    if (len <= sl || strcmp(v[i].canon + len - sl, SIDE_SUFFIX) != 0)
+      continue;
+    struct named key = {.canon = strndup(v[i].canon, len - sl)};
+    if (!key.canon) {
+      say("out of memory");
+      rc = EXIT_LOCAL;
+      goto out;
+    }
+    const struct named *hit = bsearch(&key, v, n, sizeof *v, by_canon_only);
+    free(key.canon);
+    if (hit) {
+      say("%s would write %s, the side file of %s's output %s: name one of them with out= in an "
+          "input file (-i)",
+          jobs[v[i].index].url, v[i].canon, jobs[hit->index].url, hit->canon);
       rc = EXIT_USAGE;
       goto out;
     }

@@ -129,6 +129,8 @@ refused() { # NAME TAG EXPECTED-TEXT ARGS...
 refused "two URLs with the same name" r1 "same output" "$U/m/o1.bin?t=r1" "$U/m/o1.bin?x&t=r1"
 printf '%s\n%s\n out=o1.bin\n' "$U/m/o1.bin?t=r2" "$U/m/o2.bin?t=r2" >"$PF_TMP/coll"
 refused "out= colliding with a URL's name" r2 "same output" -i "$PF_TMP/coll"
+printf '%s\n out=o1.bin\n%s\n out=o1.bin.pfpart\n' "$U/m/o1.bin?t=r11" "$U/m/o2.bin?t=r11" >"$PF_TMP/side"
+refused "an out= that is another object's side file (OUTPUT.pfpart)" r11 "side file" -i "$PF_TMP/side"
 printf '%s\n out=../escape.bin\n' "$U/m/o1.bin?t=r3" >"$PF_TMP/dotdot"
 refused "out= with a '..' component" r3 "'..'" -i "$PF_TMP/dotdot"
 printf '%s\n out=/tmp/pf-abs-%s.bin\n' "$U/m/o1.bin?t=r4" "$$" >"$PF_TMP/abs"

@@ -180,6 +180,48 @@ head_run() {
   below "$(secs "$t0" "$t1")" 5
 }
 pf_check "| head -c 100000: exit 4, nothing on stderr, promptly, the first bytes equal" head_run
+# --json with -o -: the object (on stderr) says what the exit status says
+head_json() {
+  local st
+  parfetch -q --json -o - "$PF_HTTP_URL/big.bin?t=headjson" 2>"$T/headj.err" | head -c 100000 >/dev/null
+  st=("${PIPESTATUS[@]}")
+  echo "parfetch exit ${st[0]}"
+  cat "$T/headj.err"
+  [ "${st[0]}" -eq 4 ] || { echo "want exit 4"; return 1; }
+  grep -q '"exit_code": *4' "$T/headj.err" || { echo "want \"exit_code\":4 in the JSON object"; return 1; }
+  grep -q '"error": *"' "$T/headj.err" || { echo "want an error in the JSON object"; return 1; }
+}
+pf_check "| head -c 100000 with --json: exit 4 and the JSON object says exit_code 4 and why" head_json
+
+# ---- cancel while the reader does not read -----------------------------------
+# The reader opens the pipe and never reads: the writer is held in write().
+# SIGTERM still ends the run promptly, 143, no hang.
+stuck_reader() {
+  local fifo="$T/stuck.fifo" rp pp st i
+  rm -f "$fifo"
+  mkfifo "$fifo" || return 1
+  (exec 3<"$fifo"; sleep 30) &
+  rp=$!
+  "$PF_BUILD/parfetch" -q -o - "$PF_HTTP_URL/big.bin?t=stuck" >"$fifo" 2>"$T/stuck.err" &
+  pp=$!
+  sleep 2
+  kill -TERM "$pp"
+  for i in $(seq 1 100); do kill -0 "$pp" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pp" 2>/dev/null; then
+    echo "still running 10 s after SIGTERM"
+    kill -KILL "$pp"
+    wait "$pp"
+    kill "$rp"
+    return 1
+  fi
+  wait "$pp"
+  st=$?
+  kill "$rp" 2>/dev/null
+  wait "$rp" 2>/dev/null
+  cat "$T/stuck.err"
+  [ "$st" -eq 143 ] || { echo "exit $st, want 143"; return 1; }
+}
+pf_check "a reader that never reads: SIGTERM ends the run within 10 s, exit 143" stuck_reader
 
 # ---- a stalled head ------------------------------------------------------------
 # 8 MiB from the fault server; its first request (the probe: part 0, the
