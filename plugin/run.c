@@ -724,7 +724,13 @@ static void stream_job_done(pf_job *j) {
   int measured = w->span.first_ns && got > 0;
   uint64_t left_end = w->span.end; /* what a failed mirror leaves: [job.pos, left_end) */
   /* a thief took all of a request that had no byte after a stall's time */
-  double starved = !w->span.first_ns && got == 0 ? (double)(pf_now_ns() - w->span.t0_ns) / 1e9 : 0;
+  uint64_t end_ns = pf_now_ns();
+  double starved = !w->span.first_ns && got == 0 ? (double)(end_ns - w->span.t0_ns) / 1e9 : 0;
+  /* a request that went quiet for a stall's time and was taken over: its
+   * pace counts the silence too, not only its bytes' time (else a mirror
+   * that sent a burst and then nothing would count as the fastest) */
+  if (end_ns - w->span.rx_ns > STALL_MIN_NS)
+    took = end_ns - w->span.first_ns;
   if (took < PACE_MIN_NS)
     took = PACE_MIN_NS;
   pthread_mutex_unlock(&w->span.mu);
