@@ -729,13 +729,15 @@ static void stream_job_done(pf_job *j) {
   /* a thief took all of a request that had no byte after a stall's time */
   uint64_t end_ns = pf_now_ns();
   double starved = !w->span.first_ns && got == 0 ? (double)(end_ns - w->span.t0_ns) / 1e9 : 0;
-  /* a request that went quiet for a stall's time and was taken over: its
-   * pace counts the silence too, not only its bytes' time (else a mirror
-   * that sent a burst and then nothing would count as the fastest) */
-  if (end_ns - w->span.rx_ns > STALL_MIN_NS)
-    took = end_ns - w->span.first_ns;
+  /* for its source's rate, a request that went quiet for a stall's time and
+   * was taken over counts the silence too (else a mirror that sent a burst
+   * and then nothing would count as the fastest); not for the stream's own
+   * pace, which the peers' median (the stall gap) and a thief's split use */
+  uint64_t took_src = end_ns - w->span.rx_ns > STALL_MIN_NS ? end_ns - w->span.first_ns : took;
   if (took < PACE_MIN_NS)
     took = PACE_MIN_NS;
+  if (took_src < PACE_MIN_NS)
+    took_src = PACE_MIN_NS;
   pthread_mutex_unlock(&w->span.mu);
   pthread_mutex_lock(&rc->mu);
   if (measured) /* the pace of its last request, under rc->mu for steal() */
@@ -744,7 +746,7 @@ static void stream_job_done(pf_job *j) {
   if (measured && rc->mirrors) { /* its source's rate (source.c) */
     pthread_mutex_lock(&rc->s->src_mu);
     pf_source *src = &rc->s->src[j->src];
-    src->rate = pf_source_pace(src->rate, w->pace);
+    src->rate = pf_source_pace(src->rate, (double)got / ((double)took_src / 1e9));
     pthread_mutex_unlock(&rc->s->src_mu);
   }
   flush(w); /* what arrived before a failure is good data too */
