@@ -84,8 +84,10 @@
  * stall's time and was taken over whole, is dropped: the range its stream
  * had left goes back (rc->back, taken before the parts not yet planned), and
  * its streams' ranges are stalled ones to the thieves. A source 4 x slower
- * than the best gets no new part, and its streams leave theirs for a faster
- * source with room (leave_slow, on each lane's tick). The primary's failure
+ * than the best gets no new part (a request that went quiet for a stall's
+ * time counts the silence in its pace), and its streams leave theirs for a
+ * faster source with room (leave_slow, on each lane's tick); a stream that no
+ * source may have waits, idle, while work is left. The primary's failure
  * (network, HTTP, bad reply; its retries spent) drops it too while a
  * mirror is live; an object that changed there, or the last live source
  * failing, fails the session.
@@ -509,7 +511,8 @@ static int steal(run_ctx *rc, stream *self, int warm, pf_part *part, size_t *vic
  * pf_source_pick. The part that continues the probe's reply is the primary
  * URL's. Returns 0 if no source may have another stream now (their hosts'
  * budgets are full, or the only ones left are far slower than the best):
- * w then ends, and the others take what is left. *why: why it moved. */
+ * w then waits (idle, its connection closed) while work is left, and looks
+ * again (stream_next). *why: why it moved. */
 static int pick_source(run_ctx *rc, stream *w, const char **why) {
   pf_session *s = rc->s;
   size_t was = w->src;
@@ -724,9 +727,17 @@ static void stream_job_done(pf_job *j) {
   int measured = w->span.first_ns && got > 0;
   uint64_t left_end = w->span.end; /* what a failed mirror leaves: [job.pos, left_end) */
   /* a thief took all of a request that had no byte after a stall's time */
-  double starved = !w->span.first_ns && got == 0 ? (double)(pf_now_ns() - w->span.t0_ns) / 1e9 : 0;
+  uint64_t end_ns = pf_now_ns();
+  double starved = !w->span.first_ns && got == 0 ? (double)(end_ns - w->span.t0_ns) / 1e9 : 0;
+  /* for its source's rate, a request that went quiet for a stall's time and
+   * was taken over counts the silence too (else a mirror that sent a burst
+   * and then nothing would count as the fastest); not for the stream's own
+   * pace, which the peers' median (the stall gap) and a thief's split use */
+  uint64_t took_src = end_ns - w->span.rx_ns > STALL_MIN_NS ? end_ns - w->span.first_ns : took;
   if (took < PACE_MIN_NS)
     took = PACE_MIN_NS;
+  if (took_src < PACE_MIN_NS)
+    took_src = PACE_MIN_NS;
   pthread_mutex_unlock(&w->span.mu);
   pthread_mutex_lock(&rc->mu);
   if (measured) /* the pace of its last request, under rc->mu for steal() */
@@ -735,7 +746,7 @@ static void stream_job_done(pf_job *j) {
   if (measured && rc->mirrors) { /* its source's rate (source.c) */
     pthread_mutex_lock(&rc->s->src_mu);
     pf_source *src = &rc->s->src[j->src];
-    src->rate = pf_source_pace(src->rate, w->pace);
+    src->rate = pf_source_pace(src->rate, (double)got / ((double)took_src / 1e9));
     pthread_mutex_unlock(&rc->s->src_mu);
   }
   flush(w); /* what arrived before a failure is good data too */
@@ -778,7 +789,23 @@ static void stream_next(stream *w) {
   pthread_mutex_lock(&rc->mu);
   int go = !atomic_load(&s->stop) && (rc->trust.whole || !atomic_load(&rc->trust.distrust));
   if (go && !pick_source(rc, w, &moved)) {
+    /* work left (a range back, parts not planned, a part in flight a
+     * thief may take): w waits for a source with room, without a
+     * connection, rather than end and leave it to the others alone */
+    int left = rc->nback > 0 || rc->next < rc->nparts;
+    for (size_t i = 0; !left && i < rc->nstreams; i++) {
+      pf_span *sp = &rc->streams[i].span;
+      pthread_mutex_lock(&sp->mu);
+      left = &rc->streams[i] != w && sp->active;
+      pthread_mutex_unlock(&sp->mu);
+    }
     pthread_mutex_unlock(&rc->mu);
+    if (left) {
+      pf_xfer_free(w->job.x);
+      w->job.x = NULL;
+      w->idle = 1;
+      return;
+    }
     pf_log(s, "stream %zu ends: no source may have it (%s)", (size_t)(w - rc->streams),
            moved ? moved : "every host's budget is full");
     stream_end(w);

@@ -224,6 +224,29 @@ pf_log_wait /obj.bin?t=stdout 2 >/dev/null
 n=$(ranged_at stdout 127.0.0.2)
 pf_check "stdout with a mirror: the mirror served ranged requests too ($n)" test "$n" -ge 1
 
+# -- in order, mirrors that go quiet: two fault-server mirrors serve their first reply, then
+# send 20 KB of each later one and nothing for 30 s; the main URL trickles (200 KB/s a
+# request) from its fourth request on. A mirror with no byte must not keep the rate it had
+# while it was fast: else the main URL looks 4 x slower than it, the streams on the main
+# URL end ("no source may have it (slow)"), and the stalled head waits for stall_timeout
+# (20 s a mirror: 25-48 s in all before). The main URL alone: 3 MiB on 2 streams, about 8 s.
+if pf_mkfile "$D/quiet.bin" $((3 * MiB)) &&
+  pf_fault_start QMAIN --file "$D/quiet.bin" --fault trickle:rate=200k,req=4- --quiet &&
+  pf_fault_start QM1 --file "$D/quiet.bin" --fault stall:after=20k,secs=30,then=reset,req=3- --quiet &&
+  pf_fault_start QM2 --file "$D/quiet.bin" --fault stall:after=20k,secs=30,then=reset,req=3- --quiet; then
+  printf 'streams: 8\nmax_connections_per_host: 2\nstream_window: 1MiB\nchunk_size: 16KiB\n' >"$T/quiet.yaml"
+  t0=$EPOCHREALTIME
+  pf_check "quiet mirrors, stdout: bytes equal" eval 'parfetch -q -c "$T/quiet.yaml" \
+    --mirror "$QM1_URL/quiet.bin" --mirror "$QM2_URL/quiet.bin" -o - "$QMAIN_URL/quiet.bin" \
+    >"$T/out/quiet" && pf_same "$D/quiet.bin" "$T/out/quiet"'
+  t1=$EPOCHREALTIME
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+  pf_check "quiet mirrors, stdout: done in ${secs} s (< 18 s)" under "$secs" 18
+  pf_fault_stop QMAIN; pf_fault_stop QM1; pf_fault_stop QM2
+else
+  pf_check "quiet mirrors: the fault servers start (make testbins)" false
+fi
+
 # -- usage
 pf_expect_exit 2 "--mirror with an empty URL: exit 2" parfetch -q --mirror "" -o "$T/out/x" "$(u 1 /obj.bin)"
 pf_expect_exit 2 "--mirror with a malformed URL: exit 2" parfetch -q --mirror "nota url" -o "$T/out/x" "$(u 1 /obj.bin)"
